@@ -1,0 +1,390 @@
+"""The simulated city of Cannes: quartiers, street network, collection points, fleet, places.
+
+Everything is deterministic for a (profile, seed) pair. Coordinates are Lambert-93 (EPSG:2154);
+WGS84 (EPSG:4326) is derived with pyproj. The geometry is schematic (a jittered street grid
+inside each quartier) but placed where the real quartiers are, with their real names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+from pyproj import Transformer
+
+_TO_WGS84 = Transformer.from_crs(2154, 4326, always_xy=True)
+_TO_L93 = Transformer.from_crs(4326, 2154, always_xy=True)
+
+
+def to_wgs84(x, y):
+    """Lambert-93 metres -> (lon, lat) degrees; works on scalars and numpy arrays."""
+    return _TO_WGS84.transform(x, y)
+
+
+def to_lambert93(lon, lat):
+    """(lon, lat) degrees -> Lambert-93 metres."""
+    return _TO_L93.transform(lon, lat)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Size of a simulated city. `demo` runs end to end in minutes; `city` is Cannes scale."""
+
+    name: str
+    street_spacing_m: float      # grid spacing of the street network (smaller = more km)
+    quartiers: tuple[str, ...] | None  # None = all quartiers
+    n_bins: int
+    n_trucks: int
+    n_days: int                  # days of collection logs / sensor readings / litter
+    n_trees: int
+    survey_spacing_m: float      # distance between two survey frames along a street
+    survey_share: float          # share of street length driven per campaign
+    frame_size: tuple[int, int] = (640, 360)
+    lidar_density: float = 8.0   # points per m2
+    dsp_years: tuple[int, ...] = (2023, 2024, 2025)
+    end_date: date = date(2026, 10, 31)
+
+
+PROFILES: dict[str, Profile] = {
+    # Tests: a few hundred metres of street, a handful of everything.
+    "tiny": Profile("tiny", 300.0, ("Le Suquet", "Croisette"), 24, 2, 3, 60, 60.0, 0.5,
+                    dsp_years=(2024, 2025)),
+    "demo": Profile("demo", 260.0, None, 150, 3, 7, 600, 40.0, 0.25),
+    "city": Profile("city", 130.0, None, 1500, 12, 30, 15000, 4.0, 0.5),
+}
+
+# Approximate centroids of the real quartiers, Lambert-93 metres.
+QUARTIERS: dict[str, tuple[float, float]] = {
+    "La Bocca": (1021300, 6280400),
+    "La Frayère": (1021000, 6282300),
+    "Ranguin": (1022400, 6283300),
+    "Les Broussailles": (1023600, 6282700),
+    "Petit Juas": (1024300, 6281900),
+    "Montfleury": (1025800, 6281900),
+    "Californie": (1026700, 6280900),
+    "Pointe Croisette": (1027000, 6279850),
+    "Croisette": (1025600, 6280250),
+    "Prado-République": (1025200, 6281050),
+    "Carnot": (1024100, 6281050),
+    "Le Suquet": (1023500, 6280350),
+}
+QUARTIER_CODES = {name: f"Q{i + 1:02d}" for i, name in enumerate(QUARTIERS)}
+
+# City outline: the coast to the south, the hills to the north (schematic).
+CITY_OUTLINE: list[tuple[float, float]] = [
+    (1020300, 6279950), (1021800, 6280000), (1023300, 6280050), (1024400, 6280080),
+    (1025400, 6279980), (1026300, 6279750), (1026900, 6279300), (1027500, 6279350),
+    (1027900, 6279900), (1027800, 6281500), (1027000, 6282600), (1025600, 6283000),
+    (1024200, 6283700), (1022800, 6283950), (1021200, 6283500), (1020300, 6282600),
+]
+
+STREET_NAMES: dict[str, list[str]] = {
+    "La Bocca": ["Avenue Francis Tonner", "Boulevard du Midi Louise Moreau", "Rue Pierre Sémard",
+                 "Avenue de la Roubine", "Rue des Mimosas", "Avenue Maurice Chevalier"],
+    "La Frayère": ["Avenue de la Frayère", "Chemin de l'Aubarède", "Rue Louis Pastour",
+                   "Avenue des Bellevue", "Chemin de la Frayère"],
+    "Ranguin": ["Avenue de Ranguin", "Chemin des Collines", "Avenue du Docteur Raymond Picaud",
+                "Rue de la Pinède", "Chemin de Ranguin"],
+    "Les Broussailles": ["Avenue des Broussailles", "Avenue Isola Bella", "Chemin de la Colle",
+                         "Avenue du Petit Juas", "Rue Léon Noël"],
+    "Petit Juas": ["Avenue du Petit Juas", "Avenue Saint-Nicolas", "Rue de la Verrerie",
+                   "Avenue de Vallauris", "Rue Jean de Riouffe"],
+    "Montfleury": ["Avenue de Montfleury", "Boulevard Montfleury", "Avenue Isabelle",
+                   "Chemin des Pins", "Avenue Beau Soleil"],
+    "Californie": ["Avenue du Roi Albert Ier", "Boulevard de la Californie", "Avenue Fiesole",
+                   "Chemin de Saint-Antoine", "Avenue Maurice Jeanpierre"],
+    "Pointe Croisette": ["Boulevard Eugène Gazagnaire", "Rue du Canada", "Avenue Pierre Poési",
+                         "Rue Esprit Violet", "Rue Frédéric Amouretti"],
+    "Croisette": ["Boulevard de la Croisette", "Rue d'Antibes", "Rue des Belges",
+                  "Rue Commandant André", "Rue du Commandant Vidal", "Rue Hoche"],
+    "Prado-République": ["Boulevard de la République", "Rue du Prado", "Avenue du Prado",
+                         "Rue Pasteur", "Rue de Mimont"],
+    "Carnot": ["Boulevard Carnot", "Rue Mimont", "Avenue de Grasse", "Rue Jean Jaurès",
+               "Boulevard d'Alsace", "Rue de la Bastide"],
+    "Le Suquet": ["Rue Saint-Antoine", "Rue du Suquet", "Rue Meynadier", "Rue Louis Perrissol",
+                  "Allée de la Liberté Charles de Gaulle", "Quai Saint-Pierre"],
+}
+
+WASTE_STREAMS = [("ordures_menageres", 0.55), ("emballages", 0.25), ("verre", 0.12),
+                 ("biodechets", 0.08)]
+BIN_CAPACITIES_L = [120, 240, 340, 660, 770]
+ROAD_CLASSES = ["primary", "secondary", "tertiary", "residential", "pedestrian"]
+
+
+def _clip(poly: list[tuple[float, float]], a: float, b: float, c: float) -> list[tuple[float, float]]:
+    """Sutherland-Hodgman: keep the part of `poly` where a*x + b*y <= c."""
+    out: list[tuple[float, float]] = []
+    n = len(poly)
+    for i in range(n):
+        p, q = poly[i], poly[(i + 1) % n]
+        fp, fq = a * p[0] + b * p[1] - c, a * q[0] + b * q[1] - c
+        if fp <= 0:
+            out.append(p)
+        if (fp < 0 < fq) or (fq < 0 < fp):
+            t = fp / (fp - fq)
+            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    return out
+
+
+def _convex_clip(subject: list[tuple[float, float]], clipper: list[tuple[float, float]]):
+    """Clip `subject` by each edge of the counter-clockwise convex polygon `clipper`."""
+    out = subject
+    n = len(clipper)
+    for i in range(n):
+        (x1, y1), (x2, y2) = clipper[i], clipper[(i + 1) % n]
+        # inside = left of the edge: (x2-x1)*(y-y1) - (y2-y1)*(x-x1) >= 0
+        a, b = (y2 - y1), -(x2 - x1)
+        out = _clip(out, a, b, a * x1 + b * y1)
+        if not out:
+            break
+    return out
+
+
+def polygon_area(poly) -> float:
+    x = np.array([p[0] for p in poly]); y = np.array([p[1] for p in poly])
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def point_in_polygon(x: np.ndarray, y: np.ndarray, poly) -> np.ndarray:
+    """Even-odd rule, vectorised over points."""
+    x = np.asarray(x, dtype=float); y = np.asarray(y, dtype=float)
+    inside = np.zeros(x.shape, dtype=bool)
+    n = len(poly)
+    for i in range(n):
+        x1, y1 = poly[i]; x2, y2 = poly[(i + 1) % n]
+        cond = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xin = (x2 - x1) * (y - y1) / (y2 - y1) + x1
+        inside ^= cond & (x < xin)
+    return inside
+
+
+@dataclass
+class Quartier:
+    code: str
+    name: str
+    polygon: list[tuple[float, float]]   # Lambert-93, closed implicitly
+
+    @property
+    def area_m2(self) -> float:
+        return polygon_area(self.polygon)
+
+
+@dataclass
+class Segment:
+    segment_id: str
+    street_name: str
+    quartier: str
+    road_class: str
+    surface: str            # asphalt | cobbles | concrete
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    speed_kmh: float
+
+    @property
+    def length_m(self) -> float:
+        return math.hypot(self.x1 - self.x0, self.y1 - self.y0)
+
+    @property
+    def heading_deg(self) -> float:
+        """Compass bearing from start to end (0 = north, clockwise)."""
+        return math.degrees(math.atan2(self.x1 - self.x0, self.y1 - self.y0)) % 360
+
+
+@dataclass
+class CollectionPoint:
+    bin_id: str
+    segment_id: str
+    quartier: str
+    x: float
+    y: float
+    capacity_l: int
+    waste_stream: str
+
+
+@dataclass
+class Place:
+    """A point of interest: depot, disposal facility, school, playground, bus stop, market."""
+
+    place_id: str
+    kind: str
+    name: str
+    x: float
+    y: float
+    quartier: str
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass
+class City:
+    profile: Profile
+    seed: int
+    quartiers: list[Quartier]
+    segments: list[Segment]
+    bins: list[CollectionPoint]
+    places: list[Place]
+    trucks: list[dict]
+
+    def quartier_of(self, x, y) -> np.ndarray:
+        """Quartier name for each point (empty string outside the city)."""
+        x = np.atleast_1d(np.asarray(x, float)); y = np.atleast_1d(np.asarray(y, float))
+        out = np.full(x.shape, "", dtype=object)
+        for q in self.quartiers:
+            out[point_in_polygon(x, y, q.polygon)] = q.name
+        return out
+
+    @property
+    def street_km(self) -> float:
+        return sum(s.length_m for s in self.segments) / 1000
+
+
+def _quartier_polygons() -> list[Quartier]:
+    names = list(QUARTIERS)
+    pts = np.array([QUARTIERS[n] for n in names], dtype=float)
+    bbox = [(1019000.0, 6278000.0), (1029000.0, 6278000.0), (1029000.0, 6285000.0), (1019000.0, 6285000.0)]
+    out = []
+    for i, n in enumerate(names):
+        cell = bbox
+        for j in range(len(names)):
+            if i == j:
+                continue
+            # closer to i than j: (pj - pi) . x <= (|pj|^2 - |pi|^2) / 2
+            d = pts[j] - pts[i]
+            c = (pts[j] @ pts[j] - pts[i] @ pts[i]) / 2
+            cell = _clip(cell, d[0], d[1], c)
+        # intersect with the (non-convex) outline: clip the outline by the convex cell
+        poly = _convex_clip(CITY_OUTLINE, _ccw(cell))
+        out.append(Quartier(QUARTIER_CODES[n], n, [(round(x, 1), round(y, 1)) for x, y in poly]))
+    return out
+
+
+def _ccw(poly):
+    x = np.array([p[0] for p in poly]); y = np.array([p[1] for p in poly])
+    signed = np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))
+    return poly if signed > 0 else poly[::-1]
+
+
+def build_city(profile: str | Profile = "demo", seed: int = 42) -> City:
+    """Build the city's reference geography, deterministic for (profile, seed)."""
+    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    rng = np.random.default_rng([seed, 1])
+    quartiers = _quartier_polygons()
+    if prof.quartiers is not None:
+        quartiers = [q for q in quartiers if q.name in prof.quartiers]
+
+    segments: list[Segment] = []
+    s = prof.street_spacing_m
+    for q in quartiers:
+        xs = [p[0] for p in q.polygon]; ys = [p[1] for p in q.polygon]
+        gx = np.arange(min(xs) + s / 2, max(xs), s)
+        gy = np.arange(min(ys) + s / 2, max(ys), s)
+        if len(gx) == 0 or len(gy) == 0:
+            continue
+        X, Y = np.meshgrid(gx, gy)
+        X = X + rng.normal(0, s * 0.08, X.shape)
+        Y = Y + rng.normal(0, s * 0.08, Y.shape)
+        inside = point_in_polygon(X.ravel(), Y.ravel(), q.polygon).reshape(X.shape)
+        names = STREET_NAMES[q.name]
+        for axis in (0, 1):  # 0: east-west streets along rows, 1: north-south along columns
+            lines = range(X.shape[0]) if axis == 0 else range(X.shape[1])
+            for li in lines:
+                street = names[(li * 2 + axis) % len(names)]
+                major = li % 4 == 0
+                cls = ("primary" if li % 8 == 0 else "secondary") if major else (
+                    "tertiary" if li % 3 == 0 else "residential")
+                if q.name == "Le Suquet" and not major and rng.random() < 0.4:
+                    cls = "pedestrian"
+                steps = X.shape[1] - 1 if axis == 0 else X.shape[0] - 1
+                for k in range(steps):
+                    a = (li, k) if axis == 0 else (k, li)
+                    b = (li, k + 1) if axis == 0 else (k + 1, li)
+                    if not (inside[a] and inside[b]):
+                        continue
+                    if not major and rng.random() < 0.12:
+                        continue  # missing links make the grid irregular
+                    surface = "asphalt"
+                    if q.name == "Le Suquet" and rng.random() < 0.35:
+                        surface = "cobbles"
+                    elif rng.random() < 0.04:
+                        surface = "concrete"
+                    speed = {"primary": 50, "secondary": 50, "tertiary": 40, "residential": 30,
+                             "pedestrian": 10}[cls]
+                    segments.append(Segment(
+                        f"SEG-{len(segments) + 1:05d}", street, q.name, cls, surface,
+                        round(float(X[a]), 2), round(float(Y[a]), 2),
+                        round(float(X[b]), 2), round(float(Y[b]), 2), speed))
+
+    # collection points: along non-pedestrian segments, weighted by length
+    drivable = [sg for sg in segments if sg.road_class != "pedestrian"]
+    lengths = np.array([sg.length_m for sg in drivable])
+    pick = rng.choice(len(drivable), size=prof.n_bins, p=lengths / lengths.sum())
+    streams, weights = zip(*WASTE_STREAMS)
+    bins = []
+    for i, si in enumerate(pick):
+        sg = drivable[si]
+        t = rng.uniform(0.1, 0.9)
+        # offset 4 m to the right of the carriageway
+        dx, dy = sg.x1 - sg.x0, sg.y1 - sg.y0
+        L = math.hypot(dx, dy)
+        ox, oy = dy / L * 4, -dx / L * 4
+        stream = str(rng.choice(streams, p=weights))
+        cap = int(rng.choice(BIN_CAPACITIES_L, p=[0.15, 0.3, 0.15, 0.25, 0.15]))
+        if stream == "verre":
+            cap = 3000
+        bins.append(CollectionPoint(f"BIN-{i + 1:05d}", sg.segment_id, sg.quartier,
+                                    round(sg.x0 + t * dx + ox, 2), round(sg.y0 + t * dy + oy, 2),
+                                    cap, stream))
+
+    places = _places(quartiers, segments, rng)
+    trucks = [
+        {"truck_id": f"BOM-{i + 1:02d}", "capacity_kg": 9500 if i % 4 else 6000,
+         "capacity_m3": 19.0 if i % 4 else 12.0, "shift_start": "05:00", "shift_hours": 7.0,
+         "depot_id": "DEPOT-LA-BOCCA", "streams": "all" if i % 3 else "verre,emballages,ordures_menageres,biodechets"}
+        for i in range(prof.n_trucks)
+    ]
+    return City(prof, seed, quartiers, segments, bins, places, trucks)
+
+
+def _places(quartiers, segments, rng) -> list[Place]:
+    names = {q.name for q in quartiers}
+    out: list[Place] = []
+
+    def near_segment(qname, k):
+        segs = [s for s in segments if s.quartier == qname]
+        if not segs:
+            return None
+        sg = segs[int(rng.integers(len(segs)))]
+        t = rng.uniform(0.2, 0.8)
+        return sg.x0 + t * (sg.x1 - sg.x0) + rng.normal(0, 6), sg.y0 + t * (sg.y1 - sg.y0) + rng.normal(0, 6)
+
+    # depot and disposal facility: in La Bocca (western industrial area) or the first quartier
+    home = "La Bocca" if "La Bocca" in names else sorted(names)[0]
+    p = near_segment(home, 0)
+    out.append(Place("DEPOT-LA-BOCCA", "depot", "Centre technique municipal", p[0], p[1], home))
+    p = near_segment(home, 1)
+    out.append(Place("DISPOSAL-01", "disposal", "Centre de transfert des déchets", p[0] + 30, p[1] + 30, home,
+                     {"unload_minutes": 20}))
+    markets = {"Le Suquet": ("Marché Forville", "Tue,Wed,Thu,Fri,Sat,Sun"),
+               "Carnot": ("Marché Gambetta", "Tue,Wed,Thu,Fri,Sat,Sun"),
+               "La Bocca": ("Marché de La Bocca", "Tue,Wed,Thu,Fri,Sat,Sun"),
+               "Californie": ("Marché de la Californie", "Wed,Sat")}
+    k = 0
+    for q in sorted(names):
+        for kind, n in (("school", 2), ("playground", 2), ("bus_stop", 4)):
+            for i in range(n):
+                p = near_segment(q, i)
+                if p is None:
+                    continue
+                k += 1
+                label = {"school": "École", "playground": "Aire de jeux", "bus_stop": "Arrêt Palm Bus"}[kind]
+                out.append(Place(f"POI-{k:04d}", kind, f"{label} {q} {i + 1}", p[0], p[1], q))
+        if q in markets:
+            p = near_segment(q, 9)
+            k += 1
+            out.append(Place(f"POI-{k:04d}", "market", markets[q][0], p[0], p[1], q,
+                             {"market_days": markets[q][1]}))
+    return out

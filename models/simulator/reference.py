@@ -1,0 +1,68 @@
+"""Writers for the reference data every service shares (see docs/LANDING.md)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from .city import City, to_wgs84
+from .common import atomic_write_text
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: r[c] for c in columns})
+    return buf.getvalue()
+
+
+def write_reference(city: City, landing: Path) -> dict:
+    ref = Path(landing) / "reference"
+    feats = []
+    for q in city.quartiers:
+        ring = [list(map(lambda v: round(v, 7), to_wgs84(x, y))) for x, y in q.polygon]
+        ring.append(ring[0])
+        feats.append({"type": "Feature",
+                      "properties": {"code": q.code, "name": q.name, "commune": "Cannes"},
+                      "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    atomic_write_text(ref / "quartiers.geojson",
+                      json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False))
+
+    rows = []
+    for s in city.segments:
+        (lon0, lon1), (lat0, lat1) = to_wgs84([s.x0, s.x1], [s.y0, s.y1])
+        rows.append({
+            "segment_id": s.segment_id, "street_name": s.street_name, "quartier": s.quartier,
+            "road_class": s.road_class, "surface": s.surface, "length_m": f"{s.length_m:.2f}",
+            "speed_kmh": s.speed_kmh,
+            "wkt_2154": f"LINESTRING ({s.x0:.2f} {s.y0:.2f}, {s.x1:.2f} {s.y1:.2f})",
+            "wkt_4326": f"LINESTRING ({lon0:.7f} {lat0:.7f}, {lon1:.7f} {lat1:.7f})",
+        })
+    atomic_write_text(ref / "street_segments.csv", _csv(rows, list(rows[0])))
+
+    rows = []
+    for b in city.bins:
+        lon, lat = to_wgs84(b.x, b.y)
+        rows.append({"bin_id": b.bin_id, "segment_id": b.segment_id, "quartier": b.quartier,
+                     "x_2154": f"{b.x:.2f}", "y_2154": f"{b.y:.2f}", "lon": f"{lon:.7f}",
+                     "lat": f"{lat:.7f}", "capacity_l": b.capacity_l, "waste_stream": b.waste_stream})
+    atomic_write_text(ref / "collection_points.csv", _csv(rows, list(rows[0])))
+
+    rows = []
+    for p in city.places:
+        lon, lat = to_wgs84(p.x, p.y)
+        rows.append({"place_id": p.place_id, "kind": p.kind, "name": p.name, "quartier": p.quartier,
+                     "x_2154": f"{p.x:.2f}", "y_2154": f"{p.y:.2f}", "lon": f"{lon:.7f}",
+                     "lat": f"{lat:.7f}", "attributes": json.dumps(p.attributes, ensure_ascii=False)})
+    atomic_write_text(ref / "places.csv", _csv(rows, list(rows[0])))
+
+    atomic_write_text(ref / "fleet.json", json.dumps(
+        {"depot_id": "DEPOT-LA-BOCCA", "disposal_id": "DISPOSAL-01", "trucks": city.trucks},
+        ensure_ascii=False, indent=1))
+    return {"quartiers": len(city.quartiers), "street_segments": len(city.segments),
+            "street_km": round(city.street_km, 1), "collection_points": len(city.bins),
+            "places": len(city.places), "trucks": len(city.trucks)}
