@@ -1,0 +1,269 @@
+"""Bronze: every delivery from the landing zone, as received, plus lineage.
+
+One dynamically partitioned asset per source (a partition = a delivery: a file, or a survey
+folder). Re-materialising a partition replaces that delivery's rows (idempotent). Bad files are
+moved under `_quarantine/` and bad rows written to the `quarantine` table; the good rows land.
+"""
+
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from quality.checks import bronze_check
+from transforms.parsing import BadDelivery, Parsed
+from transforms.validation import ROW
+
+from .lake import LINEAGE, Lake, LakeResource, move_to_quarantine, table_metadata
+from .sources import SOURCES, Source
+
+OWNERS = {"reference": ["team:data-platform"], "voirie": ["team:voirie"],
+          "espaces_verts": ["team:espaces-verts"], "proprete": ["team:proprete"],
+          "administration": ["team:administration"]}
+
+# Column types of the one-record-per-item sources (frames, tiles, documents).
+RECORD_SCHEMAS: dict[str, dict] = {
+    "road_surveys": {"survey_id": pl.Utf8, "file": pl.Utf8, "vehicle_id": pl.Utf8, "lat": pl.Float64,
+                     "lon": pl.Float64, "heading_deg": pl.Float64, "captured_at": pl.Datetime("us", "UTC"),
+                     "width": pl.Int64, "height": pl.Int64, "make": pl.Utf8, "model": pl.Utf8},
+    "lidar_tiles": {"tile_id": pl.Utf8, "epoch": pl.Utf8, "point_count": pl.Int64, "point_format": pl.Int64,
+                    "las_version": pl.Utf8, "crs_epsg": pl.Int64, "min_x": pl.Float64, "min_y": pl.Float64,
+                    "max_x": pl.Float64, "max_y": pl.Float64, "min_z": pl.Float64, "max_z": pl.Float64,
+                    "density_pts_m2": pl.Float64, "ground_points": pl.Int64, "vegetation_points": pl.Int64,
+                    "building_points": pl.Int64, "noise_points": pl.Int64, "has_ground_class": pl.Boolean},
+    "documents": {"file": pl.Utf8, "doc_format": pl.Utf8, "pages": pl.Int64, "n_chars": pl.Int64,
+                  "n_words": pl.Int64, "title": pl.Utf8},
+}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def delivery_checksum(source: Source, path: Path) -> str:
+    """Content hash of a delivery: the file's sha256, or a survey folder's manifest's sha256
+    (the manifest lists every frame's sha256, so it stands for the folder)."""
+    return sha256_file(path / "manifest.json" if source.folder_delivery else path)
+
+
+@dataclass
+class IngestReport:
+    source: str
+    delivery: str
+    status: str = "ingested"        # ingested | partial | quarantined | duplicate
+    rows: int = 0
+    bad_rows: int = 0
+    quarantined: list[dict] = field(default_factory=list)
+    checksum: str = ""
+
+
+def _lineage(df: pl.DataFrame, key: str, source_file: str, checksum: str, now, run_id: str) -> pl.DataFrame:
+    return df.with_columns(
+        pl.lit(key).alias("_delivery"), pl.lit(source_file).alias("_source_file"),
+        pl.lit(checksum).alias("_checksum"), pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("_ingested_at"),
+        pl.lit(run_id).alias("_run_id"))
+
+
+def _known_duplicate(lake: Lake, table: str, checksum: str, key: str) -> str | None:
+    """The delivery that already brought these exact bytes into bronze, if another one did."""
+    if not lake.exists("bronze", table):
+        return None
+    seen = lake.read("bronze", table, columns=["_delivery", "_checksum"],
+                     filters=[("_checksum", "=", checksum)])
+    others = seen.filter(pl.col("_delivery") != key)["_delivery"].unique().sort().to_list()
+    return others[0] if others else None
+
+
+def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarantine_root: Path,
+                    run_id: str, duplicate_of: str | None = None) -> IngestReport:
+    """Ingest one delivery of `source` into bronze. Safe to re-run: the delivery's rows are
+    replaced, quarantine records are insert-only, moved files are found again in quarantine."""
+    now = datetime.now(timezone.utc)
+    landing, quarantine_root = Path(landing), Path(quarantine_root)
+    path = landing / source.root / key
+    kept = quarantine_root / source.name / source.root / key
+    if not path.exists():
+        if kept.exists():
+            path = kept  # quarantined by an earlier run: re-derive the same records from it
+        else:
+            raise FileNotFoundError(f"{source.name}: delivery '{key}' not found at {path} "
+                                    f"(nor in quarantine at {kept})")
+    rep = IngestReport(source.name, key, checksum=delivery_checksum(source, path))
+    rel = path.relative_to(landing).as_posix() if path.is_relative_to(landing) else str(path)
+
+    def quarantine_whole(reason: str, item: str | None = None) -> IngestReport:
+        dest = path
+        if path.is_relative_to(landing) and not path.is_relative_to(quarantine_root):
+            dest = move_to_quarantine(path, landing, quarantine_root, source.name)
+        q = {"source": source.name, "delivery": key, "item": item or key, "row_number": None,
+             "reason": reason, "raw": None, "original_path": str(landing / source.root / key),
+             "quarantined_path": str(dest), "checksum": rep.checksum, "run_id": run_id}
+        lake.quarantine([q])
+        if lake.exists("bronze", source.bronze_table):
+            empty = lake.read("bronze", source.bronze_table).clear()
+            lake.replace_where("bronze", source.bronze_table, empty, "_delivery", key)
+        rep.status, rep.quarantined = ("duplicate" if duplicate_of or "duplicate" in reason else "quarantined"), [q]
+        return rep
+
+    dup = duplicate_of or _known_duplicate(lake, source.bronze_table, rep.checksum, key)
+    if dup and dup != key:
+        return quarantine_whole(f"duplicate delivery: same content (sha256 {rep.checksum[:12]}) as "
+                                f"'{dup}', already ingested; not ingested again")
+
+    if source.folder_delivery:
+        try:
+            return _ingest_survey(source, key, path, lake, landing, quarantine_root, run_id, now, rep)
+        except BadDelivery as exc:
+            return quarantine_whole(str(exc))
+
+    data = path.read_bytes()
+    try:
+        if source.parse is not None:
+            parsed: Parsed = source.parse(data, key)
+        else:
+            rec = source.parse_one(data, key)
+            rec.update(_item_ids(source, key))
+            schema = RECORD_SCHEMAS[source.name]
+            parsed = Parsed(pl.DataFrame([{k: rec.get(k) for k in schema}], schema=schema)
+                            .with_columns(pl.lit(1, pl.Int64).alias(ROW)), Parsed.empty_bad())
+    except BadDelivery as exc:
+        return quarantine_whole(str(exc))
+
+    good = _lineage(parsed.good, key, rel, rep.checksum, now, run_id)
+    rep.rows = lake.replace_where("bronze", source.bronze_table, good, "_delivery", key)
+    if parsed.bad.height:
+        bad_copy = quarantine_root / source.name / source.root / f"{key}.bad_rows.csv"
+        bad_copy.parent.mkdir(parents=True, exist_ok=True)
+        parsed.bad.write_csv(bad_copy)
+        rows = [{"source": source.name, "delivery": key, "item": key, "row_number": r[ROW],
+                 "reason": r["reason"], "raw": r["raw"], "original_path": str(path),
+                 "quarantined_path": str(bad_copy), "checksum": rep.checksum, "run_id": run_id}
+                for r in parsed.bad.iter_rows(named=True)]
+        lake.quarantine(rows)
+        rep.bad_rows, rep.quarantined, rep.status = len(rows), rows, "partial"
+    return rep
+
+
+def _item_ids(source: Source, key: str) -> dict:
+    p = Path(key)
+    if source.name == "lidar_tiles":
+        return {"tile_id": p.stem, "epoch": p.parent.name}
+    if source.name == "documents":
+        return {"file": p.name}
+    return {}
+
+
+def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: Path, run_id, now,
+                   rep: IngestReport) -> IngestReport:
+    """A survey folder: verify each frame against the manifest, decode it, read its EXIF;
+    bad frames go to quarantine one by one, the rest of the survey lands."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        frames = manifest["frames"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadDelivery(f"{source.name}/{key}: unreadable manifest.json ({exc})") from exc
+    kept_dir = qroot / source.name / source.root / key
+    schema = RECORD_SCHEMAS["road_surveys"]
+    records, bad = [], []
+    for i, fr in enumerate(frames, start=1):
+        name = fr.get("file", "")
+        fp = folder / name
+        if not fp.exists() and (kept_dir / name).exists():
+            fp = kept_dir / name
+        item = f"{key}/{name}"
+        if not fp.exists():
+            bad.append({"item": item, "row_number": i, "reason": f"{item}: listed in manifest.json but "
+                        "missing from the delivery", "path": None, "checksum": fr.get("sha256")})
+            continue
+        data = fp.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            if fr.get("sha256") and digest != fr["sha256"]:
+                raise BadDelivery(f"{item}: sha256 {digest[:12]} differs from the manifest's "
+                                  f"{fr['sha256'][:12]} (damaged in transfer)")
+            rec = source.parse_one(data, item)
+        except BadDelivery as exc:
+            bad.append({"item": item, "row_number": i, "reason": str(exc), "path": fp, "checksum": digest})
+            continue
+        rec.update({"survey_id": manifest.get("survey_id", key), "file": name,
+                    "vehicle_id": manifest.get("vehicle_id")})
+        rec["_source_file"] = fp.relative_to(landing).as_posix() if fp.is_relative_to(landing) else str(fp)
+        rec["_checksum"] = digest
+        records.append(rec)
+    df = pl.DataFrame([{k: r.get(k) for k in schema} for r in records], schema=schema)
+    df = df.with_columns(
+        pl.lit(key).alias("_delivery"),
+        pl.Series("_source_file", [r["_source_file"] for r in records], dtype=pl.Utf8),
+        pl.Series("_checksum", [r["_checksum"] for r in records], dtype=pl.Utf8),
+        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("_ingested_at"), pl.lit(run_id).alias("_run_id"))
+    rep.rows = lake.replace_where("bronze", source.bronze_table, df, "_delivery", key)
+    qrows = []
+    for b in bad:
+        dest = b["path"]
+        if dest is not None and dest.is_relative_to(folder):
+            dest = move_to_quarantine(dest, landing, qroot, source.name)
+        qrows.append({"source": source.name, "delivery": key, "item": b["item"], "row_number": b["row_number"],
+                      "reason": b["reason"], "raw": None, "original_path": str(folder / Path(b["item"]).name),
+                      "quarantined_path": None if dest is None else str(dest), "checksum": b["checksum"],
+                      "run_id": run_id})
+    lake.quarantine(qrows)
+    rep.bad_rows, rep.quarantined = len(qrows), qrows
+    rep.status = "partial" if qrows else "ingested"
+    return rep
+
+
+def partitions_for(source: Source) -> dg.DynamicPartitionsDefinition:
+    return dg.DynamicPartitionsDefinition(name=source.name)
+
+
+def build_bronze_asset(source: Source) -> dg.AssetsDefinition:
+    parts = partitions_for(source)
+
+    @dg.asset(
+        key=["bronze", source.bronze_table],
+        partitions_def=parts,
+        group_name=source.group,
+        kinds=set(source.kinds),
+        owners=OWNERS[source.group],
+        description=f"{source.description}. One partition per delivery in "
+                    f"landing/{source.root}; raw records plus lineage ({', '.join(LINEAGE)}).",
+        pool=f"delta:bronze/{source.bronze_table}",
+        tags={"layer": "bronze"},
+        metadata={"landing_path": source.root, "delta_path": f"bronze/{source.bronze_table}"},
+    )
+    def _bronze(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        key = context.partition_key
+        rep = ingest_delivery(source, key, lake.lake(), lake.landing, lake.quarantine_root, context.run.run_id,
+                              duplicate_of=context.run.tags.get("lakehouse/duplicate_of"))
+        for q in rep.quarantined[:20]:
+            context.log.warning(f"quarantined {q['item']} row {q['row_number']}: {q['reason']}")
+        lk = lake.lake()
+        part = (lk.read("bronze", source.bronze_table, filters=[("_delivery", "=", key)])
+                if lk.exists("bronze", source.bronze_table) else pl.DataFrame())
+        return dg.MaterializeResult(metadata=table_metadata(part, extra={
+            "status": rep.status, "bad_rows_or_items": rep.bad_rows, "checksum": rep.checksum,
+            "quarantine_reasons": dg.MetadataValue.md(
+                "\n".join(f"- {q['item']} (row {q['row_number']}): {q['reason']}" for q in rep.quarantined[:50])
+                or "_none_")}))
+
+    return _bronze
+
+
+BRONZE_ASSETS = [build_bronze_asset(s) for s in SOURCES]
+BRONZE_CHECKS = [bronze_check(s.bronze_table, partitions_for(s), s.group) for s in SOURCES]
+
+QUARANTINE = dg.AssetSpec(
+    key=["lake", "quarantine"], group_name="reference", kinds={"delta"}, owners=["team:data-platform"],
+    description="Every quarantined delivery, item or row with its reason, written by the bronze "
+                "ingestion (Delta table `quarantine` at the lake root); originals kept under "
+                "landing/_quarantine/.",
+    metadata={"delta_path": "quarantine"})

@@ -1,0 +1,207 @@
+"""The lake: Delta tables addressed as `<layer>/<table>` under LAKE_URI, read and written with
+delta-rs (`deltalake`) and Polars, plus the quarantine table every ingestion writes to.
+
+`Lake` is plain Python (usable from tests, benches and the CLI); `LakeResource` hands one to
+Dagster assets and sensors.
+"""
+
+
+import hashlib
+import json
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+LINEAGE = ["_delivery", "_source_file", "_checksum", "_ingested_at", "_run_id"]
+
+QUARANTINE_SCHEMA = {
+    "quarantine_id": pl.Utf8, "source": pl.Utf8, "delivery": pl.Utf8, "item": pl.Utf8,
+    "row_number": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8, "original_path": pl.Utf8,
+    "quarantined_path": pl.Utf8, "checksum": pl.Utf8, "quarantined_at": pl.Datetime("us", "UTC"),
+    "run_id": pl.Utf8,
+}
+
+
+def _sql_str(v: str) -> str:
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class Lake:
+    """Delta tables under one root URI (a local path or s3://...)."""
+
+    def __init__(self, root: str, storage_options: dict | None = None):
+        self.root = root.rstrip("/")
+        self.storage_options = storage_options or None
+
+    # -- addressing
+    def uri(self, layer: str, table: str) -> str:
+        return f"{self.root}/{layer}/{table}" if layer else f"{self.root}/{table}"
+
+    def table(self, layer: str, table: str) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.uri(layer, table), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def exists(self, layer: str, table: str) -> bool:
+        return self.table(layer, table) is not None
+
+    # -- reads
+    def read(self, layer: str, table: str, columns: list[str] | None = None,
+             filters: list[tuple] | None = None) -> pl.DataFrame:
+        """The whole table (or some columns / a pyarrow filter) as a Polars frame; a table that
+        does not exist yet raises a FileNotFoundError naming it."""
+        dt = self.table(layer, table)
+        if dt is None:
+            raise FileNotFoundError(f"Delta table {layer}/{table} does not exist yet under {self.root}: "
+                                    "materialise its upstream asset first")
+        return pl.from_arrow(dt.to_pyarrow_table(columns=columns, filters=filters))
+
+    def read_or_empty(self, layer: str, table: str, schema: dict) -> pl.DataFrame:
+        return self.read(layer, table) if self.exists(layer, table) else pl.DataFrame(schema=schema)
+
+    def count(self, layer: str, table: str) -> int:
+        dt = self.table(layer, table)
+        if dt is None:
+            return 0
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        return int(pa.compute.sum(actions.column("num_records")).as_py() or 0)
+
+    # -- writes
+    def _retry(self, fn, attempts: int = 8):
+        for i in range(attempts):
+            try:
+                return fn()
+            except CommitFailedError:
+                if i == attempts - 1:
+                    raise
+                time.sleep(0.2 * (i + 1))
+
+    def overwrite(self, layer: str, table: str, df: pl.DataFrame) -> int:
+        """Replace the table's content (and schema) in one commit."""
+        data = df.to_arrow()
+        self._retry(lambda: write_deltalake(self.uri(layer, table), data, mode="overwrite",
+                                            schema_mode="overwrite", storage_options=self.storage_options))
+        return df.height
+
+    def replace_where(self, layer: str, table: str, df: pl.DataFrame, column: str, value: str) -> int:
+        """Replace the rows whose `column` equals `value` with `df`, in one commit (how a bronze
+        delivery is re-ingested idempotently). Creates the table on first write."""
+        data = df.to_arrow()
+        uri = self.uri(layer, table)
+        if not self.exists(layer, table):
+            self._retry(lambda: write_deltalake(uri, data, mode="append", storage_options=self.storage_options))
+            return df.height
+        pred = f"{column} = {_sql_str(value)}"
+        self._retry(lambda: write_deltalake(uri, data, mode="overwrite", predicate=pred,
+                                            storage_options=self.storage_options))
+        return df.height
+
+    def merge(self, layer: str, table: str, df: pl.DataFrame, keys: list[str],
+              update: bool = True) -> dict:
+        """Upsert `df` on its natural key: matched rows updated, new rows inserted. Re-running
+        with the same input changes nothing but the table version."""
+        if df.is_empty() and self.exists(layer, table):
+            return {"num_source_rows": 0}
+        dups = df.group_by(keys).len().filter(pl.col("len") > 1)
+        if dups.height:
+            raise ValueError(f"merge into {layer}/{table}: {dups.height} duplicate key(s) in the source "
+                             f"on {keys}, e.g. {dups.row(0, named=True)}")
+        data = df.to_arrow()
+        if not self.exists(layer, table):
+            self._retry(lambda: write_deltalake(self.uri(layer, table), data, mode="append",
+                                                storage_options=self.storage_options))
+            return {"num_target_rows_inserted": df.height}
+        pred = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+
+        def go():
+            m = self.table(layer, table).merge(data, predicate=pred, source_alias="s", target_alias="t")
+            if update:
+                m = m.when_matched_update_all()
+            return m.when_not_matched_insert_all().execute()
+
+        return self._retry(go)
+
+    # -- quarantine
+    def quarantine(self, rows: list[dict]) -> int:
+        """Record quarantined items (insert-only merge on a content key, so re-runs add nothing)."""
+        if not rows:
+            return 0
+        now = datetime.now(timezone.utc)
+        recs = []
+        for r in rows:
+            rec = {k: r.get(k) for k in QUARANTINE_SCHEMA}
+            rec["quarantined_at"] = rec["quarantined_at"] or now
+            ident = "|".join(str(rec[k]) for k in ("source", "delivery", "item", "row_number", "reason"))
+            rec["quarantine_id"] = hashlib.sha256(ident.encode()).hexdigest()[:24]
+            recs.append(rec)
+        df = pl.DataFrame(recs, schema=QUARANTINE_SCHEMA).unique("quarantine_id", keep="first")
+        self.merge("", "quarantine", df, ["quarantine_id"], update=False)
+        return df.height
+
+
+def move_to_quarantine(path: Path, landing_root: Path, quarantine_root: Path, source: str) -> Path:
+    """Move a bad file under quarantine/<source>/ keeping its relative path; never overwrite an
+    earlier quarantined file (a suffix is added), never delete anything."""
+    rel = path.resolve().relative_to(landing_root.resolve())
+    dest = quarantine_root / source / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        if path.is_file() and dest.is_file() and dest.read_bytes() == path.read_bytes():
+            path.unlink()  # the identical bytes are already kept in quarantine
+            return dest
+        stem = dest.name
+        i = 1
+        while dest.exists():
+            dest = dest.with_name(f"{stem}.{i}")
+            i += 1
+    shutil.move(str(path), str(dest))
+    return dest
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the Delta lake and the landing zone live (see orchestration/settings.py)."""
+
+    lake_uri: str
+    landing_uri: str
+    storage_options_json: str = "{}"
+
+    def lake(self) -> Lake:
+        return Lake(self.lake_uri, json.loads(self.storage_options_json or "{}"))
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_uri)
+
+    @property
+    def quarantine_root(self) -> Path:
+        return Path(self.landing_uri) / "_quarantine"
+
+
+def table_metadata(df: pl.DataFrame, *, preview_rows: int = 10, extra: dict | None = None) -> dict:
+    """Row count, column schema and a Markdown preview, the metadata every asset reports."""
+    cols = [dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()]
+    meta = {
+        "dagster/row_count": df.height,
+        "dagster/column_schema": dg.TableSchema(columns=cols),
+        "preview": dg.MetadataValue.md(_markdown(df.head(preview_rows))),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def _markdown(df: pl.DataFrame) -> str:
+    if df.width == 0:
+        return "_empty_"
+    shown = df.select(df.columns[:12])
+    head = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * shown.width + "\n"
+    rows = ["| " + " | ".join("" if v is None else str(v)[:40] for v in r) + " |" for r in shown.iter_rows()]
+    return head + "\n".join(rows)

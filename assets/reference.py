@@ -1,0 +1,53 @@
+"""Reference data every service shares (group `reference`): silver tables from the reference
+deliveries."""
+
+
+from transforms import reference as T
+
+from .lake import Lake
+from .layers import bronze, silver
+
+
+@silver("quartiers", group="reference", deps=[bronze("quartiers")], keys=["code"])
+def quartiers(lake: Lake):
+    """Quartiers of Cannes: code, official name, area (km²), polygons in EPSG:2154 and WGS84."""
+    return T.quartiers(lake.read("bronze", "quartiers"))
+
+
+@silver("street_segments", group="reference", deps=[bronze("street_segments")], keys=["segment_id"])
+def street_segments(lake: Lake):
+    """Street segments: name, quartier, road class, surface, length (m), end points (EPSG:2154)."""
+    return T.street_segments(lake.read("bronze", "street_segments"))
+
+
+@silver("collection_points", group="reference", deps=[bronze("collection_points")], keys=["bin_id"])
+def collection_points(lake: Lake):
+    """Collection points (bins): segment, quartier, position, capacity (L), waste stream."""
+    return T.collection_points(lake.read("bronze", "collection_points"))
+
+
+@silver("places", group="reference", deps=[bronze("places")], keys=["place_id"])
+def places(lake: Lake):
+    """Places: depot, disposal facility, schools, playgrounds, bus stops, markets (market days)."""
+    return T.places(lake.read("bronze", "places"))
+
+
+@silver("trucks", group="reference", deps=[bronze("trucks")], keys=["truck_id"])
+def trucks(lake: Lake):
+    """Collection trucks: capacity (kg, m³), shift start and length (h), depot."""
+    return T.trucks(lake.read("bronze", "trucks"))
+
+
+@silver("fixed_rounds", group="reference", deps=[bronze("fixed_rounds")], keys=["round_id", "bin_id"])
+def fixed_rounds(lake: Lake):
+    """Today's fixed weekly rounds: which truck empties which bin on which ISO weekday, in order."""
+    return T.fixed_rounds(lake.read("bronze", "fixed_rounds"))
+
+
+@silver("dsp_contracts", group="reference", deps=[bronze("dsp_contracts")], keys=["contract_id"])
+def dsp_contracts(lake: Lake):
+    """Public-service delegation contracts: delegate, type, dates, overhead cap (%), fee (EUR)."""
+    return T.dsp_contracts(lake.read("bronze", "dsp_contracts"))
+
+
+ASSETS = [quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts]

@@ -1,0 +1,97 @@
+"""The landing-zone sources: what each one delivers, where, and how its bytes are parsed into a
+bronze table. One sensor and one dynamically partitioned bronze asset per source are generated
+from this list (orchestration/sensors.py, assets/bronze.py)."""
+
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from transforms import parsing as P
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str                 # sensor and dynamic-partition name
+    group: str                # Dagster group = the service that owns it
+    root: str                 # folder under LANDING_URI
+    patterns: tuple[str, ...]  # globs under root; a survey source lists folders instead
+    bronze_table: str
+    description: str
+    kinds: tuple[str, ...]
+    parse: Callable | None = None       # tabular parser: (bytes, name) -> Parsed
+    parse_one: Callable | None = None   # one-record parser: (bytes, name) -> dict
+    folder_delivery: bool = False
+
+    def deliveries(self, landing: Path) -> list[tuple[str, Path]]:
+        """(partition key, path) of every complete delivery present, sorted by key."""
+        base = Path(landing) / self.root
+        if not base.exists():
+            return []
+        out: dict[str, Path] = {}
+        if self.folder_delivery:
+            for manifest in base.glob("*/manifest.json"):
+                out[manifest.parent.name] = manifest.parent
+        else:
+            for pat in self.patterns:
+                for p in base.glob(pat):
+                    if p.is_file() and not p.name.startswith("."):
+                        out[p.relative_to(base).as_posix()] = p
+        return sorted(out.items())
+
+
+def _csv(spec_name: str, delimiter: str = ","):
+    def parse(data: bytes, name: str):
+        return P.read_csv_rows(data, name, P.SPECS[spec_name], delimiter=delimiter)
+    return parse
+
+
+SOURCES: list[Source] = [
+    Source("quartiers", "reference", "reference", ("quartiers.geojson",), "quartiers",
+           "Quartier polygons (GeoJSON, WGS84) with their official names", ("delta", "geojson"),
+           parse=P.parse_quartiers),
+    Source("street_segments", "reference", "reference", ("street_segments.csv",), "street_segments",
+           "Street network segments with geometry in EPSG:2154 and WGS84", ("delta", "csv"),
+           parse=_csv("street_segments")),
+    Source("collection_points", "reference", "reference", ("collection_points.csv",), "collection_points",
+           "Waste collection points (bins): capacity, stream, position", ("delta", "csv"),
+           parse=_csv("collection_points")),
+    Source("places", "reference", "reference", ("places.csv",), "places",
+           "Depot, disposal facility, schools, playgrounds, bus stops, markets", ("delta", "csv"),
+           parse=_csv("places")),
+    Source("fleet", "reference", "reference", ("fleet.json",), "trucks",
+           "Collection trucks (capacities, shifts) from the fleet file", ("delta", "json"),
+           parse=P.parse_fleet),
+    Source("fixed_rounds", "reference", "reference", ("fixed_rounds.csv",), "fixed_rounds",
+           "Today's fixed weekly collection rounds (bin, weekday, truck)", ("delta", "csv"),
+           parse=_csv("fixed_rounds")),
+    Source("dsp_contracts", "reference", "reference", ("dsp_contracts.csv",), "dsp_contracts",
+           "Public-service delegation (DSP) contracts", ("delta", "csv"),
+           parse=_csv("dsp_contracts")),
+    Source("road_surveys", "voirie", "roads/surveys", (), "road_frames",
+           "Vehicle-camera survey frames: EXIF position, heading and time per JPEG", ("delta", "jpeg"),
+           parse_one=P.parse_survey_frame, folder_delivery=True),
+    Source("lidar_tiles", "espaces_verts", "trees/tiles", ("*/*.laz", "*/*.las"), "lidar_tiles",
+           "LiDAR tile registry: header, bounds, CRS, point counts per class", ("delta", "laz"),
+           parse_one=P.parse_laz_tile),
+    Source("tree_register", "espaces_verts", "trees/register", ("*.csv",), "tree_register",
+           "The city's old tree register (semicolon CSV, French headers)", ("delta", "csv"),
+           parse=_csv("tree_register", delimiter=";")),
+    Source("collection_logs", "proprete", "waste/collection_logs", ("*.csv",), "collection_logs",
+           "Daily truck collection logs: bin, time, net weight, fill seen, contamination", ("delta", "csv"),
+           parse=_csv("collection_logs")),
+    Source("bin_readings", "proprete", "waste/bin_sensors", ("*.jsonl",), "bin_readings",
+           "Bin fill-sensor readings (FIWARE WasteContainer JSON lines)", ("delta", "json"),
+           parse=P.parse_bin_readings),
+    Source("litter_detections", "proprete", "waste/litter", ("*.parquet",), "litter_detections",
+           "Litter detections from vehicle cameras (category, count, position)", ("delta", "parquet"),
+           parse=P.parse_litter_parquet),
+    Source("dsp_reports", "administration", "admin/dsp_reports", ("*.csv", "*.xlsx", "*.json"),
+           "dsp_report_lines", "Delegates' annual report data (CSV, XLSX or JSON) as long rows",
+           ("delta", "xlsx"), parse=P.parse_dsp_report),
+    Source("documents", "administration", "admin/documents", ("*.pdf", "*.docx", "*.txt"), "documents",
+           "Administrative documents registry (PDF, DOCX, TXT)", ("delta", "pdf"),
+           parse_one=P.parse_document),
+]
+
+SOURCES_BY_NAME = {s.name: s for s in SOURCES}

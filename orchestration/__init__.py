@@ -1,0 +1,1 @@
+"""Orchestration: Definitions, resources, sensors, schedules, jobs, settings and the CLI."""

@@ -1,0 +1,69 @@
+"""Blocking Dagster asset checks that run the Great Expectations suites on the lake's tables.
+
+`bronze_check` validates the delivery (partition) just ingested; `silver_check` validates the
+whole silver table, including references to reference data. Both are blocking: a failure stops
+downstream assets in the same run. The validation itself is a plain function (`check_table`),
+testable without Dagster.
+"""
+
+
+import dagster as dg
+import polars as pl
+
+from .gx_runner import Outcome, validate
+from .suites import TableSuite, bronze_suite, expectations, silver_suite
+
+
+def check_table(df: pl.DataFrame, suite: TableSuite, refs: dict[str, list] | None = None) -> Outcome:
+    """Validate a frame against a suite (plus reference value sets)."""
+    return validate(df, expectations(suite, refs), name=suite.table)
+
+
+def to_result(outcome: Outcome, *, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.success, severity=severity,
+        description=outcome.summary()[:2000],
+        metadata={"expectations": outcome.evaluated, "rows": outcome.rows,
+                  "failed_expectations": len(outcome.failed),
+                  "failures": dg.MetadataValue.json(outcome.failed[:20])})
+
+
+def resolve_refs(lake, suite: TableSuite) -> dict[str, list]:
+    refs = {}
+    for col, (layer, table, rcol) in suite.references.items():
+        if lake.exists(layer, table):
+            refs[col] = lake.read(layer, table, columns=[rcol])[rcol].drop_nulls().unique().to_list()
+        else:
+            refs[col] = []  # referenced table missing: every value is an orphan
+    return refs
+
+
+def bronze_check(table: str, partitions_def, group: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=dg.AssetKey(["bronze", table]), name="gx_bronze_suite", blocking=True, required_resource_keys={"lake"},
+                    partitions_def=partitions_def,
+                    description=f"Great Expectations: types, required fields, ranges, value sets and "
+                                f"lineage of the delivery just ingested into bronze/{table}")
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        lake = context.resources.lake
+        lk = lake.lake()
+        if not lk.exists("bronze", table):
+            return dg.AssetCheckResult(passed=True, description="no rows yet (every delivery quarantined)")
+        df = lk.read("bronze", table, filters=[("_delivery", "=", context.partition_key)])
+        return to_result(check_table(df, bronze_suite(table)))
+
+    return _check
+
+
+def silver_check(table: str) -> dg.AssetChecksDefinition:
+    suite = silver_suite(table)
+
+    @dg.asset_check(asset=dg.AssetKey(["silver", table]), name="gx_silver_suite", blocking=True, required_resource_keys={"lake"},
+                    description=f"Great Expectations: natural key {list(suite.key)} unique, types, "
+                                f"not-null, ranges and references of silver/{table}")
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        lake = context.resources.lake
+        lk = lake.lake()
+        df = lk.read("silver", table)
+        return to_result(check_table(df, suite, resolve_refs(lk, suite)))
+
+    return _check

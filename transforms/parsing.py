@@ -1,0 +1,479 @@
+"""Parsers for every landing-zone format (docs/LANDING.md): bytes in, typed records out.
+
+Each parser takes the delivered bytes and the file name and returns `Parsed` (good rows typed
+by the source's column spec, bad rows with their reasons), or raises `BadDelivery` when the whole
+file is unusable (corrupt, truncated, wrong structure). No file system access here: the assets
+read the bytes and decide where things go.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+
+from .validation import ROW, Col, validate_records
+
+WASTE_STREAMS = ("ordures_menageres", "emballages", "verre", "biodechets")
+ROAD_CLASSES = ("primary", "secondary", "tertiary", "residential", "pedestrian")
+SURFACES = ("asphalt", "cobbles", "concrete")
+BIN_STATUS = ("ok", "lidOpen", "dropped", "moved", "vandalized", "burning")
+LITTER_CATEGORIES = ("cigarette_butt", "can", "bottle", "paper", "plastic_bag", "food_packaging",
+                     "leaves", "dog_waste", "bulky_item", "glass")
+DSP_SECTIONS = ("pnl", "kpis", "investments", "assets", "tariffs", "staff", "complaints")
+# Generous bounds around Cannes (and the agglomeration) in WGS84 and Lambert-93.
+LON = (6.80, 7.20)
+LAT = (43.40, 43.70)
+X93 = (1000000.0, 1050000.0)
+Y93 = (6260000.0, 6300000.0)
+
+
+class BadDelivery(ValueError):
+    """The whole delivery is unusable; the message says why, naming the file."""
+
+
+@dataclass
+class Parsed:
+    good: pl.DataFrame
+    bad: pl.DataFrame  # columns: _row_number, reason, raw
+
+    @staticmethod
+    def empty_bad() -> pl.DataFrame:
+        return pl.DataFrame(schema={ROW: pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8})
+
+
+SPECS: dict[str, list[Col]] = {
+    "street_segments": [
+        Col("segment_id"), Col("street_name"), Col("quartier"),
+        Col("road_class", allowed=ROAD_CLASSES), Col("surface", allowed=SURFACES),
+        Col("length_m", pl.Float64, min=0.5, max=5000), Col("speed_kmh", pl.Float64, min=5, max=110),
+        Col("wkt_2154"), Col("wkt_4326"),
+    ],
+    "collection_points": [
+        Col("bin_id"), Col("segment_id"), Col("quartier"),
+        Col("x_2154", pl.Float64, min=X93[0], max=X93[1]), Col("y_2154", pl.Float64, min=Y93[0], max=Y93[1]),
+        Col("lon", pl.Float64, min=LON[0], max=LON[1]), Col("lat", pl.Float64, min=LAT[0], max=LAT[1]),
+        Col("capacity_l", pl.Int64, min=50, max=10000), Col("waste_stream", allowed=WASTE_STREAMS),
+    ],
+    "places": [
+        Col("place_id"), Col("kind", allowed=("depot", "disposal", "school", "playground", "bus_stop", "market")),
+        Col("name"), Col("quartier"),
+        Col("x_2154", pl.Float64, min=X93[0], max=X93[1]), Col("y_2154", pl.Float64, min=Y93[0], max=Y93[1]),
+        Col("lon", pl.Float64, min=LON[0], max=LON[1]), Col("lat", pl.Float64, min=LAT[0], max=LAT[1]),
+        Col("attributes", required=False),
+    ],
+    "trucks": [
+        Col("truck_id"), Col("capacity_kg", pl.Float64, min=500, max=40000),
+        Col("capacity_m3", pl.Float64, min=1, max=60), Col("shift_start"),
+        Col("shift_hours", pl.Float64, min=1, max=12), Col("depot_id"), Col("streams", required=False),
+    ],
+    "fixed_rounds": [
+        Col("round_id"), Col("truck_id"), Col("weekday", pl.Int64, min=1, max=7), Col("bin_id"),
+        Col("sequence", pl.Int64, min=0, max=100000),
+    ],
+    "dsp_contracts": [
+        Col("contract_id"), Col("name"), Col("service"), Col("delegate"), Col("contract_type"),
+        Col("start_date", pl.Date), Col("end_date", pl.Date),
+        Col("overhead_cap_pct", pl.Float64, min=0, max=100), Col("annual_fee_eur", pl.Float64, min=0),
+    ],
+    "tree_register": [
+        Col("id_arbre"), Col("espece"), Col("nom_commun", required=False),
+        Col("lat", pl.Float64, min=LAT[0], max=LAT[1]), Col("lon", pl.Float64, min=LON[0], max=LON[1]),
+        Col("annee_plantation", pl.Int64, min=1800, max=2100, required=False),
+        Col("hauteur_m", pl.Float64, min=0, max=60, required=False),
+        Col("circonference_cm", pl.Float64, min=0, max=2000, required=False),
+        Col("adresse", required=False),
+    ],
+    "collection_logs": [
+        Col("truck_id"), Col("round_id", required=False), Col("bin_id"),
+        Col("collected_at", pl.Datetime), Col("net_weight_kg", pl.Float64, min=0, max=5000),
+        Col("fill_level_at_pickup", pl.Float64, min=0, max=1), Col("contamination", pl.Boolean),
+    ],
+    "bin_readings": [
+        Col("message_id"), Col("bin_id"), Col("type", allowed=("WasteContainer",)),
+        Col("date_observed", pl.Datetime), Col("filling_level", pl.Float64, min=0, max=1),
+        Col("bin_capacity_l", pl.Float64, min=0, max=10000, required=False),
+        Col("stored_waste_kind", required=False), Col("status", allowed=BIN_STATUS, required=False),
+        Col("temperature_c", pl.Float64, min=-30, max=200, required=False),
+        Col("cargo_weight_kg", pl.Float64, min=0, max=5000, required=False),
+    ],
+    "litter_detections": [
+        Col("detection_id"), Col("detected_at", pl.Datetime), Col("vehicle_id"),
+        Col("category", allowed=LITTER_CATEGORIES), Col("count", pl.Int64, min=1, max=10000),
+        Col("lat", pl.Float64, min=LAT[0], max=LAT[1]), Col("lon", pl.Float64, min=LON[0], max=LON[1]),
+        Col("confidence", pl.Float64, min=0, max=1, required=False),
+    ],
+    "dsp_report_lines": [
+        Col("contract_id"), Col("year", pl.Int64, min=1990, max=2100),
+        Col("section", allowed=DSP_SECTIONS), Col("code"), Col("label", required=False),
+        Col("unit", required=False), Col("value", pl.Float64, required=False),
+        Col("previous_value", pl.Float64, required=False), Col("target", pl.Float64, required=False),
+        Col("comment", required=False),
+    ],
+}
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadDelivery(f"{name}: not UTF-8 text ({exc})") from exc
+
+
+def read_csv_rows(data: bytes, name: str, spec: list[Col], *, delimiter: str = ",",
+                  rename: dict[str, str] | None = None) -> Parsed:
+    """Read a delimited text file strictly: a row with the wrong number of fields is a bad row,
+    a missing required column makes the whole file bad."""
+    text = _decode(data, name)
+    if not text.strip():
+        raise BadDelivery(f"{name}: empty file")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error) as exc:
+        raise BadDelivery(f"{name}: cannot read the CSV header ({exc})") from exc
+    if rename:
+        header = [rename.get(h, h) for h in header]
+    required = [c.name for c in spec if c.required]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise BadDelivery(f"{name}: missing column(s) {', '.join(missing)}; found {', '.join(header)}")
+    rows, bad = [], []
+    try:
+        for i, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                bad.append({ROW: i, "reason": f"expected {len(header)} fields, found {len(row)}",
+                            "raw": delimiter.join(row)})
+                continue
+            rows.append([i, *row])
+    except csv.Error as exc:
+        raise BadDelivery(f"{name}: malformed CSV near line {reader.line_num} ({exc})") from exc
+    raw = pl.DataFrame(rows, schema={ROW: pl.Int64, **{h: pl.Utf8 for h in header}}, orient="row")
+    v = validate_records(raw, spec)
+    bad_df = pl.concat([pl.DataFrame(bad, schema=Parsed.empty_bad().schema), v.bad]) if bad else v.bad
+    return Parsed(v.good, bad_df.sort(ROW))
+
+
+def _records_to_raw(records: list[tuple[int, dict]], keys: list[str]) -> pl.DataFrame:
+    cols: dict[str, list] = {ROW: [r[0] for r in records]}
+    for k in keys:
+        cols[k] = [None if r[1].get(k) is None else str(r[1].get(k)) for r in records]
+    return pl.DataFrame(cols, schema={ROW: pl.Int64, **{k: pl.Utf8 for k in keys}})
+
+
+# ---------------------------------------------------------------- reference
+
+def parse_quartiers(data: bytes, name: str) -> Parsed:
+    from pyproj import Transformer
+
+    try:
+        doc = json.loads(_decode(data, name))
+        feats = doc["features"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BadDelivery(f"{name}: not a GeoJSON FeatureCollection ({exc})") from exc
+    to93 = Transformer.from_crs(4326, 2154, always_xy=True)
+    rows, bad = [], []
+    for i, f in enumerate(feats, start=1):
+        try:
+            props, geom = f["properties"], f["geometry"]
+            if geom["type"] != "Polygon":
+                raise ValueError(f"geometry type {geom['type']}, expected Polygon")
+            ring = geom["coordinates"][0]
+            xs, ys = to93.transform([p[0] for p in ring], [p[1] for p in ring])
+            area = abs(sum(xs[k] * ys[k + 1] - xs[k + 1] * ys[k] for k in range(len(xs) - 1))) / 2
+            rows.append({
+                "code": str(props["code"]), "name": str(props["name"]),
+                "commune": str(props.get("commune", "Cannes")),
+                "wkt_4326": "POLYGON ((" + ", ".join(f"{p[0]} {p[1]}" for p in ring) + "))",
+                "wkt_2154": "POLYGON ((" + ", ".join(f"{x:.2f} {y:.2f}" for x, y in zip(xs, ys)) + "))",
+                "area_m2": float(area), ROW: i,
+            })
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            bad.append({ROW: i, "reason": f"feature {i}: {exc}", "raw": json.dumps(f)[:2000]})
+    good = pl.DataFrame(rows, schema={"code": pl.Utf8, "name": pl.Utf8, "commune": pl.Utf8,
+                                      "wkt_4326": pl.Utf8, "wkt_2154": pl.Utf8, "area_m2": pl.Float64,
+                                      ROW: pl.Int64})
+    return Parsed(good, pl.DataFrame(bad, schema=Parsed.empty_bad().schema))
+
+
+def parse_fleet(data: bytes, name: str) -> Parsed:
+    try:
+        doc = json.loads(_decode(data, name))
+        trucks = doc["trucks"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BadDelivery(f"{name}: expected a JSON object with a 'trucks' list ({exc})") from exc
+    keys = [c.name for c in SPECS["trucks"]]
+    v = validate_records(_records_to_raw(list(enumerate(trucks, start=1)), keys), SPECS["trucks"])
+    return Parsed(v.good, v.bad)
+
+
+# ---------------------------------------------------------------- waste
+
+_URN = re.compile(r"^urn:ngsi-ld:WasteContainer:(.+)$")
+_READING_KEYS = {"message_id": "message_id", "type": "type", "dateObserved": "date_observed",
+                 "fillingLevel": "filling_level", "binCapacity": "bin_capacity_l",
+                 "storedWasteKind": "stored_waste_kind", "status": "status",
+                 "temperature": "temperature_c", "cargoWeight": "cargo_weight_kg"}
+
+
+def reading_from_message(msg: dict) -> dict:
+    """Flatten one FIWARE WasteContainer message to the bronze column names."""
+    out = {dst: msg.get(src) for src, dst in _READING_KEYS.items()}
+    m = _URN.match(str(msg.get("id", "")))
+    out["bin_id"] = m.group(1) if m else None
+    return out
+
+
+def parse_bin_readings(data: bytes, name: str) -> Parsed:
+    text = _decode(data, name)
+    records, bad = [], []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            msg = json.loads(line)
+            if not isinstance(msg, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            bad.append({ROW: i, "reason": f"line {i}: invalid JSON ({exc})", "raw": line[:2000]})
+            continue
+        rec = reading_from_message(msg)
+        if rec["bin_id"] is None:
+            bad.append({ROW: i, "reason": f"id: {msg.get('id')!r} is not urn:ngsi-ld:WasteContainer:<bin_id>",
+                        "raw": line[:2000]})
+            continue
+        records.append((i, rec))
+    keys = [c.name for c in SPECS["bin_readings"]]
+    v = validate_records(_records_to_raw(records, keys), SPECS["bin_readings"])
+    bad_df = pl.concat([pl.DataFrame(bad, schema=Parsed.empty_bad().schema), v.bad]).sort(ROW)
+    return Parsed(v.good, bad_df)
+
+
+def parse_litter_parquet(data: bytes, name: str) -> Parsed:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise BadDelivery(f"{name}: unreadable Parquet ({exc})") from exc
+    spec = SPECS["litter_detections"]
+    missing = [c.name for c in spec if c.required and c.name not in table.column_names]
+    if missing:
+        raise BadDelivery(f"{name}: missing column(s) {', '.join(missing)}")
+    df = pl.from_arrow(table)
+    if isinstance(df.schema.get("detected_at"), pl.Datetime):
+        df = df.with_columns(pl.col("detected_at").dt.convert_time_zone("UTC")
+                             .dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    raw = df.select([pl.col(c.name).cast(pl.Utf8) if c.name in df.columns else pl.lit(None, pl.Utf8).alias(c.name)
+                     for c in spec])
+    v = validate_records(raw, spec, row_offset=1)
+    return Parsed(v.good, v.bad)
+
+
+# ---------------------------------------------------------------- administration
+
+def _dsp_name_parts(name: str) -> tuple[str, int]:
+    m = re.match(r"^(.+)_(\d{4})\.(csv|xlsx|json)$", name.rsplit("/", 1)[-1])
+    if not m:
+        raise BadDelivery(f"{name}: expected <contract_id>_<year>.csv|xlsx|json")
+    return m.group(1), int(m.group(2))
+
+
+def parse_dsp_report(data: bytes, name: str) -> Parsed:
+    """A delegate's annual report data, in any of its three delivery formats, as long rows."""
+    contract_id, year = _dsp_name_parts(name)
+    spec = SPECS["dsp_report_lines"]
+    line_cols = ["section", "code", "label", "unit", "value", "previous_value", "target", "comment"]
+    ext = name.rsplit(".", 1)[-1].lower()
+    if ext == "csv":
+        sub = [c for c in spec if c.name in line_cols]
+        p = read_csv_rows(data, name, sub)
+        good = p.good.with_columns(pl.lit(contract_id).alias("contract_id"), pl.lit(year, pl.Int64).alias("year"))
+        return Parsed(good.select([c.name for c in spec] + [ROW]), p.bad)
+    records: list[tuple[int, dict]] = []
+    if ext == "json":
+        try:
+            doc = json.loads(_decode(data, name))
+            sections = doc["sections"]
+            if str(doc.get("contract_id", contract_id)) != contract_id or int(doc.get("year", year)) != year:
+                raise BadDelivery(f"{name}: contract/year inside ({doc.get('contract_id')}, {doc.get('year')}) "
+                                  f"differ from the file name ({contract_id}, {year})")
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise BadDelivery(f"{name}: expected {{contract_id, year, sections: {{...}}}} ({exc})") from exc
+        n = 0
+        for section, rows in sections.items():
+            for r in rows:
+                n += 1
+                records.append((n, {**r, "section": section}))
+    elif ext == "xlsx":
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+            raise BadDelivery(f"{name}: unreadable XLSX ({exc})") from exc
+        for needed in ("contrat", "pnl"):
+            if needed not in wb.sheetnames:
+                raise BadDelivery(f"{name}: missing sheet '{needed}' (sheets: {', '.join(wb.sheetnames)})")
+        n = 0
+        for section in wb.sheetnames:
+            if section == "contrat":
+                continue
+            rows = list(wb[section].iter_rows(values_only=True))
+            if not rows:
+                continue
+            header = [str(h).strip() if h is not None else "" for h in rows[0]]
+            for r in rows[1:]:
+                if r is None or all(v is None for v in r):
+                    continue
+                n += 1
+                records.append((n, {**dict(zip(header, r)), "section": section}))
+    else:
+        raise BadDelivery(f"{name}: unsupported extension .{ext}")
+    for _, r in records:
+        r["contract_id"], r["year"] = contract_id, year
+    v = validate_records(_records_to_raw(records, [c.name for c in spec]), spec)
+    return Parsed(v.good, v.bad)
+
+
+def parse_document(data: bytes, name: str) -> dict:
+    """Registry facts about a document (type, pages, size of its text). Raises BadDelivery when
+    the file cannot be read. The text itself is not kept here: it is redacted before indexing."""
+    ext = name.rsplit(".", 1)[-1].lower()
+    try:
+        if ext == "pdf":
+            from pypdf import PdfReader
+
+            reader = PdfReader(io.BytesIO(data))
+            pages = len(reader.pages)
+            text = "\n".join((p.extract_text() or "") for p in reader.pages)
+        elif ext == "docx":
+            import docx
+
+            d = docx.Document(io.BytesIO(data))
+            text = "\n".join(p.text for p in d.paragraphs)
+            pages = None
+        elif ext == "txt":
+            text = _decode(data, name)
+            pages = None
+        else:
+            raise BadDelivery(f"{name}: unsupported document type .{ext} (expected pdf, docx, txt)")
+    except BadDelivery:
+        raise
+    except Exception as exc:
+        raise BadDelivery(f"{name}: unreadable {ext.upper()} ({type(exc).__name__}: {exc})") from exc
+    if not text.strip():
+        raise BadDelivery(f"{name}: no extractable text (scanned image without OCR?)")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return {"doc_format": ext, "pages": pages, "n_chars": len(text), "n_words": len(text.split()),
+            "title": first[:120]}
+
+
+# ---------------------------------------------------------------- roads
+
+def _rational(v) -> float:
+    try:
+        return float(v)
+    except TypeError:
+        return float(v[0]) / float(v[1])
+
+
+def _dms(values, ref: str) -> float:
+    d, m, s = (_rational(v) for v in values)
+    out = d + m / 60 + s / 3600
+    return -out if ref in ("S", "W") else out
+
+
+def parse_survey_frame(data: bytes, name: str) -> dict:
+    """Decode one survey JPEG fully and read its EXIF position, heading and time.
+
+    Raises BadDelivery for an undecodable image or a frame without GPS."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = im.format
+            exif = im.getexif()
+            im.load()  # decode all pixels: a truncated JPEG fails here
+            width, height = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise BadDelivery(f"{name}: cannot decode image ({exc})") from exc
+    if fmt != "JPEG":
+        raise BadDelivery(f"{name}: expected a JPEG, found {fmt}")
+    gps = exif.get_ifd(0x8825)
+    if not gps or 2 not in gps or 4 not in gps:
+        raise BadDelivery(f"{name}: no GPS position in EXIF")
+    try:
+        lat = _dms(gps[2], gps.get(1, "N"))
+        lon = _dms(gps[4], gps.get(3, "E"))
+        heading = _rational(gps[17]) if 17 in gps else None
+    except (TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+        raise BadDelivery(f"{name}: unreadable GPS EXIF ({exc})") from exc
+    ex = exif.get_ifd(0x8769)
+    taken = ex.get(36867) or exif.get(306)
+    offset = ex.get(36881)
+    captured_at = None
+    if taken:
+        try:
+            t = datetime.strptime(str(taken), "%Y:%m:%d %H:%M:%S")
+            tz = timezone.utc
+            if offset:
+                sign = -1 if str(offset).startswith("-") else 1
+                hh, mm = str(offset).lstrip("+-").split(":")
+                tz = timezone(sign * timedelta(hours=int(hh), minutes=int(mm)))
+            captured_at = t.replace(tzinfo=tz).astimezone(timezone.utc)
+        except ValueError as exc:
+            raise BadDelivery(f"{name}: unreadable DateTimeOriginal {taken!r} ({exc})") from exc
+    if not (LAT[0] <= lat <= LAT[1] and LON[0] <= lon <= LON[1]):
+        raise BadDelivery(f"{name}: GPS position {lat:.6f}, {lon:.6f} is outside the Cannes area")
+    return {"lat": lat, "lon": lon, "heading_deg": heading, "captured_at": captured_at,
+            "width": width, "height": height, "make": exif.get(271), "model": exif.get(272)}
+
+
+# ---------------------------------------------------------------- trees
+
+def parse_laz_tile(data: bytes, name: str) -> dict:
+    """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry."""
+    import laspy
+    import numpy as np
+
+    try:
+        las = laspy.read(io.BytesIO(data))
+    except Exception as exc:  # laspy/lazrs raise LaspyException, ValueError, OSError...
+        raise BadDelivery(f"{name}: unreadable LAS/LAZ ({type(exc).__name__}: {exc})") from exc
+    h = las.header
+    n = len(las.points)
+    if n == 0:
+        raise BadDelivery(f"{name}: tile has no points")
+    if h.point_count != n:
+        raise BadDelivery(f"{name}: header announces {h.point_count} points, file holds {n}")
+    try:
+        crs = h.parse_crs()
+    except Exception:  # noqa: BLE001 - a broken CRS VLR is reported below as 'no CRS'
+        crs = None
+    epsg = crs.to_epsg() if crs is not None else None
+    if epsg != 2154:
+        raise BadDelivery(f"{name}: CRS is {('EPSG:' + str(epsg)) if epsg else 'missing'}, expected EPSG:2154 (Lambert-93)")
+    x, y = np.asarray(las.x), np.asarray(las.y)
+    if x.min() < X93[0] or x.max() > X93[1] or y.min() < Y93[0] or y.max() > Y93[1]:
+        raise BadDelivery(f"{name}: points outside Cannes in Lambert-93 "
+                          f"(x {x.min():.0f}-{x.max():.0f}, y {y.min():.0f}-{y.max():.0f}): mis-projected?")
+    cls = np.asarray(las.classification)
+    counts = np.bincount(cls, minlength=32)
+    area = max((x.max() - x.min()) * (y.max() - y.min()), 1.0)
+    return {
+        "point_count": int(n), "point_format": int(h.point_format.id),
+        "las_version": f"{h.version.major}.{h.version.minor}", "crs_epsg": int(epsg),
+        "min_x": float(x.min()), "min_y": float(y.min()), "max_x": float(x.max()), "max_y": float(y.max()),
+        "min_z": float(np.asarray(las.z).min()), "max_z": float(np.asarray(las.z).max()),
+        "density_pts_m2": float(n / area), "ground_points": int(counts[2]),
+        "vegetation_points": int(counts[3] + counts[4] + counts[5]), "building_points": int(counts[6]),
+        "noise_points": int(counts[7]), "has_ground_class": bool(counts[2] > 0),
+    }

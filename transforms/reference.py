@@ -1,0 +1,69 @@
+"""Silver reference data shared by every service: quartiers, streets, bins, places, fleet,
+fixed rounds, DSP contracts."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from .cleaning import conform, latest_per_key
+from .geo import wkt_coords
+
+UTC = pl.Datetime("us", "UTC")
+
+QUARTIERS = {"code": pl.Utf8, "name": pl.Utf8, "commune": pl.Utf8, "area_km2": pl.Float64,
+             "wkt_2154": pl.Utf8, "wkt_4326": pl.Utf8}
+STREET_SEGMENTS = {"segment_id": pl.Utf8, "street_name": pl.Utf8, "quartier": pl.Utf8, "road_class": pl.Utf8,
+                   "surface": pl.Utf8, "length_m": pl.Float64, "speed_kmh": pl.Float64,
+                   "x0": pl.Float64, "y0": pl.Float64, "x1": pl.Float64, "y1": pl.Float64,
+                   "heading_deg": pl.Float64, "wkt_2154": pl.Utf8, "wkt_4326": pl.Utf8}
+COLLECTION_POINTS = {"bin_id": pl.Utf8, "segment_id": pl.Utf8, "quartier": pl.Utf8, "x_2154": pl.Float64,
+                     "y_2154": pl.Float64, "lon": pl.Float64, "lat": pl.Float64, "capacity_l": pl.Int64,
+                     "waste_stream": pl.Utf8}
+PLACES = {"place_id": pl.Utf8, "kind": pl.Utf8, "name": pl.Utf8, "quartier": pl.Utf8, "x_2154": pl.Float64,
+          "y_2154": pl.Float64, "lon": pl.Float64, "lat": pl.Float64, "attributes": pl.Utf8}
+TRUCKS = {"truck_id": pl.Utf8, "capacity_kg": pl.Float64, "capacity_m3": pl.Float64, "shift_start": pl.Utf8,
+          "shift_hours": pl.Float64, "depot_id": pl.Utf8, "streams": pl.Utf8}
+FIXED_ROUNDS = {"round_id": pl.Utf8, "truck_id": pl.Utf8, "weekday": pl.Int64, "bin_id": pl.Utf8,
+                "sequence": pl.Int64}
+DSP_CONTRACTS = {"contract_id": pl.Utf8, "name": pl.Utf8, "service": pl.Utf8, "delegate": pl.Utf8,
+                 "contract_type": pl.Utf8, "start_date": pl.Date, "end_date": pl.Date,
+                 "overhead_cap_pct": pl.Float64, "annual_fee_eur": pl.Float64}
+
+
+def quartiers(bronze: pl.DataFrame) -> pl.DataFrame:
+    df = latest_per_key(bronze, ["code"]).with_columns((pl.col("area_m2") / 1e6).alias("area_km2"))
+    return conform(df, QUARTIERS).sort("code")
+
+
+def street_segments(bronze: pl.DataFrame) -> pl.DataFrame:
+    df = latest_per_key(bronze, ["segment_id"])
+    ends = [wkt_coords(w) for w in df["wkt_2154"].to_list()]
+    x0 = np.array([e[0, 0] for e in ends]) if ends else np.array([])
+    y0 = np.array([e[0, 1] for e in ends]) if ends else np.array([])
+    x1 = np.array([e[-1, 0] for e in ends]) if ends else np.array([])
+    y1 = np.array([e[-1, 1] for e in ends]) if ends else np.array([])
+    df = df.with_columns(pl.Series("x0", x0, pl.Float64), pl.Series("y0", y0, pl.Float64),
+                         pl.Series("x1", x1, pl.Float64), pl.Series("y1", y1, pl.Float64),
+                         pl.Series("heading_deg", np.degrees(np.arctan2(x1 - x0, y1 - y0)) % 360, pl.Float64))
+    return conform(df, STREET_SEGMENTS).sort("segment_id")
+
+
+def collection_points(bronze: pl.DataFrame) -> pl.DataFrame:
+    return conform(latest_per_key(bronze, ["bin_id"]), COLLECTION_POINTS).sort("bin_id")
+
+
+def places(bronze: pl.DataFrame) -> pl.DataFrame:
+    return conform(latest_per_key(bronze, ["place_id"]), PLACES).sort("place_id")
+
+
+def trucks(bronze: pl.DataFrame) -> pl.DataFrame:
+    return conform(latest_per_key(bronze, ["truck_id"]), TRUCKS).sort("truck_id")
+
+
+def fixed_rounds(bronze: pl.DataFrame) -> pl.DataFrame:
+    return conform(latest_per_key(bronze, ["round_id", "bin_id"]), FIXED_ROUNDS).sort("round_id", "sequence")
+
+
+def dsp_contracts(bronze: pl.DataFrame) -> pl.DataFrame:
+    return conform(latest_per_key(bronze, ["contract_id"]), DSP_CONTRACTS).sort("contract_id")
