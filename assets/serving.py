@@ -96,3 +96,18 @@ def cannes_duckdb(context: dg.AssetExecutionContext, lake: LakeResource, serving
         "dagster/row_count": sum(counts.values()), "tables_published": dg.MetadataValue.md(table),
         "seconds": round(time.perf_counter() - t, 2)})
 
+
+
+def delta_connection(lake_root: str, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the delta extension loaded and one view per Delta
+    table found under `lake_root`: `<layer>_<table>` (e.g. silver_collection_events) and
+    `quarantine`. Reads the live tables, no copy."""
+    con = con or duckdb.connect()
+    load_delta(con)
+    root = Path(lake_root)
+    for log in sorted(root.glob("*/*/_delta_log")) + sorted(root.glob("*/_delta_log")):
+        table_dir = log.parent
+        rel = table_dir.relative_to(root).parts
+        name = "_".join(rel)
+        con.execute(f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM delta_scan('{table_dir.as_posix()}')")
+    return con

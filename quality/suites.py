@@ -32,7 +32,9 @@ class TableSuite:
 
 
 def _gx_type(dtype) -> str:
-    if isinstance(dtype, pl.Datetime) or dtype in (pl.Datetime, pl.Date):
+    if dtype == pl.Date:
+        return "datetime64[ms]"  # polars Date reaches pandas as datetime64[ms]
+    if isinstance(dtype, pl.Datetime) or dtype == pl.Datetime:
         return "Timestamp"
     return {pl.Float64: "float64", pl.Int64: "int64", pl.Int32: "int32", pl.Boolean: "bool",
             pl.Utf8: "str"}.get(dtype, str(dtype))

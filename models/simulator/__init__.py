@@ -7,12 +7,15 @@ files that already hold those bytes), so the ingestion sensors see nothing new.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from .city import PROFILES, City, Profile, build_city
 
-__all__ = ["PROFILES", "City", "Profile", "build_city", "simulate"]
+__all__ = ["PROFILES", "City", "Profile", "build_city", "simulate", "simulated_marker"]
+
+MARKER = ".simulated.json"
 
 
 def simulate(profile: str = "demo", seed: int = 42, landing: Path | str = "data/landing",
@@ -49,4 +52,12 @@ def simulate(profile: str = "demo", seed: int = 42, landing: Path | str = "data/
         from .bad_inputs import plant_bad_inputs
         stats["bad_inputs"] = plant_bad_inputs(city, landing)
         say(f"bad inputs: {stats['bad_inputs']}")
+    marker = {"profile": city.profile.name, "seed": seed, "bad_inputs": bad_inputs, "parts": list(parts)}
+    (landing / MARKER).write_text(json.dumps(marker))
     return stats
+
+
+def simulated_marker(landing: Path | str) -> dict | None:
+    """What was simulated into this landing zone, if anything."""
+    p = Path(landing) / MARKER
+    return json.loads(p.read_text()) if p.exists() else None

@@ -1,0 +1,47 @@
+# Cannes lakehouse: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
+.PHONY: run test install ui simulate bench bench-city clean lint
+
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, the CPU build (a plain dependency resolution could pull a CUDA build)
+	$(BIN)/pip install -q $(PIP_FLAGS) "torch==2.13.0" || $(BIN)/pip install -q --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+	$(BIN)/pip install -q $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+
+## make run: install, simulate the demo city, materialise everything, publish DuckDB, say what to open next
+run: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/lakehouse run
+
+## make test: the whole test suite (unit, materialisation, sensors, services)
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## make ui: the Dagster UI on http://127.0.0.1:3000 (webserver + daemon: sensors, schedule, automation)
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+simulate: install
+	$(BIN)/lakehouse simulate --bad-inputs
+
+bench: install
+	$(BIN)/python bench/pipeline_bench.py --profiles demo
+
+bench-city: install
+	$(BIN)/python bench/pipeline_bench.py --profiles demo city
+
+clean:
+	rm -rf data .dagster

@@ -1,0 +1,208 @@
+"""`make run` / `lakehouse run`: simulate the city, then drive the same Dagster definitions the
+UI and the daemon use, stage by stage, and print a summary.
+
+Ingestion goes through the real sensors: each sensor is evaluated against the landing zone, its
+new dynamic partitions registered and each run request executed with the sensor's run key, so a
+second `make run` finds nothing new and the daemon, started later, does not re-run what ran here.
+Runs are recorded in the Dagster instance under DAGSTER_HOME and appear in the UI.
+"""
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from rich.console import Console
+from rich.table import Table
+
+from .settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float = 0.0
+    detail: str = ""
+    rows: int = 0
+
+
+@dataclass
+class RunSummary:
+    stages: list[Stage] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    published: dict[str, int] = field(default_factory=dict)
+    silver_rows: dict[str, int] = field(default_factory=dict)
+    gold_rows: dict[str, int] = field(default_factory=dict)
+    ingested_runs: int = 0
+    quarantined: int = 0
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME with the repository's dagster.yaml (the instance config lives there)."""
+    home = Path(settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    src = REPO_ROOT / "dagster.yaml"
+    dst = home / "dagster.yaml"
+    if src.exists() and (not dst.exists() or dst.read_bytes() != src.read_bytes()):
+        shutil.copyfile(src, dst)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _cursor_file(home: Path) -> Path:
+    return home / "lakehouse_sensor_cursors.json"
+
+
+def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Path, resources: dict,
+                   say=print) -> tuple[int, list[str]]:
+    """Evaluate every landing sensor and execute what it requests. Returns (runs, failures)."""
+    from assets.sources import SOURCES
+
+    from .sensors import ingest_job_name
+
+    cursors_path = _cursor_file(home)
+    cursors = json.loads(cursors_path.read_text()) if cursors_path.exists() else {}
+    runs_done, failures = 0, []
+    for source in SOURCES:
+        sensor = defs.resolve_sensor_def(f"landing_{source.name}")
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursors.get(sensor.name), definitions=defs,
+                                      sensor_name=sensor.name, resources=resources)
+        result = sensor(ctx)
+        for req in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        job = defs.resolve_job_def(ingest_job_name(source))
+        requests = result.run_requests or []
+        for i, req in enumerate(requests, start=1):
+            already = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": req.run_key,
+                                                                    "dagster/sensor_name": sensor.name}), limit=1)
+            if already and already[0].is_success:
+                continue
+            tags = {**req.tags, "dagster/run_key": req.run_key, "dagster/sensor_name": sensor.name}
+            res = job.execute_in_process(instance=instance, partition_key=req.partition_key, tags=tags, run_config=QUIET,
+                                         raise_on_error=False)
+            runs_done += 1
+            if not res.success:
+                failures.append(f"{source.name}/{req.partition_key}: run {res.run_id} failed")
+            if len(requests) > 20 and i % 20 == 0:
+                say(f"    {source.name}: {i}/{len(requests)} deliveries")
+        if requests:
+            say(f"  {source.name}: {len(requests)} new deliveries")
+        cursors[sensor.name] = result.cursor
+        cursors_path.write_text(json.dumps(cursors, indent=1, sort_keys=True))
+    return runs_done, failures
+
+
+def _execute(defs: dg.Definitions, instance, job_name: str) -> list[str]:
+    res = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+    if res.success:
+        return []
+    failed = [e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
+    checks = [e.event_specific_data.asset_check_key.to_user_string()
+              for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and not e.event_specific_data.passed]
+    return [f"{job_name}: failed steps {failed}, failed checks {checks} (run {res.run_id})"]
+
+
+def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = True,
+            console: Console | None = None) -> RunSummary:
+    console = console or Console()
+    summary = RunSummary()
+    home = prepare_dagster_home(settings)
+
+    def stage(name: str):
+        console.rule(f"[bold]{name}")
+        return time.perf_counter()
+
+    if simulate:
+        t = stage(f"1/5 simulate the city (profile {settings.city_profile}, seed {settings.seed})")
+        from models.simulator import simulate as sim
+        from models.simulator import simulated_marker
+
+        done = simulated_marker(settings.landing_uri)
+        if done and done["profile"] == settings.city_profile and done["seed"] == settings.seed:
+            console.print(f"  the landing zone already holds this city (profile {done['profile']}, seed "
+                          f"{done['seed']}): not simulated again (`make clean` starts over)")
+            stats = {}
+        elif done:
+            raise SystemExit(f"the landing zone {settings.landing_uri} holds another city (profile {done['profile']}, "
+                             f"seed {done['seed']}); run `make clean` or point LANDING_URI/LAKE_URI elsewhere")
+        else:
+            stats = sim(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
+                        bad_inputs=bad_inputs, progress=lambda m: console.print(f"  {m}"))
+        brief = ", ".join(f"{k}: {v.get('seconds', '')} s" for k, v in stats.items() if isinstance(v, dict))
+        summary.stages.append(Stage("simulate", time.perf_counter() - t, brief))
+
+    from .definitions import build_definitions, resources_for
+
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.get() as instance:
+        t = stage("2/5 ingest the landing zone into bronze (one sensor per source)")
+        runs, failures = ingest_landing(defs, instance, home, resources_for(settings), say=console.print)
+        summary.ingested_runs = runs
+        summary.failures += failures
+        summary.stages.append(Stage("bronze", time.perf_counter() - t, f"{runs} delivery runs"))
+
+        t = stage("3/5 silver: typed, deduplicated, merged on natural keys")
+        summary.failures += _execute(defs, instance, "silver_tables")
+        summary.stages.append(Stage("silver", time.perf_counter() - t))
+
+        t = stage("4/5 gold marts and 5/5 DuckDB publication")
+        summary.failures += _execute(defs, instance, "nightly_marts")
+        summary.stages.append(Stage("gold + publish", time.perf_counter() - t))
+
+    from assets.layers import GOLD_TABLES
+    from assets.lake import Lake
+    from quality.suites import SILVER_SUITES
+
+    lake = Lake(settings.lake_uri, settings.storage_options)
+    summary.silver_rows = {t: lake.count("silver", t) for t in SILVER_SUITES}
+    summary.gold_rows = {f"{g.schema}.{t}": lake.count("gold", t) for t, g in GOLD_TABLES.items()}
+    summary.quarantined = lake.count("", "quarantine")
+    summary.published = published_counts(settings.serving_path)
+    for st in summary.stages:
+        st.rows = 0
+    print_summary(console, settings, summary)
+    return summary
+
+
+def published_counts(path: str) -> dict[str, int]:
+    import duckdb
+
+    if not Path(path).exists():
+        return {}
+    with duckdb.connect(path, read_only=True) as con:
+        rows = con.execute("SELECT schema_name || '.' || table_name, row_count FROM main.lakehouse_catalog "
+                           "ORDER BY 1").fetchall()
+    return dict(rows)
+
+
+def print_summary(console: Console, settings: Settings, s: RunSummary) -> None:
+    t = Table(title="Stages")
+    t.add_column("stage"); t.add_column("seconds", justify="right"); t.add_column("detail")
+    for st in s.stages:
+        t.add_row(st.name, f"{st.seconds:.1f}", st.detail)
+    console.print(t)
+    m = Table(title=f"Marts published to {settings.serving_path}")
+    m.add_column("schema.table"); m.add_column("rows", justify="right")
+    for k, v in s.published.items():
+        m.add_row(k, str(v))
+    console.print(m)
+    console.print(f"silver tables: {len(s.silver_rows)}, {sum(s.silver_rows.values())} rows; "
+                  f"quarantine: {s.quarantined} entries (see direction.data_quarantine)")
+    if s.failures:
+        console.print("[bold red]Failures:[/]")
+        for f in s.failures:
+            console.print(f"  [red]{f}[/]")
+    console.print(
+        "\n[bold]What to open next[/]\n"
+        f"  • Dagster UI:   make ui   → http://127.0.0.1:3000 (assets by service, sensors, the nightly schedule)\n"
+        f"  • DuckDB CLI:   .venv/bin/python -m orchestration.cli sql   (or: duckdb -readonly {settings.serving_path})\n"
+        f"      SELECT * FROM proprete.tonnage_daily LIMIT 10;\n"
+        f"  • BI tools:     DBeaver / Superset / Metabase → DuckDB file {settings.serving_path} (read-only)\n"
+        f"  • Delta tables: {settings.lake_uri} (bronze/, silver/, gold/, quarantine)\n")
