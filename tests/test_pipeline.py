@@ -1,0 +1,111 @@
+"""End to end on the tiny simulated city: simulate (with planted bad inputs), ingest through the
+sensors, silver, gold, DuckDB; then again, which must change nothing."""
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from rich.console import Console
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from orchestration.runner import run_all
+    from orchestration.settings import Settings
+
+    base = tmp_path_factory.mktemp("city")
+    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
+           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
+           "CITY_PROFILE": "tiny", "SEED": "11"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    settings = Settings.from_env(env)
+    quiet = Console(file=io.StringIO())
+    first = run_all(settings, console=quiet)
+    second = run_all(settings, console=quiet)
+    yield settings, first, second
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_every_schema_has_populated_marts(city):
+    settings, first, _ = city
+    assert first.failures == []
+    with duckdb.connect(settings.serving_path, read_only=True) as con:
+        rows = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_schema <> 'main'").fetchall()
+        by_schema = {}
+        for schema, table in rows:
+            n = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+            by_schema.setdefault(schema, {})[table] = n
+    for schema in ("voirie", "espaces_verts", "proprete", "administration", "direction"):
+        assert schema in by_schema and by_schema[schema], schema
+        assert all(n > 0 for n in by_schema[schema].values()), by_schema[schema]
+
+
+def test_second_run_changes_no_silver_or_gold_count(city):
+    _, first, second = city
+    assert second.ingested_runs == 0
+    assert second.silver_rows == first.silver_rows
+    assert second.gold_rows == first.gold_rows
+    assert second.quarantined == first.quarantined
+
+
+def test_bronze_holds_exactly_the_good_rows_of_the_logs(city):
+    from assets.lake import Lake
+    from transforms import parsing as P
+
+    settings, _, _ = city
+    lake = Lake(settings.lake_uri)
+    logs = Path(settings.landing_uri) / "waste" / "collection_logs"
+    expected = 0
+    for f in sorted(logs.glob("*.csv")):
+        expected += P.read_csv_rows(f.read_bytes(), f.name, P.SPECS["collection_logs"]).good.height
+    assert lake.read("bronze", "collection_logs").height == expected
+    silver = lake.read("silver", "collection_events")
+    assert silver.height == silver.select("bin_id", "collected_at").unique().height
+
+
+def test_planted_bad_inputs_are_quarantined_with_reasons_and_nothing_is_lost(city):
+    from assets.lake import Lake
+
+    settings, _, _ = city
+    q = Lake(settings.lake_uri).read("", "quarantine")
+    reasons = q.select("source", "item", "reason")
+    jpeg = reasons.filter(pl.col("item").str.ends_with("frame_999001.jpg"))
+    assert jpeg.height == 1 and "cannot decode image" in jpeg["reason"][0]
+    laz = reasons.filter(pl.col("item").str.contains("L93_1019000_6278000"))
+    assert laz.height == 1 and "unreadable LAS/LAZ" in laz["reason"][0]
+    rows = q.filter(pl.col("delivery").str.ends_with("_rattrapage.csv"))
+    assert rows.height == 3 and rows["row_number"].sort().to_list() == [12, 13, 14]
+    dup = reasons.filter(pl.col("reason").str.starts_with("duplicate delivery"))
+    assert dup.height == 1 and dup["item"][0].endswith("_copie.csv")
+    # every quarantined file is kept
+    for p in q["quarantined_path"].drop_nulls().to_list():
+        assert Path(p).exists(), p
+    landing = Path(settings.landing_uri)
+    rattrapage = next((landing / "waste" / "collection_logs").glob("*_rattrapage.csv"))
+    assert rattrapage.exists()
+    body = list(csv.DictReader(io.StringIO(rattrapage.read_text())))
+    bronze = Lake(settings.lake_uri).read("bronze", "collection_logs")
+    assert bronze.filter(pl.col("_delivery") == rattrapage.name).height == len(body) - 3 == 10
+
+
+def test_runs_are_recorded_in_the_dagster_instance(city):
+    import dagster as dg
+
+    settings, first, _ = city
+    with dg.DagsterInstance.from_config(settings.dagster_home) as instance:
+        runs = instance.get_runs()
+        assert len(runs) >= first.ingested_runs + 2
+        assert all(r.is_success for r in runs)
+        assert instance.get_dynamic_partitions("collection_logs")
