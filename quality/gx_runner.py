@@ -48,6 +48,17 @@ class Outcome:
                          for f in self.failed)
 
 
+def to_pandas(df: pl.DataFrame):
+    """Polars -> pandas keeping integers and booleans integral when they hold nulls (pandas'
+    nullable dtypes), so a type expectation means the same with or without missing values."""
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.uint32(): pd.UInt32Dtype(),
+               pa.bool_(): pd.BooleanDtype()}
+    return df.to_arrow().to_pandas(types_mapper=mapping.get)
+
+
 def validate(df: pl.DataFrame, expectations: list, name: str = "table") -> Outcome:
     """Validate `df` against GX expectation objects; never raises for failing data."""
     import great_expectations as gx
@@ -58,7 +69,7 @@ def validate(df: pl.DataFrame, expectations: list, name: str = "table") -> Outco
     asset = ds.add_dataframe_asset(f"{name}-{uuid.uuid4().hex[:8]}")
     try:
         batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
-            batch_parameters={"dataframe": df.to_pandas()})
+            batch_parameters={"dataframe": to_pandas(df)})
         suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=[e.copy() for e in expectations])
         res = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
     finally:
@@ -76,4 +87,11 @@ def validate(df: pl.DataFrame, expectations: list, name: str = "table") -> Outco
             "examples": r.result.get("partial_unexpected_list"),
             "error": (r.exception_info or {}).get("exception_message") if r.exception_info else None,
         })
-    return Outcome(bool(res.success), len(res.results), failed, rows=df.height)
+    return Outcome(bool(res.success), len(res.results), _json_safe(failed), rows=df.height)
+
+
+def _json_safe(obj):
+    """numpy scalars and timestamps in GX results -> plain JSON values (for Dagster metadata)."""
+    import json
+
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
