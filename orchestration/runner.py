@@ -111,7 +111,7 @@ def _execute(defs: dg.Definitions, instance, job_name: str) -> list[str]:
 
 def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = True,
             console: Console | None = None) -> RunSummary:
-    console = console or Console()
+    console = console or Console(width=max(120, Console().width))
     summary = RunSummary()
     home = prepare_dagster_home(settings)
 
@@ -135,7 +135,7 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
         else:
             stats = sim(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
                         bad_inputs=bad_inputs, progress=lambda m: console.print(f"  {m}"))
-        brief = ", ".join(f"{k}: {v.get('seconds', '')} s" for k, v in stats.items() if isinstance(v, dict))
+        brief = ", ".join(f"{k} {v['seconds']} s" for k, v in stats.items() if isinstance(v, dict) and "seconds" in v)
         summary.stages.append(Stage("simulate", time.perf_counter() - t, brief))
 
     from .definitions import build_definitions, resources_for
@@ -193,8 +193,9 @@ def print_summary(console: Console, settings: Settings, s: RunSummary) -> None:
     for k, v in s.published.items():
         m.add_row(k, str(v))
     console.print(m)
-    console.print(f"silver tables: {len(s.silver_rows)}, {sum(s.silver_rows.values())} rows; "
-                  f"quarantine: {s.quarantined} entries (see direction.data_quarantine)")
+    console.print("silver: " + ", ".join(f"{k} {v}" for k, v in s.silver_rows.items()))
+    console.print(f"quarantine: {s.quarantined} entries (SELECT * FROM direction.data_quarantine, or "
+                  f"`.venv/bin/lakehouse quarantine`)")
     if s.failures:
         console.print("[bold red]Failures:[/]")
         for f in s.failures:
@@ -202,7 +203,7 @@ def print_summary(console: Console, settings: Settings, s: RunSummary) -> None:
     console.print(
         "\n[bold]What to open next[/]\n"
         f"  • Dagster UI:   make ui   → http://127.0.0.1:3000 (assets by service, sensors, the nightly schedule)\n"
-        f"  • DuckDB CLI:   .venv/bin/python -m orchestration.cli sql   (or: duckdb -readonly {settings.serving_path})\n"
+        f"  • DuckDB CLI:   .venv/bin/duckdb -readonly {settings.serving_path}\n"
         f"      SELECT * FROM proprete.tonnage_daily LIMIT 10;\n"
         f"  • BI tools:     DBeaver / Superset / Metabase → DuckDB file {settings.serving_path} (read-only)\n"
         f"  • Delta tables: {settings.lake_uri} (bronze/, silver/, gold/, quarantine)\n")
