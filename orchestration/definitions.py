@@ -18,7 +18,7 @@ from assets.serving import ServingResource, cannes_duckdb  # noqa: E402
 from quality.checks import silver_check  # noqa: E402
 from quality.suites import SILVER_SUITES  # noqa: E402
 
-from .jobs import JOBS, SCHEDULES  # noqa: E402
+from .jobs import JOBS, SCHEDULES, automation_sensor  # noqa: E402
 from .sensors import SENSORS  # noqa: E402
 from .settings import Settings, get_settings  # noqa: E402
 
@@ -40,7 +40,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, QUARANTINE, *SERVICE_ASSETS, cannes_duckdb],
         asset_checks=[*BRONZE_CHECKS, *SILVER_CHECKS],
-        sensors=SENSORS, jobs=JOBS, schedules=SCHEDULES,
+        sensors=[*SENSORS, automation_sensor], jobs=JOBS, schedules=SCHEDULES,
         resources=resources_for(settings),
     )
 

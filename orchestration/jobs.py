@@ -30,5 +30,11 @@ nightly_schedule = dg.ScheduleDefinition(
     execution_timezone="Europe/Paris", default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every night at 02:00 Paris time: recompute the marts and republish DuckDB")
 
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "lakehouse_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Declarative automation: rebuilds silver, gold and the DuckDB file when their inputs change "
+                "(AutomationCondition.eager on each of them)")
+
 JOBS = [*INGEST_JOBS, silver_job, marts_job, publish_job]
 SCHEDULES = [nightly_schedule]
