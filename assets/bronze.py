@@ -20,11 +20,8 @@ from transforms.parsing import BadDelivery, Parsed
 from transforms.validation import ROW
 
 from .lake import LINEAGE, Lake, LakeResource, move_to_quarantine, table_metadata
+from .layers import OWNERS
 from .sources import SOURCES, Source
-
-OWNERS = {"reference": ["team:data-platform"], "voirie": ["team:voirie"],
-          "espaces_verts": ["team:espaces-verts"], "proprete": ["team:proprete"],
-          "administration": ["team:administration"]}
 
 # Column types of the one-record-per-item sources (frames, tiles, documents).
 RECORD_SCHEMAS: dict[str, dict] = {
