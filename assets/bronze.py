@@ -108,10 +108,13 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
         if lake.exists("bronze", source.bronze_table):
             empty = lake.read("bronze", source.bronze_table).clear()
             lake.replace_where("bronze", source.bronze_table, empty, "_delivery", key)
-        rep.status, rep.quarantined = ("duplicate" if duplicate_of or "duplicate" in reason else "quarantined"), [q]
+        rep.status, rep.quarantined = ("duplicate" if reason.startswith("duplicate") else "quarantined"), [q]
         return rep
 
-    dup = duplicate_of or _known_duplicate(lake, source.bronze_table, rep.checksum, key)
+    # The sensor's duplicate_of tag is a hint; the lake's lineage decides: only bytes that already
+    # brought rows into bronze under another delivery make a duplicate (two empty daily logs, e.g.
+    # two Sundays without collection, are identical but not duplicates).
+    dup = _known_duplicate(lake, source.bronze_table, rep.checksum, key)
     if dup and dup != key:
         return quarantine_whole(f"duplicate delivery: same content (sha256 {rep.checksum[:12]}) as "
                                 f"'{dup}', already ingested; not ingested again")

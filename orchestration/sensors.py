@@ -3,8 +3,8 @@ source's bronze asset and gets one run, keyed by its content hash.
 
 The cursor remembers, per delivery, its content hash and the (size, mtime) it was hashed at, so
 a tick re-hashes only files that changed. A delivery whose bytes were already delivered under
-another name is still run once, tagged `lakehouse/duplicate_of`, and the bronze asset
-quarantines it with that reason instead of ingesting it twice.
+another name is still run once, tagged `lakehouse/duplicate_of`; the bronze asset checks the
+lake's lineage and quarantines it as a duplicate instead of ingesting it twice.
 """
 
 import json

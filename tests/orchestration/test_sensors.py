@@ -133,3 +133,21 @@ def test_evaluate_landing_is_pure_and_sorted(tmp_path):
     assert parts == ["a.csv", "b.csv"]
     assert runs[1].tags[DUPLICATE_TAG] == "a.csv"  # same bytes
     assert set(cursor) == {"a.csv", "b.csv"}
+
+
+def test_identical_empty_deliveries_are_not_duplicates(lake_env, tmp_path):
+    """Two Sundays without collection give byte-identical header-only logs: both are ingested
+    (zero rows), neither is quarantined as a duplicate."""
+    landing = tmp_path / "landing"
+    _write(landing, "collecte_2026-10-04.csv", HEADER)
+    _write(landing, "collecte_2026-10-11.csv", HEADER)
+    defs = build_definitions(lake_env)
+    job = defs.resolve_job_def("ingest_collection_logs")
+    with dg.instance_for_test() as instance:
+        r = _tick(defs, instance, "landing_collection_logs", None, lake_env)
+        instance.add_dynamic_partitions("collection_logs", list(r.dynamic_partitions_requests[0].partition_keys))
+        for q in r.run_requests:
+            assert job.execute_in_process(instance=instance, partition_key=q.partition_key, tags=q.tags).success
+    lake = Lake(lake_env.lake_uri)
+    assert not lake.exists("", "quarantine")
+    assert (landing / "waste" / "collection_logs" / "collecte_2026-10-11.csv").exists()
