@@ -40,12 +40,13 @@ class AnonymiserConfig:
     """Detector settings, tuned on simulated frames (see bench/roads_eval.py)."""
     # faces: rows searched, as fractions of the frame height (a windscreen view: faces sit
     # around the horizon); working scale of the search (0.75 keeps faces of about 27 px and up)
-    face_band: tuple[float, float] = (0.0, 0.62)
+    face_band: tuple[float, float] = (0.0, 0.56)
     face_scale: float = 0.75
     face_scale_factor: float = 1.25   # with minNeighbors 1 and two cascades: recall over cost
     face_min_neighbors: int = 1
     face_min_size: int = 20           # at the working scale
     face_cascades: tuple[str, ...] = ("frontalface_default", "frontalface_alt2")
+    face_fine_cascades: tuple[str, ...] = ("frontalface_default", "frontalface_alt2")   # on the finest octave
     profile_faces: bool = False       # +50 % face cost; the frontal pair finds the simulator's faces
     # margins added around a detection before blurring, as fractions of its width/height:
     # a Haar box spans brows to mouth; hair, forehead and chin must go too
@@ -111,11 +112,13 @@ def detect_faces(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) ->
     for name in cfg.face_cascades:
         c = _cascade(name)
         mn = max(int(c.getOriginalWindowSize()[0]), cfg.face_min_size)
-        for img, k in octaves:
+        for o, (img, k) in enumerate(octaves):
             if img.shape[0] < mn or img.shape[1] < mn:
                 break
+            if o == 0 and name not in cfg.face_fine_cascades:
+                continue
             found = c.detectMultiScale(img, cfg.face_scale_factor, cfg.face_min_neighbors,
-                                       minSize=(mn, mn), maxSize=(2 * mn + 4, 2 * mn + 4))
+                                       minSize=(mn, mn), maxSize=(2 * mn - 1, 2 * mn - 1))
             raw += [(name, np.asarray(b, float) / k) for b in found]
     coarse = octaves[1][0] if len(octaves) > 1 else octaves[0][0]
     s_coarse = octaves[1][1] if len(octaves) > 1 else octaves[0][1]
@@ -159,7 +162,7 @@ def detect_plates(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) -
     # Shape tests run vectorised over all components (asphalt grain makes hundreds of them)
     bright = cv2.inRange(hsv, (0, 0, 135), (180, 75, 255))
     closed = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3)))
-    st = cv2.connectedComponentsWithStats(closed, connectivity=8)[2][1:]
+    st = cv2.connectedComponentsWithStatsWithAlgorithm(closed, 8, cv2.CV_32S, cv2.CCL_BBDT)[2][1:]
     x, y, w, h, area = st.T
     keep = ((h >= cfg.plate_min_h) & (h <= cfg.plate_max_h) & (w >= 2.4 * h) & (w <= 8.0 * h)
             & (area >= 0.45 * w * h))                # a tilted plate fills its box less
@@ -169,7 +172,7 @@ def detect_plates(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) -
 
     # (b) the blue bands: saturated blue, taller than wide
     blue = cv2.inRange(hsv, (98, 110, 55), (128, 255, 255))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(blue, connectivity=8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(blue, 8, cv2.CV_32S, cv2.CCL_BBDT)
     x, y, w, h, area = stats.T
     keep = ((h >= cfg.plate_min_h) & (h <= cfg.plate_max_h * 1.1) & (w <= 0.95 * h + 3) & (area >= 0.35 * w * h))
     keep[0] = False                                  # the background
