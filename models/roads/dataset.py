@@ -130,7 +130,7 @@ def split_by_segment(records: list[FrameRecord], val_share: float = 0.15,
     look (texture, tone, markings), so a random frame split would leak into validation."""
     keys = sorted({(r.survey_id, r.segment_id) for r in records})
     rng = np.random.default_rng(seed)
-    val_keys = set(map(tuple, np.array(keys, dtype=object)[rng.random(len(keys)) < val_share].tolist()))
+    val_keys = {k for k, u in zip(keys, rng.random(len(keys))) if u < val_share}
     train = [r for r in records if (r.survey_id, r.segment_id) not in val_keys]
     val = [r for r in records if (r.survey_id, r.segment_id) in val_keys]
     return train, val

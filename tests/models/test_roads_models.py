@@ -215,7 +215,8 @@ def _planted_scene():
         h = min(f.shape[0], 360 - y)
         img[y:y + h, x:x + size] = f[:h]
         # the face proper (brows to chin, cheek to cheek) within the crop
-        faces.append([x + int(size * 0.15), y + int(f.shape[0] * 0.2), x + int(size * 0.85), y + int(f.shape[0] * 0.85)])
+        fh = f.shape[0]
+        faces.append([x + int(size * 0.15), y + int(fh * 0.2), x + int(size * 0.85), y + int(fh * 0.85)])
     plates = [_paste_plate(img, 470, 280, 120, 2.0), _paste_plate(img, 120, 250, 80, -4.0),
               _paste_plate(img, 300, 330, 64, 0.0)]
     return img, faces, plates
@@ -232,8 +233,11 @@ def _region_change(before: np.ndarray, after: np.ndarray, box: list[int]) -> tup
     a = before[y0:y1 + 1, x0:x1 + 1].astype(np.int16)
     b = after[y0:y1 + 1, x0:x1 + 1].astype(np.int16)
     changed = float((np.abs(a - b).max(-1) > 0).mean())
-    lap = lambda im: float(cv2.Laplacian(cv2.cvtColor(im.astype(np.uint8), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())  # noqa: E731
-    return changed, lap(a), lap(b)
+
+    def detail(im: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(im.astype(np.uint8), cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+    return changed, detail(a), detail(b)
 
 
 def test_every_planted_face_and_plate_is_blurred():
