@@ -30,6 +30,15 @@ class GoldTable:
 
 GOLD_TABLES: dict[str, GoldTable] = {}
 
+# SQL run in the DuckDB serving file after the marts are copied in (macros, views over them),
+# registered by service modules with `serving_sql(...)`; each statement must be idempotent.
+SERVING_SQL: list[str] = []
+
+
+def serving_sql(statement: str) -> None:
+    if statement not in SERVING_SQL:
+        SERVING_SQL.append(statement)
+
 
 def bronze(table: str) -> dg.AssetKey:
     return dg.AssetKey(["bronze", table])

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from .lake import Lake, LakeResource
-from .layers import GOLD_TABLES, gold_key
+from .layers import GOLD_TABLES, SERVING_SQL, gold_key
 
 SCHEMAS = ("voirie", "espaces_verts", "proprete", "administration", "direction")
 
@@ -66,6 +66,8 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
             con.execute("INSERT INTO main.lakehouse_catalog VALUES (?, ?, ?, ?, ?, ?)",
                         [schema, table, arrow.num_rows, desc, lake.uri("gold", table), now])
             counts[f"{schema}.{table}"] = arrow.num_rows
+        for statement in SERVING_SQL:
+            con.execute(statement)
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -22,9 +22,11 @@ from .jobs import JOBS, SCHEDULES, automation_sensor  # noqa: E402
 from .sensors import SENSORS  # noqa: E402
 from .settings import Settings, get_settings  # noqa: E402
 
-SERVICE_ASSETS = [*reference.ASSETS, *roads.ASSETS, *trees.ASSETS, *waste.ASSETS, *admin.ASSETS,
-                  *direction.ASSETS]
+SERVICE_MODULES = [reference, roads, trees, waste, admin, direction]
+SERVICE_ASSETS = [a for m in SERVICE_MODULES for a in m.ASSETS]
 SILVER_CHECKS = [silver_check(t) for t in SILVER_SUITES]
+# further checks a service module declares beside its assets (`CHECKS = [...]`)
+SERVICE_CHECKS = [c for m in SERVICE_MODULES for c in getattr(m, "CHECKS", [])]
 
 
 def resources_for(settings: Settings) -> dict:
@@ -39,7 +41,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, QUARANTINE, *SERVICE_ASSETS, cannes_duckdb],
-        asset_checks=[*BRONZE_CHECKS, *SILVER_CHECKS],
+        asset_checks=[*BRONZE_CHECKS, *SILVER_CHECKS, *SERVICE_CHECKS],
         sensors=[*SENSORS, automation_sensor], jobs=JOBS, schedules=SCHEDULES,
         resources=resources_for(settings),
     )

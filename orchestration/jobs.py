@@ -16,19 +16,23 @@ INGEST_JOBS = [
 ]
 
 SILVER_SELECTION = dg.AssetSelection.key_prefixes(["silver"])
-MARTS_SELECTION = dg.AssetSelection.key_prefixes(["gold"]) | dg.AssetSelection.assets(["serving", "cannes_duckdb"])
+# everything after bronze: silver tables, models and scored tables, plans, gold marts, DuckDB
+MARTS_SELECTION = (dg.AssetSelection.all() - dg.AssetSelection.key_prefixes(["bronze"])
+                   - dg.AssetSelection.assets(["lake", "quarantine"]))
 
 silver_job = dg.define_asset_job("silver_tables", selection=SILVER_SELECTION,
                                  description="Rebuild every silver table (MERGE, idempotent) and run its checks")
 marts_job = dg.define_asset_job("nightly_marts", selection=MARTS_SELECTION,
-                                description="Recompute every gold mart and publish the DuckDB file")
+                                description="Refresh everything after bronze in dependency order: silver "
+                                            "MERGEs, model training (cached per version) and scoring, plans, "
+                                            "gold marts, and publish the DuckDB file")
 publish_job = dg.define_asset_job("publish_duckdb", selection=dg.AssetSelection.assets(["serving", "cannes_duckdb"]),
                                   description="Publish the gold marts into the DuckDB serving file")
 
 nightly_schedule = dg.ScheduleDefinition(
     name="nightly_marts_0200_paris", job=marts_job, cron_schedule="0 2 * * *",
     execution_timezone="Europe/Paris", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every night at 02:00 Paris time: recompute the marts and republish DuckDB")
+    description="Every night at 02:00 Paris time: refresh silver, models, plans and marts, republish DuckDB")
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "lakehouse_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,

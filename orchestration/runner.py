@@ -120,7 +120,7 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
         return time.perf_counter()
 
     if simulate:
-        t = stage(f"1/5 simulate the city (profile {settings.city_profile}, seed {settings.seed})")
+        t = stage(f"1/3 simulate the city (profile {settings.city_profile}, seed {settings.seed})")
         from models.simulator import simulate as sim
         from models.simulator import simulated_marker
 
@@ -142,19 +142,15 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
 
     defs = build_definitions(settings)
     with dg.DagsterInstance.get() as instance:
-        t = stage("2/5 ingest the landing zone into bronze (one sensor per source)")
+        t = stage("2/3 ingest the landing zone into bronze (one sensor per source)")
         runs, failures = ingest_landing(defs, instance, home, resources_for(settings), say=console.print)
         summary.ingested_runs = runs
         summary.failures += failures
         summary.stages.append(Stage("bronze", time.perf_counter() - t, f"{runs} delivery runs"))
 
-        t = stage("3/5 silver: typed, deduplicated, merged on natural keys")
-        summary.failures += _execute(defs, instance, "silver_tables")
-        summary.stages.append(Stage("silver", time.perf_counter() - t))
-
-        t = stage("4/5 gold marts and 5/5 DuckDB publication")
+        t = stage("3/3 silver, models and scoring, plans, gold marts, DuckDB publication (job nightly_marts)")
         summary.failures += _execute(defs, instance, "nightly_marts")
-        summary.stages.append(Stage("gold + publish", time.perf_counter() - t))
+        summary.stages.append(Stage("silver to DuckDB", time.perf_counter() - t))
 
     from assets.layers import GOLD_TABLES
     from assets.lake import Lake

@@ -7,6 +7,8 @@ testable without Dagster.
 """
 
 
+from typing import Callable
+
 import dagster as dg
 import polars as pl
 
@@ -65,5 +67,34 @@ def silver_check(table: str) -> dg.AssetChecksDefinition:
         lk = lake.lake()
         df = lk.read("silver", table)
         return to_result(check_table(df, suite, resolve_refs(lk, suite)))
+
+    return _check
+
+
+def table_check(layer: str, table: str, suite: TableSuite, *, description: str | None = None,
+                extra: "Callable[[pl.DataFrame, object], list[str]] | None" = None) -> dg.AssetChecksDefinition:
+    """A blocking GX check on any lake table (`layer/table`, asset key [layer, table]).
+
+    `extra(df, lake)` may return further failure messages for rules a column expectation cannot
+    say (for example "every selected bin is visited or dropped with a reason"); any message fails
+    the check and is listed in its metadata.
+    """
+
+    @dg.asset_check(asset=dg.AssetKey([layer, table]), name=f"gx_{layer}_suite", blocking=True,
+                    required_resource_keys={"lake"},
+                    description=description or f"Great Expectations: key {list(suite.key)} unique, types, "
+                                               f"not-null, ranges and references of {layer}/{table}")
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        lk = context.resources.lake.lake()
+        df = lk.read(layer, table)
+        outcome = check_table(df, suite, resolve_refs(lk, suite))
+        problems = extra(df, lk) if extra else []
+        result = to_result(outcome)
+        if not problems:
+            return result
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.ERROR,
+            description=("; ".join(problems) + " | " + (result.description or ""))[:2000],
+            metadata={**(result.metadata or {}), "rule_failures": dg.MetadataValue.json(problems[:50])})
 
     return _check
