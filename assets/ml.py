@@ -1,0 +1,90 @@
+"""The model registry: versioned model artifacts beside the lake and one Delta table listing them.
+
+Every trained model (road damage CNN, tree vitality model, bin fill forecaster...) is written to
+`<lake>/ml/artifacts/<model>/<version>/` (weights, model card, metrics) and registered in the
+Delta table `ml/model_registry` with its metrics and whether it is the promoted version. Scoring
+assets load the promoted version and write that version next to every scored row, so a score is
+always traceable to the model that made it.
+
+A version is a content hash of what the model was trained from (data fingerprint + training
+configuration + code version), so re-materialising the training asset on unchanged data finds
+the existing version and does not retrain (idempotent). Plain Python, no Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from .lake import Lake
+
+REGISTRY_SCHEMA = {
+    "model": pl.Utf8, "version": pl.Utf8, "trained_at": pl.Datetime("us", "UTC"), "promoted": pl.Boolean,
+    "artifact_path": pl.Utf8, "metrics_json": pl.Utf8, "training_rows": pl.Int64, "notes": pl.Utf8,
+}
+
+
+def fingerprint(*parts) -> str:
+    """A short stable hash of anything JSON-serialisable (data fingerprints, configs, code versions)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:12]
+
+
+def frame_fingerprint(df: pl.DataFrame) -> str:
+    """A content hash of a data frame (row order independent)."""
+    if df.is_empty():
+        return "empty"
+    return f"{int(df.hash_rows(seed=7).sum()) & 0xFFFFFFFFFFFF:012x}-{df.height}"
+
+
+def artifact_dir(lake: Lake, model: str, version: str) -> Path:
+    """Local folder for one model version's files (created)."""
+    if "://" in lake.root and not lake.root.startswith("file://"):
+        raise NotImplementedError("model artifacts are stored on local disk; LAKE_URI is remote")
+    d = Path(lake.root.removeprefix("file://")) / "ml" / "artifacts" / model / version
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def registry(lake: Lake) -> pl.DataFrame:
+    return lake.read_or_empty("ml", "model_registry", REGISTRY_SCHEMA)
+
+
+def find(lake: Lake, model: str, version: str) -> dict | None:
+    r = registry(lake).filter((pl.col("model") == model) & (pl.col("version") == version))
+    return r.row(0, named=True) if r.height else None
+
+
+def register(lake: Lake, model: str, version: str, *, metrics: dict, training_rows: int,
+             promote: bool = True, notes: str = "") -> dict:
+    """Record a trained version (idempotent on (model, version)); with `promote`, it becomes the
+    one scoring assets use and every other version of the model is demoted."""
+    path = str(artifact_dir(lake, model, version))
+    row = {"model": model, "version": version, "trained_at": datetime.now(timezone.utc), "promoted": promote,
+           "artifact_path": path, "metrics_json": json.dumps(metrics, sort_keys=True, default=float),
+           "training_rows": int(training_rows), "notes": notes}
+    mine = registry(lake).filter(pl.col("model") == model)
+    old = mine.filter(pl.col("version") == version)
+    if old.height:
+        row["trained_at"] = old["trained_at"][0]
+    if promote:
+        mine = mine.with_columns(pl.lit(False).alias("promoted"))
+    rows = pl.concat([mine.filter(pl.col("version") != version), pl.DataFrame([row], schema=REGISTRY_SCHEMA)])
+    # MERGE touches only this model's rows, so two services registering at once do not collide
+    lake.merge("ml", "model_registry", rows, ["model", "version"])
+    return row
+
+
+def promoted(lake: Lake, model: str) -> dict:
+    """The promoted version of `model` (its registry row); a clear error when none is."""
+    r = registry(lake).filter((pl.col("model") == model) & pl.col("promoted"))
+    if r.is_empty():
+        raise LookupError(f"no promoted version of model {model!r} in ml/model_registry: materialise its "
+                          f"training asset first")
+    return r.row(0, named=True)
