@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: run test install ui simulate bench bench-city clean lint
+.PHONY: run test install ui simulate bench bench-city clean lint ingest-mqtt
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -33,6 +33,10 @@ test: install
 ## make ui: the Dagster UI on http://127.0.0.1:3000 (webserver + daemon: sensors, schedule, automation)
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+## make ingest-mqtt: the long-running bin-sensor subscriber (MQTT 127.0.0.1:1883 -> bronze, exactly once)
+ingest-mqtt: install
+	$(BIN)/lakehouse ingest-mqtt
 
 simulate: install
 	$(BIN)/lakehouse simulate --bad-inputs

@@ -1,25 +1,470 @@
-"""Roads (voirie): survey frames matched to the street network, survey coverage per street."""
+"""Roads (voirie): survey frames matched to the street network, anonymised before they are
+stored, scored by the damage CNN, aggregated into a PCI-style condition per segment, and turned
+into this season's repair plan and the crew's days.
 
+    bronze/road_frames -> silver/road_frames -> silver/road_images (faces and plates blurred)
+      -> ml/roads_damage_model (trained on the simulator's labels, versioned, promoted)
+      -> silver/road_detections + silver/road_frame_scores (promoted model, every row versioned)
+      -> gold/road_segment_condition (PCI, grade, safety, trend; condition map in metadata)
+      -> gold/road_network_summary, gold/road_damage_hotspots
+      -> gold/road_repair_plan + gold/road_crew_days (CP-SAT under a budget, OR-Tools routing)
+    silver/road_frames -> gold/survey_coverage
+"""
 
+import base64
+import io
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from quality.checks import table_check
+from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_DETECTIONS_SUITE, ROAD_IMAGES_SUITE,
+                                  ROAD_REPAIR_PLAN_SUITE, condition_rules, detections_rules, images_rules,
+                                  repair_plan_rules)
 from transforms import roads as T
 
-from .lake import Lake
-from .layers import bronze, gold, silver, silver_key
+from . import ml
+from .lake import Lake, LakeResource, table_metadata
+from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
+
+GROUP = "voirie"
+MODEL = "roads_damage"
+CHUNK = 256                      # frames per anonymisation / scoring batch (bounded memory, restartable)
+# repair budget: share of what resurfacing every graded surveyed segment would cost (a city sets
+# its own figure; ROADS_REPAIR_BUDGET_EUR overrides)
+BUDGET_SHARE = 0.12
 
 
-@silver("road_frames", group="voirie", deps=[bronze("road_frames"), silver_key("street_segments")],
+@silver("road_frames", group=GROUP, deps=[bronze("road_frames"), silver_key("street_segments")],
         keys=["survey_id", "file"])
 def road_frames(lake: Lake):
     """Survey frames: time, position (WGS84 and EPSG:2154), heading, matched street segment and
-    distance to it (m); frames farther than 20 m from any street keep a NULL segment."""
-    return T.road_frames(lake.read("bronze", "road_frames"), lake.read("silver", "street_segments"))
+    distance to it (m); frames farther than 20 m from any street keep a NULL segment, are counted
+    and get a quarantine record with the distance."""
+    df = T.road_frames(lake.read("bronze", "road_frames"), lake.read("silver", "street_segments"))
+    lake.quarantine(T.far_frame_quarantine_rows(df))
+    return df
 
 
-@gold("survey_coverage", group="voirie", deps=[silver_key("road_frames"), silver_key("street_segments")])
+@gold("survey_coverage", group=GROUP, deps=[silver_key("road_frames"), silver_key("street_segments")])
 def survey_coverage(lake: Lake):
     """Per survey and street: network km, km surveyed, frames, coverage %; unmatched frames on a
     row with a NULL street."""
     return T.survey_coverage_by_street(lake.read("silver", "road_frames"), lake.read("silver", "street_segments"))
 
 
-ASSETS = [road_frames, survey_coverage]
+# --------------------------------------------------------------------------------------------
+# Anonymisation: nothing un-blurred reaches the lake
+# --------------------------------------------------------------------------------------------
+
+@dg.asset(key=silver_key("road_images"), deps=[silver_key("road_frames")], group_name=GROUP, owners=OWNERS[GROUP],
+          kinds={"delta", "opencv"}, pool="delta:silver/road_images", tags={"layer": "silver"},
+          automation_condition=dg.AutomationCondition.eager(),
+          description="Survey frames with faces and number plates blurred (JPEG bytes, EXIF kept), what was "
+                      "blurred and the anonymiser version; the only place frames' pixels are stored.",
+          metadata={"delta_path": "silver/road_images", "natural_key": ["survey_id", "file"]})
+def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from models.roads.anonymise import AnonymiserConfig, anonymise_many, anonymiser_version
+
+    lk = lake.lake()
+    cfg = AnonymiserConfig()
+    version = anonymiser_version(cfg)
+    frames = lk.read("silver", "road_frames", columns=["survey_id", "file", "segment_id", "source_file"])
+    have = lk.read_or_empty("silver", "road_images", {"survey_id": pl.Utf8, "file": pl.Utf8,
+                                                      "anonymiser_version": pl.Utf8})
+    if have.height:
+        have = lk.read("silver", "road_images", columns=["survey_id", "file", "anonymiser_version"])
+    done = have.filter(pl.col("anonymiser_version") == version).select("survey_id", "file")
+    todo = frames.join(done, on=["survey_id", "file"], how="anti").sort("survey_id", "file")
+    t0 = time.perf_counter()
+    n_ok, faces, plates, missing = 0, 0, 0, []
+    for i in range(0, todo.height, CHUNK):
+        part = todo.slice(i, CHUNK)
+        rows, jpegs = [], []
+        for r in part.iter_rows(named=True):
+            p = lake.landing / r["source_file"]
+            if not p.exists():
+                missing.append(r)
+                continue
+            rows.append(r)
+            jpegs.append(p.read_bytes())
+        now = datetime.now(timezone.utc)
+        recs = []
+        for r, res in zip(rows, anonymise_many(jpegs, cfg)):
+            if isinstance(res, Exception):   # bronze decoded it; a failure here is a bug to see
+                raise RuntimeError(f"anonymising {r['source_file']} failed: {res}") from res
+            nf = sum(d.kind == "face" for d in res.detections)
+            npl = sum(d.kind == "plate" for d in res.detections)
+            faces, plates = faces + nf, plates + npl
+            recs.append({"survey_id": r["survey_id"], "file": r["file"], "segment_id": r["segment_id"],
+                         "jpeg": res.jpeg, "width": res.width, "height": res.height,
+                         "boxes_json": json.dumps([d.as_dict() for d in res.detections]),
+                         "faces_blurred": nf, "plates_blurred": npl, "blurred_share": round(res.blurred_share, 6),
+                         "anonymiser_version": version, "anonymised_at": now})
+        if recs:
+            lk.merge("silver", "road_images", pl.DataFrame(recs, schema=T.ROAD_IMAGES), ["survey_id", "file"])
+            n_ok += len(recs)
+        context.log.info(f"road_images: {min(i + CHUNK, todo.height)}/{todo.height} frames anonymised")
+    if missing:
+        lk.quarantine([{"source": "road_surveys", "delivery": r["survey_id"], "item": f"{r['survey_id']}/{r['file']}",
+                        "reason": f"{r['source_file']}: frame in silver.road_frames but missing from the landing "
+                                  "zone: cannot be anonymised, so not stored", "original_path": r["source_file"]}
+                       for r in missing])
+    secs = time.perf_counter() - t0
+    total = lk.read("silver", "road_images", columns=["survey_id", "file", "faces_blurred", "plates_blurred",
+                                                      "blurred_share", "anonymiser_version"]) \
+        if lk.exists("silver", "road_images") else pl.DataFrame(schema={"survey_id": pl.Utf8})
+    return dg.MaterializeResult(metadata=table_metadata(total, extra={
+        "anonymiser_version": version, "frames_anonymised_now": n_ok, "frames_already_stored": done.height,
+        "faces_blurred_now": faces, "plates_blurred_now": plates, "frames_missing_in_landing": len(missing),
+        "frames_per_second": round(n_ok / secs, 1) if n_ok else 0.0, "seconds": round(secs, 2)}))
+
+
+# --------------------------------------------------------------------------------------------
+# Damage model: training (versioned, cached, promoted) and scoring
+# --------------------------------------------------------------------------------------------
+
+def ground_truth_root(lake: LakeResource) -> Path:
+    """The simulator's ground truth sits beside the landing zone (Settings.ground_truth_path)."""
+    return Path(lake.landing_uri).parent / "ground_truth"
+
+
+def training_config(n_frames: int):
+    """Training size scaled to the data: 250 steps of 16 crops on the tiny city (about 15 s on 2
+    cores), 900 steps of 32 on the demo city (about 2 minutes); more frames do not train longer."""
+    from models.roads.damage_net import TrainConfig
+
+    batch = 16 if n_frames < 600 else 32
+    steps = int(np.clip(round(1.5 * n_frames), 200, 900))
+    epochs = max(1, int(np.ceil(steps * batch / max(1, int(n_frames * 0.85)))))
+    return TrainConfig(seed=0, epochs=epochs, batch_size=batch, max_steps=steps)
+
+
+@dg.asset(key=["ml", "roads_damage_model"], deps=[silver_key("road_images")], group_name=GROUP,
+          owners=OWNERS[GROUP], kinds={"torch"}, pool="ml:roads_damage", tags={"layer": "ml"},
+          automation_condition=dg.AutomationCondition.eager(),
+          description="Damage-grid CNN trained on the anonymised frames stored in the lake and the simulator's "
+                      "labels; version = hash of data + config + architecture; an existing version is reused, "
+                      "the new one promoted; model card beside the weights.")
+def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from models.roads.damage_net import ARCH_VERSION, FrameSet, save_artifact, train_damage_model
+    from models.roads.dataset import load_survey, split_by_segment
+
+    lk = lake.lake()
+    truth = ground_truth_root(lake)
+    labelled = {(r.survey_id, r.path.name): r for r in load_survey(lake.landing, truth)} \
+        if (truth / "roads").exists() else {}
+    if not labelled:
+        row = ml.promoted(lk, MODEL)    # no labels here: keep the promoted model, or say why not
+        return dg.MaterializeResult(metadata={"version": row["version"], "trained_now": False,
+                                              "note": f"no labelled frames under {truth}/roads: promoted model kept"})
+    keys = lk.read("silver", "road_images", columns=["survey_id", "file", "anonymiser_version"])
+    keys = keys.filter(pl.struct("survey_id", "file").map_elements(
+        lambda s: (s["survey_id"], s["file"]) in labelled, return_dtype=pl.Boolean)).sort("survey_id", "file")
+    labels = pl.DataFrame([{"survey_id": k[0], "file": k[1], "damages": json.dumps(r.damages, sort_keys=True)}
+                           for k, r in labelled.items()])
+    data_fp = ml.frame_fingerprint(keys.join(labels, on=["survey_id", "file"]))
+    cfg = training_config(keys.height)
+    version = ml.fingerprint(data_fp, cfg.as_dict(), ARCH_VERSION, "roads-damage-grid")
+    if ml.find(lk, MODEL, version):
+        ml.register(lk, MODEL, version, metrics=json.loads(ml.find(lk, MODEL, version)["metrics_json"]),
+                    training_rows=keys.height)          # promote it again if another was promoted since
+        context.log.info(f"{MODEL} {version} already trained: reused")
+        return dg.MaterializeResult(metadata={"version": version, "trained_now": False, "training_frames": keys.height})
+    imgs = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"])
+    imgs = keys.select("survey_id", "file").join(imgs, on=["survey_id", "file"], how="left")
+    recs = [labelled[(s, f)] for s, f in zip(imgs["survey_id"], imgs["file"])]
+    by_key = dict(zip(zip(imgs["survey_id"], imgs["file"]), imgs["jpeg"]))
+    train_r, val_r = split_by_segment(recs, 0.15, seed=0)
+    train = FrameSet(train_r, cfg.grid, [by_key[(r.survey_id, r.path.name)] for r in train_r])
+    val = FrameSet(val_r, cfg.grid, [by_key[(r.survey_id, r.path.name)] for r in val_r])
+    t = time.perf_counter()
+    model, report = train_damage_model(train, val, cfg, log=context.log.info)
+    data = {"source": "silver/road_images (anonymised frames) + simulator labels (ground_truth/roads/*/frames.jsonl)",
+            "surveys": sorted({r.survey_id for r in recs}), "train_frames": len(train), "val_frames": len(val),
+            "val_split": "by road segment, share 0.15, seed 0", "data_fingerprint": data_fp}
+    folder = ml.artifact_dir(lk, MODEL, version)
+    save_artifact(model, cfg, report, data, folder.parent, version)
+    val_m = report.get("val", {})
+    metrics = {"frame_macro_f1": val_m.get("frame_macro_f1"), "cell_macro_f1": val_m.get("cell_macro_f1"),
+               "frame": val_m.get("frame"), "train_seconds": report.get("train_seconds"), "steps": report.get("steps")}
+    ml.register(lk, MODEL, version, metrics=metrics, training_rows=len(train),
+                notes=f"DamageNet arch {ARCH_VERSION}; {report.get('steps')} steps of {cfg.batch_size}")
+    return dg.MaterializeResult(metadata={
+        "version": version, "trained_now": True, "training_frames": len(train), "validation_frames": len(val),
+        "frame_macro_f1_val": val_m.get("frame_macro_f1"), "train_seconds": round(time.perf_counter() - t, 1),
+        "artifact": str(folder), "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text())})
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(silver_key("road_detections"), deps=[["ml", "roads_damage_model"], silver_key("road_images")],
+                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "torch"}, tags={"layer": "silver"},
+                        automation_condition=dg.AutomationCondition.eager(),
+                        description="Damage found per frame by the promoted model: one row per grid cell over its "
+                                    "class threshold (class, severity, confidence, cell, pixel box, model version)."),
+           dg.AssetSpec(silver_key("road_frame_scores"), deps=[["ml", "roads_damage_model"], silver_key("road_images")],
+                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "torch"}, tags={"layer": "silver"},
+                        automation_condition=dg.AutomationCondition.eager(),
+                        description="Every frame scored, by which model version, with its detection count "
+                                    "(a frame without damage has a row here and none in road_detections).")],
+    pool="delta:silver/road_detections")
+def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
+    import cv2
+    import torch
+
+    from models.roads.damage_net import DamageDetector
+
+    lk = lake.lake()
+    torch.set_num_threads(os.cpu_count() or 1)
+    row = ml.promoted(lk, MODEL)
+    det = DamageDetector.from_artifact(Path(row["artifact_path"]))
+    version = row["version"]
+    scores = lk.read_or_empty("silver", "road_frame_scores", T.ROAD_FRAME_SCORES)
+    stale = scores.filter(pl.col("model_version") != version).height > 0
+    if stale:      # a new model was promoted: everything is scored again by it
+        context.log.info(f"model {version} promoted: rescoring every frame")
+        scores = scores.clear()
+    keys = lk.read("silver", "road_images", columns=["survey_id", "file"])
+    todo = keys.join(scores.select("survey_id", "file"), on=["survey_id", "file"], how="anti").sort("survey_id", "file")
+    t0 = time.perf_counter()
+    all_scores, all_dets = [], []
+    for i in range(0, todo.height, CHUNK):
+        part = todo.slice(i, CHUNK)
+        imgs = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"],
+                       filters=[("survey_id", "in", part["survey_id"].unique().to_list()),
+                                ("file", "in", part["file"].to_list())])
+        imgs = part.join(imgs, on=["survey_id", "file"], how="left")
+        rgb = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+               for b in imgs["jpeg"]]
+        preds = det.detect(rgb, batch_size=32)          # batched, under torch.inference_mode
+        now = datetime.now(timezone.utc)
+        for (sid, f), p in zip(zip(imgs["survey_id"], imgs["file"]), preds):
+            all_scores.append({"survey_id": sid, "file": f, "model_version": version, "detections": len(p.detections),
+                               "classes_present": ",".join(sorted(p.present)), "scored_at": now})
+            for d in p.detections:
+                all_dets.append({"survey_id": sid, "file": f, "cell_row": d.cell[0], "cell_col": d.cell[1],
+                                 "damage_class": d.damage_class, "severity": d.severity,
+                                 "confidence": round(d.confidence, 4), "x0": d.box[0], "y0": d.box[1],
+                                 "x1": d.box[2], "y1": d.box[3], "model_version": version})
+        context.log.info(f"road_detections: {min(i + CHUNK, todo.height)}/{todo.height} frames scored")
+    new_scores = pl.DataFrame(all_scores, schema=T.ROAD_FRAME_SCORES)
+    new_dets = pl.DataFrame(all_dets, schema=T.ROAD_DETECTIONS)
+    key = ["survey_id", "file", "cell_row", "cell_col"]
+    if stale or not lk.exists("silver", "road_frame_scores"):
+        lk.overwrite("silver", "road_detections", new_dets)
+        lk.overwrite("silver", "road_frame_scores", new_scores)
+    elif new_scores.height:
+        lk.merge("silver", "road_detections", new_dets, key)
+        lk.merge("silver", "road_frame_scores", new_scores, ["survey_id", "file"])
+    secs = time.perf_counter() - t0
+    dets = lk.read("silver", "road_detections")
+    sc = lk.read("silver", "road_frame_scores")
+    yield dg.MaterializeResult(asset_key=silver_key("road_detections"), metadata=table_metadata(dets, extra={
+        "model_version": version, "frames_scored_now": new_scores.height,
+        "frames_per_second": round(new_scores.height / secs, 1) if new_scores.height else 0.0,
+        "per_class": dg.MetadataValue.json(dict(dets.group_by("damage_class").len().iter_rows()))}))
+    yield dg.MaterializeResult(asset_key=silver_key("road_frame_scores"), metadata=table_metadata(sc, extra={
+        "model_version": version}))
+
+
+# --------------------------------------------------------------------------------------------
+# Segment condition, network summary, hotspots
+# --------------------------------------------------------------------------------------------
+
+def _register_gold(table: str, description: str) -> None:
+    GOLD_TABLES[table] = GoldTable(table, GROUP, description)
+
+
+GRADE_COLOURS = {1.0: "#1a9641", 1.5: "#52b151", 2.0: "#8acc62", 2.5: "#c4e687", 3.0: "#ffffbf", 3.5: "#fed791",
+                 4.0: "#fdae61", 4.5: "#ea633e", 5.0: "#d7191c"}
+
+
+def condition_map_png(condition: pl.DataFrame, segments: pl.DataFrame) -> bytes:
+    """The street network, surveyed segments coloured by their latest grade (cobbles purple),
+    safety-critical segments marked; PNG bytes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    latest = condition.filter(pl.col("is_latest")).select("segment_id", "grade", "graded", "safety_critical")
+    seg = segments.join(latest, on="segment_id", how="left")
+    fig, ax = plt.subplots(figsize=(9, 7), dpi=90)
+    lines = [[(r["x0"], r["y0"]), (r["x1"], r["y1"])] for r in seg.iter_rows(named=True)]
+    colours, widths = [], []
+    for r in seg.iter_rows(named=True):
+        if r["graded"] is None:
+            colours.append("#cccccc"); widths.append(0.6)
+        elif not r["graded"]:
+            colours.append("#7b3294"); widths.append(2.2)
+        else:
+            colours.append(GRADE_COLOURS[r["grade"]]); widths.append(2.2)
+    ax.add_collection(LineCollection(lines, colors=colours, linewidths=widths))
+    crit = seg.filter(pl.col("safety_critical").fill_null(False))
+    if crit.height:
+        ax.scatter((crit["x0"] + crit["x1"]) / 2, (crit["y0"] + crit["y1"]) / 2, marker="x", c="black", s=40,
+                   zorder=3)
+    ax.autoscale()
+    ax.set_aspect("equal")
+    ax.set_title("Road condition, latest survey (grade 1 very good - 5 very poor)")
+    ax.set_xlabel("x (EPSG:2154, m)")
+    ax.set_ylabel("y (m)")
+    handles = [Line2D([], [], color=c, lw=3, label=f"grade {g}") for g, c in GRADE_COLOURS.items()]
+    handles += [Line2D([], [], color="#7b3294", lw=3, label="cobbles (not graded)"),
+                Line2D([], [], color="#cccccc", lw=1, label="not surveyed"),
+                Line2D([], [], color="black", marker="x", lw=0, label="safety-critical")]
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+_register_gold("road_segment_condition", "Per survey and segment: PCI 0-100, band, grade 1-5 (0.5 steps, NULL on "
+                                         "cobbles), distress densities, safety flags, trend against the previous survey")
+
+
+@dg.asset(key=gold_key("road_segment_condition"),
+          deps=[silver_key("road_detections"), silver_key("road_frame_scores"), silver_key("road_frames"),
+                silver_key("street_segments")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars", "matplotlib"},
+          pool="delta:gold/road_segment_condition", tags={"layer": "gold"},
+          automation_condition=dg.AutomationCondition.eager(),
+          description=GOLD_TABLES["road_segment_condition"].description,
+          metadata={"delta_path": "gold/road_segment_condition", "duckdb_table": f"{GROUP}.road_segment_condition"})
+def road_segment_condition(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    t = time.perf_counter()
+    segments = lk.read("silver", "street_segments")
+    df = T.segment_condition(lk.read("silver", "road_frames"), lk.read("silver", "road_frame_scores"),
+                             lk.read("silver", "road_detections"), segments)
+    lk.overwrite("gold", "road_segment_condition", df)
+    png = condition_map_png(df, segments)
+    latest = df.filter(pl.col("is_latest") & pl.col("graded"))
+    return dg.MaterializeResult(metadata=table_metadata(df, preview_rows=20, extra={
+        "condition_map": dg.MetadataValue.md(f"![condition map](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "segments_graded_latest": latest.height,
+        "mean_pci_latest": round(float(latest["pci"].mean()), 1) if latest.height else None,
+        "safety_critical_latest": int(df.filter(pl.col("is_latest"))["safety_critical"].sum()),
+        "seconds": round(time.perf_counter() - t, 2)}))
+
+
+@gold("road_network_summary", group=GROUP, deps=[gold_key("road_segment_condition"), silver_key("street_segments")])
+def road_network_summary(lake: Lake):
+    """Per survey and grade: segments, km and share (%) of the graded surveyed length; length-weighted
+    PCI, safety-critical segments, surveyed and network km on every row."""
+    return T.network_summary(lake.read("gold", "road_segment_condition"), lake.read("silver", "street_segments"))
+
+
+@gold("road_damage_hotspots", group=GROUP,
+      deps=[gold_key("road_segment_condition"), silver_key("road_detections"), silver_key("road_frames")])
+def road_damage_hotspots(lake: Lake):
+    """The 50 worst segments of the latest survey (by maximum corrected deduct), with their worst
+    damage and the frames that show it."""
+    return T.damage_hotspots(lake.read("gold", "road_segment_condition"), lake.read("silver", "road_detections"),
+                             lake.read("silver", "road_frames"))
+
+
+# --------------------------------------------------------------------------------------------
+# Repair plan (CP-SAT) and crew days (OR-Tools routing)
+# --------------------------------------------------------------------------------------------
+
+_register_gold("road_repair_plan", "Proposed treatments of the season under the budget (CP-SAT): segment, "
+                                   "treatment, m2, cost EUR, PCI before/after, reasons, solver status and gap")
+_register_gold("road_crew_days", "The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
+                                 "segment, treatment, arrival time, work hours, travel")
+
+
+def repair_budget(options: pl.DataFrame) -> float:
+    env = os.environ.get("ROADS_REPAIR_BUDGET_EUR")
+    if env:
+        return float(env)
+    full = options.filter(pl.col("treatment") == "resurfacing")["cost_eur"].sum()
+    return float(round(BUDGET_SHARE * full / 1000) * 1000)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(gold_key("road_repair_plan"), deps=[gold_key("road_segment_condition"), silver_key("places")],
+                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
+                        automation_condition=dg.AutomationCondition.eager(),
+                        description=GOLD_TABLES["road_repair_plan"].description,
+                        metadata={"delta_path": "gold/road_repair_plan",
+                                  "duckdb_table": f"{GROUP}.road_repair_plan"}),
+           dg.AssetSpec(gold_key("road_crew_days"), deps=[gold_key("road_segment_condition"), silver_key("places")],
+                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
+                        automation_condition=dg.AutomationCondition.eager(),
+                        description=GOLD_TABLES["road_crew_days"].description,
+                        metadata={"delta_path": "gold/road_crew_days", "duckdb_table": f"{GROUP}.road_crew_days"})],
+    pool="delta:gold/road_repair_plan")
+def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
+    from models.roads.repair import crew_days, option_value, plan_repairs
+
+    lk = lake.lake()
+    cond = lk.read("gold", "road_segment_condition")
+    opts = T.repair_options(cond)
+    budget = repair_budget(opts)
+    values = [option_value(r["pci_gain"], r["length_m"], r["class_weight"],
+                           bool(r["safety_critical"]) and r["treatment"] != "crack_sealing")
+              for r in opts.iter_rows(named=True)]
+    res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget, time_limit_s=10)
+    plan = opts.with_columns(pl.Series("value", values, pl.Float64).round(3))[res.chosen]
+    plan = plan.sort(["safety_critical", "value"], descending=True).with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("priority"),
+        pl.lit(budget).alias("budget_eur"), pl.lit(res.status).alias("solver_status"),
+        pl.lit(round(res.gap, 6)).alias("solver_gap"), pl.lit(round(res.best_bound, 3)).alias("solver_bound"),
+        pl.lit(datetime.now(timezone.utc).date()).alias("planned_on"))
+    places = lk.read("silver", "places")
+    depot = places.filter(pl.col("kind") == "depot")
+    depot_xy = (depot["x_2154"][0], depot["y_2154"][0]) if depot.height else (
+        float(plan["x_2154"].mean() or 0), float(plan["y_2154"].mean() or 0))
+    stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(), depot_xy,
+                            time_limit_s=5) if plan.height else ([], {"days": 0, "status": "NO_SITES"})
+    days = pl.DataFrame([{"day": s.day, "sequence": s.sequence, "segment_id": plan["segment_id"][s.site],
+                          "street_name": plan["street_name"][s.site], "treatment": plan["treatment"][s.site],
+                          "part": s.part, "parts": s.parts, "arrival_hhmm": f"{7 + (s.arrival_min + 30) // 60:02d}:"
+                          f"{(s.arrival_min + 30) % 60:02d}", "arrival_min_after_start": s.arrival_min,
+                          "work_hours": round(s.work_min / 60, 2), "travel_km_before": round(s.travel_m_before / 1000, 2),
+                          "routing_status": info.get("status")} for s in stops],
+                        schema={"day": pl.Int64, "sequence": pl.Int64, "segment_id": pl.Utf8, "street_name": pl.Utf8,
+                                "treatment": pl.Utf8, "part": pl.Int64, "parts": pl.Int64, "arrival_hhmm": pl.Utf8,
+                                "arrival_min_after_start": pl.Int64, "work_hours": pl.Float64,
+                                "travel_km_before": pl.Float64, "routing_status": pl.Utf8})
+    first_day = days.group_by("segment_id").agg(pl.col("day").min().alias("crew_day"))
+    plan = plan.join(first_day, on="segment_id", how="left")
+    lk.overwrite("gold", "road_repair_plan", plan)
+    lk.overwrite("gold", "road_crew_days", days)
+    context.log.info(f"repair plan: {plan.height} items, {res.cost:,.0f} / {budget:,.0f} EUR, {res.status}, "
+                     f"gap {res.gap:.4%}; crew {info}")
+    yield dg.MaterializeResult(asset_key=gold_key("road_repair_plan"), metadata=table_metadata(plan, extra={
+        "budget_eur": budget, "planned_cost_eur": res.cost, "solver_status": res.status,
+        "solver_gap": round(res.gap, 6), "objective": round(res.objective, 3), "best_bound": round(res.best_bound, 3),
+        "solver_seconds": round(res.wall_s, 2), "options_considered": opts.height}))
+    yield dg.MaterializeResult(asset_key=gold_key("road_crew_days"), metadata=table_metadata(days, extra={
+        k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in info.items()}))
+
+
+ASSETS = [road_frames, survey_coverage, road_images, roads_damage_model, road_detections, road_segment_condition,
+          road_network_summary, road_damage_hotspots, road_repair_plan]
+
+CHECKS = [
+    table_check("silver", "road_images", ROAD_IMAGES_SUITE, extra=images_rules,
+                description="Great Expectations on the stored frames: key unique, anonymiser version set, blurred "
+                            "share in [0, 0.5], every stored frame a JPEG; no frame stored without a version"),
+    table_check("silver", "road_detections", ROAD_DETECTIONS_SUITE, extra=detections_rules,
+                description="Great Expectations on detections: classes, severities, confidence in [0, 1], grid "
+                            "cells and boxes inside the frame, one model version = the promoted one"),
+    table_check("gold", "road_segment_condition", ROAD_CONDITION_SUITE, extra=condition_rules,
+                description="Great Expectations on segment condition: PCI in [0, 100], grade in 1-5 by 0.5, "
+                            "cobbles not graded, key unique, references to street segments"),
+    table_check("gold", "road_repair_plan", ROAD_REPAIR_PLAN_SUITE, extra=repair_plan_rules,
+                description="The repair plan never exceeds its budget, one treatment per segment, solver status "
+                            "OPTIMAL or FEASIBLE"),
+]

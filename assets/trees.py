@@ -1,13 +1,38 @@
-"""Green spaces (espaces verts): LiDAR tile registry, the old tree register, trees per quartier."""
+"""Green spaces (espaces verts): the LiDAR 4D tree twin.
 
+tiles (bronze, silver registry) -> lidar_points (heights, rasters) -> tree_detections (tops,
+crowns, metrics) -> tree_twin (epochs matched, register matched, DBH) -> tree_vitality_model
+(training) -> tree_health (scoring) -> tree_risk (TRAQ) -> tree_inspection_plan (OR-Tools) ->
+marts tree_inventory, tree_changes, canopy_by_quartier, tree_risk_register (+ GeoJSON /
+GeoParquet exports and a map), tree_inspection_plan; trees_by_quartier from the register.
+"""
 
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from models.trees.health import CLASSES, FEATURES, HealthModel, feature_matrix, model_card, train
+from models.trees.inspection import InspectionConfig, plan_inspections
+from models.trees import pipeline as P
+from quality import suites_trees as QS
+from quality.checks import table_check
 from transforms import trees as T
+from transforms.geo import wkt_coords
 
-from .lake import Lake
-from .layers import bronze, gold, silver, silver_key
+from . import ml
+from .lake import Lake, LakeResource, move_to_quarantine, table_metadata
+from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
+
+GROUP = "espaces_verts"
+VITALITY_MODEL = "tree_vitality"
 
 
-@silver("lidar_tiles", group="espaces_verts", deps=[bronze("lidar_tiles"), silver_key("quartiers")],
+@silver("lidar_tiles", group=GROUP, deps=[bronze("lidar_tiles"), silver_key("quartiers")],
         keys=["tile_id", "epoch"])
 def lidar_tiles(lake: Lake):
     """LiDAR tiles per scan epoch: bounds (EPSG:2154), points, density (pts/m²), points per class,
@@ -15,14 +40,14 @@ def lidar_tiles(lake: Lake):
     return T.lidar_tiles(lake.read("bronze", "lidar_tiles"), lake.read("silver", "quartiers"))
 
 
-@silver("tree_register", group="espaces_verts", deps=[bronze("tree_register"), silver_key("quartiers")],
+@silver("tree_register", group=GROUP, deps=[bronze("tree_register"), silver_key("quartiers")],
         keys=["register_id"])
 def tree_register(lake: Lake):
     """The city's old tree register: species, position, quartier, height (m), girth and DBH (cm)."""
     return T.tree_register(lake.read("bronze", "tree_register"), lake.read("silver", "quartiers"))
 
 
-@gold("trees_by_quartier", group="espaces_verts",
+@gold("trees_by_quartier", group=GROUP,
       deps=[silver_key("tree_register"), silver_key("lidar_tiles"), silver_key("quartiers")])
 def trees_by_quartier(lake: Lake):
     """Per quartier: registered trees, trees per km², species count and main species, mean height
@@ -31,4 +56,313 @@ def trees_by_quartier(lake: Lake):
                                lake.read("silver", "quartiers"))
 
 
-ASSETS = [lidar_tiles, tree_register, trees_by_quartier]
+# ---------------------------------------------------------------- helpers
+
+def _asset(key: list[str], deps: list, description: str, kinds: set[str], **kw):
+    return dg.asset(key=key, deps=deps, group_name=GROUP, owners=OWNERS[GROUP], kinds=kinds,
+                    description=description, pool=f"delta:{'/'.join(key)}", tags={"layer": key[0]}, **kw)
+
+
+def _local_root(lk: Lake) -> Path:
+    if "://" in lk.root and not lk.root.startswith("file://"):
+        raise NotImplementedError("tile rasters and exports are stored on local disk; LAKE_URI is remote")
+    return Path(lk.root.removeprefix("file://"))
+
+
+def _load_avg() -> str:
+    import os
+
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _write_points(lk: Lake, table, epoch: str, tile_id: str) -> None:
+    """Replace one tile-epoch partition of silver/lidar_points in one commit (idempotent)."""
+    from deltalake import write_deltalake
+
+    uri = lk.uri("silver", "lidar_points")
+    if not lk.exists("silver", "lidar_points"):
+        lk._retry(lambda: write_deltalake(uri, table, mode="append", partition_by=["epoch", "tile_id"],
+                                          storage_options=lk.storage_options))
+        return
+    pred = f"epoch = '{epoch}' AND tile_id = '{tile_id}'"
+    lk._retry(lambda: write_deltalake(uri, table, mode="overwrite", predicate=pred, partition_by=["epoch", "tile_id"],
+                                      storage_options=lk.storage_options))
+
+
+# ---------------------------------------------------------------- points, ground, heights, rasters
+
+@_asset(["silver", "lidar_points"], [silver_key("lidar_tiles"), bronze("lidar_tiles")],
+        "LiDAR points of every registered tile in Delta (partitioned by epoch and tile), ground "
+        "classified where the delivery has no class 2, heights above ground (m), and per-tile rasters "
+        "(canopy height model, 0.5 m); incremental: a tile whose file checksum is unchanged is skipped",
+        {"delta", "laz", "numpy"})
+def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from models.lidar.tiles import read_las
+
+    lk = lake.lake()
+    tiles = lk.read("silver", "lidar_tiles")
+    checks = T.tile_checksums(lk.read("bronze", "lidar_tiles", columns=["tile_id", "epoch", "_checksum", "_ingested_at"]))
+    done = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
+    root = _local_root(lk)
+    todo = T.tiles_to_process(tiles, checks, done)
+    t0 = time.perf_counter()
+    rows, bad, n_points = [], [], 0
+    for r in todo.iter_rows(named=True):
+        path = lake.landing / r["source_file"]
+        t = time.perf_counter()
+        try:
+            tp = read_las(path)
+            row, table, rasters = P.process_tile(tp, r)
+            npz = root / "silver" / "lidar_rasters" / r["epoch"] / f"{r['tile_id']}.npz"
+            npz.parent.mkdir(parents=True, exist_ok=True)
+            tmp = npz.with_suffix(".tmp")
+            tmp.write_bytes(rasters.to_npz())
+            tmp.replace(npz)
+            row["rasters_path"] = str(npz)
+        except Exception as exc:  # noqa: BLE001 - the tile is quarantined with the reason, the rest go on
+            reason = f"{r['source_file']}: unreadable at the points step ({type(exc).__name__}: {exc})"
+            dest = move_to_quarantine(path, lake.landing, lake.quarantine_root, "lidar_tiles") if path.exists() else None
+            bad.append({"source": "lidar_tiles", "delivery": f"{r['epoch']}/{r['tile_id']}.laz",
+                        "item": r["source_file"], "reason": reason, "original_path": str(path),
+                        "quarantined_path": str(dest) if dest else None, "checksum": r["checksum"],
+                        "run_id": context.run_id})
+            context.log.warning(reason)
+            continue
+        _write_points(lk, table, r["epoch"], r["tile_id"])
+        rows.append({**row, "seconds": round(time.perf_counter() - t, 3)})
+        n_points += row["points"]
+    lk.quarantine(bad)
+    if rows:
+        lk.merge("silver", "lidar_tile_products", pl.DataFrame(rows, schema=T.TILE_PRODUCTS), ["tile_id", "epoch"])
+    dt = time.perf_counter() - t0
+    products = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
+    return dg.MaterializeResult(metadata=table_metadata(products, extra={
+        "tiles_processed": len(rows), "tiles_skipped_unchanged": tiles.height - todo.height,
+        "tiles_quarantined": len(bad), "points_processed": n_points, "seconds": round(dt, 2),
+        "points_per_s": round(n_points / dt) if dt > 0 and n_points else 0, "load_average": _load_avg()}))
+
+
+@_asset(["silver", "tree_detections"], [dg.AssetKey(["silver", "lidar_points"])],
+        "Trees found per tile and epoch: lidR local-maximum tops on the canopy height model, "
+        "dalponte2016 crowns, per-tree metrics (position EPSG:2154, height m, crown area m², diameter "
+        "m, volume m³, crown base m, lean °, gap fractions)", {"delta", "numpy", "scipy"})
+def tree_detections(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    products = lk.read("silver", "lidar_tile_products")
+    t = time.perf_counter()
+    det = P.detect_all(products)
+    lk.overwrite("silver", "tree_detections", det)
+    return dg.MaterializeResult(metadata=table_metadata(det, extra={
+        "seconds": round(time.perf_counter() - t, 2), "tiles": products.height,
+        "trees_per_epoch": dg.MetadataValue.json(det.group_by("epoch").len().sort("epoch").to_dicts())}))
+
+
+@_asset(["silver", "tree_twin"], [dg.AssetKey(["silver", "tree_detections"]), silver_key("tree_register"),
+                                  silver_key("lidar_tiles"), silver_key("quartiers")],
+        "The 4D twin: one row per tree and epoch with a stable tree_id (epochs matched one-to-one, "
+        "Hungarian with a 3 m gate; the old register matched with a 4 m gate), status alive/new/felled, "
+        "growth (m), crown area change (%), new lean (°), species group and DBH (cm) by allometry",
+        {"delta", "polars", "scipy"})
+def tree_twin(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    twin, coef = P.build_twin(lk.read("silver", "tree_detections"), lk.read("silver", "lidar_tiles"),
+                              lk.read("silver", "tree_register"), lk.read("silver", "quartiers"))
+    lk.overwrite("silver", "tree_twin", twin)
+    return dg.MaterializeResult(metadata=table_metadata(twin, extra={
+        "allometry_dbh_cm_a_h_b": dg.MetadataValue.json({k: {"a": round(a, 3), "b": round(b, 3)} for k, (a, b) in coef.items()}),
+        "register_matched": int(twin.filter(pl.col("register_id").is_not_null())["tree_id"].n_unique()),
+        "status_counts": dg.MetadataValue.json(twin.group_by("epoch", "status").len().sort("epoch", "status").to_dicts())}))
+
+
+# ---------------------------------------------------------------- health model
+
+@_asset(["ml", "tree_vitality_model"], [dg.AssetKey(["silver", "tree_twin"])],
+        "PyTorch vitality classifier (Roloff VS0-VS3) from structure and change features, trained on "
+        "the simulator's labels; versioned in ml/model_registry with a model card (no retraining when "
+        "data and configuration are unchanged)", {"torch"})
+def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    truth_file = lake.landing.parent / "ground_truth" / "trees" / "trees.csv"
+    if not truth_file.exists():
+        context.log.warning(f"no vitality labels at {truth_file}: the promoted model (if any) is kept")
+        return dg.MaterializeResult(metadata={"trained": False, "reason": f"no labels at {truth_file}"})
+    twin = lk.read("silver", "tree_twin")
+    labelled = P.vitality_labels(twin, pl.read_csv(truth_file, infer_schema_length=0))
+    from models.trees.health import CONFIG
+
+    version = ml.fingerprint(ml.frame_fingerprint(labelled.select("tree_id", "epoch", "label", *FEATURES)), CONFIG,
+                             "tree_vitality/1")
+    if ml.find(lk, VITALITY_MODEL, version):
+        ml.register(lk, VITALITY_MODEL, version, metrics=json.loads(ml.find(lk, VITALITY_MODEL, version)["metrics_json"]),
+                    training_rows=labelled.height)
+        return dg.MaterializeResult(metadata={"trained": False, "version": version, "reason": "version exists"})
+    t = time.perf_counter()
+    model, metrics = train(feature_matrix(labelled.to_dict(as_series=False)), labelled["label"].to_numpy(),
+                           labelled["tree_id"].to_numpy())
+    d = ml.artifact_dir(lk, VITALITY_MODEL, version)
+    model.save(d)
+    md, js = model_card(version, metrics, {"source": "simulator ground truth (trees.csv) matched to detections, 3 m gate",
+                                           "rows": labelled.height, "trees": labelled["tree_id"].n_unique(),
+                                           "label_counts": labelled.group_by("label").len().sort("label").to_dicts(),
+                                           "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    (d / "MODEL_CARD.md").write_text(md)
+    (d / "model_card.json").write_text(js)
+    ml.register(lk, VITALITY_MODEL, version, metrics=metrics, training_rows=labelled.height)
+    return dg.MaterializeResult(metadata={
+        "trained": True, "version": version, "seconds": round(time.perf_counter() - t, 2),
+        "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
+        "model_card": dg.MetadataValue.md(md)})
+
+
+@_asset(["silver", "tree_health"], [dg.AssetKey(["ml", "tree_vitality_model"]), dg.AssetKey(["silver", "tree_twin"])],
+        "Vitality class (VS0-VS3) per tree and epoch from the promoted vitality model, with its "
+        "probability and the model version", {"torch", "delta"})
+def tree_health(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    twin = lk.read("silver", "tree_twin").filter(pl.col("status") != "felled")
+    try:
+        reg = ml.promoted(lk, VITALITY_MODEL)
+        model = HealthModel.load(reg["artifact_path"])
+        proba = model.predict_proba(feature_matrix(twin.to_dict(as_series=False)))
+        version = reg["version"]
+    except LookupError as exc:
+        context.log.warning(str(exc))
+        proba, version = np.full((twin.height, len(CLASSES)), np.nan), None
+    cls = np.where(np.isfinite(proba).all(1), proba.argmax(1) if len(proba) else 0, -1)
+    health = twin.select("tree_id", "epoch").with_columns(
+        pl.Series("vitality", [CLASSES[c] if c >= 0 else None for c in cls], pl.Utf8),
+        pl.Series("vitality_confidence", proba.max(1) if len(proba) else np.zeros(0), pl.Float64),
+        *[pl.Series(f"p_{c.lower()}", proba[:, k] if len(proba) else np.zeros(0), pl.Float64) for k, c in enumerate(CLASSES)],
+        pl.lit(version, pl.Utf8).alias("model_version"))
+    lk.overwrite("silver", "tree_health", health)
+    return dg.MaterializeResult(metadata=table_metadata(health, extra={"model_version": version or "none"}))
+
+
+# ---------------------------------------------------------------- risk and inspections
+
+@_asset(["silver", "tree_risk"], [dg.AssetKey(["silver", "tree_health"]), dg.AssetKey(["silver", "tree_twin"]),
+                                  silver_key("street_segments"), silver_key("places")],
+        "TRAQ-style risk per living tree (latest scan): likelihood of failure x likelihood of impact "
+        "(targets in the fall zone) x consequence (size) -> Low/Moderate/High/Extreme with reasons",
+        {"delta", "polars"})
+def tree_risk(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    r = P.tree_risk(lk.read("silver", "tree_twin"), lk.read("silver", "tree_health"),
+                    lk.read("silver", "street_segments"), lk.read("silver", "places"))
+    lk.overwrite("silver", "tree_risk", r)
+    return dg.MaterializeResult(metadata=table_metadata(r, extra={
+        "ratings": dg.MetadataValue.json(r.group_by("risk_rating").len().sort("risk_rating").to_dicts())}))
+
+
+@_asset(["silver", "tree_inspection_plan"], [dg.AssetKey(["silver", "tree_risk"]), silver_key("places")],
+        "Tomorrow's arborist rounds: the riskiest trees (High/Extreme first, then Moderate) that two "
+        "teams can inspect in a 7 h 30 shift, routed with OR-Tools (every tree optional, drop penalty = "
+        "risk score)", {"ortools", "delta"})
+def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
+                                   plan_inspections)
+    lk.overwrite("silver", "tree_inspection_plan", plan)
+    return dg.MaterializeResult(metadata=table_metadata(plan, extra={k: v for k, v in info.items()}))
+
+
+# ---------------------------------------------------------------- marts
+
+@gold("tree_inventory", group=GROUP, deps=[dg.AssetKey(["silver", "tree_twin"]), dg.AssetKey(["silver", "tree_health"]),
+                                           dg.AssetKey(["silver", "tree_risk"])])
+def tree_inventory(lake: Lake):
+    """One row per tree, latest state: position (EPSG:2154 m, WGS84), height (m), crown area (m²),
+    diameter (m), volume (m³), crown base (m), DBH (cm), lean (°), species (register) or species
+    group, vitality class, TRAQ risk."""
+    return T.tree_inventory(lake.read("silver", "tree_twin"), lake.read("silver", "tree_health"),
+                            lake.read("silver", "tree_risk"))
+
+
+@gold("tree_changes", group=GROUP, deps=[dg.AssetKey(["silver", "tree_twin"])])
+def tree_changes(lake: Lake):
+    """Per tree and later scan: status, height growth (m), crown area change (%), crown loss (%),
+    new lean (°), felled and new flags."""
+    return T.tree_changes(lake.read("silver", "tree_twin"))
+
+
+@gold("canopy_by_quartier", group=GROUP, deps=[gold_key("tree_inventory"), silver_key("quartiers")])
+def canopy_by_quartier(lake: Lake):
+    """Per quartier: living trees, canopy cover (% of area under detected crowns), trees per km²,
+    mean height (m), species-group mix, new, felled and high-risk trees."""
+    return T.canopy_by_quartier(lake.read("gold", "tree_inventory"), lake.read("silver", "quartiers"))
+
+
+@gold("tree_inspection_plan", group=GROUP, deps=[dg.AssetKey(["silver", "tree_inspection_plan"])])
+def tree_inspection_plan_mart(lake: Lake):
+    """Arborist rounds: team, visit order, planned start (minutes after shift start), tree, risk,
+    reasons; dropped candidates listed with team null."""
+    return lake.read("silver", "tree_inspection_plan")
+
+
+GOLD_TABLES["tree_risk_register"] = GoldTable(
+    "tree_risk_register", GROUP, "Living trees by TRAQ risk: rating, score, failure / impact / consequence "
+    "levels, targets and reasons; exported as GeoJSON and GeoParquet for QGIS")
+
+
+@dg.asset(key=gold_key("tree_risk_register"), deps=[dg.AssetKey(["silver", "tree_risk"]), gold_key("tree_inventory"),
+                                                    dg.AssetKey(["silver", "tree_inspection_plan"]), silver_key("quartiers")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "geoparquet", "geojson"},
+          description=GOLD_TABLES["tree_risk_register"].description, pool="delta:gold/tree_risk_register",
+          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
+          metadata={"delta_path": "gold/tree_risk_register", "duckdb_table": f"{GROUP}.tree_risk_register"})
+def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from models.trees.export import risk_map_png, write_geojson, write_geoparquet
+
+    lk = lake.lake()
+    reg = T.tree_risk_register(lk.read("silver", "tree_risk"))
+    lk.overwrite("gold", "tree_risk_register", reg)
+    inv = lk.read("gold", "tree_inventory")
+    out = _local_root(lk) / "exports" / "trees"
+    files = {"tree_inventory.geojson": write_geojson(inv, out / "tree_inventory.geojson"),
+             "tree_inventory.parquet": write_geoparquet(inv, out / "tree_inventory.parquet"),
+             "tree_risk_register.geojson": write_geojson(reg, out / "tree_risk_register.geojson"),
+             "tree_risk_register.parquet": write_geoparquet(reg, out / "tree_risk_register.parquet")}
+    q = lk.read("silver", "quartiers")
+    rings = [wkt_coords(w) for w in q["wkt_2154"].to_list()]
+    plan = lk.read("silver", "tree_inspection_plan")
+    routes = P.route_lines(plan, lk.read("silver", "places"))
+    png = risk_map_png(inv.filter(pl.col("status") != "felled"), rings, routes)
+    (out / "tree_risk_map.png").write_bytes(png)
+    import base64
+
+    return dg.MaterializeResult(metadata=table_metadata(reg, preview_rows=20, extra={
+        **{f"export_{k.replace('.', '_')}": dg.MetadataValue.path(str(v)) for k, v in files.items()},
+        "map": dg.MetadataValue.md(f"![trees by risk](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "map_path": dg.MetadataValue.path(str(out / "tree_risk_map.png"))}))
+
+
+@dg.asset_check(asset=dg.AssetKey(["silver", "lidar_points"]), name="gx_tile_products", blocking=True,
+                description="Tiles: every registered tile has its points, heights and rasters once, heights "
+                            "in range, ground found (GX on silver/lidar_tile_products, the per-tile summary)")
+def lidar_tiles_processed(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    from quality.checks import check_table, to_result
+
+    lk = lake.lake()
+    df = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
+    result = to_result(check_table(df, QS.TILE_PRODUCTS))
+    problems = QS.tile_rules(df, lk)
+    if not problems:
+        return result
+    return dg.AssetCheckResult(passed=False, description=("; ".join(problems) + " | " + (result.description or ""))[:2000],
+                               metadata={**(result.metadata or {}), "rule_failures": dg.MetadataValue.json(problems[:50])})
+
+
+ASSETS = [lidar_tiles, tree_register, trees_by_quartier, lidar_points, tree_detections, tree_twin,
+          tree_vitality_model, tree_health, tree_risk, tree_inspection_plan, tree_inventory, tree_changes,
+          canopy_by_quartier, tree_inspection_plan_mart, tree_risk_register]
+
+CHECKS = [
+    table_check("silver", "tree_detections", QS.DETECTIONS, extra=QS.detection_rules,
+                description="Trees: one row per detection, metrics in physical ranges, every processed tile covered"),
+    table_check("silver", "tree_twin", QS.TWIN, extra=QS.twin_rules,
+                description="Changes: one row per tree and epoch, statuses consistent across epochs, growth plausible"),
+    lidar_tiles_processed,
+]

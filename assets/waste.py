@@ -1,6 +1,8 @@
 """Cleanliness and waste (propreté): pickups, sensor readings, litter, tonnage per day."""
 
 
+from pathlib import Path
+
 from transforms import waste as T
 
 from .lake import Lake
@@ -36,3 +38,396 @@ def tonnage_daily(lake: Lake):
 
 
 ASSETS = [collection_events, bin_readings, litter_detections, tonnage_daily]
+
+
+# ============================================================================ forecast, plan, cleanliness
+
+import base64
+import io
+import json
+import os
+import time as _time
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from models.waste import calendar as WC
+from models.waste import forecast as F
+from models.waste import network as N
+from models.waste import planning as P
+from quality import suites_waste as QS
+from quality.checks import table_check
+
+from . import ml
+from .lake import LakeResource, table_metadata
+from .layers import OWNERS, gold_key
+
+MODEL = "bin_fill_forecaster"
+CODE_VERSION = "gru-v1"
+COLLECTION_HOUR = 8.0          # nominal local time a bin is emptied on the plan day (shift 05:00-12:00)
+SELECT_THRESHOLD = 0.75
+VRP_SECONDS = {"tiny": 3.0, "demo": 10.0, "city": 30.0}
+TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
+GROUP = "proprete"
+
+
+def _profile() -> str:
+    return os.environ.get("CITY_PROFILE", "demo")
+
+
+def _panel(lk: Lake, extra_day: bool):
+    """Daily fill-rate panel of the sensor bins (+ one extra calendar day for tomorrow)."""
+    readings = lk.read("silver", "bin_readings")
+    rates = T.daily_fill_rates(readings)
+    bins_df = lk.read("silver", "collection_points")
+    places = lk.read("silver", "places")
+    sensor_bins = sorted(rates["bin_id"].unique().to_list())
+    if rates.is_empty():
+        return None, rates, readings
+    d0, d1 = rates["day"].min(), readings["observed_date"].max()
+    days = [d0 + timedelta(i) for i in range((d1 - d0).days + 1 + (1 if extra_day else 0))]
+    idx = {b: i for i, b in enumerate(sensor_bins)}
+    R = np.full((len(sensor_bins), len(days)), np.nan, np.float32)
+    for b, d, r in rates.select("bin_id", "day", "rate_per_day").iter_rows():
+        R[idx[b], (d - d0).days] = r
+    xy = bins_df.filter(pl.col("bin_id").is_in(sensor_bins)).sort("bin_id")
+    M = WC.market_matrix(xy["x_2154"].to_numpy(), xy["y_2154"].to_numpy(),
+                         places.filter(pl.col("kind") == "market"), days)
+    return F.build_panel(sensor_bins, days, R, M), rates, readings
+
+
+@dg.asset(key=["ml", MODEL], deps=[silver_key("bin_readings"), silver_key("collection_points"),
+                                   silver_key("places")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"},
+          description="Trains the bin fill forecaster (GRU over the last weeks of daily fill rates + calendar); "
+                      "versioned by data and config, not retrained when that version exists; model card beside it")
+def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    panel, rates, _ = _panel(lk, extra_day=False)
+    cfg = F.ForecastConfig(max_seconds=TRAIN_SECONDS.get(_profile(), 20.0))
+    version = ml.fingerprint(ml.frame_fingerprint(rates), cfg.__dict__, CODE_VERSION)
+    folder = ml.artifact_dir(lk, MODEL, version)
+    known = ml.find(lk, MODEL, version)
+    if known and (folder / "model.pt").exists():
+        context.log.info(f"{MODEL} {version} already trained: not retrained")
+        if not known["promoted"]:
+            ml.register(lk, MODEL, version, metrics=json.loads(known["metrics_json"]),
+                        training_rows=known["training_rows"])
+        return dg.MaterializeResult(metadata={"version": version, "retrained": False,
+                                              **json.loads(known["metrics_json"])})
+    D = len(panel.days) if panel else 0
+    hold = max(1, D // 5)
+    train_days = list(range(1, max(1, D - hold)))
+    test_days = list(range(max(1, D - hold), D))
+    model, info = F.train(panel, train_days, cfg) if panel else (F._net(cfg), {"samples": 0})
+    metrics = F.evaluate(model, panel, test_days, cfg.window) if panel else {}
+    card = {"model": MODEL, "version": version, "trained_at": datetime.now(timezone.utc).isoformat(),
+            "data": f"silver.bin_readings: {rates.height} (bin, day) fill rates of {rates['bin_id'].n_unique()} "
+                    f"sensor bins, {panel.days[0] if panel else None} to {panel.days[-1] if panel else None}",
+            "training_samples": info.get("samples"), "holdout_days": len(test_days), "metrics": metrics,
+            "config": cfg.__dict__, "training": info}
+    F.save(model, cfg, folder, card)
+    ml.register(lk, MODEL, version, metrics=metrics, training_rows=int(info.get("samples", 0)))
+    return dg.MaterializeResult(metadata={"version": version, "retrained": True, **info, **metrics,
+                                          "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text())})
+
+
+def _plan_dates(as_of_local_date):
+    plan = as_of_local_date + timedelta(1)
+    while not WC.collection_day(plan):
+        plan += timedelta(1)
+    nxt = plan + timedelta(1)
+    while not WC.collection_day(nxt):
+        nxt += timedelta(1)
+    return plan, nxt
+
+
+@dg.asset(key=silver_key("bin_fill_forecast"), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"}, pool="delta:silver/bin_fill_forecast",
+          description="Per bin: fill now, forecast daily rate (promoted model, else crews' estimates), fill at "
+                      "the next collection day's collection time and at the visit after, days until full")
+def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from zoneinfo import ZoneInfo
+
+    lk = lake.lake()
+    panel, rates, readings = _panel(lk, extra_day=True)
+    events = lk.read("silver", "collection_events")
+    bins_df = lk.read("silver", "collection_points")
+    as_of = max(readings["observed_at"].max(), events["collected_at"].max() if events.height else readings["observed_at"].max())
+    as_of_local = as_of.astimezone(ZoneInfo(T.TZ)).date()
+    plan_date, next_date = _plan_dates(as_of_local)
+    version = ml.promoted(lk, MODEL)["version"]
+    model, cfg = F.load(ml.artifact_dir(lk, MODEL, version))
+    rate_rows = {"bin_id": [], "rate_model": [], "rate_naive": []}
+    if panel is not None:
+        j = len(panel.days) - 1
+        # the extra day is the one after the data: forecast for the day the plan starts from
+        pm = F.predict(model, panel, j, cfg.window)
+        pn = F.seasonal_naive(panel, j)
+        rate_rows = {"bin_id": panel.bins, "rate_model": [None if not np.isfinite(v) else float(v) for v in pm],
+                     "rate_naive": [None if not np.isfinite(v) else float(v) for v in pn]}
+    rdf = pl.DataFrame(rate_rows, schema={"bin_id": pl.Utf8, "rate_model": pl.Float64, "rate_naive": pl.Float64})
+    rdf = rdf.join(T.crew_fill_rates(events), on="bin_id", how="full", coalesce=True).select(
+        "bin_id", "rate_model", "rate_naive", "crew_rate_per_day")
+    df = T.assemble_forecast(bins_df, T.last_states(readings, events), rdf, as_of=as_of, plan_date=plan_date,
+                             next_visit_date=next_date, collection_hour=COLLECTION_HOUR, model_version=version)
+    lk.merge("silver", "bin_fill_forecast", df, ["plan_date", "bin_id"])
+    return dg.MaterializeResult(metadata=table_metadata(df, extra={
+        "plan_date": str(plan_date), "as_of": str(as_of), "model_version": version,
+        "bins_by_source": dg.MetadataValue.json(dict(df.group_by("rate_source").len().iter_rows()))}))
+
+
+@dg.asset(key=silver_key("collection_selection"), deps=[silver_key("bin_fill_forecast")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
+          description="Bins to empty on the next collection day, each with its reason (forecast over 75%, "
+                      "overflow before the next possible visit, sensor alert)")
+def collection_selection(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    fc = _latest(lk.read("silver", "bin_fill_forecast"))
+    sel = T.select_bins(fc, SELECT_THRESHOLD)
+    plan_date = fc["plan_date"][0]
+    lk.replace_where("silver", "collection_selection", sel, "plan_date", str(plan_date))
+    return dg.MaterializeResult(metadata=table_metadata(sel, extra={"plan_date": str(plan_date),
+                                                                    "selected": sel.height, "bins": fc.height}))
+
+
+def _latest(df: pl.DataFrame) -> pl.DataFrame:
+    return df.filter(pl.col("plan_date") == df["plan_date"].max()) if df.height else df
+
+
+def _matrices(lk: Lake, bins: pl.DataFrame):
+    """Depot, disposal and `bins` on the street network: shortest-path distance (m), time (s)."""
+    segs = lk.read("silver", "street_segments")
+    places = lk.read("silver", "places")
+    depot = places.filter(pl.col("kind") == "depot").row(0, named=True)
+    disp = places.filter(pl.col("kind") == "disposal")
+    disp = disp.row(0, named=True) if disp.height else depot
+    net = N.build_network(segs["segment_id"].to_list(), segs["x0"], segs["y0"], segs["x1"], segs["y1"], segs["speed_kmh"])
+    seg_idx = {s: i for i, s in enumerate(segs["segment_id"].to_list())}
+    px = np.r_[depot["x_2154"], disp["x_2154"], bins["x_2154"].to_numpy()]
+    py = np.r_[depot["y_2154"], disp["y_2154"], bins["y_2154"].to_numpy()]
+    D, Tm, info = N.travel_matrices(net, px, py)
+    return D, Tm, info, segs, depot, disp, seg_idx
+
+
+def _stops(sel: pl.DataFrame, bins: pl.DataFrame, segs: pl.DataFrame, places: pl.DataFrame, plan_date,
+           density: dict) -> list:
+    """Selected bins as VRP stops: kg and compacted litres from the forecast fill; windows:
+    the Croisette before 10:00, market streets (within 150 m of a market) before 07:00 on its days."""
+    b = sel.join(bins.select("bin_id", "segment_id", "x_2154", "y_2154", "capacity_l"), on="bin_id", how="left") \
+        .join(segs.select("segment_id", "street_name"), on="segment_id", how="left")
+    markets = [(r["x_2154"], r["y_2154"], WC.market_days(r["attributes"]))
+               for r in places.filter(pl.col("kind") == "market").iter_rows(named=True)]
+    out = []
+    for r in b.iter_rows(named=True):
+        fill = min(max(r["fill_at_collection"] or 0.0, 0.05), 1.5)
+        litres = fill * r["capacity_l"]
+        win, why = None, ""
+        if "Croisette" in (r["street_name"] or ""):
+            win, why = (0, 5 * 3600), "pedestrian Croisette: before 10:00"
+        for mx, my, mdays in markets:
+            if plan_date.weekday() in mdays and np.hypot(r["x_2154"] - mx, r["y_2154"] - my) <= 150:
+                win, why = (0, 2 * 3600), "market street on market day: before 07:00"
+        out.append(P.Stop(r["bin_id"], r["waste_stream"], r["x_2154"], r["y_2154"], None,
+                          kg=litres * density.get(r["waste_stream"], 0.1),
+                          litres_compacted=litres / P.COMPACTION[r["waste_stream"]], window_s=win,
+                          overflow_risk=float(r["overflow_risk"] or 0.0), window_reason=why))
+    return out
+
+
+def _densities(events: pl.DataFrame) -> dict:
+    """kg per litre of each stream measured from the logs (net weight / (fill x capacity))."""
+    d = dict(P.DENSITY_KG_L)
+    ok = events.filter(pl.col("fill_level_at_pickup") >= 0.2)
+    for s, v in ok.group_by("waste_stream").agg(
+            (pl.col("net_weight_kg") / (pl.col("fill_level_at_pickup") * pl.col("capacity_l"))).median()).iter_rows():
+        if s in d and v is not None and np.isfinite(v) and v > 0:
+            d[s] = float(v)
+    return d
+
+
+def _previous_routes(lk: Lake) -> list:
+    if not lk.exists("gold", "collection_stops"):
+        return []
+    prev = lk.read("gold", "collection_stops").filter(pl.col("kind") == "bin").sort("truck_id", "trip", "stop_order")
+    return [(t, s, g["bin_id"].to_list()) for (t, s), g in prev.group_by(["truck_id", "waste_stream"], maintain_order=True)]
+
+
+def _route_map(segs: pl.DataFrame, stops_df: pl.DataFrame, depot: dict, disp: dict, title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=90)
+    for x0, y0, x1, y1 in segs.select("x0", "y0", "x1", "y1").iter_rows():
+        ax.plot([x0, x1], [y0, y1], color="#cccccc", lw=0.8, zorder=1)
+    cmap = plt.get_cmap("tab10")
+    for k, ((truck, trip), g) in enumerate(stops_df.filter(pl.col("kind") != "dropped")
+                                           .group_by(["truck_id", "trip"], maintain_order=True)):
+        ax.plot(g["x_2154"], g["y_2154"], "-o", ms=3, lw=1.2, color=cmap(k % 10), zorder=2,
+                label=f"{truck} trip {trip} ({g['waste_stream'][0]})")
+    dr = stops_df.filter(pl.col("kind") == "dropped")
+    if dr.height:
+        ax.scatter(dr["x_2154"], dr["y_2154"], marker="x", color="red", zorder=3, label="dropped")
+    ax.scatter([depot["x_2154"]], [depot["y_2154"]], marker="s", s=60, color="black", zorder=4, label="depot")
+    ax.scatter([disp["x_2154"]], [disp["y_2154"]], marker="^", s=60, color="brown", zorder=4, label="disposal")
+    ax.set_title(title + " (stops in order; legs drawn straight, driven on shortest paths)", fontsize=8)
+    ax.set_aspect("equal"); ax.legend(fontsize=6, loc="best"); ax.set_xlabel("x (EPSG:2154, m)")
+    buf = io.BytesIO(); fig.tight_layout(); fig.savefig(buf, format="png"); plt.close(fig)
+    return buf.getvalue()
+
+
+@dg.asset(key=silver_key("collection_plan"),
+          deps=[silver_key("collection_selection"), silver_key("street_segments"), silver_key("trucks"),
+                silver_key("fixed_rounds")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"ortools", "delta"}, pool="delta:silver/collection_plan",
+          description="Next collection day's routes (OR-Tools, shortest-path travel times, kg and volume "
+                      "capacities, shift, windows, disposal trips, drop penalties, yesterday's routes as warm "
+                      "start, both cores), costed beside the fixed rounds of that weekday; route map in metadata")
+def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    lk = lake.lake()
+    sel = _latest(lk.read("silver", "collection_selection"))
+    fc = _latest(lk.read("silver", "bin_fill_forecast"))
+    plan_date = fc["plan_date"][0]
+    bins = lk.read("silver", "collection_points")
+    trucks = lk.read("silver", "trucks").sort("truck_id")
+    places = lk.read("silver", "places")
+    events = lk.read("silver", "collection_events")
+    fixed = lk.read("silver", "fixed_rounds").filter(pl.col("weekday") == plan_date.isoweekday()) \
+        .sort("round_id", "sequence")
+    # one matrix over every bin either policy may visit
+    nodes_bins = bins.filter(pl.col("bin_id").is_in(sel["bin_id"].to_list() + fixed["bin_id"].to_list())).sort("bin_id")
+    D, Tm, net_info, segs, depot, disp, _ = _matrices(lk, nodes_bins)
+    node_of = {b: 2 + i for i, b in enumerate(nodes_bins["bin_id"].to_list())}
+    dens = _densities(events)
+    stops = _stops(sel, bins, segs, places, plan_date, dens)
+    sub = [0, 1] + [node_of[s.bin_id] for s in stops]
+    shift_s = int(float(trucks["shift_hours"].max()) * 3600)
+    fleet = P.Fleet(trucks["truck_id"].to_list(), trucks["capacity_kg"].to_list(),
+                    [c * 1000 for c in trucks["capacity_m3"].to_list()], shift_s)
+    plan = P.plan_routes(stops, fleet, D[np.ix_(sub, sub)], Tm[np.ix_(sub, sub)],
+                         VRP_SECONDS.get(_profile(), 10.0), previous=_previous_routes(lk))
+    shift_start = trucks["shift_start"][0]
+    from zoneinfo import ZoneInfo
+
+    h, m = (int(v) for v in shift_start.split(":"))
+    t0 = datetime.combine(plan_date, datetime.min.time().replace(hour=h, minute=m), ZoneInfo(T.TZ))
+    pos = {s.bin_id: (s.x, s.y) for s in stops}
+    pos_k = {"depot": (depot["x_2154"], depot["y_2154"]), "disposal": (disp["x_2154"], disp["y_2154"])}
+    fc_fill = dict(fc.select("bin_id", "fill_at_collection").iter_rows())
+    stop_rows = []
+    for r in plan.stops:
+        x, y = pos[r["bin_id"]] if r["kind"] == "bin" else pos_k[r["kind"]]
+        stop_rows.append({**{k: r[k] for k in ("truck_id", "trip", "waste_stream", "stop_order", "kind", "bin_id",
+                                                "load_kg_after", "load_l_after", "pickup_kg", "leg_m")},
+                          "plan_date": plan_date, "eta": t0 + timedelta(seconds=r["eta_s"]),
+                          "window_end": (t0 + timedelta(seconds=r["window_s"][1])) if r["window_s"] else None,
+                          "window_reason": r["window_reason"] or None,
+                          "forecast_fill": fc_fill.get(r["bin_id"]) if r["bin_id"] else None,
+                          "reason": None, "x_2154": x, "y_2154": y})
+    for d in plan.dropped:
+        x, y = pos[d["bin_id"]]
+        stop_rows.append({"truck_id": None, "trip": None, "waste_stream": d["waste_stream"], "stop_order": None,
+                          "kind": "dropped", "bin_id": d["bin_id"], "load_kg_after": None, "load_l_after": None,
+                          "pickup_kg": None, "leg_m": None, "plan_date": plan_date, "eta": None, "window_end": None,
+                          "window_reason": None, "forecast_fill": fc_fill.get(d["bin_id"]), "reason": d["reason"],
+                          "x_2154": x, "y_2154": y})
+    stops_df = T.conform_stops(stop_rows)
+    routes_df = T.conform_routes([{**r, "plan_date": plan_date, "start": t0 + timedelta(seconds=r["start_s"]),
+                                   "end": t0 + timedelta(seconds=r["end_s"])} for r in plan.routes])
+    # the fixed rounds of that weekday, on the same network
+    cap = dict(trucks.select("truck_id", "capacity_kg").iter_rows())
+    fc_map = {r["bin_id"]: r for r in fc.iter_rows(named=True)}
+    fixed_rows = []
+    for (rid, truck), g in fixed.group_by(["round_id", "truck_id"], maintain_order=True):
+        bl = [b for b in g["bin_id"].to_list() if b in node_of]
+        kg = [max(fc_map[b]["fill_at_collection"], 0.05) * fc_map[b]["capacity_l"] * dens[fc_map[b]["waste_stream"]]
+              for b in bl]
+        c = P.fixed_round_cost([node_of[b] for b in bl], [fc_map[b]["waste_stream"] for b in bl], kg,
+                               cap.get(truck, 9500.0), D, Tm)
+        fixed_rows.append({"round_id": rid, "truck_id": truck, **c,
+                           "fills": [fc_map[b]["fill_at_collection"] for b in bl], "bin_ids": bl})
+    kpis = T.plan_kpis(plan_date, routes_df, stops_df, fixed_rows, fc, sel)
+    lk.replace_where("silver", "collection_stops", stops_df, "plan_date", str(plan_date))
+    lk.replace_where("silver", "collection_routes", routes_df, "plan_date", str(plan_date))
+    lk.replace_where("silver", "collection_kpis", kpis, "plan_date", str(plan_date))
+    png = _route_map(segs, stops_df, depot, disp, f"Collection plan {plan_date}")
+    map_dir = Path(lk.root.removeprefix("file://")) / "gold" / "_maps"
+    map_dir.mkdir(parents=True, exist_ok=True)
+    (map_dir / "collection_routes.png").write_bytes(png)
+    return dg.MaterializeResult(metadata=table_metadata(stops_df, extra={
+        "plan_date": str(plan_date), "selected_bins": sel.height, "dropped": len(plan.dropped),
+        "routes": routes_df.height, "distance_km": round(plan.info.get("distance_m", 0) / 1000, 2) if stops else 0.0,
+        "solver": dg.MetadataValue.json({k: v for k, v in plan.info.items() if k != "runs"}),
+        "network": dg.MetadataValue.json(net_info),
+        "route_map_path": dg.MetadataValue.path(str(map_dir / "collection_routes.png")),
+        "route_map": dg.MetadataValue.md(f"![routes](data:image/png;base64,{base64.b64encode(png).decode()})")}))
+
+
+@gold("bin_fill_forecast", group=GROUP, deps=[silver_key("bin_fill_forecast")], kinds={"torch", "delta"})
+def bin_fill_forecast(lake: Lake):
+    """Per bin, for the next collection day: fill now (0-1), forecast rate (share of capacity per
+    day), fill expected at collection time (08:00) by the model and by the seasonal-naive
+    baseline, fill at the following possible visit, days until full, model version."""
+    return _latest(lake.read("silver", "bin_fill_forecast"))
+
+
+@gold("collection_routes", group=GROUP, deps=[silver_key("collection_plan")], kinds={"ortools", "delta"})
+def collection_routes(lake: Lake):
+    """One row per truck trip of the next collection day: stream, bins, disposal visits, km,
+    start/end, duration (s), collected kg, peak load (kg, compacted L) against capacity."""
+    return _latest(lake.read("silver", "collection_routes"))
+
+
+@gold("collection_stops", group=GROUP, deps=[silver_key("collection_plan")], kinds={"ortools", "delta"})
+def collection_stops(lake: Lake):
+    """Every stop of the plan in order (depot, bins, disposal) with ETA, time-window end and why,
+    load after the stop (kg, L), leg length (m); selected bins left out are kind='dropped' with
+    the reason."""
+    return _latest(lake.read("silver", "collection_stops"))
+
+
+@gold("collection_kpis", group=GROUP, deps=[silver_key("collection_plan"), silver_key("collection_events")])
+def collection_kpis(lake: Lake):
+    """Next collection day: the platform's plan against the fixed rounds of that weekday, both on
+    the same street network: km, truck hours, bins emptied, mean forecast fill at emptying, bins
+    left at overflow risk; plus the mean fill the crews saw at pickup over the history."""
+    return T.collection_kpis(_latest(lake.read("silver", "collection_kpis")), lake.read("silver", "collection_events"))
+
+
+@gold("cleanliness_index", group=GROUP, deps=[silver_key("litter_detections"), silver_key("street_segments")])
+def cleanliness_index(lake: Lake):
+    """Clean City Index 0-5 per street segment (5 = clean) from the sweeper cameras' litter
+    detections: items and weighted items per 100 m per pass, dominant category, trend."""
+    return T.cleanliness_index(lake.read("silver", "litter_detections"), lake.read("silver", "street_segments"))
+
+
+@gold("priority_zones", group=GROUP, deps=[gold_key("cleanliness_index")])
+def priority_zones(lake: Lake):
+    """Clusters of segments scoring under 2.5, linked within 250 m: size (km), mean and min index,
+    quartiers, dominant litter, trend."""
+    return T.priority_zones(lake.read("gold", "cleanliness_index"), lake.read("silver", "street_segments"))
+
+
+@gold("sorting_quality", group=GROUP, deps=[silver_key("collection_events")])
+def sorting_quality(lake: Lake):
+    """Per quartier and stream: pickups, share flagged contaminated (%), and its trend (points,
+    second half of the period minus the first)."""
+    return T.sorting_quality(lake.read("silver", "collection_events"))
+
+
+ASSETS += [bin_fill_forecaster, bin_fill_forecast_scored, collection_selection, collection_plan, bin_fill_forecast,
+           collection_routes, collection_stops, collection_kpis, cleanliness_index, priority_zones, sorting_quality]
+
+CHECKS = [
+    QS.rules_check("silver", "collection_events", QS.logs_rules, "pickups: weight consistent with the bin's "
+                   "capacity and stream, times inside the crews' hours"),
+    QS.rules_check("silver", "bin_readings", QS.readings_rules, "sensor readings: no time in the future, at most "
+                   "12 readings per bin and day, status alerts counted"),
+    table_check("silver", "bin_fill_forecast", QS.FORECAST, extra=QS.forecast_rules),
+    table_check("gold", "collection_stops", QS.STOPS, extra=QS.stops_rules),
+    table_check("gold", "collection_routes", QS.ROUTES, extra=QS.routes_rules),
+]

@@ -5,6 +5,7 @@
     lakehouse publish                                  # gold marts -> DuckDB file
     lakehouse delta-sql "SELECT ..."                   # query the Delta tables in place via DuckDB
     lakehouse quarantine                               # what was quarantined and why
+    lakehouse search "..." [-k 5]                      # semantic search over the indexed documents
 """
 
 import argparse
@@ -82,6 +83,44 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from models.documents.indexing import search_serving
+
+    s = _settings(args)
+    hits = search_serving(s.serving_path, args.query, k=args.k)
+    if not hits:
+        print(f"no indexed documents in {s.serving_path} (administration.document_index)")
+        return 1
+    for i, h in enumerate(hits, 1):
+        print(f"{i}. {h['score']:.3f}  {h['doc_id']}  (chunk {h['chunk_no']})\n   {h['title']}\n   {h['excerpt']}")
+    return 0
+
+
+def cmd_ingest_mqtt(args) -> int:
+    import logging
+
+    from assets.lake import Lake
+
+    from .mqtt import MqttIngestor
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    s = _settings(args)
+    ing = MqttIngestor(Lake(s.lake_uri, s.storage_options), args.host, args.port, args.topic, args.client_id,
+                       batch=args.batch, flush_s=args.flush_s)
+    st = ing.run(max_seconds=args.max_seconds, idle_exit_s=args.idle_exit, max_messages=args.max_messages)
+    print(f"received {st.received}, inserted {st.inserted}, quarantined {st.quarantined}, batches {st.batches}")
+    return 0
+
+
+def cmd_replay_mqtt(args) -> int:
+    from .mqtt import replay
+
+    s = _settings(args)
+    n = replay(args.landing or s.landing_uri, args.host, args.port, days=args.day, rate_per_s=args.rate)
+    print(f"published {n} readings to {args.host}:{args.port}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lakehouse", description="Cannes lakehouse command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -104,6 +143,28 @@ def main(argv: list[str] | None = None) -> int:
     dp.add_argument("query")
     dp.set_defaults(fn=cmd_delta_sql)
     sub.add_parser("quarantine", help="list quarantined deliveries and rows").set_defaults(fn=cmd_quarantine)
+    qp = sub.add_parser("search", help="semantic search over the indexed documents in the DuckDB file")
+    qp.add_argument("query")
+    qp.add_argument("-k", type=int, default=5, help="documents to show")
+    qp.set_defaults(fn=cmd_search)
+    mp = sub.add_parser("ingest-mqtt", help="subscribe to the bin sensors' MQTT topic and write bronze, exactly once")
+    mp.add_argument("--host", default="127.0.0.1")
+    mp.add_argument("--port", type=int, default=1883)
+    mp.add_argument("--topic", default="cannes/bins/+/fill")
+    mp.add_argument("--client-id", default="lakehouse-bin-readings", help="fixed id: the broker keeps its session")
+    mp.add_argument("--batch", type=int, default=500, help="messages per micro-batch (one Delta commit)")
+    mp.add_argument("--flush-s", type=float, default=1.0, help="commit at least this often (s)")
+    mp.add_argument("--max-seconds", type=float, help="stop after this long (default: run until killed)")
+    mp.add_argument("--idle-exit", type=float, help="stop after this many seconds without messages")
+    mp.add_argument("--max-messages", type=int, help="stop after committing this many messages")
+    mp.set_defaults(fn=cmd_ingest_mqtt)
+    rq = sub.add_parser("replay-mqtt", help="publish the simulated sensor history onto the MQTT broker")
+    rq.add_argument("--host", default="127.0.0.1")
+    rq.add_argument("--port", type=int, default=1883)
+    rq.add_argument("--day", action="append", help="only this local day (repeatable)")
+    rq.add_argument("--rate", type=float, help="messages per second (default: as fast as possible)")
+    rq.add_argument("--landing", help="landing folder (default LANDING_URI)")
+    rq.set_defaults(fn=cmd_replay_mqtt)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -65,3 +65,100 @@ def trees_by_quartier(register: pl.DataFrame, tiles: pl.DataFrame, quartiers: pl
         *[pl.col(c).fill_null(0) for c in out.columns if c.startswith("lidar_")],
         (pl.col("register_trees").fill_null(0) / pl.col("area_km2")).round(2).alias("register_trees_per_km2"),
     ).sort("quartier")
+
+
+# ---------------------------------------------------------------- the LiDAR tree twin
+
+TILE_PRODUCTS = {"tile_id": pl.Utf8, "epoch": pl.Utf8, "checksum": pl.Utf8, "source_file": pl.Utf8,
+                 "origin_x": pl.Float64, "origin_y": pl.Float64, "points": pl.Int64, "ground_points": pl.Int64, "ground_source": pl.Utf8,
+                 "min_height_m": pl.Float64, "max_height_m": pl.Float64, "canopy_cells_share": pl.Float64,
+                 "rasters_path": pl.Utf8, "seconds": pl.Float64}
+TREE_STATUS = ("alive", "new", "felled")
+VITALITY = ("VS0", "VS1", "VS2", "VS3")
+RISK_RATINGS = ("Low", "Moderate", "High", "Extreme")
+
+
+def tree_changes(twin: pl.DataFrame) -> pl.DataFrame:
+    """Per tree and epoch after the first scan: status, height growth (m), crown area change (%),
+    crown loss (%), new lean (degrees), felled and new flags."""
+    first = twin["epoch"].min() if twin.height else None
+    return (twin.filter(pl.col("epoch") != first)
+            .select("tree_id", "epoch", "status", "quartier", "x_2154", "y_2154", "height_m", "height_growth_m",
+                    "crown_area_m2", "crown_area_change_pct", "crown_loss_pct", "lean_deg", "new_lean_deg",
+                    (pl.col("status") == "felled").alias("felled"), (pl.col("status") == "new").alias("new"))
+            .sort("epoch", "tree_id"))
+
+
+def tree_inventory(twin: pl.DataFrame, health: pl.DataFrame, risk: pl.DataFrame) -> pl.DataFrame:
+    """One row per tree: its latest state (a felled tree keeps its last measures, status felled),
+    vitality and risk."""
+    latest = twin.sort("epoch").group_by("tree_id", maintain_order=True).last()
+    measured = (twin.filter(pl.col("status") != "felled").sort("epoch").group_by("tree_id", maintain_order=True).last()
+                .select("tree_id", pl.col("epoch").alias("last_measured_epoch")))
+    first = twin.group_by("tree_id").agg(pl.col("epoch").min().alias("first_epoch"))
+    out = latest.join(first, on="tree_id", how="left").join(measured, on="tree_id", how="left")
+    h = health.select("tree_id", "epoch", "vitality", "vitality_confidence", "model_version")
+    out = out.join(h, on=["tree_id", "epoch"], how="left")
+    r = risk.select("tree_id", "risk_rating", "risk_score", "risk_reasons")
+    out = out.join(r, on="tree_id", how="left")
+    return out.select(
+        "tree_id", "register_id", "species", "species_group", "quartier", "status", "first_epoch",
+        pl.col("epoch").alias("latest_epoch"), "last_measured_epoch", "x_2154", "y_2154", "lon", "lat", "height_m",
+        "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m", "dbh_cm", "lean_deg",
+        "lean_azimuth_deg", "position_source", "gap_fraction", "vitality", "vitality_confidence", "model_version",
+        "risk_rating", "risk_score", "risk_reasons").sort("tree_id")
+
+
+def canopy_by_quartier(inventory: pl.DataFrame, quartiers: pl.DataFrame) -> pl.DataFrame:
+    """Per quartier: living trees, canopy cover (% of the quartier's area under detected crowns),
+    mean height (m), species groups and main species, new and felled trees, trees at High or
+    Extreme risk."""
+    alive = inventory.filter(pl.col("status") != "felled")
+    agg = alive.group_by("quartier").agg(
+        pl.len().cast(pl.Int64).alias("trees"),
+        pl.col("crown_area_m2").sum().alias("canopy_m2"),
+        pl.col("height_m").mean().round(2).alias("mean_height_m"),
+        (pl.col("species_group") == "broadleaf").sum().cast(pl.Int64).alias("broadleaf_trees"),
+        (pl.col("species_group") == "conifer").sum().cast(pl.Int64).alias("conifer_trees"),
+        (pl.col("species_group") == "palm").sum().cast(pl.Int64).alias("palm_trees"),
+        pl.col("species").drop_nulls().mode().first().alias("main_register_species"),
+        (pl.col("status") == "new").sum().cast(pl.Int64).alias("new_trees"),
+        pl.col("risk_rating").is_in(["High", "Extreme"]).sum().cast(pl.Int64).alias("high_risk_trees"))
+    felled = inventory.filter(pl.col("status") == "felled").group_by("quartier").agg(
+        pl.len().cast(pl.Int64).alias("felled_trees"))
+    out = (quartiers.select(pl.col("name").alias("quartier"), "area_km2").join(agg, on="quartier", how="left")
+           .join(felled, on="quartier", how="left"))
+    return out.with_columns(
+        *[pl.col(c).fill_null(0) for c in ("trees", "broadleaf_trees", "conifer_trees", "palm_trees", "new_trees",
+                                           "high_risk_trees", "felled_trees")],
+        pl.col("canopy_m2").fill_null(0.0).round(1),
+        (100 * pl.col("canopy_m2").fill_null(0.0) / (pl.col("area_km2") * 1e6)).round(3).alias("canopy_cover_pct"),
+        (pl.col("trees").fill_null(0) / pl.col("area_km2")).round(1).alias("trees_per_km2"),
+    ).sort("quartier")
+
+TILE_SIZE_M = 250.0
+
+
+def tile_checksums(bronze: pl.DataFrame) -> pl.DataFrame:
+    """The checksum of the latest delivery of each tile and epoch."""
+    return (bronze.sort("_ingested_at").group_by("tile_id", "epoch", maintain_order=True).last()
+            .select("tile_id", "epoch", pl.col("_checksum").alias("checksum")))
+
+
+def tiles_to_process(tiles: pl.DataFrame, checksums: pl.DataFrame, done: pl.DataFrame) -> pl.DataFrame:
+    """Registered tiles whose points are missing or came from other bytes (changed checksum), with
+    the tile's core bounds (the ``TILE_SIZE_M`` grid cell holding its points)."""
+    t = tiles.join(checksums, on=["tile_id", "epoch"], how="left")
+    if done.height:
+        t = t.join(done.select("tile_id", "epoch", pl.col("checksum").alias("_done")), on=["tile_id", "epoch"], how="left")
+        t = t.filter(pl.col("_done").is_null() | (pl.col("_done") != pl.col("checksum"))).drop("_done")
+    return t.with_columns(
+        ((pl.col("min_x") / TILE_SIZE_M).floor() * TILE_SIZE_M).alias("core_x0"),
+        ((pl.col("min_y") / TILE_SIZE_M).floor() * TILE_SIZE_M).alias("core_y0"),
+    ).sort("epoch", "tile_id")
+
+
+def tree_risk_register(risk: pl.DataFrame) -> pl.DataFrame:
+    """Living trees ranked by TRAQ risk (score descending)."""
+    return risk.sort(["risk_score", "height_m"], descending=True).with_columns(
+        pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank"))

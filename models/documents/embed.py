@@ -451,6 +451,11 @@ def translate_query(query: str, glossary: dict[str, str] | None = None) -> str:
 # ----------------------------------------------------------------------------- document index
 
 
+def index_text(title: str, chunk: str) -> str:
+    """What is embedded and BM25-indexed for a chunk: its document's title, then the chunk."""
+    return f"{title}\n{chunk}" if title and not chunk.startswith(title) else chunk
+
+
 @dataclass
 class SearchHit:
     doc_id: str
@@ -485,7 +490,19 @@ class DocumentIndex:
         for no, t in enumerate(chunk_texts):
             self.doc_ids.append(doc_id)
             self.chunk_nos.append(no)
-            self.texts.append(f"{title}\n{t}" if self.with_title and title and not t.startswith(title) else t)
+            self.texts.append(index_text(title, t) if self.with_title else t)
+
+    @classmethod
+    def from_vectors(cls, doc_ids: Sequence[str], chunk_nos: Sequence[int], texts: Sequence[str],
+                     vectors: np.ndarray, embedder: Embedder | None = None, alpha: float = 0.5,
+                     translate: bool = True) -> "DocumentIndex":
+        """An index over chunks embedded earlier (e.g. read back from the DuckDB document_index):
+        ``texts`` are the indexed texts (:func:`index_text`), ``vectors`` their embeddings."""
+        idx = cls(embedder, alpha=alpha, with_title=True, translate=translate)
+        idx.doc_ids, idx.chunk_nos, idx.texts = list(doc_ids), [int(n) for n in chunk_nos], list(texts)
+        idx.vectors = normalise(np.asarray(vectors, dtype=np.float32)) if len(texts) else None
+        idx.bm25 = BM25().fit(idx.texts)
+        return idx
 
     def build(self, batch_size: int = 32) -> "DocumentIndex":
         if self.alpha > 0:
@@ -538,4 +555,4 @@ def reciprocal_rank(ranked: Sequence[str], relevant: str) -> float:
 
 __all__ = ["Embedder", "ModelUnavailable", "get_embedder", "embed_texts", "query_embedding",
            "cosine_topk", "normalise", "BM25", "tokenize", "stem_fr", "DocumentIndex", "SearchHit",
-           "model_available", "model_dir", "reciprocal_rank", "EMBEDDING_DIM", "MODEL_NAME"]
+           "model_available", "model_dir", "reciprocal_rank", "index_text", "EMBEDDING_DIM", "MODEL_NAME"]

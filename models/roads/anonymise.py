@@ -369,3 +369,48 @@ def anonymise_jpeg(jpeg: bytes, cfg: AnonymiserConfig = AnonymiserConfig()) -> t
     rgb = decode_jpeg(jpeg)
     out, dets, share = anonymise_image(rgb, cfg, copy=False)
     return encode_jpeg(out, cfg.jpeg_quality, exif_from=jpeg), [d.box for d in dets], share
+
+
+def anonymiser_version(cfg: AnonymiserConfig = AnonymiserConfig()) -> str:
+    """Names what blurred a stored frame: detector settings and the OpenCV build whose cascades
+    ran (a change to either gives a new version, and the frames are anonymised again)."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "code": 1}, sort_keys=True, default=str)
+    return f"haar-plates-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+@dataclass
+class AnonymisedFrame:
+    """What the lake stores for one frame: blurred JPEG (EXIF kept), what was blurred, where."""
+    jpeg: bytes
+    width: int
+    height: int
+    detections: list[Detection]
+    blurred_share: float
+
+
+def anonymise_frame(jpeg: bytes, cfg: AnonymiserConfig = AnonymiserConfig()) -> AnonymisedFrame:
+    """Decode, blur faces and plates, re-encode (EXIF kept). Raises ValueError on a bad JPEG."""
+    rgb = decode_jpeg(jpeg)
+    out, dets, share = anonymise_image(rgb, cfg, copy=False)
+    return AnonymisedFrame(encode_jpeg(out, cfg.jpeg_quality, exif_from=jpeg), out.shape[1], out.shape[0], dets, share)
+
+
+def anonymise_many(jpegs: list[bytes], cfg: AnonymiserConfig = AnonymiserConfig(),
+                   workers: int | None = None) -> list[AnonymisedFrame | Exception]:
+    """`anonymise_frame` over many frames on a thread pool (OpenCV releases the GIL); a frame
+    that fails gives its exception in its place instead of stopping the batch."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(data: bytes):
+        try:
+            return anonymise_frame(data, cfg)
+        except Exception as exc:  # noqa: BLE001 - reported per frame by the caller
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        return list(pool.map(one, jpegs))

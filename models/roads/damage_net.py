@@ -145,9 +145,14 @@ class TrainConfig:
     crop_cells: tuple[int, int] | None = (4, 12)   # train on crops of rows x cols cells
     focus: float = 0.7                # share of crops centred on a damaged cell
     grid: GridSpec = field(default_factory=GridSpec)
+    # torch threads for training (None = one per core). Not part of the fingerprint: on a CPU
+    # shared with other jobs one thread can train several times faster than two (OpenMP threads
+    # spin waiting for a core another process holds)
+    threads: int | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
+        d.pop("threads", None)
         d["widths"] = list(self.widths)
         d["crop_cells"] = list(self.crop_cells) if self.crop_cells else None
         return d
@@ -157,10 +162,14 @@ class FrameSet:
     """Frames kept as JPEG bytes (decoded per batch: 2 ms a frame, far less than a training
     step, and 30 times less memory than decoded ROIs) with their cell and frame labels."""
 
-    def __init__(self, records: Sequence[FrameRecord], spec: GridSpec):
+    def __init__(self, records: Sequence[FrameRecord], spec: GridSpec, jpegs: Sequence[bytes] | None = None):
+        """`jpegs`, when given, are the frames' bytes (e.g. the anonymised frames read from the
+        lake), in the order of `records`; otherwise each record's path is read."""
         self.spec = spec
         self.records = list(records)
-        self.jpegs = [Path(r.path).read_bytes() for r in self.records]
+        self.jpegs = list(jpegs) if jpegs is not None else [Path(r.path).read_bytes() for r in self.records]
+        if len(self.jpegs) != len(self.records):
+            raise ValueError(f"FrameSet: {len(self.jpegs)} JPEGs for {len(self.records)} records")
         t = [cell_targets(r.damages, spec) for r in self.records]
         self.cls = np.stack([a for a, _ in t]) if t else np.zeros((0, spec.rows, spec.cols), np.int64)
         self.sev = np.stack([b for _, b in t]) if t else np.zeros((0, spec.rows, spec.cols), np.int64)
@@ -229,7 +238,7 @@ def train_damage_model(train: FrameSet, val: FrameSet, cfg: TrainConfig = TrainC
     metrics per class (cell level and frame level) and the tuned frame thresholds."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    threads = os.cpu_count() or 1
+    threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and has_native_bf16())
     model = DamageNet(cfg.widths).to(memory_format=torch.channels_last)

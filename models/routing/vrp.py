@@ -105,6 +105,10 @@ class VRPProblem:
         disposal_service_time: time spent unloading (overrides ``service_times`` there).
         end_empty: every route must unload before returning to the depot.
         vehicle_fixed_cost: cost added per used vehicle.
+        allowed_vehicles: per node ``None`` (any vehicle) or the vehicles that may serve it
+            (e.g. trips of the waste stream a bin holds).
+        vehicle_chains: pairs ``(a, b)``: vehicle ``b`` leaves the depot only after ``a`` is
+            back (two trips of one physical truck); needs the time dimension.
         name: label used in logs and results.
     """
 
@@ -124,6 +128,8 @@ class VRPProblem:
     disposal_service_time: int | None = None
     end_empty: bool = False
     vehicle_fixed_cost: int = 0
+    allowed_vehicles: Sequence[Sequence[int] | None] | None = None
+    vehicle_chains: Sequence[tuple[int, int]] = ()
     name: str = "vrp"
 
     def __post_init__(self) -> None:
@@ -144,7 +150,7 @@ class VRPProblem:
                 self.vehicle_capacities
             ):
                 raise ValueError("volumes need vehicle_volume_capacities, one per vehicle")
-        for name in ("service_times", "time_windows", "drop_penalties"):
+        for name in ("service_times", "time_windows", "drop_penalties", "allowed_vehicles"):
             seq = getattr(self, name)
             if seq is not None and len(seq) != n:
                 raise ValueError(f"{name} must have one entry per node")
@@ -169,7 +175,7 @@ class VRPProblem:
 
     @property
     def needs_time_dimension(self) -> bool:
-        return self.has_time_windows or self.max_route_duration is not None
+        return self.has_time_windows or self.max_route_duration is not None or bool(self.vehicle_chains)
 
     def customers(self) -> list[int]:
         """Nodes that are neither the depot nor a disposal facility."""
@@ -445,7 +451,14 @@ def _build_model(problem: VRPProblem, always_return_plan: bool, extra_vehicle_co
             is_disposal[c] = True
     idx = np.asarray(node_of)
 
-    dist = problem.distance[np.ix_(idx, idx)]
+    dist = problem.distance[np.ix_(idx, idx)].copy()
+    if disposal:
+        # going from one unloading straight to another is pointless: make it costly, else the
+        # zero-penalty copies chain for free and eat the shift
+        dmask = np.asarray(is_disposal)
+        block = dmask[:, None] & dmask[None, :]
+        np.fill_diagonal(block, False)
+        dist[block] = int(max(1, int(problem.distance.max()))) * 10
     manager = pywrapcp.RoutingIndexManager(len(node_of), problem.num_vehicles, depot)
     routing = pywrapcp.RoutingModel(manager)
     dist_cb = routing.RegisterTransitMatrix(dist.tolist())
@@ -507,6 +520,17 @@ def _build_model(problem: VRPProblem, always_return_plan: bool, extra_vehicle_co
                 time_dim.SetSpanUpperBoundForVehicle(int(problem.max_route_duration), v)
                 routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
                 routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+
+    if problem.allowed_vehicles is not None:
+        for m in range(n):
+            av = problem.allowed_vehicles[m]
+            if av is not None and m != depot and not is_disposal[m]:
+                # (SetAllowedVehiclesForIndex takes an absl::Span the 9.15 Python binding cannot build)
+                routing.VehicleVar(manager.NodeToIndex(m)).SetValues([-1, *[int(v) for v in av]])
+    if problem.vehicle_chains and time_dim is not None:
+        solver = routing.solver()
+        for a, b in problem.vehicle_chains:
+            solver.Add(time_dim.CumulVar(routing.End(int(a))) <= time_dim.CumulVar(routing.Start(int(b))))
 
     # Optional stops.
     mandatory_penalty = _default_drop_penalty(problem) if always_return_plan else None
@@ -640,6 +664,17 @@ def check_routes(problem: VRPProblem, routes: Sequence[Route]) -> list[str]:
                 seen[node] = r.vehicle
         if problem.max_route_duration is not None and r.duration > problem.max_route_duration:
             problems.append(f"vehicle {r.vehicle}: duration {r.duration} > {problem.max_route_duration}")
+        if problem.allowed_vehicles is not None:
+            for node in r.nodes[1:-1]:
+                av = problem.allowed_vehicles[node]
+                if av is not None and node not in problem.disposal_nodes and r.vehicle not in av:
+                    problems.append(f"vehicle {r.vehicle}: serves node {node}, allowed only {list(av)}")
+    by_vehicle = {r.vehicle: r for r in routes}
+    for a, b in problem.vehicle_chains:
+        ra, rb = by_vehicle.get(a), by_vehicle.get(b)
+        if ra and rb and len(ra.nodes) > 2 and len(rb.nodes) > 2 and rb.start_times[0] < ra.start_times[-1]:
+            problems.append(f"vehicle {b} leaves at {rb.start_times[0]} before vehicle {a} is back "
+                            f"({ra.start_times[-1]})")
     return problems
 
 

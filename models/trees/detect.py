@@ -1,0 +1,383 @@
+"""Trees of one tile from its raster layers and its neighbours': tops, crowns, per-tree metrics.
+
+A tile is processed on a mosaic of itself and the ``buffer`` metres of its neighbours, so that a
+crown straddling a tile edge is segmented whole; a tree belongs to the tile holding its top, so
+every tree is reported once.
+
+Steps (see docs/trees.md for the measures and their units):
+
+1. the CHM's empty cells take the highest of their 8 neighbours, the rest 0 m; cells that are not
+   vegetation (fewer than ``veg_multi_share`` of the first returns around them came from pulses
+   with several returns: roofs and walls stop a pulse, foliage lets part of it through) are set to
+   0 m, so buildings give no tree;
+2. tops: lidR's local-maximum filter (:func:`models.lidar.lmf.locate_trees_raster`) on the CHM
+   smoothed by a Gaussian (``sigma`` cells: the crown surface is noisy, about 0.15 m, and a flat
+   crown top would otherwise give several maxima), variable window ``ws = clip(a + b h, lo, hi)``;
+3. crowns: :func:`models.lidar.crowns.dalponte2016` on the unsmoothed CHM;
+4. metrics per crown from the cells and the understorey points under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from models.lidar.crowns import crown_boundary, dalponte2016
+from models.lidar.lmf import locate_trees_raster
+from models.lidar.tiles import TileRasters
+
+__all__ = ["DetectConfig", "mosaic", "detect_trees", "TREE_COLUMNS"]
+
+TREE_COLUMNS = ("top_x", "top_y", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3",
+                "crown_base_m", "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg",
+                "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "position_source",
+                "occluded")
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    ws_a: float = 2.0        # window diameter (m) = clip(ws_a + ws_b * height, ws_lo, ws_hi)
+    ws_b: float = 0.15
+    ws_lo: float = 3.0
+    ws_hi: float = 6.0
+    hmin: float = 2.0        # lowest tree top (m)
+    sigma: float = 1.0       # CHM smoothing for the tops (cells)
+    th_tree: float = 1.5     # dalponte2016 parameters
+    th_seed: float = 0.45
+    th_cr: float = 0.55
+    max_cr: float = 22.0
+    buffer: float = 20.0     # metres of the neighbours in the mosaic
+    veg_window: float = 2.5  # m, neighbourhood of the vegetation test
+    veg_multi_share: float = 0.15  # share of first returns from multi-return pulses above which a cell is canopy
+    stem_band: tuple = (0.3, 4.0)  # m above ground where stems are looked for
+    stem_link: float = 0.8   # m between returns of one stem
+    stem_min_points: int = 2
+    stem_max_low: float = 2.0  # m: a stem cluster reaches below this height
+    seed_radius: float = 0.5   # m around a stem where its crown's seed is sought
+    top_search: float = 3.0    # m from a stem to the tops it may own
+    top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
+    lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
+    flank_search: float = 8.0  # m: higher seeds considered for the occlusion test
+    flank_dip: float = 0.3     # m: a valley shallower than this does not separate two crowns
+    diam_quantile: float = 0.75  # of the free boundary radii (crown diameter = 2 x radius)
+
+
+def mosaic(core: TileRasters, neighbours: list[TileRasters], buffer: float) -> TileRasters:
+    """The core tile's layers grown by ``buffer`` metres, filled from neighbouring tiles on the same
+    ``res``-aligned grid (cells outside every tile stay empty)."""
+    res = core.res
+    nb = int(round(buffer / res))
+    nr0, nc0 = core.chm.shape
+    nr, nc = nr0 + 2 * nb, nc0 + 2 * nb
+    xmin, ymax = core.xmin - nb * res, core.ymax + nb * res
+    chm = np.full((nr, nc), np.nan, np.float32)
+    n_first = np.zeros((nr, nc), np.int32)
+    n_low = np.zeros((nr, nc), np.int32)
+    n_multi = np.zeros((nr, nc), np.int32)
+    zlow = np.full((nr, nc), np.nan, np.float32)
+    ux, uy, uh = [], [], []
+    for t in [core, *neighbours]:
+        r0 = int(round((ymax - t.ymax) / res))
+        c0 = int(round((t.xmin - xmin) / res))
+        tr, tc = t.chm.shape
+        rs, re = max(0, r0), min(nr, r0 + tr)
+        cs, ce = max(0, c0), min(nc, c0 + tc)
+        if rs >= re or cs >= ce:
+            continue
+        src = (slice(rs - r0, re - r0), slice(cs - c0, ce - c0))
+        dst = (slice(rs, re), slice(cs, ce))
+        # where tiles overlap (they should not), keep the higher canopy
+        chm[dst] = np.fmax(chm[dst], t.chm[src])
+        n_first[dst] += t.n_first[src]
+        n_low[dst] += t.n_first_low[src]
+        n_multi[dst] += t.n_multi[src]
+        zlow[dst] = np.fmin(zlow[dst], t.zlow[src])
+        x1, y0 = xmin + nc * res, ymax - nr * res
+        m = (t.under_x >= xmin) & (t.under_x < x1) & (t.under_y > y0) & (t.under_y <= ymax)
+        ux.append(t.under_x[m]); uy.append(t.under_y[m]); uh.append(t.under_h[m])
+    return TileRasters(xmin, ymax, res, chm, n_first, n_low, n_multi, zlow, np.concatenate(ux), np.concatenate(uy),
+                       np.concatenate(uh))
+
+
+def find_stems(ux: np.ndarray, uy: np.ndarray, uh: np.ndarray, cfg: "DetectConfig") -> dict[str, np.ndarray]:
+    """Stems: clusters of understorey returns low above the ground (``stem_band`` m), linked within
+    ``stem_link`` m, of at least ``stem_min_points`` points and reaching down below ``stem_max_low``
+    m (the lower crown of a tree also gives low clusters, but none that reach the ground)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    m = (uh > cfg.stem_band[0]) & (uh < cfg.stem_band[1])
+    x, y, h = ux[m], uy[m], uh[m].astype(np.float64)
+    empty = {"x": np.zeros(0), "y": np.zeros(0), "n": np.zeros(0, np.int64)}
+    if x.size < 2:
+        return empty
+    pairs = cKDTree(np.c_[x, y]).query_pairs(cfg.stem_link, output_type="ndarray")
+    g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(x.size, x.size))
+    _, lab = connected_components(g, directed=False)
+    cnt = np.bincount(lab)
+    hmin = np.full(cnt.size, np.inf)
+    np.minimum.at(hmin, lab, h)
+    ok = (cnt >= cfg.stem_min_points) & (hmin < cfg.stem_max_low)
+    # the stem base: centroid of the lowest half of the cluster (a leaning stem drifts upwards)
+    hmed = np.zeros(cnt.size)
+    for k in np.flatnonzero(ok):
+        hmed[k] = np.median(h[lab == k])
+    low = h <= hmed[lab]
+    nl = np.maximum(np.bincount(lab[low], minlength=cnt.size), 1)
+    cx = np.bincount(lab[low], x[low], minlength=cnt.size) / nl
+    cy = np.bincount(lab[low], y[low], minlength=cnt.size) / nl
+    return {"x": cx[ok], "y": cy[ok], "n": cnt[ok]}
+
+
+def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict, xmin: float, ymax: float,
+               res: float, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Final crown seeds from the local-maximum tops and the stems.
+
+    Every stem is a tree. Its seed is the highest top within ``top_search`` m whose nearest stem it
+    is and which is at most ``top_tolerance`` m above the canopy right over the stem (a leaning
+    crown's top is offset, but not much higher than the crown over its stem; a much higher top
+    belongs to a neighbour's crown overhanging this stem). Without such a top the seed is the
+    highest cell within ``seed_radius`` m of the stem: the local-maximum filter missed this top
+    because a taller neighbour's crown edge stands within its window; the tree is then flagged
+    *occluded* when a crown more than ``top_tolerance`` m higher stands within ``top_search`` m.
+    A top with no stem within ``lone_radius`` m (or ``0.4 x`` its height) is a tree whose stem
+    was not seen (a lone young tree); other stemless tops are extra maxima of a stem tree's crown.
+    Returns seed rows, cols, the stem of each seed (-1 = none) and the occluded flags."""
+    from scipy.spatial import cKDTree
+
+    nr, nc = chm.shape
+    sc = np.clip(((stems["x"] - xmin) / res).astype(np.int64), 0, nc - 1)
+    sr = np.clip(((ymax - stems["y"]) / res).astype(np.int64), 0, nr - 1)
+    ns = sc.size
+    rad = max(1, int(round(cfg.seed_radius / res)))
+    far = max(1, int(round(cfg.top_search / res)))
+
+    def best_near(r, c, w):
+        r0, r1 = max(0, r - w), min(nr, r + w + 1)
+        c0, c1 = max(0, c - w), min(nc, c + w + 1)
+        win = chm[r0:r1, c0:c1]
+        i = int(np.argmax(win))
+        return r0 + i // win.shape[1], c0 + i % win.shape[1], float(win.flat[i])
+
+    tz = chm[rows, cols] if len(rows) else np.zeros(0)
+    tx = xmin + (cols + 0.5) * res
+    ty = ymax - (rows + 0.5) * res
+    owner = np.full(len(rows), -1)
+    if ns and len(rows):
+        d, j = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
+        owner = np.where(d <= cfg.top_search, j, -1)
+    out_r, out_c, out_s, out_o = [], [], [], []
+    by_stem = [[] for _ in range(ns)]
+    for t in np.flatnonzero(owner >= 0):
+        by_stem[owner[t]].append(t)
+    for s in range(ns):
+        ra, ca, ha = best_near(sr[s], sc[s], rad)
+        ok = [t for t in by_stem[s] if tz[t] <= ha + cfg.top_tolerance]
+        if ok:
+            t = max(ok, key=lambda q: tz[q])
+            out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(s); out_o.append(False)
+            continue
+        if ha < cfg.hmin:
+            continue
+        _, _, hfar = best_near(sr[s], sc[s], far)
+        out_r.append(ra); out_c.append(ca); out_s.append(s); out_o.append(hfar > ha + cfg.top_tolerance)
+    if len(rows):
+        lone = owner < 0
+        if ns:
+            d, _ = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
+            lone &= d > np.maximum(cfg.lone_radius, 0.4 * tz)
+        for t in np.flatnonzero(lone):
+            out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(-1); out_o.append(False)
+    if not out_r:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    r, c, s, o = np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_o)
+    o |= _on_a_flank(chm, r, c, res, cfg)
+    _, first = np.unique(r * nc + c, return_index=True)   # two stems on one seed cell: one tree
+    first = np.sort(first)
+    return r[first], c[first], s[first], o[first]
+
+
+def _on_a_flank(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, cfg: "DetectConfig") -> np.ndarray:
+    """Seeds that sit on the flank of a higher crown: the canopy rises without a dip from the seed
+    to a seed more than ``top_tolerance`` m higher within ``flank_search`` m (a visible tree has a
+    crown gap or at least a valley between its top and a neighbour's)."""
+    from scipy.spatial import cKDTree
+
+    h = chm[r, c]
+    out = np.zeros(r.size, bool)
+    if r.size < 2:
+        return out
+    tree = cKDTree(np.c_[r, c])
+    for i, js in enumerate(tree.query_ball_point(np.c_[r, c], cfg.flank_search / res)):
+        for j in js:
+            if h[j] <= h[i] + cfg.top_tolerance:
+                continue
+            n = int(np.hypot(r[j] - r[i], c[j] - c[i]) * 2) + 2
+            rr = np.rint(np.linspace(r[i], r[j], n)).astype(np.int64)
+            cc = np.rint(np.linspace(c[i], c[j], n)).astype(np.int64)
+            if chm[rr, cc].min() >= h[i] - cfg.flank_dip:
+                out[i] = True
+                break
+    return out
+
+
+def _fill(chm: np.ndarray) -> np.ndarray:
+    """Empty cells take the highest of their 8 neighbours; cells still empty are 0 m."""
+    v = np.where(np.isfinite(chm), chm, -np.inf)
+    filled = np.where(np.isfinite(chm), chm, ndimage.maximum_filter(v, size=3, mode="nearest"))
+    return np.where(np.isfinite(filled), filled, 0.0).astype(np.float64)
+
+
+def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
+                 cfg: DetectConfig = DetectConfig()) -> dict[str, np.ndarray]:
+    """Trees whose top lies inside ``core_bounds = (xmin, ymin, xmax, ymax)`` with their metrics
+    (columns :data:`TREE_COLUMNS`, one array each)."""
+    res = m.res
+    chm = _fill(m.chm)
+    # vegetation lets part of each pulse through (several returns); a roof or a wall does not:
+    # cells whose neighbourhood has almost no multi-return pulses are not canopy
+    w = max(3, int(round(cfg.veg_window / res)) | 1)
+    nf = ndimage.uniform_filter(m.n_first.astype(np.float64), w, mode="constant")
+    nm = ndimage.uniform_filter(m.n_multi.astype(np.float64), w, mode="constant")
+    veg = nm > cfg.veg_multi_share * np.maximum(nf, 1e-9)
+    chm = np.where(veg, chm, 0.0)
+    smooth = ndimage.gaussian_filter(chm, cfg.sigma) if cfg.sigma > 0 else chm
+
+    def ws(z):
+        return np.clip(cfg.ws_a + cfg.ws_b * z, cfg.ws_lo, cfg.ws_hi)
+
+    tops = locate_trees_raster(smooth, xmin=m.xmin, ymax=m.ymax, res=res, ws=ws, hmin=cfg.hmin)
+    rows, cols = np.divmod(tops.index, chm.shape[1])
+    stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
+    rows, cols, stem_of, occluded = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
+    lab = np.zeros(chm.shape, np.int32)
+    if len(rows):
+        lab = dalponte2016(chm, np.c_[rows, cols], res, th_tree=cfg.th_tree, th_seed=cfg.th_seed, th_cr=cfg.th_cr,
+                           max_cr=cfg.max_cr)
+    k = len(rows)
+    out = {c: np.zeros(0) for c in TREE_COLUMNS}
+    if k == 0:
+        out["position_source"] = np.zeros(0, dtype=object)
+        return out
+    nr, nc = chm.shape
+    flat = lab.ravel()
+    inside = flat > 0
+    L = flat[inside]
+    cell_idx = np.flatnonzero(inside)
+    cr, cc = np.divmod(cell_idx, nc)
+    cx = m.xmin + (cc + 0.5) * res
+    cy = m.ymax - (cr + 0.5) * res
+    h = chm.ravel()[inside]
+    n = np.bincount(L, minlength=k + 1).astype(float)
+    n1 = np.maximum(n, 1)
+
+    # height: the top of the crown; the highest cell is a maximum of noisy returns, so the mean of
+    # the crown's 3 highest cells is used (robust to one bird-like spike)
+    order = np.lexsort((-h, L))
+    Ls, hs = L[order], h[order]
+    start = np.searchsorted(Ls, np.arange(k + 1))
+    rank = np.arange(Ls.size) - start[Ls]
+    top3 = rank < 3
+    height = np.bincount(Ls[top3], weights=hs[top3], minlength=k + 1) / np.maximum(np.bincount(Ls[top3], minlength=k + 1), 1)
+
+    area = n * res * res
+    # crown centre: centroid of the crown cells above half the crown's height range
+    sx = np.bincount(L, weights=cx, minlength=k + 1) / n1
+    sy = np.bincount(L, weights=cy, minlength=k + 1) / n1
+
+    # crown diameter from the radii of the free (not shared) boundary around the top
+    boundary, contact = crown_boundary(lab)
+    bflat, cflat = boundary.ravel()[inside], contact.ravel()[inside]
+    top_x = m.xmin + (cols + 0.5) * res
+    top_y = m.ymax - (rows + 0.5) * res
+    tx, ty = np.r_[0.0, top_x], np.r_[0.0, top_y]
+    rad = np.hypot(cx - tx[L], cy - ty[L]) + res / 2
+    free = bflat & ~cflat
+    nb = np.bincount(L[bflat], minlength=k + 1).astype(float)
+    nfree = np.bincount(L[free], minlength=k + 1).astype(float)
+    contact_share = 1 - nfree / np.maximum(nb, 1)
+    r_free = np.zeros(k + 1)
+    if free.any():
+        Lf, rf = L[free], rad[free]
+        o = np.lexsort((rf, Lf))
+        Lf, rf = Lf[o], rf[o]
+        st = np.searchsorted(Lf, np.arange(k + 2))
+        for i in np.flatnonzero(np.diff(st) > 0):
+            r_free[i] = np.quantile(rf[st[i]:st[i + 1]], cfg.diam_quantile)
+    r_eq = np.sqrt(area / np.pi)
+    r_max = np.zeros(k + 1)
+    np.maximum.at(r_max, L, rad)
+    star = area / np.maximum(np.pi * r_max ** 2, 1e-9)
+    use_free = nfree >= 6
+    radius = np.where(use_free, np.maximum(r_free, r_eq), r_eq)
+    diameter = 2 * radius
+
+    # crown base: low percentile of the lowest return per crown cell
+    zl = m.zlow.ravel()[inside]
+    cbh = np.zeros(k + 1)
+    ok = np.isfinite(zl) & (zl < h - 0.5)
+    if ok.any():
+        Lz, zz = L[ok], zl[ok]
+        o = np.lexsort((zz, Lz))
+        Lz, zz = Lz[o], zz[o]
+        st = np.searchsorted(Lz, np.arange(k + 2))
+        for i in np.flatnonzero(np.diff(st) > 0):
+            cbh[i] = np.quantile(zz[st[i]:st[i + 1]], 0.1)
+    cbh = np.minimum(cbh, height - 0.5)
+    volume = np.bincount(L, weights=np.maximum(h - cbh[L], 0), minlength=k + 1) * res * res
+
+    nf = m.n_first.ravel()[inside].astype(float)
+    nl = m.n_first_low.ravel()[inside].astype(float)
+    gap = np.bincount(L, weights=nl, minlength=k + 1) / np.maximum(np.bincount(L, weights=nf, minlength=k + 1), 1)
+    inner = rad <= 0.5 * radius[L]
+    top_gap = (np.bincount(L[inner], weights=nl[inner], minlength=k + 1)
+               / np.maximum(np.bincount(L[inner], weights=nf[inner], minlength=k + 1), 1))
+
+    # stems: understorey points under the crown and below its base, a line x = x0 + kx h
+    px = ((m.under_x - m.xmin) / res).astype(np.int64)
+    py = ((m.ymax - m.under_y) / res).astype(np.int64)
+    okp = (px >= 0) & (px < nc) & (py >= 0) & (py < nr)
+    sl = np.zeros(m.under_x.size, np.int32)
+    sl[okp] = lab[py[okp], px[okp]]
+    stem = (sl > 0) & (m.under_h < cbh[sl] - 0.3) & (m.under_h > 0.3)
+    Ls, hx, xs, ys = sl[stem], m.under_h[stem].astype(float), m.under_x[stem], m.under_y[stem]
+    # local coordinates about the crown top keep the sums well conditioned
+    xs, ys = xs - tx[Ls], ys - ty[Ls]
+    S = lambda w: np.bincount(Ls, weights=w, minlength=k + 1)  # noqa: E731
+    ns, sh, shh = S(np.ones_like(hx)), S(hx), S(hx * hx)
+    sxx, sxh, syy, syh = S(xs), S(xs * hx), S(ys), S(ys * hx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = ns * shh - sh * sh
+        kx = np.where(den > 1e-6, (ns * sxh - sh * sxx) / den, 0.0)
+        ky = np.where(den > 1e-6, (ns * syh - sh * syy) / den, 0.0)
+        x0 = np.where(ns > 0, (sxx - kx * sh) / np.maximum(ns, 1), 0.0)
+        y0 = np.where(ns > 0, (syy - ky * sh) / np.maximum(ns, 1), 0.0)
+        spread_h = np.sqrt(np.maximum(shh / np.maximum(ns, 1) - (sh / np.maximum(ns, 1)) ** 2, 0))
+    has_stem = (ns >= 4) & (spread_h >= 0.5)
+    # a stem base far from the crown is another object (a neighbour's stem)
+    has_stem &= np.hypot(x0, y0) < np.maximum(radius, 1.0)
+    lean = np.degrees(np.arctan(np.hypot(kx, ky)))
+    lean_az = np.degrees(np.arctan2(kx, ky)) % 360
+    # without a fitted stem, lean is the offset of the crown centroid from the top, unknown: 0
+    pos_x = np.where(has_stem, tx + x0, tx)
+    pos_y = np.where(has_stem, ty + y0, ty)
+    # a stem cluster found under the crown is the best position of all
+    sk = np.r_[-1, stem_of]
+    found = sk >= 0
+    pos_x = np.where(found, np.r_[0.0, stems["x"]][sk + 1], pos_x)
+    pos_y = np.where(found, np.r_[0.0, stems["y"]][sk + 1], pos_y)
+    has_stem = has_stem | found
+
+    x0c, ymin_c, x1c, y1c = core_bounds
+    keep = np.flatnonzero((top_x >= x0c) & (top_x < x1c) & (top_y > ymin_c) & (top_y <= y1c)) + 1
+    src = np.where(has_stem, "stem", "crown_top").astype(object)
+    vals = {"top_x": tx, "top_y": ty, "x": pos_x, "y": pos_y, "height_m": height, "crown_area_m2": area,
+            "crown_diameter_m": diameter, "crown_volume_m3": volume, "crown_base_m": cbh, "gap_fraction": gap,
+            "top_gap_fraction": top_gap, "lean_deg": np.where(has_stem, lean, np.nan),
+            "lean_azimuth_deg": np.where(has_stem, lean_az, np.nan), "stem_points": ns,
+            "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
+            "position_source": src, "occluded": np.r_[False, occluded].astype(bool)}
+    return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}

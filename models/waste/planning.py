@@ -1,0 +1,176 @@
+"""Tomorrow's collection plan as a vehicle-routing problem, and the fixed rounds costed alike.
+
+A truck may not mix waste streams in its body, so each physical truck is modelled as one
+*trip vehicle* per stream (``allowed_vehicles``: a bin only on a trip of its stream); the trips
+of one truck are chained in time (``vehicle_chains``: trip k+1 leaves after trip k is back) and
+all of them must fit in the shift (depot window). Every trip ends at the disposal facility
+(``end_empty``) and may unload there in between (reload trips). Bins are optional stops with a
+drop penalty growing with their overflow risk, so a plan always comes back and what is left out
+is reported. Travel times and distances come from shortest paths on the street network
+(:mod:`models.waste.network`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.routing.vrp import VRPProblem, VRPSolution, solve
+
+STREAMS = ("ordures_menageres", "biodechets", "emballages", "verre")
+SERVICE_MIN = {"ordures_menageres": 1.2, "emballages": 1.5, "biodechets": 1.5, "verre": 4.0}
+DENSITY_KG_L = {"ordures_menageres": 0.12, "emballages": 0.04, "verre": 0.35, "biodechets": 0.45}
+COMPACTION = {"ordures_menageres": 4.0, "emballages": 5.0, "biodechets": 2.0, "verre": 1.5}
+UNLOAD_MIN = 20.0
+BASE_DROP_PENALTY_M = 15_000       # leaving a bin costs as much as 15 km of driving...
+OVERFLOW_DROP_PENALTY_M = 200_000  # ...plus this per unit of expected overflow at the next visit
+
+
+@dataclass
+class Stop:
+    bin_id: str
+    stream: str
+    x: float
+    y: float
+    segment_index: int | None
+    kg: float
+    litres_compacted: float
+    window_s: tuple[int, int] | None = None   # seconds after shift start
+    overflow_risk: float = 0.0                # expected fill at the next possible visit - 1 (>= 0)
+    window_reason: str = ""
+
+
+@dataclass
+class Fleet:
+    truck_ids: list[str]
+    capacity_kg: list[float]
+    capacity_l: list[float]
+    shift_s: int
+
+
+@dataclass
+class Plan:
+    routes: list[dict]            # one per used trip: truck, stream, trip number, km, hours, kg
+    stops: list[dict]             # one per visit (bins, disposal, depot), ordered
+    dropped: list[dict]           # bins selected but not served, with the reason
+    solution: VRPSolution
+    info: dict = field(default_factory=dict)
+
+
+def build_problem(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray,
+                  streams: list[str]) -> tuple[VRPProblem, list[tuple[int, str]]]:
+    """Nodes: 0 depot, 1 disposal, 2.. the stops. ``D``/``T`` are over the same nodes."""
+    vehicles = [(k, s) for k in range(len(fleet.truck_ids)) for s in streams]
+    n = 2 + len(stops)
+    tw: list = [(0, fleet.shift_s), None] + [st.window_s for st in stops]
+    allowed = [None, None] + [[v for v, (_, s) in enumerate(vehicles) if s == st.stream] for st in stops]
+    pen = [None, None] + [int(BASE_DROP_PENALTY_M + OVERFLOW_DROP_PENALTY_M * st.overflow_risk) for st in stops]
+    service = [0, int(UNLOAD_MIN * 60)] + [int(SERVICE_MIN[st.stream] * 60) for st in stops]
+    chains = [(v, v + 1) for v in range(len(vehicles) - 1) if vehicles[v][0] == vehicles[v + 1][0]]
+    problem = VRPProblem(
+        distance=np.rint(D).astype(np.int64), travel_time=np.rint(T).astype(np.int64),
+        vehicle_capacities=[int(fleet.capacity_kg[k]) for k, _ in vehicles],
+        demands=[0, 0] + [int(round(st.kg)) for st in stops],
+        volumes=[0, 0] + [int(round(st.litres_compacted)) for st in stops],
+        vehicle_volume_capacities=[int(fleet.capacity_l[k]) for k, _ in vehicles],
+        service_times=service, time_windows=tw, depot=0, drop_penalties=pen,
+        disposal_nodes=[1], max_disposal_trips=2, disposal_service_time=int(UNLOAD_MIN * 60),
+        end_empty=True, allowed_vehicles=allowed, vehicle_chains=chains, name="collection")
+    assert problem.num_nodes == n
+    return problem, vehicles
+
+
+def warm_routes(previous: list[tuple[str, str, list[str]]], stops: list[Stop],
+                vehicles: list[tuple[int, str]], fleet: Fleet) -> list[list[int]] | None:
+    """Yesterday's stop order per (truck, stream) mapped onto today's nodes (bins not selected
+    today are skipped, new ones left to the search)."""
+    if not previous:
+        return None
+    node = {st.bin_id: 2 + i for i, st in enumerate(stops)}
+    stream_of = {st.bin_id: st.stream for st in stops}
+    routes: list[list[int]] = [[] for _ in vehicles]
+    vidx = {(fleet.truck_ids[k], s): v for v, (k, s) in enumerate(vehicles)}
+    seen = set()
+    for truck, stream, bins in previous:
+        v = vidx.get((truck, stream))
+        if v is None:
+            continue
+        for b in bins:
+            if b in node and stream_of[b] == stream and b not in seen:
+                routes[v].append(node[b]); seen.add(b)
+        if routes[v]:
+            routes[v].append(1)   # the trip ends at the disposal facility
+    while routes and not routes[-1]:
+        routes.pop()
+    return routes if any(routes) else None
+
+
+def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, time_limit_s: float,
+                previous: list[tuple[str, str, list[str]]] | None = None, workers: int | None = None) -> Plan:
+    """Solve tomorrow's plan (both cores by default) and describe it stop by stop."""
+    streams = [s for s in STREAMS if any(st.stream == s for st in stops)]
+    if not stops:
+        empty = VRPSolution(routes=[], total_distance=0, dropped=[], status="EMPTY", objective=0, config={},
+                            wall_time_s=0.0)
+        return Plan([], [], [], empty, {"stops": 0})
+    problem, vehicles = build_problem(stops, fleet, D, T, streams)
+    init = warm_routes(previous or [], stops, vehicles, fleet)
+    sol = solve(problem, time_limit_s=time_limit_s, initial_routes=init, workers=workers, always_return_plan=True)
+    routes, rows = [], []
+    for r in sol.routes:
+        if len(r.nodes) <= 2:
+            continue
+        k, s = vehicles[r.vehicle]
+        truck = fleet.truck_ids[k]
+        trip = sum(1 for rr in sol.routes if len(rr.nodes) > 2 and vehicles[rr.vehicle][0] == k
+                   and rr.vehicle < r.vehicle) + 1
+        kg_total = 0
+        for i, nd in enumerate(r.nodes):
+            kind = "depot" if nd == 0 else "disposal" if nd == 1 else "bin"
+            st = stops[nd - 2] if kind == "bin" else None
+            if kind == "bin":
+                kg_total += int(problem.demands[nd])
+            rows.append({"truck_id": truck, "trip": trip, "waste_stream": s, "stop_order": i, "kind": kind,
+                         "bin_id": st.bin_id if st else None, "eta_s": int(r.start_times[i]),
+                         "arrival_s": int(r.arrival_times[i]), "load_kg_after": int(r.loads[i]),
+                         "load_l_after": int(r.volume_loads[i]) if r.volume_loads else None,
+                         "pickup_kg": int(problem.demands[nd]), "window_s": st.window_s if st else None,
+                         "window_reason": st.window_reason if st else "",
+                         "leg_m": int(problem.distance[r.nodes[i - 1], nd]) if i else 0})
+        routes.append({"truck_id": truck, "trip": trip, "waste_stream": s, "vehicle": r.vehicle,
+                       "bins": sum(1 for nd in r.nodes if nd >= 2),
+                       "disposal_visits": sum(1 for nd in r.nodes if nd == 1),
+                       "distance_m": int(r.distance), "start_s": int(r.start_times[0]),
+                       "end_s": int(r.start_times[-1]), "duration_s": int(r.duration),
+                       "collected_kg": kg_total, "max_load_kg": int(max(r.loads)),
+                       "capacity_kg": int(problem.vehicle_capacities[r.vehicle]),
+                       "max_load_l": int(max(r.volume_loads)) if r.volume_loads else None,
+                       "capacity_l": int(problem.vehicle_volume_capacities[r.vehicle])})
+    dropped = [{"bin_id": stops[nd - 2].bin_id, "waste_stream": stops[nd - 2].stream,
+                "reason": f"left out by the solver: serving it would cost more than its drop penalty "
+                          f"({problem.drop_penalties[nd]} m equivalent) within capacity, shift and windows"}
+               for nd in sol.dropped]
+    info = {"stops": len(stops), "trip_vehicles": len(vehicles), "status": sol.status,
+            "objective": sol.objective, "distance_m": sol.total_distance, "violations": sol.violations,
+            "warm_start": init is not None, "notes": sol.notes, "runs": sol.runs,
+            "wall_time_s": round(sol.wall_time_s, 2)}
+    return Plan(routes, rows, dropped, sol, info)
+
+
+def fixed_round_cost(sequence_nodes: list[int], streams: list[str], kg: list[float], capacity_kg: float,
+                     D: np.ndarray, T: np.ndarray) -> dict:
+    """Cost of one fixed round as crews drive it (the simulator's rule): from the depot (node 0)
+    through the bins in order, unloading at the disposal facility (node 1) between stream blocks
+    and whenever the load would exceed capacity, then a last unload and back to the depot."""
+    dist = tim = 0.0
+    pos, load, prev = 0, 0.0, None
+    for nd, s, w in zip(sequence_nodes, streams, kg):
+        if prev is not None and (s != prev or load + w > capacity_kg):
+            dist += D[pos, 1]; tim += T[pos, 1] + UNLOAD_MIN * 60
+            pos, load = 1, 0.0
+        dist += D[pos, nd]; tim += T[pos, nd] + SERVICE_MIN[s] * 60
+        load += w; pos, prev = nd, s
+    if sequence_nodes:
+        dist += D[pos, 1] + D[1, 0]; tim += T[pos, 1] + UNLOAD_MIN * 60 + T[1, 0]
+    return {"distance_m": float(dist), "duration_s": float(tim), "bins": len(sequence_nodes)}

@@ -1,0 +1,113 @@
+"""Expectation suites of the roads tables beyond silver road_frames (whose suite is in
+quality/suites.py): stored anonymised frames, detections, segment condition, repair plan.
+
+Each suite is run by a blocking check (`quality.checks.table_check`, declared in assets/roads.py);
+the `*_rules` functions add what a column expectation cannot say.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms import roads as T
+
+from .suites import TableSuite
+
+SEG = ("silver", "street_segments", "segment_id")
+GRADES = [1.0 + 0.5 * k for k in range(9)]
+
+
+def _types(schema: dict, drop: tuple[str, ...] = ()) -> dict:
+    return {c: t for c, t in schema.items() if c not in drop}
+
+
+ROAD_IMAGES_SUITE = TableSuite(
+    table="road_images", key=("survey_id", "file"),
+    not_null=("survey_id", "file", "jpeg", "anonymiser_version", "boxes_json", "blurred_share", "anonymised_at"),
+    types=_types(T.ROAD_IMAGES, drop=("jpeg",)),      # binary: checked by images_rules
+    ranges={"blurred_share": (0.0, 0.5), "faces_blurred": (0, None), "plates_blurred": (0, None),
+            "width": (16, 10000), "height": (16, 10000)},
+    references={"segment_id": SEG}, min_rows=1)
+
+ROAD_DETECTIONS_SUITE = TableSuite(
+    table="road_detections", key=("survey_id", "file", "cell_row", "cell_col"),
+    not_null=("damage_class", "severity", "confidence", "model_version", "x0", "y0", "x1", "y1"),
+    types=T.ROAD_DETECTIONS,
+    ranges={"confidence": (0.0, 1.0), "cell_row": (0, 63), "cell_col": (0, 127), "x0": (0, None), "y0": (0, None)},
+    in_set={"damage_class": T.DAMAGE_CLASSES, "severity": T.SEVERITIES})
+
+ROAD_CONDITION_SUITE = TableSuite(
+    table="road_segment_condition", key=("survey_id", "segment_id"),
+    not_null=("frames", "inspected_area_m2", "graded", "safety_critical", "is_latest", "trend", "model_version",
+              "length_m", "road_class"),
+    types={"survey_id": pl.Utf8, "segment_id": pl.Utf8, "pci": pl.Float64, "grade": pl.Float64,
+           "frames": pl.Int64, "length_m": pl.Float64, "graded": pl.Boolean, "safety_critical": pl.Boolean},
+    ranges={"pci": (0.0, 100.0), "grade": (1.0, 5.0), "frames": (1, None), "max_cdv": (0.0, 100.0),
+            **{f"{c}_density_pct": (0.0, None) for c in T.DAMAGE_CLASSES}},
+    in_set={"grade": GRADES, "trend": ("first survey", "not graded", "worse", "better", "stable"),
+            "pci_band": [name for _, name in T.PCI_BANDS]},
+    references={"segment_id": SEG}, min_rows=1)
+
+ROAD_REPAIR_PLAN_SUITE = TableSuite(
+    table="road_repair_plan", key=("segment_id",),
+    not_null=("treatment", "cost_eur", "reasons", "budget_eur", "solver_status", "priority"),
+    types={"segment_id": pl.Utf8, "treatment": pl.Utf8, "cost_eur": pl.Float64, "budget_eur": pl.Float64},
+    ranges={"cost_eur": (0.0, None), "pci_after": (0.0, 100.0), "pci_gain": (0.0, 100.0)},
+    in_set={"treatment": ("crack_sealing", "patching", "crack_sealing+patching", "resurfacing"),
+            "solver_status": ("OPTIMAL", "FEASIBLE")},
+    references={"segment_id": SEG})
+
+
+def images_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every stored frame is a JPEG; every frame of silver.road_frames with a landing file is
+    stored (or quarantined)."""
+    problems = []
+    if "jpeg" in df.columns:
+        bad = df.filter(~pl.col("jpeg").bin.starts_with(b"\xff\xd8"))
+        if bad.height:
+            problems.append(f"{bad.height} stored frame(s) are not JPEG bytes, e.g. {bad.row(0, named=True)['file']}")
+    return problems
+
+
+def detections_rules(df: pl.DataFrame, lake) -> list[str]:
+    """One model version in the table, the promoted one; boxes well formed."""
+    problems = []
+    versions = df["model_version"].unique().to_list() if df.height else []
+    if len(versions) > 1:
+        problems.append(f"detections from {len(versions)} model versions: {versions}")
+    if df.height:
+        bad = df.filter((pl.col("x1") <= pl.col("x0")) | (pl.col("y1") <= pl.col("y0")))
+        if bad.height:
+            problems.append(f"{bad.height} detection box(es) with x1 <= x0 or y1 <= y0")
+    reg = lake.read("ml", "model_registry") if lake.exists("ml", "model_registry") else None
+    promoted = [] if reg is None else reg.filter((pl.col("model") == "roads_damage") & pl.col("promoted"))["version"].to_list()
+    if not promoted:
+        problems.append("no promoted roads_damage model in ml/model_registry")
+    elif versions and versions != promoted:
+        problems.append(f"detections scored by {versions}, promoted model is {promoted[0]}")
+    return problems
+
+
+def condition_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Cobbles never graded, every other segment graded; grade consistent with its PCI."""
+    problems = []
+    cob = df.filter((pl.col("surface") == "cobbles") & pl.col("grade").is_not_null())
+    if cob.height:
+        problems.append(f"{cob.height} cobbled segment(s) graded, e.g. {cob['segment_id'][0]}")
+    miss = df.filter((pl.col("surface") != "cobbles") & pl.col("grade").is_null())
+    if miss.height:
+        problems.append(f"{miss.height} non-cobbled segment(s) without grade, e.g. {miss['segment_id'][0]}")
+    g = df.filter(pl.col("graded"))
+    if g.height:
+        want = g["pci"].map_elements(T.grade_from_pci, return_dtype=pl.Float64)
+        if (want != g["grade"]).any():
+            problems.append("grade differs from grade_from_pci(pci) on some segment")
+    return problems
+
+
+def repair_plan_rules(df: pl.DataFrame, lake) -> list[str]:
+    """The plan never exceeds the budget."""
+    if df.is_empty():
+        return []
+    cost, budget = float(df["cost_eur"].sum()), float(df["budget_eur"][0])
+    return [f"repair plan costs {cost:,.2f} EUR, over its budget of {budget:,.2f} EUR"] if cost > budget + 1e-6 else []

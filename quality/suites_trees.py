@@ -1,0 +1,70 @@
+"""Expectation suites and extra rules for the tree twin: tiles, trees, changes."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from quality.suites import TableSuite
+from transforms import trees as T
+
+TILE_PRODUCTS = TableSuite(
+    table="lidar_tile_products", key=("tile_id", "epoch"),
+    not_null=("tile_id", "epoch", "points", "ground_points", "ground_source", "rasters_path"),
+    types={"tile_id": pl.Utf8, "epoch": pl.Utf8, "points": pl.Int64, "ground_points": pl.Int64,
+           "min_height_m": pl.Float64, "max_height_m": pl.Float64},
+    ranges={"points": (1, None), "ground_points": (1, None), "min_height_m": (-5.0, 2.0), "max_height_m": (0.0, 80.0),
+            "canopy_cells_share": (0.0, 1.0)},
+    in_set={"ground_source": ("class 2", "pmf")}, min_rows=1)
+
+DETECTIONS = TableSuite(
+    table="tree_detections", key=("detection_id",),
+    not_null=("epoch", "tile_id", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m"),
+    types={"detection_id": pl.Utf8, "epoch": pl.Utf8, "x": pl.Float64, "y": pl.Float64, "height_m": pl.Float64},
+    ranges={"height_m": (1.5, 60.0), "crown_area_m2": (0.0, 1000.0), "crown_diameter_m": (0.0, 40.0),
+            "crown_base_m": (0.0, 60.0), "gap_fraction": (0.0, 1.0), "lean_deg": (0.0, 60.0),
+            "x": (1015000, 1032000), "y": (6274000, 6288000)},
+    in_set={"position_source": ("stem", "crown_top")}, min_rows=1)
+
+TWIN = TableSuite(
+    table="tree_twin", key=("tree_id", "epoch"), not_null=("status", "x_2154", "y_2154"),
+    types={"tree_id": pl.Utf8, "epoch": pl.Utf8, "status": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64},
+    ranges={"height_growth_m": (-30.0, 5.0), "dbh_cm": (1.0, 400.0)},
+    in_set={"status": T.TREE_STATUS, "species_group": ("broadleaf", "conifer", "palm")},
+    references={"quartier": ("silver", "quartiers", "name")}, min_rows=1)
+
+
+def tile_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every registered tile has its points and rasters (none silently skipped)."""
+    if not lake.exists("silver", "lidar_tiles"):
+        return []
+    reg = lake.read("silver", "lidar_tiles", columns=["tile_id", "epoch"])
+    miss = reg.join(df.select("tile_id", "epoch"), on=["tile_id", "epoch"], how="anti")
+    if miss.height:
+        return [f"{miss.height} registered tile(s) without points, e.g. {miss.row(0)}"]
+    return []
+
+
+def detection_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Detections inside their tile's bounds (+ buffer none: a tree belongs to the tile of its top)
+    and a crown no smaller than a cell."""
+    out = []
+    small = df.filter(pl.col("crown_area_m2") < 0.25)
+    if small.height:
+        out.append(f"{small.height} detection(s) with a crown under one cell, e.g. {small['detection_id'][0]}")
+    return out
+
+
+def twin_rules(df: pl.DataFrame, lake) -> list[str]:
+    """A felled tree stays felled (no later alive row); new only after the first epoch."""
+    out = []
+    if df.is_empty():
+        return out
+    first = df["epoch"].min()
+    bad_new = df.filter((pl.col("epoch") == first) & (pl.col("status") != "alive"))
+    if bad_new.height:
+        out.append(f"{bad_new.height} tree(s) new or felled in the first epoch {first}")
+    f = df.filter(pl.col("status") == "felled").group_by("tree_id").agg(pl.col("epoch").min().alias("felled_at"))
+    later = df.join(f, on="tree_id").filter((pl.col("epoch") > pl.col("felled_at")) & (pl.col("status") != "felled"))
+    if later.height:
+        out.append(f"{later.height} tree(s) alive again after being felled, e.g. {later['tree_id'][0]}")
+    return out
