@@ -348,6 +348,11 @@ CHECKS = [
     table_check("gold", "dsp_findings", S["dsp_findings"]),
     table_check("gold", "dsp_reports", S["dsp_reports"], extra=QS.reports_complete,
                 description="One report per contract and year, HTML and PDF files present"),
+    table_check("silver", "document_chunks", S["document_chunks"], extra=QS.index_redacted,
+                description="Chunks: key unique, every chunk of a registered document, 384-float embeddings, "
+                            "no e-mail/phone/IBAN left in the redacted text"),
+    table_check("silver", "meeting_minutes", S["meeting_minutes"],
+                description="Minutes: one row per registered transcript, actions present"),
     table_check("gold", "document_index", S["document_index"], extra=QS.index_redacted,
                 description="Index: chunk key unique, 384-float embeddings, no e-mail/phone/IBAN left"),
 ]

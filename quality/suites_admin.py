@@ -48,6 +48,11 @@ SUITES = {
     "dsp_reports": TableSuite(table="dsp_reports", key=("contract_id", "year"),
                               not_null=("html_path", "pdf_path", "status", "summary"),
                               in_set={"status": ("draft",)}, references=CONTRACT_REF),
+    "document_chunks": TableSuite(table="document_chunks", key=("chunk_id",),
+                                  not_null=("doc_id", "chunk_no", "text", "embedding", "checksum"),
+                                  references={"doc_id": ("silver", "documents", "source_file")}),
+    "meeting_minutes": TableSuite(table="meeting_minutes", key=("doc_id",), not_null=("title", "actions"),
+                                  references={"doc_id": ("silver", "documents", "source_file")}),
     "document_index": TableSuite(table="document_index", key=("chunk_id",),
                                  not_null=("doc_id", "chunk_no", "text", "embedding")),
 }

@@ -510,3 +510,22 @@ def test_search_ranks_relevant_document_first(planted, embedder):
     assert top1 >= TOP1_FLOOR, rr
     assert sum(allr) / len(allr) >= 0.9
     assert sum(r == 1 for r in rr["fr"]) / len(rr["fr"]) >= TOP1_FLOOR
+
+
+def test_index_from_stored_vectors_ranks_like_the_built_index():
+    """What `lakehouse search` does with the vectors read back from DuckDB: same ranking as an
+    index built from the texts (BM25 side only here, no model needed)."""
+    from models.documents.embed import index_text
+
+    docs = {"a": ("Avis de marché", ["capteurs de remplissage des conteneurs"]),
+            "b": ("Note juridique", ["prolongation par avenant de la fourrière"])}
+    built = DocumentIndex(None, alpha=0.0)
+    for d, (title, chunks) in docs.items():
+        built.add(d, title, chunks)
+    built.build()
+    texts = [index_text(t, c) for t, cs in docs.values() for c in cs]
+    stored = DocumentIndex.from_vectors(["a", "b"], [0, 0], texts, np.eye(2, 384, dtype=np.float32), alpha=0.0)
+    assert stored.texts == built.texts
+    for q in ("avenant fourrière", "capteurs conteneurs"):
+        assert [h.doc_id for h in stored.search(q)] == [h.doc_id for h in built.search(q)]
+    assert stored.search("avenant fourrière")[0].doc_id == "b"
