@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: run test install ui simulate bench bench-city clean lint ingest-mqtt
+.PHONY: run test install ui simulate bench bench-city bench-trees bench-roads clean lint ingest-mqtt
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -46,6 +46,13 @@ bench: install
 
 bench-city: install
 	$(BIN)/python bench/pipeline_bench.py --profiles demo city
+
+## make bench-trees: tree twin accuracy on an unseen seed (demo city) and LiDAR points/s on the real bcts tiles
+bench-trees: install
+	$(BIN)/python bench/trees_eval.py --profile demo --seed 9173
+
+bench-roads: install
+	$(BIN)/python bench/roads_eval.py
 
 clean:
 	rm -rf data .dagster

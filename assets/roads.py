@@ -313,6 +313,7 @@ def condition_map_png(condition: pl.DataFrame, segments: pl.DataFrame) -> bytes:
                    zorder=3)
     ax.autoscale()
     ax.set_aspect("equal")
+    ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_title("Road condition, latest survey (grade 1 very good - 5 very poor)")
     ax.set_xlabel("x (EPSG:2154, m)")
     ax.set_ylabel("y (m)")

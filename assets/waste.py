@@ -215,7 +215,7 @@ def _matrices(lk: Lake, bins: pl.DataFrame):
 def _stops(sel: pl.DataFrame, bins: pl.DataFrame, segs: pl.DataFrame, places: pl.DataFrame, plan_date,
            density: dict) -> list:
     """Selected bins as VRP stops: kg and compacted litres from the forecast fill; windows:
-    the Croisette before 10:00, market streets (within 150 m of a market) before 07:00 on its days."""
+    the Croisette before 10:00, market streets (within 150 m of a market) before 08:00 on its days."""
     b = sel.join(bins.select("bin_id", "segment_id", "x_2154", "y_2154", "capacity_l"), on="bin_id", how="left") \
         .join(segs.select("segment_id", "street_name"), on="segment_id", how="left")
     markets = [(r["x_2154"], r["y_2154"], WC.market_days(r["attributes"]))
@@ -229,7 +229,7 @@ def _stops(sel: pl.DataFrame, bins: pl.DataFrame, segs: pl.DataFrame, places: pl
             win, why = (0, 5 * 3600), "pedestrian Croisette: before 10:00"
         for mx, my, mdays in markets:
             if plan_date.weekday() in mdays and np.hypot(r["x_2154"] - mx, r["y_2154"] - my) <= 150:
-                win, why = (0, 2 * 3600), "market street on market day: before 07:00"
+                win, why = (0, 3 * 3600), "market street on market day: before 08:00"
         out.append(P.Stop(r["bin_id"], r["waste_stream"], r["x_2154"], r["y_2154"], None,
                           kg=litres * density.get(r["waste_stream"], 0.1),
                           litres_compacted=litres / P.COMPACTION[r["waste_stream"]], window_s=win,

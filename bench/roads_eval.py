@@ -220,9 +220,10 @@ def segment_grades(detector: DamageDetector, records, probs, sevp, truth: Path, 
     from transforms import roads as T
 
     preds = detector.decode(probs, sevp)
-    det = pl.DataFrame([{"survey_id": r.survey_id, "segment_id": r.segment_id, "damage_class": d.damage_class,
-                         "severity": d.severity} for r, p in zip(records, preds) for d in p.detections],
-                       schema={"survey_id": pl.Utf8, "segment_id": pl.Utf8, "damage_class": pl.Utf8,
+    det = pl.DataFrame([{"survey_id": r.survey_id, "segment_id": r.segment_id, "file": r.path.name,
+                         "damage_class": d.damage_class, "severity": d.severity}
+                        for r, p in zip(records, preds) for d in p.detections],
+                       schema={"survey_id": pl.Utf8, "segment_id": pl.Utf8, "file": pl.Utf8, "damage_class": pl.Utf8,
                                "severity": pl.Utf8})
     frames = pl.DataFrame([{"survey_id": r.survey_id, "segment_id": r.segment_id} for r in records]) \
         .group_by("survey_id", "segment_id").agg(pl.len().cast(pl.Int64).alias("frames"))

@@ -41,21 +41,17 @@ LASR_BOTH_RAW_COUNT = 2234
 
 
 def read_points(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """x, y, z (float64) and classification of one or more LAZ files, concatenated in file order."""
-    import laspy
+    """x, y, z (float64) and classification of one or more LAZ files, concatenated in file order
+    (``models.lidar.tiles.read_las``: lazrs parallel decompression, coordinates scaled once from the
+    raw integers)."""
+    from models.lidar.tiles import read_las
 
-    backend = laspy.LazBackend.LazrsParallel if laspy.LazBackend.LazrsParallel.is_available() else laspy.LazBackend.Lazrs
-    xs, ys, zs, cs = [], [], [], []
-    for p in paths:
-        with laspy.open(p, laz_backend=backend) as reader:
-            pts = reader.read_points(reader.header.point_count)
-        xs.append(np.asarray(pts.x))
-        ys.append(np.asarray(pts.y))
-        zs.append(np.asarray(pts.z))
-        cs.append(np.asarray(pts.classification))
-    if len(paths) == 1:
-        return xs[0], ys[0], zs[0], cs[0]
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(zs), np.concatenate(cs)
+    tps = [read_las(p) for p in paths]
+    if len(tps) == 1:
+        t = tps[0]
+        return t.x, t.y, t.z, t.classification
+    return (np.concatenate([t.x for t in tps]), np.concatenate([t.y for t in tps]), np.concatenate([t.z for t in tps]),
+            np.concatenate([t.classification for t in tps]))
 
 
 def run_case(paths: list[Path], method: str) -> dict:

@@ -240,45 +240,63 @@ def grade_from_pci(pci: float, anchors=GRADE_ANCHORS) -> float:
 
 
 def distress_quantities(detections: pl.DataFrame) -> pl.DataFrame:
-    """Per survey, segment, distress class and severity: detected cells and the ASTM quantity
-    (m of crack, m2 of area, count of potholes). `detections` needs survey_id, segment_id,
-    damage_class, severity."""
-    return (detections.group_by("survey_id", "segment_id", "damage_class", "severity").agg(pl.len().alias("cells"))
+    """Per survey, segment, frame, distress class and severity: detected cells and the ASTM
+    quantity (m of crack, m2 of area, count of potholes). `detections` needs survey_id,
+    segment_id, file, damage_class, severity."""
+    return (detections.group_by("survey_id", "segment_id", "file", "damage_class", "severity")
+            .agg(pl.len().alias("cells"))
             .with_columns(pl.col("damage_class").replace_strict(
                 {c: {"length": CELL_SIDE_M, "area": CELL_AREA_M2, "count": 1.0}[q] for c, q in QUANTITY.items()},
                 return_dtype=pl.Float64).mul(pl.col("cells")).alias("quantity")))
 
 
+def frame_pci(densities: dict[str, float]) -> tuple[float, float]:
+    """PCI and max CDV of one sample unit from its densities {"class/severity": density %}."""
+    return pci_from_deducts([deduct_value(*k.split("/"), d) for k, d in densities.items()])
+
+
 def segment_pci(quantities: pl.DataFrame, frames: pl.DataFrame) -> pl.DataFrame:
-    """PCI per survey and segment. `quantities` from `distress_quantities`; `frames` has
+    """PCI per survey and segment. Each frame is a sample unit (ASTM D6433 inspects sample units
+    and averages their PCI over the section): its densities, deducts, corrected deduct and PCI
+    are computed on the frame's own area; the segment's PCI is the mean over all its frames
+    (frames without damage count as 100). `quantities` from `distress_quantities`; `frames` has
     survey_id, segment_id, frames (frames scored on the segment). Returns survey_id, segment_id,
-    frames, inspected_area_m2, pci, max_cdv, deducts_json (deduct value per class/severity) and
-    the density (%) of each distress family."""
-    q = quantities.join(frames, on=["survey_id", "segment_id"], how="inner").with_columns(
-        (pl.col("frames") * FRAME_AREA_M2).alias("area"))
-    q = q.with_columns((100 * pl.col("quantity") / pl.col("area")).alias("density"))
-    q = q.with_columns(pl.struct("damage_class", "severity", "density").map_elements(
-        lambda s: deduct_value(s["damage_class"], s["severity"], s["density"]), return_dtype=pl.Float64).alias("dv"))
+    frames, inspected_area_m2, pci, max_cdv (the worst frame's), deducts_json (per distress and
+    severity: density over the inspected area and frames showing it), frames_json (densities per
+    damaged frame, for re-computing the PCI after a treatment) and the density (%) of each
+    distress class over the inspected area."""
+    q = quantities.join(frames.select("survey_id", "segment_id"), on=["survey_id", "segment_id"], how="inner")
+    q = q.with_columns((100 * pl.col("quantity") / FRAME_AREA_M2).alias("density"))
+    by_seg: dict = {}
+    for r in q.iter_rows(named=True):
+        seg = by_seg.setdefault((r["survey_id"], r["segment_id"]), {})
+        seg.setdefault(r["file"], {})[f"{r['damage_class']}/{r['severity']}"] = r["density"]
     rows = []
-    by = {k: g for k, g in q.group_by("survey_id", "segment_id")}
     for r in frames.iter_rows(named=True):
-        g = by.get((r["survey_id"], r["segment_id"]))
-        rec = {"survey_id": r["survey_id"], "segment_id": r["segment_id"], "frames": r["frames"],
-               "inspected_area_m2": round(r["frames"] * FRAME_AREA_M2, 2)}
+        damaged = by_seg.get((r["survey_id"], r["segment_id"]), {})
+        n = max(int(r["frames"]), len(damaged))      # a frame with damage is always a frame
+        pcis, cdvs = [], []
+        detail: dict[str, dict] = {}
         dens = {c: 0.0 for c in DAMAGE_CLASSES}
-        dvs, detail = [], {}
-        if g is not None:
-            for x in g.iter_rows(named=True):
-                dens[x["damage_class"]] += x["density"]
-                dvs.append(x["dv"])
-                detail[f"{x['damage_class']}/{x['severity']}"] = {"density_pct": round(x["density"], 3),
-                                                                  "deduct": round(x["dv"], 1)}
-        pci, cdv = pci_from_deducts(dvs)
-        rec.update({"pci": pci, "max_cdv": cdv, "deducts_json": json.dumps(detail, sort_keys=True)})
-        rec.update({f"{c}_density_pct": round(v, 3) for c, v in dens.items()})
-        rows.append(rec)
+        for f in sorted(damaged):
+            p, cdv = frame_pci(damaged[f])
+            pcis.append(p)
+            cdvs.append(cdv)
+            for k, d in damaged[f].items():
+                e = detail.setdefault(k, {"density_pct": 0.0, "frames": 0})
+                e["density_pct"] += d / n
+                e["frames"] += 1
+                dens[k.split("/")[0]] += d / n
+        pci = (sum(pcis) + 100.0 * (n - len(pcis))) / n if n else None
+        rows.append({"survey_id": r["survey_id"], "segment_id": r["segment_id"], "frames": n,
+                     "inspected_area_m2": round(n * FRAME_AREA_M2, 2), "pci": None if pci is None else round(pci, 2),
+                     "max_cdv": round(max(cdvs), 2) if cdvs else 0.0,
+                     "deducts_json": json.dumps({k: {"density_pct": round(v["density_pct"], 3), "frames": v["frames"]}
+                                                 for k, v in sorted(detail.items())}),
+                     "frames_json": json.dumps([{k: round(d, 3) for k, d in damaged[f].items()} for f in sorted(damaged)]),
+                     **{f"{c}_density_pct": round(v, 3) for c, v in dens.items()}})
     schema = {"survey_id": pl.Utf8, "segment_id": pl.Utf8, "frames": pl.Int64, "inspected_area_m2": pl.Float64,
-              "pci": pl.Float64, "max_cdv": pl.Float64, "deducts_json": pl.Utf8,
+              "pci": pl.Float64, "max_cdv": pl.Float64, "deducts_json": pl.Utf8, "frames_json": pl.Utf8,
               **{f"{c}_density_pct": pl.Float64 for c in DAMAGE_CLASSES}}
     return pl.DataFrame(rows, schema=schema)
 
@@ -351,7 +369,7 @@ def segment_condition(frames: pl.DataFrame, scores: pl.DataFrame, detections: pl
             "inspected_area_m2", "graded", "pci", "pci_band", "grade", "max_cdv", "main_distress", *dens_cols,
             "damaged_cells", "damaged_cells_per_frame", "high_severity_cells", "high_severity_pothole_cells",
             "safety_critical", "safety_reason", "previous_survey_id", "previous_pci", "previous_grade", "pci_change",
-            "grade_change", "trend", "is_latest", "deducts_json", "model_version", "first_frame_at", "last_frame_at",
+            "grade_change", "trend", "is_latest", "deducts_json", "frames_json", "model_version", "first_frame_at", "last_frame_at",
             "x_mid_2154", "y_mid_2154"]
     return out.select(cols).sort("survey_id", "segment_id")
 
@@ -397,9 +415,9 @@ def grade_label(grade: float | None) -> str:
 
 def damage_hotspots(condition: pl.DataFrame, detections: pl.DataFrame, frames: pl.DataFrame,
                     top: int = 50) -> pl.DataFrame:
-    """The worst places of the latest survey of each segment: segments ranked by their maximum
-    corrected deduct (what the damage takes off the PCI), with their high-severity damage and
-    the frames that show it best (for an inspector to open)."""
+    """The worst places of the latest survey of each segment: damaged graded segments ranked by
+    PCI (lowest first; ties by the worst frame's corrected deduct), with their high-severity
+    damage and the frames that show it best (for an inspector to open)."""
     latest = condition.filter(pl.col("is_latest") & pl.col("graded") & (pl.col("max_cdv") > 0))
     det = detections.join(frames.select("survey_id", "file", "segment_id"), on=["survey_id", "file"])
     sev_rank = pl.col("severity").replace_strict({"low": 1, "medium": 2, "high": 3}, return_dtype=pl.Int64)
@@ -413,8 +431,9 @@ def damage_hotspots(condition: pl.DataFrame, detections: pl.DataFrame, frames: p
                    .str.join(", ").alias("top_damage")))
     worst = frames_ex.join(counts, on=["survey_id", "segment_id"])
     out = (latest.join(worst, on=["survey_id", "segment_id"], how="left")
-           .with_columns(pl.col("max_cdv").rank("ordinal", descending=True).cast(pl.Int64).alias("rank"))
-           .filter(pl.col("rank") <= top).sort("rank"))
+           .sort(["pci", "max_cdv"], descending=[False, True])
+           .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
+           .filter(pl.col("rank") <= top))
     return out.select("rank", "survey_id", "segment_id", "street_name", "quartier", "road_class", "length_m",
                       "pci", "grade", "max_cdv", "main_distress", "high_severity_cells", "high_severity_pothole_cells",
                       "safety_critical", "damaged_cells_per_frame", "top_damage", "example_frames",
@@ -442,20 +461,28 @@ TREATMENTS = {
 PATCH_MARGIN = 1.5
 
 
-def _pci_after(detail: dict, drop: set[str], add_patch_density: float = 0.0) -> float:
-    dvs = []
-    for key, v in detail.items():
-        cls, sev = key.split("/")
-        if cls in drop:
-            continue
-        if cls in ("longitudinal_crack", "transverse_crack") and "seal" in drop and sev != "high":
-            continue
-        if cls in ("longitudinal_crack", "transverse_crack") and "seal" in drop:
-            sev = "low"                                   # a sealed high-severity crack still shows
-        dvs.append(deduct_value(cls, sev, v["density_pct"]))
-    if add_patch_density > 0:
-        dvs.append(deduct_value("patch", "low", add_patch_density))
-    return pci_from_deducts(dvs)[0]
+def _pci_after(frames: list[dict], n: int, seal: bool, patch: bool) -> float:
+    """Segment PCI after a treatment, recomputed frame by frame (sample unit by sample unit) with
+    the same PCI code: sealing removes low and medium cracks and leaves high ones as low;
+    patching replaces potholes and alligator cracking by a low-severity patch of 1.5 x their area."""
+    pcis = []
+    for dens in frames:
+        new: dict[str, float] = {}
+        patch_pct = 0.0
+        for k, d in dens.items():
+            cls, sev = k.split("/")
+            if patch and cls in ("pothole", "alligator_crack"):
+                patch_pct += PATCH_MARGIN * (d * CELL_AREA_M2 if cls == "pothole" else d)   # % of area
+                continue
+            if seal and cls in ("longitudinal_crack", "transverse_crack"):
+                if sev != "high":
+                    continue
+                sev = "low"
+            new[f"{cls}/{sev}"] = new.get(f"{cls}/{sev}", 0.0) + d
+        if patch_pct:
+            new["patch/low"] = new.get("patch/low", 0.0) + min(100.0, patch_pct)
+        pcis.append(frame_pci(new)[0])
+    return (sum(pcis) + 100.0 * (n - len(pcis))) / n if n else 100.0
 
 
 def repair_options(condition: pl.DataFrame) -> pl.DataFrame:
@@ -466,6 +493,8 @@ def repair_options(condition: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for r in latest.iter_rows(named=True):
         detail = json.loads(r["deducts_json"] or "{}")
+        frames = json.loads(r["frames_json"] or "[]")
+        n = int(r["frames"])
         width = CARRIAGEWAY_WIDTH_M.get(r["road_class"], 6.0)
         area = r["length_m"] * width
         crack = r["longitudinal_crack_density_pct"] + r["transverse_crack_density_pct"]
@@ -474,18 +503,16 @@ def repair_options(condition: pl.DataFrame) -> pl.DataFrame:
         pci0 = r["pci"]
         packages = []
         if crack > 0:
-            packages.append(("crack_sealing", [("crack_sealing", area)], _pci_after(detail, {"seal"})))
+            packages.append(("crack_sealing", [("crack_sealing", area)], _pci_after(frames, n, True, False)))
         if patch_area > 0:
-            pd_ = 100 * patch_area / area
-            packages.append(("patching", [("patching", patch_area)],
-                             _pci_after(detail, {"pothole", "alligator_crack"}, pd_)))
+            packages.append(("patching", [("patching", patch_area)], _pci_after(frames, n, False, True)))
             if crack > 0:
                 packages.append(("crack_sealing+patching", [("crack_sealing", area), ("patching", patch_area)],
-                                 _pci_after(detail, {"seal", "pothole", "alligator_crack"}, pd_)))
+                                 _pci_after(frames, n, True, True)))
         if pci0 < 85:
             packages.append(("resurfacing", [("resurfacing", area)], 100.0))
         damage = ", ".join(f"{k.replace('/', ' ')} {v['density_pct']:.2g} %" for k, v in
-                           sorted(detail.items(), key=lambda kv: -kv[1]["deduct"])[:3]) or "none detected"
+                           sorted(detail.items(), key=lambda kv: -kv[1]["density_pct"])[:3]) or "none detected"
         for name, parts, pci1 in packages:
             cost = sum(TREATMENTS[t]["eur_m2"] * a for t, a in parts)
             hours = sum(a / TREATMENTS[t]["m2_per_hour"] for t, a in parts)

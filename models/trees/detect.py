@@ -59,9 +59,14 @@ class DetectConfig:
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
+    lone_height_ratio: float = 0.5  # ... and farther than this x its height (a wide crown holds extra tops)
     flank_search: float = 8.0  # m: higher seeds considered for the occlusion test
     flank_dip: float = 0.3     # m: a valley shallower than this does not separate two crowns
-    diam_quantile: float = 0.75  # of the free boundary radii (crown diameter = 2 x radius)
+    lean_min_points: int = 5
+    cbh_quantile: float = 0.03  # of the lowest return per crown cell (stems excluded by the 0.5 m floor)
+    lean_min_span: float = 1.5  # m of stem height the lean fit must span
+    diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
+    edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
 
 
 def mosaic(core: TileRasters, neighbours: list[TileRasters], buffer: float) -> TileRasters:
@@ -143,8 +148,9 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     highest cell within ``seed_radius`` m of the stem: the local-maximum filter missed this top
     because a taller neighbour's crown edge stands within its window; the tree is then flagged
     *occluded* when a crown more than ``top_tolerance`` m higher stands within ``top_search`` m.
-    A top with no stem within ``lone_radius`` m (or ``0.4 x`` its height) is a tree whose stem
-    was not seen (a lone young tree); other stemless tops are extra maxima of a stem tree's crown.
+    A top farther than ``lone_radius`` m and ``lone_height_ratio`` x its height from every stem is
+    a tree whose stem was not seen (a lone young tree); other stemless tops are extra maxima of a
+    stem tree's wide crown.
     Returns seed rows, cols, the stem of each seed (-1 = none) and the occluded flags."""
     from scipy.spatial import cKDTree
 
@@ -188,7 +194,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         lone = owner < 0
         if ns:
             d, _ = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
-            lone &= d > np.maximum(cfg.lone_radius, 0.4 * tz)
+            lone &= d > np.maximum(cfg.lone_radius, cfg.lone_height_ratio * tz)
         for t in np.flatnonzero(lone):
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(-1); out_o.append(False)
     if not out_r:
@@ -198,6 +204,45 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     _, first = np.unique(r * nc + c, return_index=True)   # two stems on one seed cell: one tree
     first = np.sort(first)
     return r[first], c[first], s[first], o[first]
+
+
+def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lean (degrees from vertical) and its azimuth (degrees from north, clockwise) of each stem:
+    a robust line ``x = x0 + kx h, y = y0 + ky h`` through the understorey returns below the crown
+    base within a cone around the stem base (0.6 m + tan 35 deg x height), refitted once without
+    the returns more than 0.4 m off the line. NaN where fewer than ``lean_min_points`` returns
+    spanning ``lean_min_span`` m carry the fit, or where it leans more than 45 degrees (not a stem)."""
+    from scipy.spatial import cKDTree
+
+    n = len(sx)
+    lean = np.full(n, np.nan)
+    az = np.full(n, np.nan)
+    cnt = np.zeros(n)
+    if ux.size == 0:
+        return lean, az, cnt
+    tree = cKDTree(np.c_[ux, uy])
+    reach = 0.6 + np.tan(np.radians(35)) * np.maximum(cbh, 0.5)
+    for i in np.flatnonzero(has):
+        idx = np.asarray(tree.query_ball_point([sx[i], sy[i]], float(reach[i])), dtype=np.int64)
+        if idx.size == 0:
+            continue
+        h = uh[idx].astype(float)
+        dx, dy = ux[idx] - sx[i], uy[idx] - sy[i]
+        sel = (h > 0.3) & (h < cbh[i] - 0.3) & (np.hypot(dx, dy) <= 0.6 + np.tan(np.radians(35)) * h)
+        for _ in range(2):
+            if sel.sum() < cfg.lean_min_points or np.ptp(h[sel]) < cfg.lean_min_span:
+                sel[:] = False
+                break
+            A = np.c_[np.ones(sel.sum()), h[sel]]
+            (ax, bx), *_ = np.linalg.lstsq(A, dx[sel], rcond=None)
+            (ay, by), *_ = np.linalg.lstsq(A, dy[sel], rcond=None)
+            res = np.hypot(dx - ax - bx * h, dy - ay - by * h)
+            sel &= res <= 0.4
+        if sel.sum() >= cfg.lean_min_points:
+            t = np.degrees(np.arctan(np.hypot(bx, by)))
+            if t <= 45:
+                lean[i], az[i], cnt[i] = t, np.degrees(np.arctan2(bx, by)) % 360, sel.sum()
+    return lean, az, cnt
 
 
 def _on_a_flank(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, cfg: "DetectConfig") -> np.ndarray:
@@ -294,7 +339,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     top_x = m.xmin + (cols + 0.5) * res
     top_y = m.ymax - (rows + 0.5) * res
     tx, ty = np.r_[0.0, top_x], np.r_[0.0, top_y]
-    rad = np.hypot(cx - tx[L], cy - ty[L]) + res / 2
+    rad = np.hypot(cx - tx[L], cy - ty[L]) + cfg.edge_offset
     free = bflat & ~cflat
     nb = np.bincount(L[bflat], minlength=k + 1).astype(float)
     nfree = np.bincount(L[free], minlength=k + 1).astype(float)
@@ -325,7 +370,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
         Lz, zz = Lz[o], zz[o]
         st = np.searchsorted(Lz, np.arange(k + 2))
         for i in np.flatnonzero(np.diff(st) > 0):
-            cbh[i] = np.quantile(zz[st[i]:st[i + 1]], 0.1)
+            cbh[i] = np.quantile(zz[st[i]:st[i + 1]], cfg.cbh_quantile)
     cbh = np.minimum(cbh, height - 0.5)
     volume = np.bincount(L, weights=np.maximum(h - cbh[L], 0), minlength=k + 1) * res * res
 
@@ -336,48 +381,20 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     top_gap = (np.bincount(L[inner], weights=nl[inner], minlength=k + 1)
                / np.maximum(np.bincount(L[inner], weights=nf[inner], minlength=k + 1), 1))
 
-    # stems: understorey points under the crown and below its base, a line x = x0 + kx h
-    px = ((m.under_x - m.xmin) / res).astype(np.int64)
-    py = ((m.ymax - m.under_y) / res).astype(np.int64)
-    okp = (px >= 0) & (px < nc) & (py >= 0) & (py < nr)
-    sl = np.zeros(m.under_x.size, np.int32)
-    sl[okp] = lab[py[okp], px[okp]]
-    stem = (sl > 0) & (m.under_h < cbh[sl] - 0.3) & (m.under_h > 0.3)
-    Ls, hx, xs, ys = sl[stem], m.under_h[stem].astype(float), m.under_x[stem], m.under_y[stem]
-    # local coordinates about the crown top keep the sums well conditioned
-    xs, ys = xs - tx[Ls], ys - ty[Ls]
-    S = lambda w: np.bincount(Ls, weights=w, minlength=k + 1)  # noqa: E731
-    ns, sh, shh = S(np.ones_like(hx)), S(hx), S(hx * hx)
-    sxx, sxh, syy, syh = S(xs), S(xs * hx), S(ys), S(ys * hx)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        den = ns * shh - sh * sh
-        kx = np.where(den > 1e-6, (ns * sxh - sh * sxx) / den, 0.0)
-        ky = np.where(den > 1e-6, (ns * syh - sh * syy) / den, 0.0)
-        x0 = np.where(ns > 0, (sxx - kx * sh) / np.maximum(ns, 1), 0.0)
-        y0 = np.where(ns > 0, (syy - ky * sh) / np.maximum(ns, 1), 0.0)
-        spread_h = np.sqrt(np.maximum(shh / np.maximum(ns, 1) - (sh / np.maximum(ns, 1)) ** 2, 0))
-    has_stem = (ns >= 4) & (spread_h >= 0.5)
-    # a stem base far from the crown is another object (a neighbour's stem)
-    has_stem &= np.hypot(x0, y0) < np.maximum(radius, 1.0)
-    lean = np.degrees(np.arctan(np.hypot(kx, ky)))
-    lean_az = np.degrees(np.arctan2(kx, ky)) % 360
-    # without a fitted stem, lean is the offset of the crown centroid from the top, unknown: 0
-    pos_x = np.where(has_stem, tx + x0, tx)
-    pos_y = np.where(has_stem, ty + y0, ty)
-    # a stem cluster found under the crown is the best position of all
+    # position: the stem cluster found for the tree, else the crown top
     sk = np.r_[-1, stem_of]
     found = sk >= 0
-    pos_x = np.where(found, np.r_[0.0, stems["x"]][sk + 1], pos_x)
-    pos_y = np.where(found, np.r_[0.0, stems["y"]][sk + 1], pos_y)
-    has_stem = has_stem | found
+    pos_x = np.where(found, np.r_[0.0, stems["x"]][sk + 1], tx)
+    pos_y = np.where(found, np.r_[0.0, stems["y"]][sk + 1], ty)
+    lean, lean_az, ns = stem_lean(m.under_x, m.under_y, m.under_h, pos_x, pos_y, cbh, found, cfg)
+    has_stem = found
 
     x0c, ymin_c, x1c, y1c = core_bounds
     keep = np.flatnonzero((top_x >= x0c) & (top_x < x1c) & (top_y > ymin_c) & (top_y <= y1c)) + 1
     src = np.where(has_stem, "stem", "crown_top").astype(object)
     vals = {"top_x": tx, "top_y": ty, "x": pos_x, "y": pos_y, "height_m": height, "crown_area_m2": area,
             "crown_diameter_m": diameter, "crown_volume_m3": volume, "crown_base_m": cbh, "gap_fraction": gap,
-            "top_gap_fraction": top_gap, "lean_deg": np.where(has_stem, lean, np.nan),
-            "lean_azimuth_deg": np.where(has_stem, lean_az, np.nan), "stem_points": ns,
+            "top_gap_fraction": top_gap, "lean_deg": lean, "lean_azimuth_deg": lean_az, "stem_points": ns,
             "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
             "position_source": src, "occluded": np.r_[False, occluded].astype(bool)}
     return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}

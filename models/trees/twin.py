@@ -11,7 +11,9 @@ species.
 
 Per tree and epoch: ``height_growth_m`` (m since the previous epoch), ``crown_area_change_pct``
 (%), ``crown_loss_pct`` (% of the previous crown area lost, 0 when it grew), ``new_lean_deg``
-(degrees of lean gained where a stem was seen in both), ``status`` (alive, new, felled).
+(degrees of lean gained where a stem was seen in both), ``status`` (alive, new, felled). Growth
+and crown change are left empty where the tree is *occluded* (under a taller neighbour's crown)
+in either epoch: only part of it is seen.
 """
 
 from __future__ import annotations
@@ -75,8 +77,13 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
                 v[has] = last[col].to_numpy()[pi[has]].astype(float)
                 return v
             ph, pa, pl_ = prev("height_m"), prev("crown_area_m2"), prev("lean_deg")
-            growth = cur["height_m"].to_numpy() - ph
-            area_chg = 100 * (cur["crown_area_m2"].to_numpy() - pa) / np.where(pa > 0, pa, np.nan)
+            # a tree under a neighbour's crown shows only part of itself: no change measured on it
+            occl = cur["occluded"].to_numpy().astype(bool)
+            po = np.zeros(d.height, bool)
+            po[has] = last["occluded"].to_numpy().astype(bool)[pi[has]]
+            hidden = occl | po
+            growth = np.where(hidden, np.nan, cur["height_m"].to_numpy() - ph)
+            area_chg = np.where(hidden, np.nan, 100 * (cur["crown_area_m2"].to_numpy() - pa) / np.where(pa > 0, pa, np.nan))
             new_lean = cur["lean_deg"].to_numpy().astype(float) - pl_
         else:
             growth = area_chg = new_lean = np.full(d.height, np.nan)

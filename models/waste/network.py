@@ -46,8 +46,42 @@ def build_network(segment_id, x0, y0, x1, y1, speed_kmh) -> Network:
     edges = np.c_[inv[:s], inv[s:]]
     length = np.hypot(x1 - x0, y1 - y0)
     speed = np.asarray(speed_kmh, float) / 3.6 * TRUCK_SPEED_FACTOR
-    return Network(uniq / 10.0, edges, length, length / np.maximum(speed, 0.5), x0, y0, x1, y1, speed,
-                   list(segment_id))
+    xy = uniq / 10.0
+    bridges = _bridges(xy, edges)
+    if len(bridges):
+        bl = np.hypot(*(xy[bridges[:, 0]] - xy[bridges[:, 1]]).T)
+        edges = np.r_[edges, bridges]
+        length_all = np.r_[length, bl]
+        time_all = np.r_[length / np.maximum(speed, 0.5), bl / (BRIDGE_SPEED_KMH / 3.6 * TRUCK_SPEED_FACTOR)]
+    else:
+        length_all, time_all = length, length / np.maximum(speed, 0.5)
+    return Network(xy, edges, length_all, time_all, x0, y0, x1, y1, speed, list(segment_id))
+
+
+BRIDGE_SPEED_KMH = 20.0   # links joining disconnected parts of the street data are driven slowly
+
+
+def _bridges(xy: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Links that make the street graph connected (street data cut at quartier borders): while
+    several components remain, each is joined to its nearest other component by the closest pair
+    of nodes (the junction the data misses)."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(xy)
+    out: list[tuple[int, int]] = []
+    while True:
+        e = np.r_[edges, np.array(out, np.int64).reshape(-1, 2)]
+        g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        k, lab = connected_components(g, directed=False)
+        if k <= 1:
+            return np.array(out, np.int64).reshape(-1, 2)
+        for c in range(k):
+            inside = np.nonzero(lab == c)[0]
+            outside = np.nonzero(lab != c)[0]
+            d, j = cKDTree(xy[outside]).query(xy[inside], k=1)
+            a = int(np.argmin(d))
+            out.append((int(inside[a]), int(outside[j[a]])))
 
 
 def project(net: Network, px, py, segment_index=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,35 +107,35 @@ def project(net: Network, px, py, segment_index=None) -> tuple[np.ndarray, np.nd
 def travel_matrices(net: Network, px, py, segment_index=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Shortest-path distance (m) and time (s) matrices between the points (px, py).
 
-    Each point is attached to its segment (``segment_index`` when known, else the nearest);
-    the walk from the kerb to the segment is ignored. Pairs in different components of the
-    graph fall back to straight line x 1.35 (counted in the returned info)."""
+    Each point is attached to its segment (``segment_index`` when known, else the nearest) at
+    its projection; the walk from the kerb to the segment is ignored. Pairs still unreachable
+    (none once the graph is bridged) fall back to straight line x 1.35, counted in the info."""
     px, py = np.asarray(px, float), np.asarray(py, float)
     p = len(px)
     seg, t, off = project(net, px, py, segment_index)
     n0 = len(net.xy)
-    a, b = net.edges[seg, 0], net.edges[seg, 1]
+    s_edges = net.edges[:len(net.seg_x0)]
+    a, b = s_edges[seg, 0], s_edges[seg, 1]
     L = net.length_m[seg]
     sp = net.seg_speed_ms[seg]
     pn = n0 + np.arange(p)
-    rows = np.r_[net.edges[:, 0], pn, pn]
-    cols = np.r_[net.edges[:, 1], a, b]
-    dlen = np.r_[net.length_m, t * L, (1 - t) * L] + 1e-3
-    dtim = np.r_[net.time_s, t * L / sp, (1 - t) * L / sp] + 1e-3
+    rows = [net.edges[:, 0], pn, pn]
+    cols = [net.edges[:, 1], a, b]
+    dlen = [net.length_m, t * L, (1 - t) * L]
+    dtim = [net.time_s, t * L / sp, (1 - t) * L / sp]
     # two points on the same segment: link them directly too
-    same = {}
-    for i, s in enumerate(seg):
-        same.setdefault(int(s), []).append(i)
-    extra_r, extra_c, extra_l, extra_t = [], [], [], []
-    for s, members in same.items():
-        for ii in range(len(members)):
-            for jj in range(ii + 1, len(members)):
-                i, j = members[ii], members[jj]
-                d = abs(t[i] - t[j]) * L[i]
-                extra_r.append(n0 + i); extra_c.append(n0 + j); extra_l.append(d + 1e-3)
-                extra_t.append(d / sp[i] + 1e-3)
-    rows = np.r_[rows, extra_r].astype(np.int64); cols = np.r_[cols, extra_c].astype(np.int64)
-    dlen = np.r_[dlen, extra_l]; dtim = np.r_[dtim, extra_t]
+    order = np.argsort(seg, kind="stable")
+    starts = np.unique(seg[order], return_index=True)[1]
+    for lo, hi in zip(starts, np.r_[starts[1:], p]):
+        members = order[lo:hi]
+        if len(members) < 2:
+            continue
+        i, j = np.triu_indices(len(members), 1)
+        mi, mj = members[i], members[j]
+        d = np.abs(t[mi] - t[mj]) * L[mi]
+        rows.append(n0 + mi); cols.append(n0 + mj); dlen.append(d); dtim.append(d / sp[mi])
+    rows = np.concatenate(rows).astype(np.int64); cols = np.concatenate(cols).astype(np.int64)
+    dlen = np.concatenate(dlen) + 1e-3; dtim = np.concatenate(dtim) + 1e-3
     N = n0 + p
     G_len = coo_matrix((dlen, (rows, cols)), shape=(N, N)).tocsr()
     G_tim = coo_matrix((dtim, (rows, cols)), shape=(N, N)).tocsr()
@@ -113,6 +147,7 @@ def travel_matrices(net: Network, px, py, segment_index=None) -> tuple[np.ndarra
         D[bad] = eu[bad]
         T[bad] = eu[bad] / FALLBACK_SPEED_MS
     np.fill_diagonal(D, 0); np.fill_diagonal(T, 0)
-    info = {"graph_nodes": int(n0), "graph_edges": int(len(net.edges)), "points": int(p),
+    info = {"graph_nodes": int(n0), "graph_edges": int(len(net.edges)),
+            "bridge_links": int(len(net.edges) - len(net.seg_x0)), "points": int(p),
             "disconnected_pairs": int(bad.sum()), "max_snap_m": float(off.max()) if p else 0.0}
     return D, T, info

@@ -3,8 +3,8 @@
 A truck may not mix waste streams in its body, so each physical truck is modelled as one
 *trip vehicle* per stream (``allowed_vehicles``: a bin only on a trip of its stream); the trips
 of one truck are chained in time (``vehicle_chains``: trip k+1 leaves after trip k is back) and
-all of them must fit in the shift (depot window). Every trip ends at the disposal facility
-(``end_empty``) and may unload there in between (reload trips). Bins are optional stops with a
+all of them must fit in the shift (depot window). Every trip ends at the disposal facility (the
+arc back to the depot runs through it) and may unload there in between (reload trips). Bins are optional stops with a
 drop penalty growing with their overflow risk, so a plan always comes back and what is left out
 is reported. Travel times and distances come from shortest paths on the street network
 (:mod:`models.waste.network`).
@@ -23,8 +23,8 @@ SERVICE_MIN = {"ordures_menageres": 1.2, "emballages": 1.5, "biodechets": 1.5, "
 DENSITY_KG_L = {"ordures_menageres": 0.12, "emballages": 0.04, "verre": 0.35, "biodechets": 0.45}
 COMPACTION = {"ordures_menageres": 4.0, "emballages": 5.0, "biodechets": 2.0, "verre": 1.5}
 UNLOAD_MIN = 20.0
-BASE_DROP_PENALTY_M = 15_000       # leaving a bin costs as much as 15 km of driving...
-OVERFLOW_DROP_PENALTY_M = 200_000  # ...plus this per unit of expected overflow at the next visit
+BASE_DROP_PENALTY_M = 100_000      # leaving a selected bin costs as much as 100 km of driving...
+OVERFLOW_DROP_PENALTY_M = 500_000  # ...plus this per unit of expected overflow at the next visit
 
 
 @dataclass
@@ -68,15 +68,22 @@ def build_problem(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray,
     pen = [None, None] + [int(BASE_DROP_PENALTY_M + OVERFLOW_DROP_PENALTY_M * st.overflow_risk) for st in stops]
     service = [0, int(UNLOAD_MIN * 60)] + [int(SERVICE_MIN[st.stream] * 60) for st in stops]
     chains = [(v, v + 1) for v in range(len(vehicles) - 1) if vehicles[v][0] == vehicles[v + 1][0]]
+    # Every trip ends by unloading: the way back to the depot from a bin runs through the
+    # disposal facility (its distance, time and unloading are on that arc). Modelled this way
+    # rather than with `end_empty`, whose final unload the insertion heuristics could not place
+    # together with a trip's first bin (a lone bin of a stream was then left out).
+    D2, T2 = np.array(D, float).copy(), np.array(T, float).copy()
+    D2[2:, 0] = D[2:, 1] + D[1, 0]
+    T2[2:, 0] = T[2:, 1] + UNLOAD_MIN * 60 + T[1, 0]
     problem = VRPProblem(
-        distance=np.rint(D).astype(np.int64), travel_time=np.rint(T).astype(np.int64),
+        distance=np.rint(D2).astype(np.int64), travel_time=np.rint(T2).astype(np.int64),
         vehicle_capacities=[int(fleet.capacity_kg[k]) for k, _ in vehicles],
         demands=[0, 0] + [int(round(st.kg)) for st in stops],
         volumes=[0, 0] + [int(round(st.litres_compacted)) for st in stops],
         vehicle_volume_capacities=[int(fleet.capacity_l[k]) for k, _ in vehicles],
         service_times=service, time_windows=tw, depot=0, drop_penalties=pen,
         disposal_nodes=[1], max_disposal_trips=2, disposal_service_time=int(UNLOAD_MIN * 60),
-        end_empty=True, allowed_vehicles=allowed, vehicle_chains=chains, name="collection")
+        end_empty=False, allowed_vehicles=allowed, vehicle_chains=chains, name="collection")
     assert problem.num_nodes == n
     return problem, vehicles
 
@@ -117,6 +124,13 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
     problem, vehicles = build_problem(stops, fleet, D, T, streams)
     init = warm_routes(previous or [], stops, vehicles, fleet)
     sol = solve(problem, time_limit_s=time_limit_s, initial_routes=init, workers=workers, always_return_plan=True)
+    if init is not None and sol.dropped:
+        # the local search from a restored plan does not always re-insert stops it left out
+        # (measured on the tiny city): a cold search decides, the better objective wins
+        cold = solve(problem, time_limit_s=time_limit_s, workers=workers, always_return_plan=True)
+        if cold.found and (not sol.found or cold.objective < sol.objective):
+            cold.notes.append(f"warm-started plan (objective {sol.objective}) replaced by a cold search")
+            sol = cold
     routes, rows = [], []
     for r in sol.routes:
         if len(r.nodes) <= 2:
@@ -131,6 +145,19 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
             st = stops[nd - 2] if kind == "bin" else None
             if kind == "bin":
                 kg_total += int(problem.demands[nd])
+            if i == len(r.nodes) - 1 and r.nodes[i - 1] >= 2:
+                # the final unloading, folded into the last arc: shown as its own stop
+                prev = r.nodes[i - 1]
+                t_disp = int(r.start_times[i - 1] + problem.service_times[prev] + T[prev, 1])
+                rows.append({"truck_id": truck, "trip": trip, "waste_stream": s, "stop_order": i, "kind": "disposal",
+                             "bin_id": None, "eta_s": t_disp, "arrival_s": t_disp, "load_kg_after": 0,
+                             "load_l_after": 0, "pickup_kg": 0, "window_s": None, "window_reason": "",
+                             "leg_m": int(round(D[prev, 1]))})
+                rows.append({"truck_id": truck, "trip": trip, "waste_stream": s, "stop_order": i + 1, "kind": "depot",
+                             "bin_id": None, "eta_s": int(r.start_times[i]), "arrival_s": int(r.arrival_times[i]),
+                             "load_kg_after": 0, "load_l_after": 0, "pickup_kg": 0, "window_s": None,
+                             "window_reason": "", "leg_m": int(round(D[1, 0]))})
+                continue
             rows.append({"truck_id": truck, "trip": trip, "waste_stream": s, "stop_order": i, "kind": kind,
                          "bin_id": st.bin_id if st else None, "eta_s": int(r.start_times[i]),
                          "arrival_s": int(r.arrival_times[i]), "load_kg_after": int(r.loads[i]),
@@ -140,7 +167,7 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
                          "leg_m": int(problem.distance[r.nodes[i - 1], nd]) if i else 0})
         routes.append({"truck_id": truck, "trip": trip, "waste_stream": s, "vehicle": r.vehicle,
                        "bins": sum(1 for nd in r.nodes if nd >= 2),
-                       "disposal_visits": sum(1 for nd in r.nodes if nd == 1),
+                       "disposal_visits": sum(1 for nd in r.nodes if nd == 1) + (1 if r.nodes[-2] >= 2 else 0),
                        "distance_m": int(r.distance), "start_s": int(r.start_times[0]),
                        "end_s": int(r.start_times[-1]), "duration_s": int(r.duration),
                        "collected_kg": kg_total, "max_load_kg": int(max(r.loads)),

@@ -1,0 +1,163 @@
+"""Unit tests of the tree twin's models: crown segmentation, matching, 4D follow-up, TRAQ rules,
+allometry, vitality model, stems."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.lidar.crowns import crown_boundary, dalponte2016, watershed_crowns
+from models.trees import allometry, risk
+from models.trees.detect import DetectConfig, find_stems, stem_lean
+from models.trees.matching import match_points
+from models.trees.twin import follow_trees
+
+
+def cone(nr, nc, r0, c0, h, radius, res=0.5):
+    rr, cc = np.mgrid[0:nr, 0:nc]
+    d = np.hypot(rr - r0, cc - c0) * res
+    return np.where(d <= radius, h * (1 - 0.5 * d / radius), 0.0)
+
+
+# ---------------------------------------------------------------- crowns
+
+def test_dalponte_splits_two_touching_crowns_at_the_valley():
+    chm = np.maximum(cone(40, 60, 20, 15, 20.0, 6.0), cone(40, 60, 20, 40, 12.0, 6.0))
+    lab = dalponte2016(chm, np.array([[20, 15], [20, 40]]), res=0.5, th_tree=2.0)
+    assert lab[20, 15] == 1 and lab[20, 40] == 2
+    # the boundary lies between the two tops, on the lower side of the valley
+    row = lab[20]
+    assert row[16:27].tolist() == [1] * 11 and set(row[29:45].tolist()) == {2}
+    # nothing under th_tree, nothing outside the cones
+    assert lab[0, 0] == 0 and (lab[chm <= 2.0] == 0).all()
+
+
+def test_dalponte_respects_seed_ratio_and_max_crown():
+    chm = cone(60, 60, 30, 30, 20.0, 14.0)  # a 28 m wide crown
+    lab = dalponte2016(chm, np.array([[30, 30]]), res=0.5, th_seed=0.45, max_cr=10.0)
+    r, c = np.nonzero(lab)
+    assert np.abs(r - 30).max() <= 10 and np.abs(c - 30).max() <= 10   # max_cr / 2 = 5 m = 10 cells
+    lab2 = dalponte2016(chm, np.array([[30, 30]]), res=0.5, th_seed=0.8, max_cr=40.0)
+    assert (chm[lab2 == 1] > 0.8 * 20 - 1e-9).all()
+
+
+def test_watershed_variant_and_boundary():
+    chm = np.maximum(cone(40, 60, 20, 15, 20.0, 6.0), cone(40, 60, 20, 40, 12.0, 6.0))
+    lab = watershed_crowns(chm, np.array([[20, 15], [20, 40]]))
+    assert lab[20, 15] == 1 and lab[20, 40] == 2
+    b, contact = crown_boundary(lab)
+    assert contact.sum() > 0 and (contact <= b).all()
+
+
+# ---------------------------------------------------------------- matching
+
+def test_matching_is_one_to_one_gated_and_optimal():
+    a = np.array([[0.0, 0.0], [2.0, 0.0], [50.0, 0.0]])
+    b = np.array([[1.2, 0.0], [3.1, 0.0], [80.0, 0.0]])
+    i, j, d = match_points(a[:, 0], a[:, 1], b[:, 0], b[:, 1], 3.0)
+    pairs = sorted(zip(i.tolist(), j.tolist()))
+    # greedy nearest would pair a1-b0 (0.8) and leave a0 with b1 (3.1 > gate); the optimum pairs both
+    assert pairs == [(0, 0), (1, 1)]
+    assert np.allclose(sorted(d), [1.1, 1.2])
+    assert len(match_points(a[:, 0], a[:, 1], b[:, 0], b[:, 1], 0.5)[0]) == 0
+
+
+def _det(epoch, xy, h):
+    n = len(xy)
+    return pl.DataFrame({"epoch": [epoch] * n, "tile_id": ["T"] * n, "x": [p[0] for p in xy], "y": [p[1] for p in xy],
+                         "top_x": [p[0] for p in xy], "top_y": [p[1] for p in xy], "height_m": h,
+                         "crown_area_m2": [20.0] * n, "crown_diameter_m": [5.0] * n, "crown_volume_m3": [50.0] * n,
+                         "crown_base_m": [3.0] * n, "gap_fraction": [0.1] * n, "top_gap_fraction": [0.1] * n,
+                         "lean_deg": [1.0] * n, "lean_azimuth_deg": [0.0] * n, "stem_points": [6.0] * n,
+                         "crown_contact_share": [0.0] * n, "crown_star_ratio": [0.8] * n,
+                         "position_source": ["stem"] * n, "occluded": [False] * n})
+
+
+def test_follow_trees_keeps_ids_and_finds_felled_and_new():
+    tiles = pl.DataFrame({"tile_id": ["T", "T"], "epoch": ["2025", "2026"], "min_x": [0.0, 0.0], "min_y": [0.0, 0.0],
+                          "max_x": [250.0, 250.0], "max_y": [250.0, 250.0]})
+    d25 = _det("2025", [(10.0, 10.0), (20.0, 10.0), (30.0, 10.0)], [10.0, 12.0, 8.0])
+    d26 = _det("2026", [(10.4, 10.2), (30.3, 9.8), (60.0, 60.0)], [10.3, 8.4, 3.0])
+    tw = follow_trees(pl.concat([d25, d26]), tiles)
+    t26 = tw.filter(pl.col("epoch") == "2026")
+    assert sorted(t26["status"].to_list()) == ["alive", "alive", "felled", "new"]
+    first = tw.filter((pl.col("epoch") == "2025") & (pl.col("x") == 10.0))["tree_id"][0]
+    again = t26.filter(pl.col("tree_id") == first)
+    assert again["status"][0] == "alive" and again["height_growth_m"][0] == pytest.approx(0.3)
+    felled = t26.filter(pl.col("status") == "felled")
+    assert felled["x"][0] == 20.0
+    # the same input gives the same ids
+    assert follow_trees(pl.concat([d25, d26]), tiles)["tree_id"].to_list() == tw["tree_id"].to_list()
+
+
+# ---------------------------------------------------------------- TRAQ
+
+def test_traq_matrices():
+    assert risk.rate("imminent", "high", "severe") == ("very likely", "Extreme")
+    assert risk.rate("probable", "high", "significant") == ("likely", "High")
+    assert risk.rate("probable", "medium", "severe") == ("somewhat likely", "Moderate")
+    assert risk.rate("possible", "high", "minor") == ("somewhat likely", "Low")
+    assert risk.rate("improbable", "high", "severe") == ("unlikely", "Low")
+
+
+def test_traq_factors_and_reasons():
+    f, why = risk.failure_likelihood("VS3", 18.0, 6.0, 30.0, 90.0)
+    assert f == "imminent" and len(why) == 5 and any("lean 18" in w for w in why)
+    assert risk.failure_likelihood("VS0", 2.0, None, None, 50.0)[0] == "improbable"
+    assert risk.failure_likelihood("VS1", None, None, None, None)[0] == "possible"
+    assert risk.impact_likelihood([("residential", 4.0), ("school", 12.0)])[0] == "high"
+    assert risk.impact_likelihood([("residential", 4.0)])[0] == "low"
+    assert risk.impact_likelihood([])[0] == "very low"
+    assert risk.consequence(4.0, 30) == "negligible"
+    assert risk.consequence(8.0, 30) == "minor"
+    assert risk.consequence(15.0, 40) == "significant"
+    assert risk.consequence(22.0, 70) == "severe"
+    assert risk.risk_score("High", "probable", "high", "severe") > risk.risk_score("Moderate", "imminent", "high", "severe")
+
+
+# ---------------------------------------------------------------- allometry
+
+def test_allometry_fit_recovers_a_power_law():
+    h = np.linspace(5, 25, 30)
+    coef = allometry.fit_allometry(["broadleaf"] * 30, h, 2.0 * h ** 1.2)
+    a, b = coef["broadleaf"]
+    assert a == pytest.approx(2.0, rel=1e-6) and b == pytest.approx(1.2, rel=1e-6)
+    assert coef["palm"] == allometry.DEFAULT_COEF["palm"]   # too few palms: default
+    assert allometry.species_group("Phoenix canariensis") == "palm"
+    assert allometry.group_from_form([12.0], [9.0], [0.3])[0] == "palm"
+    assert allometry.group_from_form([15.0], [9.5], [0.9])[0] == "conifer"
+    assert allometry.group_from_form([15.0], [4.0], [0.9])[0] == "broadleaf"
+
+
+# ---------------------------------------------------------------- stems
+
+def test_stems_and_lean_from_understorey_points():
+    rng = np.random.default_rng(3)
+    h = rng.uniform(0.4, 6.0, 40)
+    lean = np.radians(15.0)
+    x = 100 + np.tan(lean) * h * np.sin(np.radians(90)) + rng.normal(0, 0.05, 40)   # leaning east
+    y = 200 + rng.normal(0, 0.05, 40)
+    # plus lower-crown returns of another tree: high above the ground, no stem
+    cx, cy, ch = 110 + rng.normal(0, 0.3, 10), 200 + rng.normal(0, 0.3, 10), rng.uniform(2.6, 3.9, 10)
+    cfg = DetectConfig()
+    st = find_stems(np.r_[x, cx], np.r_[y, cy], np.r_[h, ch].astype(np.float32), cfg)
+    assert len(st["x"]) == 1 and abs(st["x"][0] - 100.3) < 0.4 and abs(st["y"][0] - 200) < 0.1
+    le, az, n = stem_lean(x, y, h.astype(np.float32), np.array([100.0]), np.array([200.0]), np.array([6.5]),
+                          np.array([True]), cfg)
+    assert le[0] == pytest.approx(15.0, abs=2.0) and az[0] == pytest.approx(90.0, abs=5.0) and n[0] >= 30
+
+
+# ---------------------------------------------------------------- vitality model
+
+def test_vitality_model_learns_a_separable_signal(tmp_path):
+    from models.trees.health import FEATURES, HealthModel, train
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 4, n)
+    X = rng.normal(0, 1, (n, len(FEATURES)))
+    X[:, FEATURES.index("gap_fraction")] = 0.1 + 0.15 * y + rng.normal(0, 0.02, n)
+    model, metrics = train(X, y, np.array([f"T{i}" for i in range(n)]), {"epochs": 150})
+    assert metrics["test"]["accuracy"] > 0.9
+    model.save(tmp_path)
+    again = HealthModel.load(tmp_path)
+    assert np.allclose(again.predict_proba(X[:5]), model.predict_proba(X[:5]))
