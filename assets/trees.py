@@ -107,7 +107,7 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     checks = T.tile_checksums(lk.read("bronze", "lidar_tiles", columns=["tile_id", "epoch", "_checksum", "_ingested_at"]))
     done = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
     root = _local_root(lk)
-    todo = T.tiles_to_process(tiles, checks, done)
+    todo = T.tiles_to_process(tiles, checks, done, P.RASTER_VERSION)
     t0 = time.perf_counter()
     rows, bad, n_points = [], [], 0
     for r in todo.iter_rows(named=True):
@@ -136,7 +136,11 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         n_points += row["points"]
     lk.quarantine(bad)
     if rows:
-        lk.merge("silver", "lidar_tile_products", pl.DataFrame(rows, schema=T.TILE_PRODUCTS), ["tile_id", "epoch"])
+        # the per-tile summary is small: rewritten whole (also upgrades a table of an older schema)
+        new = pl.DataFrame(rows, schema=T.TILE_PRODUCTS)
+        kept = done.join(new.select("tile_id", "epoch"), on=["tile_id", "epoch"], how="anti")
+        kept = kept.with_columns(*[pl.lit(None, t).alias(c) for c, t in T.TILE_PRODUCTS.items() if c not in kept.columns])
+        lk.overwrite("silver", "lidar_tile_products", pl.concat([kept.select(list(T.TILE_PRODUCTS)).cast(T.TILE_PRODUCTS), new]))
     dt = time.perf_counter() - t0
     products = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
     return dg.MaterializeResult(metadata=table_metadata(products, extra={
@@ -258,7 +262,7 @@ def tree_risk(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
 
 
 @_asset(["silver", "tree_inspection_plan"], [dg.AssetKey(["silver", "tree_risk"]), silver_key("places")],
-        "Tomorrow's arborist rounds: the riskiest trees (High/Extreme first, then Moderate) that two "
+        "Tomorrow's arborist rounds: the riskiest trees (by TRAQ score) that two "
         "teams can inspect in a 7 h 30 shift, routed with OR-Tools (every tree optional, drop penalty = "
         "risk score)", {"ortools", "delta"})
 def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:

@@ -67,7 +67,7 @@ from .layers import OWNERS, gold_key
 MODEL = "bin_fill_forecaster"
 CODE_VERSION = "gru-v1"
 COLLECTION_HOUR = 8.0          # nominal local time a bin is emptied on the plan day (shift 05:00-12:00)
-SELECT_THRESHOLD = 0.75
+SELECT_THRESHOLD = 0.85       # chosen with bench/waste_month_bench.py (with the opportunistic rule)
 VRP_SECONDS = {"tiny": 3.0, "demo": 10.0, "city": 30.0}
 TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
 GROUP = "proprete"
@@ -181,12 +181,12 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
 
 @dg.asset(key=silver_key("collection_selection"), deps=[silver_key("bin_fill_forecast")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
-          description="Bins to empty on the next collection day, each with its reason (forecast over 75%, "
-                      "overflow before the next possible visit, sensor alert)")
+          description="Bins to empty on the next collection day, each with its reason (forecast over 85%, "
+                      "overflow before the next possible visit, sensor alert, half full next to a selected bin)")
 def collection_selection(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     fc = _latest(lk.read("silver", "bin_fill_forecast"))
-    sel = T.select_bins(fc, SELECT_THRESHOLD)
+    sel = T.select_bins(fc, SELECT_THRESHOLD, positions=lk.read("silver", "collection_points"))
     plan_date = fc["plan_date"][0]
     lk.replace_where("silver", "collection_selection", sel, "plan_date", str(plan_date))
     return dg.MaterializeResult(metadata=table_metadata(sel, extra={"plan_date": str(plan_date),

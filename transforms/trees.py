@@ -72,7 +72,7 @@ def trees_by_quartier(register: pl.DataFrame, tiles: pl.DataFrame, quartiers: pl
 TILE_PRODUCTS = {"tile_id": pl.Utf8, "epoch": pl.Utf8, "checksum": pl.Utf8, "source_file": pl.Utf8,
                  "origin_x": pl.Float64, "origin_y": pl.Float64, "points": pl.Int64, "ground_points": pl.Int64, "ground_source": pl.Utf8,
                  "min_height_m": pl.Float64, "max_height_m": pl.Float64, "canopy_cells_share": pl.Float64,
-                 "rasters_path": pl.Utf8, "seconds": pl.Float64}
+                 "rasters_path": pl.Utf8, "raster_version": pl.Utf8, "seconds": pl.Float64}
 TREE_STATUS = ("alive", "new", "felled")
 VITALITY = ("VS0", "VS1", "VS2", "VS3")
 RISK_RATINGS = ("Low", "Moderate", "High", "Extreme")
@@ -145,13 +145,19 @@ def tile_checksums(bronze: pl.DataFrame) -> pl.DataFrame:
             .select("tile_id", "epoch", pl.col("_checksum").alias("checksum")))
 
 
-def tiles_to_process(tiles: pl.DataFrame, checksums: pl.DataFrame, done: pl.DataFrame) -> pl.DataFrame:
-    """Registered tiles whose points are missing or came from other bytes (changed checksum), with
-    the tile's core bounds (the ``TILE_SIZE_M`` grid cell holding its points)."""
+def tiles_to_process(tiles: pl.DataFrame, checksums: pl.DataFrame, done: pl.DataFrame,
+                     version: str | None = None) -> pl.DataFrame:
+    """Registered tiles whose points are missing, came from other bytes (changed checksum) or were
+    made by another version of the raster code, with the tile's core bounds (the ``TILE_SIZE_M``
+    grid cell holding its points)."""
     t = tiles.join(checksums, on=["tile_id", "epoch"], how="left")
     if done.height:
-        t = t.join(done.select("tile_id", "epoch", pl.col("checksum").alias("_done")), on=["tile_id", "epoch"], how="left")
-        t = t.filter(pl.col("_done").is_null() | (pl.col("_done") != pl.col("checksum"))).drop("_done")
+        t = t.join(done.select("tile_id", "epoch", pl.col("checksum").alias("_done"), pl.col("raster_version").alias("_v")),
+                   on=["tile_id", "epoch"], how="left")
+        stale = pl.col("_done").is_null() | (pl.col("_done") != pl.col("checksum"))
+        if version is not None:
+            stale = stale | pl.col("_v").is_null() | (pl.col("_v") != version)
+        t = t.filter(stale).drop("_done", "_v")
     return t.with_columns(
         ((pl.col("min_x") / TILE_SIZE_M).floor() * TILE_SIZE_M).alias("core_x0"),
         ((pl.col("min_y") / TILE_SIZE_M).floor() * TILE_SIZE_M).alias("core_y0"),

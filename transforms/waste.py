@@ -182,10 +182,11 @@ SELECTION = {"plan_date": pl.Date, "bin_id": pl.Utf8, "waste_stream": pl.Utf8, "
 ALERT_STATUS = ("lidOpen", "burning", "vandalized", "dropped")
 
 
-def select_bins(forecast: pl.DataFrame, threshold: float = 0.75) -> pl.DataFrame:
+def select_bins(forecast: pl.DataFrame, threshold: float = 0.85, positions: pl.DataFrame | None = None) -> pl.DataFrame:
     """The bins to empty on the plan day, each with its reason: forecast fill over the threshold
     at collection time; or an overflow expected before the next possible visit; or a sensor
-    alert (lid open, burning, vandalised, knocked over)."""
+    alert (lid open, burning, vandalised, knocked over); and, given `positions` (bin_id,
+    x_2154, y_2154), bins half full near a selected bin of their stream (opportunistic)."""
     f = forecast.with_columns((pl.col("fill_at_next_visit") - 1).clip(lower_bound=0).alias("overflow_risk"))
     r1 = pl.when(pl.col("fill_at_collection") >= threshold).then(pl.format(
         "forecast fill {} >= {} at collection time", pl.col("fill_at_collection").round(2), pl.lit(threshold)))
@@ -194,8 +195,35 @@ def select_bins(forecast: pl.DataFrame, threshold: float = 0.75) -> pl.DataFrame
         pl.col("fill_at_next_visit").round(2)))
     r3 = pl.when(pl.col("sensor_status").is_in(ALERT_STATUS)).then(pl.format("sensor reports {}", pl.col("sensor_status")))
     f = f.with_columns(pl.concat_str([r1, r2, r3], separator="; ", ignore_nulls=True).alias("reason"))
+    if positions is not None:
+        f = _opportunistic(f, positions)
     f = f.filter(pl.col("reason").is_not_null() & (pl.col("reason") != ""))
     return conform(f, SELECTION).sort("bin_id")
+
+
+OPPORTUNISTIC_FILL = 0.5
+OPPORTUNISTIC_M = 400.0
+
+
+def _opportunistic(f: pl.DataFrame, positions: pl.DataFrame) -> pl.DataFrame:
+    """Add bins at least half full within 400 m of a selected bin of the same stream: the truck
+    passes anyway, and it saves a trip later (measured in bench/waste_month_bench.py)."""
+    from scipy.spatial import cKDTree
+
+    f = f.join(positions.select("bin_id", "x_2154", "y_2154"), on="bin_id", how="left")
+    picked = f["reason"].is_not_null() & (f["reason"] != "")
+    extra = np.zeros(f.height, bool)
+    for s in f["waste_stream"].unique().to_list():
+        st = (f["waste_stream"] == s).to_numpy()
+        sel = np.nonzero(st & picked.to_numpy())[0]
+        cand = np.nonzero(st & ~picked.to_numpy() & (f["fill_at_collection"] >= OPPORTUNISTIC_FILL).to_numpy())[0]
+        if len(sel) and len(cand):
+            xy = f.select("x_2154", "y_2154").to_numpy()
+            d, _ = cKDTree(xy[sel]).query(xy[cand], k=1)
+            extra[cand[d <= OPPORTUNISTIC_M]] = True
+    return f.with_columns(pl.when(pl.Series(extra)).then(pl.format(
+        "opportunistic: forecast fill {} and a selected bin of its stream within 400 m",
+        pl.col("fill_at_collection").round(2))).otherwise(pl.col("reason")).alias("reason"))
 
 
 # ============================================================================ cleanliness

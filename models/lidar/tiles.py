@@ -144,10 +144,13 @@ def tile_grid(min_x: float, min_y: float, max_x: float, max_y: float, res: float
 
 def tile_rasters(x: np.ndarray, y: np.ndarray, h: np.ndarray, return_number: np.ndarray,
                  number_of_returns: np.ndarray, bounds: tuple[float, float, float, float], res: float = 0.5,
-                 subcircle: float = 0.2) -> TileRasters:
-    """Per-tile raster layers (see the module doc) over ``bounds = (min_x, min_y, max_x, max_y)``."""
+                 subcircle: float = 0.2, classification: np.ndarray | None = None) -> TileRasters:
+    """Per-tile raster layers (see the module doc) over ``bounds = (min_x, min_y, max_x, max_y)``.
+    Returns classified as noise (7, 18) and heights outside ``HEIGHT_BAND`` are left out."""
     xmin, ymax, nc, nr = tile_grid(*bounds, res)
     ok = (h > HEIGHT_BAND[0]) & (h < HEIGHT_BAND[1])
+    if classification is not None:
+        ok &= ~np.isin(classification, NOISE_CLASSES)
     x, y, h, rn, nret = x[ok], y[ok], h[ok], return_number[ok], number_of_returns[ok]
     hf = h.astype(np.float32)
     inv = 1.0 / res

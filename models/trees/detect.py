@@ -55,6 +55,7 @@ class DetectConfig:
     stem_link: float = 0.8   # m between returns of one stem
     stem_min_points: int = 2
     stem_max_low: float = 2.0  # m: a stem cluster reaches below this height
+    stem_merge: float = 2.0    # m: stem clusters closer than this are one tree
     seed_radius: float = 0.5   # m around a stem where its crown's seed is sought
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
@@ -134,7 +135,17 @@ def find_stems(ux: np.ndarray, uy: np.ndarray, uh: np.ndarray, cfg: "DetectConfi
     nl = np.maximum(np.bincount(lab[low], minlength=cnt.size), 1)
     cx = np.bincount(lab[low], x[low], minlength=cnt.size) / nl
     cy = np.bincount(lab[low], y[low], minlength=cnt.size) / nl
-    return {"x": cx[ok], "y": cy[ok], "n": cnt[ok]}
+    sx, sy, sn = cx[ok], cy[ok], cnt[ok]
+    if sx.size > 1:
+        # clusters closer than stem_merge are one tree (a forked stem, a low branch): keep the larger
+        pairs = cKDTree(np.c_[sx, sy]).query_pairs(cfg.stem_merge, output_type="ndarray")
+        if len(pairs):
+            g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(sx.size, sx.size))
+            _, grp = connected_components(g, directed=False)
+            order = np.lexsort((-sn, grp))
+            first = order[np.r_[True, grp[order][1:] != grp[order][:-1]]]
+            sx, sy, sn = sx[first], sy[first], sn[first]
+    return {"x": sx, "y": sy, "n": sn}
 
 
 def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict, xmin: float, ymax: float,
@@ -270,10 +281,14 @@ def _on_a_flank(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, cfg: 
 
 
 def _fill(chm: np.ndarray) -> np.ndarray:
-    """Empty cells take the highest of their 8 neighbours; cells still empty are 0 m."""
+    """Empty cells take the highest of their 8 neighbours; cells still empty are 0 m; spikes go."""
     v = np.where(np.isfinite(chm), chm, -np.inf)
     filled = np.where(np.isfinite(chm), chm, ndimage.maximum_filter(v, size=3, mode="nearest"))
-    return np.where(np.isfinite(filled), filled, 0.0).astype(np.float64)
+    filled = np.where(np.isfinite(filled), filled, 0.0).astype(np.float64)
+    # unflagged noise (a bird, a wire): a cell more than 3 m above the median of its 3 x 3
+    # neighbourhood takes that median; a crown top is smooth at 0.5 m
+    med = ndimage.median_filter(filled, size=3, mode="nearest")
+    return np.where(filled > med + 3.0, med, filled)
 
 
 def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
@@ -389,6 +404,21 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     lean, lean_az, ns = stem_lean(m.under_x, m.under_y, m.under_h, pos_x, pos_y, cbh, found, cfg)
     has_stem = found
 
+    # a stem standing under a higher neighbour's crown (within 90 % of its radius from its top) is
+    # occluded whatever seeded it: its own top cannot be seen
+    occl = np.r_[False, occluded].astype(bool)
+    if k > 1:
+        from scipy.spatial import cKDTree
+
+        tt = cKDTree(np.c_[tx[1:], ty[1:]])
+        for i, js in enumerate(tt.query_ball_point(np.c_[pos_x[1:], pos_y[1:]], cfg.max_cr / 2), start=1):
+            for j in js:
+                j += 1
+                if j != i and height[j] > height[i] + 1.0 and \
+                        np.hypot(pos_x[i] - tx[j], pos_y[i] - ty[j]) < 0.45 * diameter[j]:
+                    occl[i] = True
+                    break
+
     x0c, ymin_c, x1c, y1c = core_bounds
     keep = np.flatnonzero((top_x >= x0c) & (top_x < x1c) & (top_y > ymin_c) & (top_y <= y1c)) + 1
     src = np.where(has_stem, "stem", "crown_top").astype(object)
@@ -396,5 +426,5 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             "crown_diameter_m": diameter, "crown_volume_m3": volume, "crown_base_m": cbh, "gap_fraction": gap,
             "top_gap_fraction": top_gap, "lean_deg": lean, "lean_azimuth_deg": lean_az, "stem_points": ns,
             "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
-            "position_source": src, "occluded": np.r_[False, occluded].astype(bool)}
+            "position_source": src, "occluded": occl}
     return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}

@@ -21,6 +21,8 @@ from .matching import match_points
 from .twin import follow_trees, match_register
 
 TILE_SIZE_M = 250.0
+#: bump when the points, heights or rasters a tile gives change: tiles made by another version are redone
+RASTER_VERSION = "rasters-2"
 
 
 # ---------------------------------------------------------------- tiles
@@ -32,7 +34,8 @@ def process_tile(tp: TilePoints, r: dict, res: float = 0.5) -> tuple[dict, pa.Ta
     h, ground, source = normalise_tile(tp)
     x0, y0 = float(r["core_x0"]), float(r["core_y0"])
     bounds = (x0, y0, x0 + TILE_SIZE_M, y0 + TILE_SIZE_M)
-    rasters = tile_rasters(tp.x, tp.y, h, tp.return_number, tp.number_of_returns, bounds, res=res)
+    rasters = tile_rasters(tp.x, tp.y, h, tp.return_number, tp.number_of_returns, bounds, res=res,
+                           classification=tp.classification)
     n = len(tp)
     table = pa.table({
         "epoch": pa.array(np.full(n, r["epoch"], dtype=object), pa.string()),
@@ -47,7 +50,7 @@ def process_tile(tp: TilePoints, r: dict, res: float = 0.5) -> tuple[dict, pa.Ta
     row = {"tile_id": r["tile_id"], "epoch": r["epoch"], "checksum": r.get("checksum"), "source_file": r["source_file"],
            "origin_x": x0, "origin_y": y0, "points": n, "ground_points": int(ground.sum()), "ground_source": source,
            "min_height_m": float(np.quantile(h, 0.001)), "max_height_m": float(np.quantile(h, 0.999)),
-           "canopy_cells_share": float(canopy.mean())}
+           "canopy_cells_share": float(canopy.mean()), "raster_version": RASTER_VERSION}
     return row, table, rasters
 
 
@@ -195,10 +198,10 @@ PLAN_SCHEMA = {"plan_status": pl.Utf8, "team": pl.Int64, "stop": pl.Int64, "plan
 
 
 def inspection_plan(risk: pl.DataFrame, places: pl.DataFrame, cfg, planner) -> tuple[pl.DataFrame, dict]:
-    """Candidates = High/Extreme trees then Moderate, by score (at most ``cfg.max_candidates``);
+    """Candidates = the ``cfg.max_candidates`` highest risk scores (Extreme, High, then Moderate,
+    then the Low trees with the most risk factors: a quiet city still gets its routine rounds);
     ``planner`` is :func:`models.trees.inspection.plan_inspections`."""
-    cand = (risk.filter(pl.col("risk_rating").is_in(["Moderate", "High", "Extreme"]))
-            .sort("risk_score", descending=True).head(cfg.max_candidates))
+    cand = risk.sort(["risk_score", "height_m"], descending=True).head(cfg.max_candidates)
     depot = places.filter(pl.col("kind") == "depot")
     if depot.height:
         dxy = (float(depot["x_2154"][0]), float(depot["y_2154"][0]))

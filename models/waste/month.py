@@ -3,8 +3,10 @@
 * ``fixed``: today's practice: every bin on its fixed weekly round (the simulator's
   ``build_fixed_rounds``), driven in its order with an unload between stream blocks and when
   the truck is full.
-* ``platform``: every evening, the bins whose fill is expected over 75% at tomorrow's
-  collection time, or over 100% before the following collection day, are selected and routed
+* ``platform``: every evening, the bins whose fill is expected over 85% at tomorrow's
+  collection time, or over 100% before the following collection day (with a safety margin on
+  the rate), plus bins half full within 400 m of a selected bin of their stream, are selected
+  and routed
   with :func:`models.waste.planning.plan_routes` (capacities, shift, windows, disposal trips,
   drop penalties, yesterday's routes as warm start).
 
@@ -42,9 +44,9 @@ DIURNAL = np.array([0.15, 0.1, 0.1, 0.1, 0.15, 0.3, 0.7, 1.3, 1.7, 1.6, 1.3, 1.2
                     1.4, 1.3, 1.0, 0.9, 1.0, 1.3, 1.6, 1.7, 1.6, 1.2, 0.7, 0.35])
 DIURNAL = DIURNAL / DIURNAL.mean()
 HISTORY_DAYS = 21          # days of history before the month the platform has learned from
-SENSOR_MARGIN = 1.15       # safety factor on the rate until the visit after next, sensor bins
-NO_SENSOR_MARGIN = 1.4     # ... and bins known only through the crews' estimates
-NEXT_VISIT_LIMIT = 0.85    # empty tomorrow if the bin would pass 85% before the next possible visit
+SENSOR_MARGIN = 1.1        # safety factor on the rate until the visit after next, sensor bins
+NO_SENSOR_MARGIN = 1.3     # ... and bins known only through the crews' estimates
+NEXT_VISIT_LIMIT = 1.0     # empty tomorrow if the bin would overflow before the next possible visit
 
 
 @dataclass
@@ -88,6 +90,26 @@ def latent_increments(city, days: list[date], rng: np.random.Generator) -> np.nd
     return (rate / 24)[:, None] * DIURNAL[hours % 24][None, :] * dayf[:, hours // 24] * market * noise
 
 
+OPPORTUNISTIC_FILL = 0.5    # a bin this full is taken too when a selected bin of its stream...
+OPPORTUNISTIC_M = 400.0      # ...is this close (the truck passes anyway; saves a trip later)
+
+
+def opportunistic_picks(must: np.ndarray, fill: np.ndarray, x: np.ndarray, y: np.ndarray, stream: list) -> np.ndarray:
+    """Bins not selected on their own, at least half full, within 400 m of a selected bin of
+    the same stream."""
+    from scipy.spatial import cKDTree
+
+    out = np.zeros(len(must), bool)
+    st = np.array(stream)
+    for s in set(stream):
+        sel = np.nonzero(must & (st == s))[0]
+        cand = np.nonzero(~must & (st == s) & (fill >= OPPORTUNISTIC_FILL))[0]
+        if len(sel) and len(cand):
+            d, _ = cKDTree(np.c_[x[sel], y[sel]]).query(np.c_[x[cand], y[cand]], k=1)
+            out[cand[d <= OPPORTUNISTIC_M]] = True
+    return out
+
+
 def _matrices(city):
     segs = city.segments
     net = N.build_network([s.segment_id for s in segs], [s.x0 for s in segs], [s.y0 for s in segs],
@@ -114,7 +136,7 @@ def _windows(city, d: date) -> list:
 
 
 def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int = 0, vrp_seconds: float = 2.0,
-                   workers: int = 1, threshold: float = 0.75, progress=None) -> dict:
+                   workers: int = 1, threshold: float = 0.85, progress=None) -> dict:
     rng = np.random.default_rng(seed)
     start = start or date(2026, 6, 1)
     days = [start + timedelta(i) for i in range(n_days)]
@@ -132,6 +154,7 @@ def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int 
     sensor = np.zeros(n, bool); sensor[rng.permutation(n)[:int(round(0.7 * n))]] = True
     init = (np.array([DAILY_FILL[s] for s in stream]) * rng.uniform(0, 3.0, n))
     t0 = datetime.combine(days[0], time(0), PARIS)
+    bx = np.array([b.x for b in city.bins]); by = np.array([b.y for b in city.bins])
 
     def run(policy: str) -> MonthResult:
         fill = init.copy()
@@ -182,7 +205,8 @@ def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int 
                     margin = np.where(sensor, SENSOR_MARGIN, NO_SENSOR_MARGIN)
                     f_plan = est_now + rate_est * to_plan
                     f_next = est_now + rate_est * margin * to_next
-                    sel = np.nonzero((f_plan >= threshold) | (f_next >= NEXT_VISIT_LIMIT))[0]
+                    must = (f_plan >= threshold) | (f_next >= NEXT_VISIT_LIMIT)
+                    sel = np.nonzero(must | opportunistic_picks(must, f_plan, bx, by, stream))[0]
                     wins = _windows(city, d)
                     stops = [P.Stop(city.bins[b].bin_id, stream[b], city.bins[b].x, city.bins[b].y, None,
                                     kg=min(max(f_plan[b], 0.05), 1.5) * cap_l[b] * dens[b],

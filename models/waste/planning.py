@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.routing.vrp import VRPProblem, VRPSolution, solve
+from models.routing.vrp import DISPOSAL_CONFIGS, VRPProblem, VRPSolution, solve
+
+GLS_WARM = DISPOSAL_CONFIGS[1]   # guided local search from an assignment
 
 STREAMS = ("ordures_menageres", "biodechets", "emballages", "verre")
 SERVICE_MIN = {"ordures_menageres": 1.2, "emballages": 1.5, "biodechets": 1.5, "verre": 4.0}
@@ -123,14 +125,22 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
         return Plan([], [], [], empty, {"stops": 0})
     problem, vehicles = build_problem(stops, fleet, D, T, streams)
     init = warm_routes(previous or [], stops, vehicles, fleet)
-    sol = solve(problem, time_limit_s=time_limit_s, initial_routes=init, workers=workers, always_return_plan=True)
-    if init is not None and sol.dropped:
-        # the local search from a restored plan does not always re-insert stops it left out
-        # (measured on the tiny city): a cold search decides, the better objective wins
-        cold = solve(problem, time_limit_s=time_limit_s, workers=workers, always_return_plan=True)
-        if cold.found and (not sol.found or cold.objective < sol.objective):
-            cold.notes.append(f"warm-started plan (objective {sol.objective}) replaced by a cold search")
-            sol = cold
+    if init is None:
+        sol = solve(problem, time_limit_s=time_limit_s, workers=workers, always_return_plan=True)
+    else:
+        # Yesterday's routes restored and improved by guided local search (the ILS entry point
+        # takes a warm start only as a hint to local cheapest insertion, which found no plan on
+        # these instances), beside the usual cold search; the better plan wins.
+        half = time_limit_s / 2
+        warm = solve(problem, time_limit_s=half, configs=[GLS_WARM], initial_routes=init, workers=1,
+                     always_return_plan=True)
+        sol = solve(problem, time_limit_s=half, workers=workers, always_return_plan=True)
+        if warm.found and (not sol.found or warm.objective <= sol.objective):
+            warm.notes.append(f"warm start kept: objective {warm.objective} vs cold search {sol.objective}")
+            warm.runs = warm.runs + sol.runs
+            sol = warm
+        else:
+            sol.notes.append(f"cold search kept: objective {sol.objective} vs warm start {warm.objective}")
     routes, rows = [], []
     for r in sol.routes:
         if len(r.nodes) <= 2:

@@ -1,0 +1,92 @@
+"""Waste models: street-network distances, the forecaster on a synthetic panel, the collection
+plan (streams kept apart, windows, disposal, warm start), the month simulation's rules."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from models.waste import forecast as F
+from models.waste import network as N
+from models.waste import planning as P
+
+
+def test_shortest_paths_follow_streets_and_bridge_gaps():
+    # an L-shaped street (0,0)-(100,0)-(100,100) and a separate piece far off
+    net = N.build_network(["a", "b", "c"], [0, 100, 400], [0, 0, 400], [100, 100, 500], [0, 100, 400], [36, 36, 36])
+    D, T, info = N.travel_matrices(net, [0.0, 100.0, 450.0], [0.0, 100.0, 400.0])
+    assert D[0, 1] == pytest.approx(200, abs=0.1)       # along the streets, not the 141 m diagonal
+    assert info["disconnected_pairs"] == 0 and info["bridge_links"] >= 1
+    assert T[0, 1] == pytest.approx(200 / (10 * N.TRUCK_SPEED_FACTOR), rel=1e-3)
+    assert np.allclose(D, D.T)
+
+
+def _panel(B=30, Dn=70, seed=0):
+    rng = np.random.default_rng(seed)
+    days = [date(2026, 3, 2) + timedelta(i) for i in range(Dn)]
+    base = rng.uniform(0.05, 0.3, B)
+    weekly = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.5, 1.4])
+    rate = base[:, None] * weekly[[d.weekday() for d in days]][None, :] * rng.lognormal(0, 0.2, (B, Dn))
+    return F.build_panel([f"B{i}" for i in range(B)], days, rate, np.zeros((B, Dn)))
+
+
+def test_forecaster_beats_seasonal_naive_on_weekly_pattern(tmp_path):
+    panel = _panel()
+    cfg = F.ForecastConfig(epochs=25, max_seconds=15)
+    model, info = F.train(panel, list(range(8, 56)), cfg)
+    m = F.evaluate(model, panel, list(range(56, 70)))
+    assert info["samples"] > 1000
+    assert m["mae_model"] < m["mae_seasonal_naive"] * 0.9, m
+    F.save(model, cfg, tmp_path, {"model": "t", "version": "v", "metrics": m})
+    again, _ = F.load(tmp_path)
+    assert np.allclose(F.predict(again, panel, 60), F.predict(model, panel, 60), equal_nan=True)
+    assert (tmp_path / "model_card.md").read_text().startswith("# Model card")
+
+
+def _line_instance(k=6):
+    xs = np.r_[0, 50, np.linspace(200, 1200, k)]
+    D = np.abs(xs[:, None] - xs[None, :])
+    return D, D / 5.0
+
+
+def test_plan_keeps_streams_apart_and_respects_windows():
+    D, T = _line_instance(6)
+    streams = ["verre", "ordures_menageres"] * 3
+    stops = [P.Stop(f"B{i}", s, 0, 0, None, kg=100, litres_compacted=100,
+                    window_s=(0, 600) if i == 5 else None) for i, s in enumerate(streams)]
+    fleet = P.Fleet(["T1"], [1000.0], [10000.0], 4 * 3600)
+    plan = P.plan_routes(stops, fleet, D, T, time_limit_s=2, workers=1)
+    assert not plan.dropped and not plan.solution.violations
+    by_trip = {}
+    for r in plan.stops:
+        if r["kind"] == "bin":
+            by_trip.setdefault((r["trip"], r["waste_stream"]), []).append(r["bin_id"])
+            assert r["waste_stream"] == streams[int(r["bin_id"][1:])]
+            if r["bin_id"] == "B5":
+                assert r["eta_s"] <= 600
+    assert len(by_trip) == 2
+    trips = sorted(plan.routes, key=lambda r: r["start_s"])
+    assert trips[1]["start_s"] >= trips[0]["end_s"]           # one truck: trips one after the other
+    for t in {r["trip"] for r in plan.stops}:
+        kinds = [r["kind"] for r in plan.stops if r["trip"] == t]
+        assert kinds[0] == "depot" and kinds[-2:] == ["disposal", "depot"]
+    # warm start from yesterday's order
+    prev = [("T1", s, b) for (t, s), b in by_trip.items()]
+    plan2 = P.plan_routes(stops, fleet, D, T, time_limit_s=2, previous=prev, workers=1)
+    assert plan2.info["warm_start"] and plan2.solution.total_distance <= plan.solution.total_distance
+
+
+def test_plan_drops_what_cannot_fit_with_a_reason():
+    D, T = _line_instance(3)
+    stops = [P.Stop(f"B{i}", "verre", 0, 0, None, kg=800, litres_compacted=100) for i in range(3)]
+    fleet = P.Fleet(["T1"], [1000.0], [10000.0], int(0.4 * 3600))   # 24 min: one trip of one bin at most
+    plan = P.plan_routes(stops, fleet, D, T, time_limit_s=2, workers=1)
+    assert plan.dropped and all("drop penalty" in d["reason"] for d in plan.dropped)
+    assert len(plan.dropped) + sum(r["bins"] for r in plan.routes) == 3
+
+
+def test_fixed_round_cost_unloads_between_streams():
+    D, T = _line_instance(2)
+    c = P.fixed_round_cost([2, 3], ["verre", "emballages"], [10, 10], 1000, D, T)
+    # depot->B2, B2->disposal, disposal->B3, B3->disposal, disposal->depot
+    assert c["distance_m"] == pytest.approx(D[0, 2] + D[2, 1] + D[1, 3] + D[3, 1] + D[1, 0])
