@@ -41,7 +41,6 @@ from models.trees.health import CLASSES, feature_matrix, train  # noqa: E402
 from models.trees.inspection import InspectionConfig, plan_inspections  # noqa: E402
 from models.trees.matching import match_points  # noqa: E402
 from transforms import trees as T  # noqa: E402
-from transforms.geo import wgs84_to_l93  # noqa: E402
 
 
 def load_average() -> str:

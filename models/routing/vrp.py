@@ -452,9 +452,10 @@ def _build_model(problem: VRPProblem, always_return_plan: bool, extra_vehicle_co
     idx = np.asarray(node_of)
 
     dist = problem.distance[np.ix_(idx, idx)].copy()
-    if disposal:
-        # going from one unloading straight to another is pointless: make it costly, else the
-        # zero-penalty copies chain for free and eat the shift
+    if disposal and problem.needs_time_dimension:
+        # going from one unloading straight to another is pointless: with a clock running, make
+        # it costly, else the zero-penalty copies chain for free and eat the shift (seen on the
+        # waste collection plans)
         dmask = np.asarray(is_disposal)
         block = dmask[:, None] & dmask[None, :]
         np.fill_diagonal(block, False)

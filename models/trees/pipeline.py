@@ -4,7 +4,6 @@ thin Dagster assets in assets/trees.py and by bench/trees_eval.py."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl

@@ -63,10 +63,12 @@ def build_panel(bins: list[str], days: list, rate: np.ndarray, market: np.ndarra
 
 def _scale(rate: np.ndarray, j: int, window: int) -> np.ndarray:
     """Each bin's mean observed rate over the window before day j (NaN when none)."""
+    import warnings
+
     w = rate[:, max(0, j - window):j]
-    with np.errstate(all="ignore"):
-        s = np.nanmean(w, axis=1) if w.shape[1] else np.full(rate.shape[0], np.nan)
-    return s
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a bin with no observed day: NaN, handled
+        return np.nanmean(w, axis=1) if w.shape[1] else np.full(rate.shape[0], np.nan)
 
 
 def features(panel: Panel, j: int, window: int = WINDOW, fallback_scale: np.ndarray | None = None):
