@@ -1,7 +1,10 @@
 """Bad deliveries, planted on purpose so the demo (and the tests) show quarantine at work:
 
 - a corrupt JPEG in a survey folder (the camera wrote half a file; the manifest lists it),
-- a truncated LAZ tile (the transfer stopped at 60 %),
+- a survey frame without GPS (the receiver had no fix) and a frame whose GPS puts it 250 m out
+  at sea, far from any street (a multipath jump),
+- a truncated LAZ tile (the transfer stopped at 60 %) and a mis-projected one (WGS84 degrees
+  written under a Lambert-93 header),
 - a collection-log CSV with three bad rows among good ones (unparseable time, negative weight,
   a missing field),
 - a duplicate delivery (yesterday's log sent again under another name).
@@ -39,6 +42,15 @@ def plant_bad_inputs(city: City, landing: Path) -> dict:
             manifest["frame_count"] = len(frames)
             atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
         planted["corrupt_jpeg"] = f"{manifest_path.parent.name}/{name}"
+        for name, gps in (("frame_999002.jpg", None), ("frame_999003.jpg", (43.5445, 7.0185))):
+            data = _with_gps(good, gps)
+            atomic_write_bytes(manifest_path.parent / name, data)
+            if not any(f["file"] == name for f in frames):
+                frames.append({"file": name, "sha256": hashlib.sha256(data).hexdigest()})
+        manifest["frame_count"] = len(frames)
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
+        planted["frame_without_gps"] = f"{manifest_path.parent.name}/frame_999002.jpg"
+        planted["frame_far_from_streets"] = f"{manifest_path.parent.name}/frame_999003.jpg"
 
     tiles = sorted((landing / "trees" / "tiles").glob("*/*.laz"))
     if tiles:
@@ -48,6 +60,10 @@ def plant_bad_inputs(city: City, landing: Path) -> dict:
         dest = src.parent / f"L93_{x}_{y}.laz"
         atomic_write_bytes(dest, data[: int(len(data) * 0.6)])
         planted["truncated_laz"] = f"{src.parent.name}/{dest.name}"
+        mis = src.parent / f"L93_{x + 250}_{y}.laz"
+        if not mis.exists():
+            _write_misprojected(src, mis)
+        planted["misprojected_laz"] = f"{src.parent.name}/{mis.name}"
 
     logs = sorted((landing / "waste" / "collection_logs").glob("collecte_????-??-??.csv"))
     if logs:
@@ -75,3 +91,43 @@ def plant_bad_inputs(city: City, landing: Path) -> dict:
         atomic_write_bytes(dup, last.read_bytes())
         planted["duplicate_delivery"] = dup.name
     return planted
+
+
+def _with_gps(jpeg: bytes, latlon: tuple[float, float] | None) -> bytes:
+    """The same frame with its GPS block removed (None) or moved to (lat, lon)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(jpeg))
+    exif = img.getexif()
+    if latlon is None:
+        exif.pop(0x8825, None)
+    else:
+        from .roads import _dms
+
+        gps = exif.get_ifd(0x8825)
+        gps[0x0002] = _dms(latlon[0])
+        gps[0x0004] = _dms(latlon[1])
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _write_misprojected(good: Path, dest: Path) -> None:
+    """A tile whose coordinates are WGS84 degrees written under a Lambert-93 (EPSG:2154) header."""
+    import laspy
+    import numpy as np
+    from pyproj import CRS
+
+    las = laspy.read(good)
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.offsets = [0.0, 0.0, 0.0]
+    header.scales = [1e-7, 1e-7, 0.01]
+    header.add_crs(CRS.from_epsg(2154))
+    bad = laspy.LasData(header)
+    n = min(1000, len(las.points))
+    bad.x = np.full(n, 7.01) + np.linspace(0, 0.001, n)
+    bad.y = np.full(n, 43.55) + np.linspace(0, 0.001, n)
+    bad.z = np.asarray(las.z[:n])
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    bad.write(str(tmp), do_compress=True, laz_backend=laspy.LazBackend.Lazrs)
+    tmp.rename(dest)
