@@ -1,12 +1,30 @@
-"""Cleanliness and waste (propreté): pickups, sensor readings, litter, tonnage per day."""
+"""Cleanliness and waste (propreté): pickups, sensor readings, litter, tonnage per day; the bin
+fill forecaster (training, scoring), tomorrow's selection and routes on the street network, the
+plan against the fixed rounds, the Clean City Index, priority zones and sorting quality."""
 
 
+import base64
+import io
+import json
+import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from models.waste import calendar as WC
+from models.waste import forecast as F
+from models.waste import network as N
+from models.waste import planning as P
+from quality import suites_waste as QS
+from quality.checks import table_check
 from transforms import waste as T
 
-from .lake import Lake
-from .layers import bronze, gold, silver, silver_key
+from . import ml
+from .lake import Lake, LakeResource, table_metadata
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 
 @silver("collection_events", group="proprete", deps=[bronze("collection_logs"), silver_key("collection_points")],
@@ -42,27 +60,6 @@ ASSETS = [collection_events, bin_readings, litter_detections, tonnage_daily]
 
 # ============================================================================ forecast, plan, cleanliness
 
-import base64
-import io
-import json
-import os
-import time as _time
-from datetime import datetime, timedelta, timezone
-
-import dagster as dg
-import numpy as np
-import polars as pl
-
-from models.waste import calendar as WC
-from models.waste import forecast as F
-from models.waste import network as N
-from models.waste import planning as P
-from quality import suites_waste as QS
-from quality.checks import table_check
-
-from . import ml
-from .lake import LakeResource, table_metadata
-from .layers import OWNERS, gold_key
 
 MODEL = "bin_fill_forecaster"
 CODE_VERSION = "gru-v1"
@@ -144,7 +141,7 @@ def _plan_dates(as_of_local_date):
     return plan, nxt
 
 
-@dg.asset(key=silver_key("bin_fill_forecast"), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
+@dg.asset(key=silver_key("bin_fill_forecast"), automation_condition=dg.AutomationCondition.eager(), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"}, pool="delta:silver/bin_fill_forecast",
           description="Per bin: fill now, forecast daily rate (promoted model, else crews' estimates), fill at "
                       "the next collection day's collection time and at the visit after, days until full")
@@ -179,7 +176,7 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
         "bins_by_source": dg.MetadataValue.json(dict(df.group_by("rate_source").len().iter_rows()))}))
 
 
-@dg.asset(key=silver_key("collection_selection"), deps=[silver_key("bin_fill_forecast")],
+@dg.asset(key=silver_key("collection_selection"), automation_condition=dg.AutomationCondition.eager(), deps=[silver_key("bin_fill_forecast")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
           description="Bins to empty on the next collection day, each with its reason (forecast over 85%, "
                       "overflow before the next possible visit, sensor alert, half full next to a selected bin)")
@@ -280,10 +277,11 @@ def _route_map(segs: pl.DataFrame, stops_df: pl.DataFrame, depot: dict, disp: di
     return buf.getvalue()
 
 
-@dg.asset(key=silver_key("collection_plan"),
-          deps=[silver_key("collection_selection"), silver_key("street_segments"), silver_key("trucks"),
-                silver_key("fixed_rounds")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"ortools", "delta"}, pool="delta:silver/collection_plan",
+@dg.asset(key=silver_key("collection_stops"), automation_condition=dg.AutomationCondition.eager(),
+          deps=[silver_key("collection_selection"), silver_key("bin_fill_forecast"), silver_key("street_segments"),
+                silver_key("trucks"), silver_key("fixed_rounds"), silver_key("places"),
+                silver_key("collection_points"), silver_key("collection_events")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"ortools", "delta"}, pool="delta:silver/collection_stops",
           description="Next collection day's routes (OR-Tools, shortest-path travel times, kg and volume "
                       "capacities, shift, windows, disposal trips, drop penalties, yesterday's routes as warm "
                       "start, both cores), costed beside the fixed rounds of that weekday; route map in metadata")
@@ -375,14 +373,14 @@ def bin_fill_forecast(lake: Lake):
     return _latest(lake.read("silver", "bin_fill_forecast"))
 
 
-@gold("collection_routes", group=GROUP, deps=[silver_key("collection_plan")], kinds={"ortools", "delta"})
+@gold("collection_routes", group=GROUP, deps=[silver_key("collection_stops")], kinds={"ortools", "delta"})
 def collection_routes(lake: Lake):
     """One row per truck trip of the next collection day: stream, bins, disposal visits, km,
     start/end, duration (s), collected kg, peak load (kg, compacted L) against capacity."""
     return _latest(lake.read("silver", "collection_routes"))
 
 
-@gold("collection_stops", group=GROUP, deps=[silver_key("collection_plan")], kinds={"ortools", "delta"})
+@gold("collection_stops", group=GROUP, deps=[silver_key("collection_stops")], kinds={"ortools", "delta"})
 def collection_stops(lake: Lake):
     """Every stop of the plan in order (depot, bins, disposal) with ETA, time-window end and why,
     load after the stop (kg, L), leg length (m); selected bins left out are kind='dropped' with
@@ -390,7 +388,7 @@ def collection_stops(lake: Lake):
     return _latest(lake.read("silver", "collection_stops"))
 
 
-@gold("collection_kpis", group=GROUP, deps=[silver_key("collection_plan"), silver_key("collection_events")])
+@gold("collection_kpis", group=GROUP, deps=[silver_key("collection_stops"), silver_key("collection_events")])
 def collection_kpis(lake: Lake):
     """Next collection day: the platform's plan against the fixed rounds of that weekday, both on
     the same street network: km, truck hours, bins emptied, mean forecast fill at emptying, bins
@@ -428,6 +426,9 @@ CHECKS = [
     QS.rules_check("silver", "bin_readings", QS.readings_rules, "sensor readings: no time in the future, at most "
                    "12 readings per bin and day, status alerts counted"),
     table_check("silver", "bin_fill_forecast", QS.FORECAST, extra=QS.forecast_rules),
+    table_check("silver", "collection_selection", QS.SELECTION, extra=QS.selection_rules),
+    QS.rules_check("silver", "collection_stops", QS.latest_stops_rules, "the latest plan: every selected bin "
+                   "visited once or dropped with a reason, windows respected, trips run depot ... disposal, depot"),
     table_check("gold", "collection_stops", QS.STOPS, extra=QS.stops_rules),
     table_check("gold", "collection_routes", QS.ROUTES, extra=QS.routes_rules),
 ]

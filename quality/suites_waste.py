@@ -40,6 +40,23 @@ ROUTES = TableSuite(
     in_set={"waste_stream": STREAMS})
 
 
+SELECTION = TableSuite(
+    table="collection_selection", key=("plan_date", "bin_id"),
+    not_null=("plan_date", "bin_id", "reason", "fill_at_collection"), types=W.SELECTION,
+    ranges={"overflow_risk": (0, 10)}, in_set={"waste_stream": STREAMS}, references={"bin_id": BINS})
+
+
+def selection_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every selected bin carries a non-empty reason."""
+    empty = df.filter(pl.col("reason").str.strip_chars() == "")
+    return [f"{empty.height} selected bin(s) without a reason"] if empty.height else []
+
+
+def latest_stops_rules(df: pl.DataFrame, lake) -> list[str]:
+    """`stops_rules` on the latest plan of the silver history."""
+    return stops_rules(df.filter(pl.col("plan_date") == df["plan_date"].max()), lake) if df.height else []
+
+
 def stops_rules(df: pl.DataFrame, lake) -> list[str]:
     """Every selected bin visited once or reported dropped with a reason; windows respected;
     loads never negative; each trip starts at the depot and ends there after the disposal site."""
