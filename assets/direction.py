@@ -22,8 +22,14 @@ def city_daily_kpis(lake: Lake):
                              lake.read("silver", "litter_detections"))
 
 
+# assets after bronze that also write quarantine records (far-off frames, frames missing at
+# anonymisation, tiles unreadable at the points step); the MQTT subscriber writes between runs
+QUARANTINE_WRITERS = [silver_key("road_frames"), silver_key("road_images"), silver_key("lidar_points")]
+
+
 @gold("data_quarantine", group="direction",
-      deps=[dg.AssetKey(["lake", "quarantine"]), *[dg.AssetKey(["bronze", s.bronze_table]) for s in SOURCES]])
+      deps=[dg.AssetKey(["lake", "quarantine"]), *[dg.AssetKey(["bronze", s.bronze_table]) for s in SOURCES],
+            *QUARANTINE_WRITERS])
 def data_quarantine(lake: Lake):
     """Every quarantined delivery, item or row: source, delivery, item, row number, reason, where
     the original is kept, when."""
