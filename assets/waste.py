@@ -63,8 +63,8 @@ ASSETS = [collection_events, bin_readings, litter_detections, tonnage_daily]
 
 MODEL = "bin_fill_forecaster"
 CODE_VERSION = "gru-v1"
-COLLECTION_HOUR = 8.0          # nominal local time a bin is emptied on the plan day (shift 05:00-12:00)
-SELECT_THRESHOLD = 0.85       # chosen with bench/waste_month_bench.py (with the opportunistic rule)
+COLLECTION_HOUR = P.COLLECTION_HOUR      # shared with bench/waste_month_bench.py (models/waste/month.py)
+SELECT_THRESHOLD = P.SELECT_THRESHOLD
 VRP_SECONDS = {"tiny": 3.0, "demo": 10.0, "city": 30.0}
 TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
 GROUP = "proprete"
@@ -78,21 +78,12 @@ def _panel(lk: Lake, extra_day: bool):
     """Daily fill-rate panel of the sensor bins (+ one extra calendar day for tomorrow)."""
     readings = lk.read("silver", "bin_readings")
     rates = T.daily_fill_rates(readings)
-    bins_df = lk.read("silver", "collection_points")
     places = lk.read("silver", "places")
-    sensor_bins = sorted(rates["bin_id"].unique().to_list())
     if rates.is_empty():
         return None, rates, readings
-    d0, d1 = rates["day"].min(), readings["observed_date"].max()
-    days = [d0 + timedelta(i) for i in range((d1 - d0).days + 1 + (1 if extra_day else 0))]
-    idx = {b: i for i, b in enumerate(sensor_bins)}
-    R = np.full((len(sensor_bins), len(days)), np.nan, np.float32)
-    for b, d, r in rates.select("bin_id", "day", "rate_per_day").iter_rows():
-        R[idx[b], (d - d0).days] = r
-    xy = bins_df.filter(pl.col("bin_id").is_in(sensor_bins)).sort("bin_id")
-    M = WC.market_matrix(xy["x_2154"].to_numpy(), xy["y_2154"].to_numpy(),
-                         places.filter(pl.col("kind") == "market"), days)
-    return F.build_panel(sensor_bins, days, R, M), rates, readings
+    panel = F.panel_from_rates(rates, lk.read("silver", "collection_points"), places.filter(pl.col("kind") == "market"),
+                               readings["observed_date"].max(), extra_days=1 if extra_day else 0)
+    return panel, rates, readings
 
 
 @dg.asset(key=["ml", MODEL], deps=[silver_key("bin_readings"), silver_key("collection_points"),
@@ -157,19 +148,10 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
     plan_date, next_date = _plan_dates(as_of_local)
     version = ml.promoted(lk, MODEL)["version"]
     model, cfg = F.load(ml.artifact_dir(lk, MODEL, version))
-    rate_rows = {"bin_id": [], "rate_model": [], "rate_naive": []}
-    if panel is not None:
-        j = len(panel.days) - 1
-        # the extra day is the one after the data: forecast for the day the plan starts from
-        pm = F.predict(model, panel, j, cfg.window)
-        pn = F.seasonal_naive(panel, j)
-        rate_rows = {"bin_id": panel.bins, "rate_model": [None if not np.isfinite(v) else float(v) for v in pm],
-                     "rate_naive": [None if not np.isfinite(v) else float(v) for v in pn]}
-    rdf = pl.DataFrame(rate_rows, schema={"bin_id": pl.Utf8, "rate_model": pl.Float64, "rate_naive": pl.Float64})
-    rdf = rdf.join(T.crew_fill_rates(events), on="bin_id", how="full", coalesce=True).select(
-        "bin_id", "rate_model", "rate_naive", "crew_rate_per_day")
-    df = T.assemble_forecast(bins_df, T.last_states(readings, events), rdf, as_of=as_of, plan_date=plan_date,
-                             next_visit_date=next_date, collection_hour=COLLECTION_HOUR, model_version=version)
+    # the panel's extra day is the one after the data: the forecast for the day the plan starts from
+    df = T.forecast_bins(bins_df, readings, events, F.score_rates(model, panel, cfg.window), as_of=as_of,
+                         plan_date=plan_date, next_visit_date=next_date, collection_hour=COLLECTION_HOUR,
+                         model_version=version)
     lk.merge("silver", "bin_fill_forecast", df, ["plan_date", "bin_id"])
     return dg.MaterializeResult(metadata=table_metadata(df, extra={
         "plan_date": str(plan_date), "as_of": str(as_of), "model_version": version,
@@ -207,31 +189,6 @@ def _matrices(lk: Lake, bins: pl.DataFrame):
     py = np.r_[depot["y_2154"], disp["y_2154"], bins["y_2154"].to_numpy()]
     D, Tm, info = N.travel_matrices(net, px, py)
     return D, Tm, info, segs, depot, disp, seg_idx
-
-
-def _stops(sel: pl.DataFrame, bins: pl.DataFrame, segs: pl.DataFrame, places: pl.DataFrame, plan_date,
-           density: dict) -> list:
-    """Selected bins as VRP stops: kg and compacted litres from the forecast fill; windows:
-    the Croisette before 10:00, market streets (within 150 m of a market) before 08:00 on its days."""
-    b = sel.join(bins.select("bin_id", "segment_id", "x_2154", "y_2154", "capacity_l"), on="bin_id", how="left") \
-        .join(segs.select("segment_id", "street_name"), on="segment_id", how="left")
-    markets = [(r["x_2154"], r["y_2154"], WC.market_days(r["attributes"]))
-               for r in places.filter(pl.col("kind") == "market").iter_rows(named=True)]
-    out = []
-    for r in b.iter_rows(named=True):
-        fill = min(max(r["fill_at_collection"] or 0.0, 0.05), 1.5)
-        litres = fill * r["capacity_l"]
-        win, why = None, ""
-        if "Croisette" in (r["street_name"] or ""):
-            win, why = (0, 5 * 3600), "pedestrian Croisette: before 10:00"
-        for mx, my, mdays in markets:
-            if plan_date.weekday() in mdays and np.hypot(r["x_2154"] - mx, r["y_2154"] - my) <= 150:
-                win, why = (0, 3 * 3600), "market street on market day: before 08:00"
-        out.append(P.Stop(r["bin_id"], r["waste_stream"], r["x_2154"], r["y_2154"], None,
-                          kg=litres * density.get(r["waste_stream"], 0.1),
-                          litres_compacted=litres / P.COMPACTION[r["waste_stream"]], window_s=win,
-                          overflow_risk=float(r["overflow_risk"] or 0.0), window_reason=why))
-    return out
 
 
 def _densities(events: pl.DataFrame) -> dict:
@@ -301,7 +258,7 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     D, Tm, net_info, segs, depot, disp, _ = _matrices(lk, nodes_bins)
     node_of = {b: 2 + i for i, b in enumerate(nodes_bins["bin_id"].to_list())}
     dens = _densities(events)
-    stops = _stops(sel, bins, segs, places, plan_date, dens)
+    stops = P.selection_stops(sel, bins, segs, places, plan_date, dens)
     sub = [0, 1] + [node_of[s.bin_id] for s in stops]
     shift_s = int(float(trucks["shift_hours"].max()) * 3600)
     fleet = P.Fleet(trucks["truck_id"].to_list(), trucks["capacity_kg"].to_list(),

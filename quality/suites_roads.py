@@ -36,6 +36,10 @@ ROAD_DETECTIONS_SUITE = TableSuite(
     ranges={"confidence": (0.0, 1.0), "cell_row": (0, 63), "cell_col": (0, 127), "x0": (0, None), "y0": (0, None)},
     in_set={"damage_class": T.DAMAGE_CLASSES, "severity": T.SEVERITIES})
 
+ROAD_FRAME_SCORES_SUITE = TableSuite(
+    table="road_frame_scores", key=("survey_id", "file"), not_null=("model_version", "detections", "scored_at"),
+    types=T.ROAD_FRAME_SCORES, ranges={"detections": (0, 160)})
+
 ROAD_CONDITION_SUITE = TableSuite(
     table="road_segment_condition", key=("survey_id", "segment_id"),
     not_null=("frames", "inspected_area_m2", "graded", "safety_critical", "is_latest", "trend", "model_version",
@@ -85,6 +89,19 @@ def detections_rules(df: pl.DataFrame, lake) -> list[str]:
         problems.append("no promoted roads_damage model in ml/model_registry")
     elif versions and versions != promoted:
         problems.append(f"detections scored by {versions}, promoted model is {promoted[0]}")
+    return problems
+
+
+def frame_scores_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every stored (anonymised) frame is scored, all by one model version."""
+    problems = []
+    if lake.exists("silver", "road_images"):
+        imgs = lake.read("silver", "road_images", columns=["survey_id", "file"])
+        missing = imgs.join(df.select("survey_id", "file"), on=["survey_id", "file"], how="anti")
+        if missing.height:
+            problems.append(f"{missing.height} stored frame(s) not scored, e.g. {missing.row(0)}")
+    if df["model_version"].n_unique() > 1:
+        problems.append(f"frames scored by {df['model_version'].n_unique()} model versions")
     return problems
 
 

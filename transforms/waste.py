@@ -176,6 +176,20 @@ def assemble_forecast(bins: pl.DataFrame, states: pl.DataFrame, rates: pl.DataFr
     return conform(df, BIN_FILL_FORECAST).sort("bin_id")
 
 
+def forecast_bins(bins: pl.DataFrame, readings: pl.DataFrame, events: pl.DataFrame, rate_frame: pl.DataFrame, *,
+                  as_of, plan_date, next_visit_date, collection_hour: float, model_version: str) -> pl.DataFrame:
+    """The forecast table of every bin from what the platform knows at `as_of`: the readings and
+    pickups so far, the sensor bins' forecast rates (`rate_frame`: bin_id, rate_model,
+    rate_naive) and, for the others, the crews' estimates. The scoring asset and the month bench
+    both call this."""
+    rdf = rate_frame.select("bin_id", "rate_model", "rate_naive").join(
+        crew_fill_rates(events), on="bin_id", how="full", coalesce=True).select(
+        "bin_id", "rate_model", "rate_naive", "crew_rate_per_day")
+    return assemble_forecast(bins, last_states(readings, events), rdf, as_of=as_of, plan_date=plan_date,
+                             next_visit_date=next_visit_date, collection_hour=collection_hour,
+                             model_version=model_version)
+
+
 SELECTION = {"plan_date": pl.Date, "bin_id": pl.Utf8, "waste_stream": pl.Utf8, "quartier": pl.Utf8,
              "fill_at_collection": pl.Float64, "fill_at_next_visit": pl.Float64, "overflow_risk": pl.Float64,
              "reason": pl.Utf8}

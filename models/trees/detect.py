@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from models.lidar.crowns import crown_boundary, dalponte2016
+from models.trees.allometry import group_from_form
 from models.lidar.lmf import locate_trees_raster
 from models.lidar.tiles import TileRasters
 
@@ -57,6 +58,12 @@ class DetectConfig:
     stem_max_low: float = 2.0  # m: a stem cluster reaches below this height
     stem_merge: float = 2.0    # m: stem clusters closer than this are one tree
     seed_radius: float = 0.5   # m around a stem where its crown's seed is sought
+    apex_radius: float = 2.5   # m: disc around a stem (or a top) whose cells give the apex height
+    apex_sectors: int = 8
+    flank_halfangle: float = 60.0  # degrees either side of the direction of a taller neighbour
+    flank_rise: float = 0.5    # m: a neighbour whose apex is this much higher may overhang
+    apex_quantile: float = 0.3  # of the disc's cells: robust to a neighbour's crown over part of it
+    height_from_apex: bool = True
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
@@ -68,6 +75,10 @@ class DetectConfig:
     lean_min_span: float = 1.5  # m of stem height the lean fit must span
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
+    spread_sectors: int = 16   # directions of the crown spread
+    spread_min_sectors: int = 4  # free directions needed; fewer: the free-edge / area estimate
+    palm_span: bool = True
+    spread_offset: float = -0.25  # m from the farthest crown cell centre to the edge (the CHM's 0.2 m subcircle widens it)
 
 
 def mosaic(core: TileRasters, neighbours: list[TileRasters], buffer: float) -> TileRasters:
@@ -149,7 +160,7 @@ def find_stems(ux: np.ndarray, uy: np.ndarray, uh: np.ndarray, cfg: "DetectConfi
 
 
 def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict, xmin: float, ymax: float,
-               res: float, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               res: float, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Final crown seeds from the local-maximum tops and the stems.
 
     Every stem is a tree. Its seed is the highest top within ``top_search`` m whose nearest stem it
@@ -186,21 +197,75 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     if ns and len(rows):
         d, j = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
         owner = np.where(d <= cfg.top_search, j, -1)
-    out_r, out_c, out_s, out_o = [], [], [], []
+    out_r, out_c, out_s, out_o, out_h = [], [], [], [], []
     by_stem = [[] for _ in range(ns)]
     for t in np.flatnonzero(owner >= 0):
         by_stem[owner[t]].append(t)
+    apex = max(1, int(np.ceil(cfg.apex_radius / res)))
+    dr_, dc_ = np.mgrid[-apex:apex + 1, -apex:apex + 1]
+    disk = (np.hypot(dr_, dc_) * res <= cfg.apex_radius + 1e-9) & ((dr_ != 0) | (dc_ != 0))
+    dr_, dc_ = dr_[disk], dc_[disk]
+    sector_ = (np.floor((np.arctan2(dr_, dc_) + np.pi) / (2 * np.pi) * cfg.apex_sectors).astype(np.int64)
+               % cfg.apex_sectors)
+
+    sec_dir = (np.arange(cfg.apex_sectors) + 0.5) / cfg.apex_sectors * 2 * np.pi - np.pi
+
+    def own_apex(r, c, away=()):
+        """Apex height of the crown centred on cell (r, c) (a stem, or a top), and the seed cell.
+        The highest cell of each of ``apex_sectors`` sectors of the disc of ``apex_radius`` m: a
+        sector on the own dome gives the apex (a max over several cells sees through the gaps of
+        a transparent crown), a sector under a taller neighbour's overhanging crown gives more.
+        The apex is the ``apex_quantile`` of the sector maxima; sectors facing a taller
+        neighbour (``away``: directions in radians, as ``arctan2(drow, dcol)``, within
+        ``flank_halfangle`` degrees) are left out while at least two others remain: a neighbour's
+        crown overhangs from its own side. The seed is the chosen sector's highest cell."""
+        rr, cc = r + dr_, c + dc_
+        m = (rr >= 0) & (rr < nr) & (cc >= 0) & (cc < nc)
+        rr, cc, sec = rr[m], cc[m], sector_[m]
+        v = chm[rr, cc]
+        best = np.full(cfg.apex_sectors, -np.inf)
+        np.maximum.at(best, sec, v)
+        ok = np.isfinite(best)
+        if len(away):
+            d = np.abs((sec_dir[:, None] - np.asarray(away)[None, :] + np.pi) % (2 * np.pi) - np.pi)
+            free = ok & (d.min(1) > np.radians(cfg.flank_halfangle))
+            if free.sum() >= 2:
+                ok = free
+        bs = np.sort(best[ok])
+        h = float(bs[int(np.floor(cfg.apex_quantile * (bs.size - 1)))])
+        k = int(np.flatnonzero((v == h) & ok[sec])[0])
+        return int(rr[k]), int(cc[k]), h
+
+    # first pass: every stem's apex from all sectors; second pass: without the sectors facing a
+    # taller neighbour (another stem or top within flank_search m whose apex is higher)
+    first_apex = [own_apex(sr[s], sc[s]) for s in range(ns)]
+    cand_r = np.r_[sr, rows].astype(float)
+    cand_c = np.r_[sc, cols].astype(float)
+    cand_h = np.r_[np.array([f[2] for f in first_apex]) if ns else np.zeros(0), tz]
+    cand_kd = cKDTree(np.c_[cand_r, cand_c]) if cand_r.size else None
+    apexes = []
     for s in range(ns):
-        ra, ca, ha = best_near(sr[s], sc[s], rad)
+        away = []
+        if cand_kd is not None:
+            for q in cand_kd.query_ball_point([sr[s], sc[s]], cfg.flank_search / res):
+                drr, dcc = cand_r[q] - sr[s], cand_c[q] - sc[s]
+                if (drr or dcc) and cand_h[q] > first_apex[s][2] + cfg.flank_rise and np.hypot(drr, dcc) * res > 1.0:
+                    away.append(np.arctan2(drr, dcc))
+        apexes.append(own_apex(sr[s], sc[s], away) if away else first_apex[s])
+
+    for s in range(ns):
+        ra, ca, ha = apexes[s]
         ok = [t for t in by_stem[s] if tz[t] <= ha + cfg.top_tolerance]
         if ok:
             t = max(ok, key=lambda q: tz[q])
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(s); out_o.append(False)
+            out_h.append(own_apex(rows[t], cols[t])[2])
             continue
         if ha < cfg.hmin:
             continue
         _, _, hfar = best_near(sr[s], sc[s], far)
         out_r.append(ra); out_c.append(ca); out_s.append(s); out_o.append(hfar > ha + cfg.top_tolerance)
+        out_h.append(ha)
     if len(rows):
         lone = owner < 0
         if ns:
@@ -208,13 +273,14 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
             lone &= d > np.maximum(cfg.lone_radius, cfg.lone_height_ratio * tz)
         for t in np.flatnonzero(lone):
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(-1); out_o.append(False)
+            out_h.append(own_apex(rows[t], cols[t])[2])
     if not out_r:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
-    r, c, s, o = np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_o)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0)
+    r, c, s, o, hh = np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_o), np.array(out_h, float)
     o |= _on_a_flank(chm, r, c, res, cfg)
     _, first = np.unique(r * nc + c, return_index=True)   # two stems on one seed cell: one tree
     first = np.sort(first)
-    return r[first], c[first], s[first], o[first]
+    return r[first], c[first], s[first], o[first], hh[first]
 
 
 def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,7 +378,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     tops = locate_trees_raster(smooth, xmin=m.xmin, ymax=m.ymax, res=res, ws=ws, hmin=cfg.hmin)
     rows, cols = np.divmod(tops.index, chm.shape[1])
     stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
-    rows, cols, stem_of, occluded = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
+    rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
     lab = np.zeros(chm.shape, np.int32)
     if len(rows):
         lab = dalponte2016(chm, np.c_[rows, cols], res, th_tree=cfg.th_tree, th_seed=cfg.th_seed, th_cr=cfg.th_cr,
@@ -341,7 +407,8 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     start = np.searchsorted(Ls, np.arange(k + 1))
     rank = np.arange(Ls.size) - start[Ls]
     top3 = rank < 3
-    height = np.bincount(Ls[top3], weights=hs[top3], minlength=k + 1) / np.maximum(np.bincount(Ls[top3], minlength=k + 1), 1)
+    height_top3 = np.bincount(Ls[top3], weights=hs[top3], minlength=k + 1) / np.maximum(np.bincount(Ls[top3], minlength=k + 1), 1)
+    height = np.r_[0.0, apex_h] if cfg.height_from_apex else height_top3
 
     area = n * res * res
     # crown centre: centroid of the crown cells above half the crown's height range
@@ -373,7 +440,6 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     star = area / np.maximum(np.pi * r_max ** 2, 1e-9)
     use_free = nfree >= 6
     radius = np.where(use_free, np.maximum(r_free, r_eq), r_eq)
-    diameter = 2 * radius
 
     # crown base: low percentile of the lowest return per crown cell
     zl = m.zlow.ravel()[inside]
@@ -388,6 +454,35 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             cbh[i] = np.quantile(zz[st[i]:st[i + 1]], cfg.cbh_quantile)
     cbh = np.minimum(cbh, height - 0.5)
     volume = np.bincount(L, weights=np.maximum(h - cbh[L], 0), minlength=k + 1) * res * res
+    # crown spread as arborists measure it: the farthest reach of the crown (drip line) in each of
+    # ``spread_sectors`` directions around the stem, averaged; only directions where the crown
+    # edge is free (not shared with a neighbour's crown) count. A lobed crown averages to its
+    # mean radius, a palm's star of fronds to its frond length.
+    sk0 = np.r_[-1, stem_of]
+    ccx = np.where(sk0 >= 0, np.r_[0.0, stems["x"]][sk0 + 1], tx)
+    ccy = np.where(sk0 >= 0, np.r_[0.0, stems["y"]][sk0 + 1], ty)
+    ns_ = cfg.spread_sectors
+    spread_n = np.zeros(k + 1)
+    spread_r = np.zeros(k + 1)
+    spread_max = np.zeros(k + 1)
+    if free.any():
+        Lf = L[free]
+        fx, fy = cx[free] - ccx[Lf], cy[free] - ccy[Lf]
+        rf = np.hypot(fx, fy) + cfg.spread_offset
+        sec = np.floor((np.arctan2(fy, fx) + np.pi) / (2 * np.pi) * ns_).astype(np.int64) % ns_
+        reach = np.full((k + 1) * ns_, -np.inf)
+        np.maximum.at(reach, Lf * ns_ + sec, rf)
+        reach = reach.reshape(k + 1, ns_)
+        fin = np.isfinite(reach)
+        spread_n = fin.sum(1).astype(float)
+        spread_r = np.where(fin, reach, 0).sum(1) / np.maximum(spread_n, 1)
+        spread_max = np.where(fin, reach, -np.inf).max(1)
+    # a palm's crown spread is its frond span (2 x the longest frond), not a mean drip line: the
+    # thin frond tips are hit by few pulses, so a mean over directions would fall short
+    palm = group_from_form(height, cbh, star) == "palm"
+    spread_r = np.where(palm & np.isfinite(spread_max) & cfg.palm_span, spread_max, spread_r)
+    radius = np.where(spread_n >= cfg.spread_min_sectors, spread_r, radius)
+    diameter = 2 * radius
 
     nf = m.n_first.ravel()[inside].astype(float)
     nl = m.n_first_low.ravel()[inside].astype(float)

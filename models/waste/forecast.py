@@ -236,3 +236,58 @@ def load(folder: Path):
     model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
     model.eval()
     return model, cfg
+
+
+# ---------------------------------------------------------------- shared by the scoring asset and the month bench
+
+def panel_from_rates(rates, positions, markets, until, extra_days: int = 1) -> Panel | None:
+    """Dense panel of the sensor bins' daily fill rates (``transforms.waste.daily_fill_rates``)
+    from the first rated day to `until` (the last day with data), plus `extra_days` calendar days
+    after it (the day to forecast). `positions`: bin_id, x_2154, y_2154; `markets`: x_2154,
+    y_2154, attributes. None when there is no rate yet."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from .calendar import market_matrix
+
+    if rates.is_empty():
+        return None
+    sensor_bins = sorted(rates["bin_id"].unique().to_list())
+    d0 = rates["day"].min()
+    days = [d0 + timedelta(i) for i in range((until - d0).days + 1 + extra_days)]
+    idx = {b: i for i, b in enumerate(sensor_bins)}
+    R = np.full((len(sensor_bins), len(days)), np.nan, np.float32)
+    bi = np.array([idx[b] for b in rates["bin_id"].to_list()])
+    di = np.array([(d - d0).days for d in rates["day"].to_list()])
+    keep = di < len(days)
+    R[bi[keep], di[keep]] = rates["rate_per_day"].to_numpy()[keep]
+    xy = positions.filter(pl.col("bin_id").is_in(sensor_bins)).sort("bin_id")
+    M = market_matrix(xy["x_2154"].to_numpy(), xy["y_2154"].to_numpy(), markets, days)
+    return build_panel(sensor_bins, days, R, M)
+
+
+def _frame(bins, model_rate, naive_rate):
+    import polars as pl
+
+    f = (lambda a: [None if not np.isfinite(v) else float(v) for v in a])
+    return pl.DataFrame({"bin_id": list(bins), "rate_model": f(model_rate), "rate_naive": f(naive_rate)},
+                        schema={"bin_id": pl.Utf8, "rate_model": pl.Float64, "rate_naive": pl.Float64})
+
+
+def score_rates(model, panel: Panel | None, window: int = WINDOW):
+    """The forecast daily rate of every sensor bin for the panel's last day (the day after the
+    data), and the seasonal-naive rate beside it: bin_id, rate_model, rate_naive."""
+    if panel is None:
+        return _frame([], [], [])
+    j = len(panel.days) - 1
+    return _frame(panel.bins, predict(model, panel, j, window), seasonal_naive(panel, j))
+
+
+def running_mean_rates(panel: Panel | None, window: int = WINDOW):
+    """The baseline a platform without the model would plan on: each bin's mean observed rate
+    over the last `window` days (the model's own scale), in the same frame as ``score_rates``."""
+    if panel is None:
+        return _frame([], [], [])
+    j = len(panel.days) - 1
+    return _frame(panel.bins, _scale(panel.rate, j, window), seasonal_naive(panel, j))

@@ -1,29 +1,36 @@
-"""A month of collection under two policies on the same simulated city and the same waste.
+"""A month of collection under three policies on the same simulated city and the same waste.
 
 * ``fixed``: today's practice: every bin on its fixed weekly round (the simulator's
   ``build_fixed_rounds``), driven in its order with an unload between stream blocks and when
   the truck is full.
-* ``platform``: every evening, the bins whose fill is expected over 85% at tomorrow's
-  collection time, or over 100% before the following collection day (with a safety margin on
-  the rate), plus bins half full within 400 m of a selected bin of their stream, are selected
-  and routed
-  with :func:`models.waste.planning.plan_routes` (capacities, shift, windows, disposal trips,
-  drop penalties, yesterday's routes as warm start).
+* ``platform_gru``: what the platform does every night: the sensor readings and the crews' pickup
+  logs seen so far become daily fill rates (``transforms.waste.daily_fill_rates``), the GRU
+  forecaster (``models.waste.forecast``, trained on the weeks before the month, retrained weekly
+  on the data seen so far, never on the future) forecasts the plan day's rate, the forecast table
+  is assembled (``transforms.waste.forecast_bins``), the bins are selected with their reasons
+  (``transforms.waste.select_bins``) and routed (``models.waste.planning.selection_stops`` and
+  ``plan_routes``: capacities, shift, windows, disposal trips, drop penalties, yesterday's
+  routes as warm start). The same functions the Dagster assets call (assets/waste.py).
+* ``platform_running_mean``: the same chain with each sensor bin's rate forecast replaced by its
+  running mean over the last 21 days (the model's own scale): what the platform would do
+  without the model.
 
-Both policies face the same latent filling (hourly, per bin: the simulator's base rates per
-stream and quartier, diurnal profile, weekend and Croisette factors, market mornings, gamma
-noise) and are costed on the same street network (shortest paths). What the platform knows:
-sensor bins (70%) report their fill every evening with +-0.03 noise; a bin without a sensor is
-known through the fill the crew sees when emptying it. Its rate forecast here is the
-exponentially weighted mean of the observed daily increments (the GRU is measured on its own
-by bench/waste_forecast_bench.py), with a safety margin for bins without a sensor.
+The world: hourly filling per bin (the simulator's base rates per stream and quartier, diurnal
+profile, weekend, holiday, event and Croisette factors, market mornings, gamma noise), the
+same for every policy. The weeks before the month are played under the fixed rounds (that is
+the history the platform learns from); every policy starts the month from the same state.
+70% of the bins carry a sensor reading every 4 h (per-sensor phase, +-0.03 noise, clipped to
+0-1, 2% of readings lost; lid-open and other alerts at the simulator's rates); crews log the
+fill they see at each pickup (+-0.07, in steps of 0.05). The platform plans each collection day
+at 22:00 the evening before, from what was observed up to then.
 
-Measured per policy: km, truck hours, bins emptied, mean fill at emptying, overflow bin-days
-(days on which a bin's waste exceeded its capacity at some hour).
+Measured per policy: km, truck hours, bins emptied, mean (true) fill at emptying, overflow
+bin-days (days on which a bin's waste exceeded its capacity at some hour).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time as _time
 from dataclasses import dataclass
@@ -31,11 +38,14 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import polars as pl
 
 from models.simulator.waste import (CROISETTE_LINE, DAILY_FILL, QUARTIER_FILL, _dist_to_polyline,
-                                    build_fixed_rounds)
+                                    build_fixed_rounds, events)
+from transforms import waste as T
 
 from . import calendar as WC
+from . import forecast as F
 from . import network as N
 from . import planning as P
 
@@ -43,10 +53,15 @@ PARIS = ZoneInfo("Europe/Paris")
 DIURNAL = np.array([0.15, 0.1, 0.1, 0.1, 0.15, 0.3, 0.7, 1.3, 1.7, 1.6, 1.3, 1.2,
                     1.4, 1.3, 1.0, 0.9, 1.0, 1.3, 1.6, 1.7, 1.6, 1.2, 0.7, 0.35])
 DIURNAL = DIURNAL / DIURNAL.mean()
-HISTORY_DAYS = 21          # days of history before the month the platform has learned from
-SENSOR_MARGIN = 1.1        # safety factor on the rate until the visit after next, sensor bins
-NO_SENSOR_MARGIN = 1.3     # ... and bins known only through the crews' estimates
-NEXT_VISIT_LIMIT = 1.0     # empty tomorrow if the bin would overflow before the next possible visit
+HISTORY_DAYS = 63          # weeks before the month, under the fixed rounds: what the platform learns from
+SENSOR_SHARE = 0.7
+SENSOR_PERIOD_H = 4
+SENSOR_NOISE = 0.03
+READING_LOSS = 0.02
+CREW_NOISE = 0.07
+PLAN_HOUR = 22             # the nightly run, the evening before the plan day
+ALERTS = (("lidOpen", 0.008), ("dropped", 0.001), ("moved", 0.002), ("vandalized", 0.001), ("burning", 0.0003))
+POLICIES = ("fixed", "platform_gru", "platform_running_mean")
 
 
 @dataclass
@@ -59,9 +74,13 @@ class MonthResult:
     overflow_bin_days: int
     dropped: int
     solve_seconds: float
+    forecast_seconds: float = 0.0
+    trainings: int = 0
+    mae_rate: float | None = None          # MAE of the forecast daily rate on the month's sensor bin-days
+    bias_rate: float | None = None         # mean (forecast - observed) rate
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
 def latent_increments(city, days: list[date], rng: np.random.Generator) -> np.ndarray:
@@ -74,13 +93,15 @@ def latent_increments(city, days: list[date], rng: np.random.Generator) -> np.nd
     near_c = np.exp(-_dist_to_polyline(x, y, CROISETTE_LINE) / 700.0)
     wd = np.array([d.isoweekday() for d in days])
     hol = np.array([1.0 if (WC.is_public_holiday(d) or WC.day_features(d)["school_holiday"]) else 0.0 for d in days])
+    ev = np.array([1.0 if events(d) else 0.0 for d in days])
     season = np.array([math.cos(2 * math.pi * (d.timetuple().tm_yday - 200) / 365) for d in days])
     dayf = ((1 + 0.2 * np.isin(wd, (6, 7)) + 0.08 * (wd == 5))[None, :]
-            * (1 + near_c[:, None] * (0.45 * hol + 0.25 * season)[None, :]) * rng.lognormal(-0.03, 0.25, (n, D)))
+            * (1 + near_c[:, None] * (0.45 * hol + 0.8 * ev + 0.25 * season)[None, :])
+            * rng.lognormal(-0.03, 0.25, (n, D)))
     hours = np.arange(24 * D)
     market = np.ones((n, 24 * D))
     for m in (p for p in city.places if p.kind == "market"):
-        mdays = WC.market_days(__import__("json").dumps(m.attributes))
+        mdays = WC.market_days(json.dumps(m.attributes))
         w = np.clip(1 - np.hypot(x - m.x, y - m.y) / 300.0, 0, None)
         w[np.array([b.waste_stream == "verre" for b in bins])] = 0.0
         on = np.array([d.weekday() in mdays for d in days])
@@ -88,26 +109,6 @@ def latent_increments(city, days: list[date], rng: np.random.Generator) -> np.nd
         market += 1.5 * w[:, None] * mh[None, :]
     noise = rng.gamma(3.0, 1 / 3.0, (n, 24 * D))
     return (rate / 24)[:, None] * DIURNAL[hours % 24][None, :] * dayf[:, hours // 24] * market * noise
-
-
-OPPORTUNISTIC_FILL = 0.5    # a bin this full is taken too when a selected bin of its stream...
-OPPORTUNISTIC_M = 400.0      # ...is this close (the truck passes anyway; saves a trip later)
-
-
-def opportunistic_picks(must: np.ndarray, fill: np.ndarray, x: np.ndarray, y: np.ndarray, stream: list) -> np.ndarray:
-    """Bins not selected on their own, at least half full, within 400 m of a selected bin of
-    the same stream."""
-    from scipy.spatial import cKDTree
-
-    out = np.zeros(len(must), bool)
-    st = np.array(stream)
-    for s in set(stream):
-        sel = np.nonzero(must & (st == s))[0]
-        cand = np.nonzero(~must & (st == s) & (fill >= OPPORTUNISTIC_FILL))[0]
-        if len(sel) and len(cand):
-            d, _ = cKDTree(np.c_[x[sel], y[sel]]).query(np.c_[x[cand], y[cand]], k=1)
-            out[cand[d <= OPPORTUNISTIC_M]] = True
-    return out
 
 
 def _matrices(city):
@@ -121,101 +122,195 @@ def _matrices(city):
     return N.travel_matrices(net, px, py)
 
 
-def _windows(city, d: date) -> list:
-    seg_name = {s.segment_id: s.street_name for s in city.segments}
-    markets = [(p.x, p.y, WC.market_days(__import__("json").dumps(p.attributes)))
-               for p in city.places if p.kind == "market"]
-    out = []
-    for b in city.bins:
-        w = (0, 5 * 3600) if "Croisette" in seg_name.get(b.segment_id, "") else None
-        for mx, my, md in markets:
-            if d.weekday() in md and math.hypot(b.x - mx, b.y - my) <= 150:
-                w = (0, 3 * 3600)
-        out.append(w)
-    return out
+def city_frames(city) -> dict[str, pl.DataFrame]:
+    """The reference tables the assets read from silver, built from the simulated city."""
+    bins = pl.DataFrame([{"bin_id": b.bin_id, "segment_id": b.segment_id, "waste_stream": b.waste_stream,
+                          "quartier": b.quartier, "capacity_l": int(b.capacity_l), "x_2154": float(b.x),
+                          "y_2154": float(b.y)} for b in city.bins])
+    segs = pl.DataFrame({"segment_id": [s.segment_id for s in city.segments],
+                         "street_name": [s.street_name for s in city.segments]})
+    places = pl.DataFrame([{"kind": p.kind, "x_2154": float(p.x), "y_2154": float(p.y),
+                            "attributes": json.dumps(p.attributes)} for p in city.places],
+                          schema={"kind": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64, "attributes": pl.Utf8})
+    return {"bins": bins, "segments": segs, "places": places, "markets": places.filter(pl.col("kind") == "market")}
+
+
+class World:
+    """The bins' true fill, hour by hour, and what the platform observes of it."""
+
+    def __init__(self, city, days: list[date], inc: np.ndarray, sensor: np.ndarray, phase: np.ndarray,
+                 init: np.ndarray, seed: int):
+        self.days, self.inc, self.sensor, self.seed = days, inc, sensor, seed
+        self.n = inc.shape[0]
+        self.bin_ids = np.array([b.bin_id for b in city.bins], dtype=object)
+        self.sensor_idx = np.nonzero(sensor)[0]
+        self.phase = phase                      # hours in [0, 4), per bin
+        self.fill = init.copy()
+        self.epoch0 = datetime.combine(days[0], time(0), PARIS).timestamp()
+        self.readings: list[tuple] = []         # (bin idx, t_h, level, status) arrays per hour
+        self.pickups: list[tuple] = []          # (bin idx, t_h, crew fill)
+
+    def clone(self) -> World:
+        w = object.__new__(World)
+        w.__dict__.update(self.__dict__)
+        w.fill = self.fill.copy(); w.readings = list(self.readings); w.pickups = list(self.pickups)
+        return w
+
+    def play_day(self, di: int, visits: dict[int, float]) -> tuple[int, list[float]]:
+        """Play day `di` with the bins in `visits` emptied at the given local hour (float).
+        Returns (bins that overflowed at some hour, true fills at emptying)."""
+        rng = np.random.default_rng([self.seed, 17, di])   # same observation noise for every policy
+        vh = np.full(self.n, np.nan)
+        for b, h in visits.items():
+            vh[b] = h
+        over = np.zeros(self.n, bool)
+        emptied: list[float] = []
+        for hh in range(24):
+            h = di * 24 + hh
+            x = self.inc[:, h]
+            f0 = self.fill
+            p = vh - hh
+            v = (p >= 0) & (p < 1)
+            lost, noise, su, lid, crew = (rng.random(self.n), rng.uniform(-SENSOR_NOISE, SENSOR_NOISE, self.n),
+                                          rng.random(self.n), rng.random(self.n), rng.normal(0, CREW_NOISE, self.n))
+            # sensor readings this hour
+            rb = self.sensor_idx[((hh - np.floor(self.phase[self.sensor_idx])) % SENSOR_PERIOD_H) == 0]
+            rb = rb[lost[rb] >= READING_LOSS]
+            if len(rb):
+                rf = self.phase[rb] % 1
+                val = np.where(v[rb] & (np.nan_to_num(p[rb], nan=9) <= rf), (rf - np.nan_to_num(p[rb])) * x[rb],
+                               f0[rb] + rf * x[rb])
+                status = np.full(len(rb), "ok", dtype=object)
+                acc = 0.0
+                for name, pr in ALERTS:
+                    status[(su[rb] >= acc) & (su[rb] < acc + pr)] = name
+                    acc += pr
+                status[(val > 1.0) & (lid[rb] < 0.5)] = "lidOpen"
+                self.readings.append((rb, h + rf, np.clip(val + noise[rb], 0, 1), status))
+            # pickups
+            vb = np.nonzero(v)[0]
+            if len(vb):
+                f = f0[vb] + p[vb] * x[vb]
+                emptied.extend(f.tolist())
+                over[vb] |= f > 1.0
+                seen = np.where(f > 1.0, 1.0, np.clip(np.round((f + crew[vb]) / 0.05) * 0.05, 0, 1))
+                self.pickups.append((vb, h + p[vb], seen))
+            nf = f0 + x
+            nf[vb] = (1 - p[vb]) * x[vb]
+            self.fill = nf
+            over |= nf > 1.0
+        return int(over.sum()), emptied
+
+    # ------------------------------------------------------------------ what the platform sees
+    def _stamp(self, t_h: np.ndarray) -> tuple[pl.Series, pl.Series]:
+        at = pl.Series(np.round((self.epoch0 + t_h * 3600) * 1e6).astype(np.int64)).cast(pl.Datetime("us", "UTC"))
+        day = pl.Series(np.datetime64(self.days[0], "D") + np.floor(t_h / 24).astype(np.int64)).cast(pl.Date)
+        return at, day
+
+    def observed(self, until_h: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """silver.bin_readings and silver.collection_events as they stand at hour `until_h`."""
+        rb = np.concatenate([r[0] for r in self.readings]); rt = np.concatenate([r[1] for r in self.readings])
+        rl = np.concatenate([r[2] for r in self.readings]); rs = np.concatenate([r[3] for r in self.readings])
+        k = rt <= until_h
+        at, day = self._stamp(rt[k])
+        readings = pl.DataFrame({"bin_id": pl.Series(self.bin_ids[rb[k]], dtype=pl.Utf8), "observed_at": at,
+                                 "observed_date": day, "filling_level": rl[k], "status": pl.Series(rs[k], dtype=pl.Utf8)})
+        pb = np.concatenate([q[0] for q in self.pickups]); pt = np.concatenate([q[1] for q in self.pickups])
+        pf = np.concatenate([q[2] for q in self.pickups])
+        k = pt <= until_h
+        at, day = self._stamp(pt[k])
+        ev = pl.DataFrame({"bin_id": pl.Series(self.bin_ids[pb[k]], dtype=pl.Utf8), "collected_at": at,
+                           "collection_date": day, "fill_level_at_pickup": pf[k]})
+        return readings.sort("observed_at", "bin_id"), ev.sort("collected_at", "bin_id")
+
+    def as_of(self, t_h: float) -> datetime:
+        return datetime.fromtimestamp(self.epoch0 + t_h * 3600, ZoneInfo("UTC"))
+
+
+def fixed_day(city, rounds, exp_kg, stream, D, Tm, d: date) -> tuple[dict[int, float], float, float]:
+    """The fixed rounds of weekday `d`: bin -> local hour emptied, km, truck hours."""
+    visits: dict[int, float] = {}
+    km = hours = 0.0
+    for k, t in enumerate(city.trucks):
+        seq = rounds.get((k, d.isoweekday()), [])
+        if not seq:
+            continue
+        c = P.fixed_round_cost([2 + b for b in seq], [stream[b] for b in seq], [exp_kg[b] for b in seq],
+                               float(t["capacity_kg"]), D, Tm)
+        km += c["distance_m"] / 1000; hours += c["duration_s"] / 3600
+        tt, pos, load, prev = 5.0 * 3600, 0, 0.0, None        # arrival times, same rule as the costing
+        for b in seq:
+            if prev is not None and (stream[b] != prev or load + exp_kg[b] > t["capacity_kg"]):
+                tt += Tm[pos, 1] + P.UNLOAD_MIN * 60; pos, load = 1, 0.0
+            tt += Tm[pos, 2 + b]
+            visits[b] = tt / 3600
+            tt += P.SERVICE_MIN[stream[b]] * 60; load += exp_kg[b]; pos, prev = 2 + b, stream[b]
+    return visits, km, hours
 
 
 def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int = 0, vrp_seconds: float = 2.0,
-                   workers: int = 1, threshold: float = 0.85, progress=None) -> dict:
+                   workers: int = 1, threshold: float = P.SELECT_THRESHOLD, policies=POLICIES,
+                   retrain_days: int = 7, train_seconds: float = 20.0, epochs: int = 40, progress=None) -> dict:
     rng = np.random.default_rng(seed)
     start = start or date(2026, 6, 1)
-    days = [start + timedelta(i) for i in range(n_days)]
-    history = [start - timedelta(HISTORY_DAYS - i) for i in range(HISTORY_DAYS)]
-    inc_all = latent_increments(city, history + days, rng)
-    inc = inc_all[:, 24 * HISTORY_DAYS:]
-    hist_daily = inc_all[:, :24 * HISTORY_DAYS].reshape(inc_all.shape[0], HISTORY_DAYS, 24).sum(axis=2)
+    days = [start - timedelta(HISTORY_DAYS - i) for i in range(HISTORY_DAYS + n_days)]
+    inc = latent_increments(city, days, rng)
     n = len(city.bins)
     D, Tm, info = _matrices(city)
+    frames = city_frames(city)
     stream = [b.waste_stream for b in city.bins]
-    cap_l = np.array([b.capacity_l for b in city.bins], float)
-    dens = np.array([P.DENSITY_KG_L[s] for s in stream])
-    trucks = city.trucks
     rounds, _, exp_kg = build_fixed_rounds(city, np.random.default_rng(seed + 1))
-    sensor = np.zeros(n, bool); sensor[rng.permutation(n)[:int(round(0.7 * n))]] = True
-    init = (np.array([DAILY_FILL[s] for s in stream]) * rng.uniform(0, 3.0, n))
-    t0 = datetime.combine(days[0], time(0), PARIS)
-    bx = np.array([b.x for b in city.bins]); by = np.array([b.y for b in city.bins])
+    sensor = np.zeros(n, bool); sensor[rng.permutation(n)[:int(round(SENSOR_SHARE * n))]] = True
+    phase = rng.uniform(0, SENSOR_PERIOD_H, n)
+    init = np.array([DAILY_FILL[s] for s in stream]) * rng.uniform(0, 3.0, n)
+    world0 = World(city, days, inc, sensor, phase, init, seed)
+    for di in range(HISTORY_DAYS):                 # the history: today's practice
+        visits = fixed_day(city, rounds, exp_kg, stream, D, Tm, days[di])[0] if WC.collection_day(days[di]) else {}
+        world0.play_day(di, visits)
+    fleet = P.Fleet([t["truck_id"] for t in city.trucks], [float(t["capacity_kg"]) for t in city.trucks],
+                    [float(t["capacity_m3"]) * 1000 for t in city.trucks], int(7 * 3600))
+    node = {b.bin_id: 2 + i for i, b in enumerate(city.bins)}
+    cfg = F.ForecastConfig(epochs=epochs, max_seconds=train_seconds, seed=seed)
 
     def run(policy: str) -> MonthResult:
-        fill = init.copy()
-        km = hours = 0.0
-        emptied_fill: list[float] = []
-        overflow_days = dropped = 0
-        solve_s = 0.0
-        # the platform's running rate estimate, from the weeks before the month: sensor bins
-        # from their readings, the others from the crews' fill estimates (noisier)
-        hrng = np.random.default_rng(seed + 3)
-        rate_est = np.where(sensor, (hist_daily + hrng.normal(0, 0.03 * math.sqrt(2), hist_daily.shape)).mean(axis=1),
-                            hist_daily.mean(axis=1) * hrng.lognormal(0, 0.2, n)).clip(0.005, None)
-        last_seen = fill + rng.uniform(-0.03, 0.03, n)
-        last_empty_h = np.zeros(n)
+        w = world0.clone()
+        km = hours = solve_s = fc_s = 0.0
+        emptied: list[float] = []
+        overflow_days = dropped = trainings = 0
         previous = None
-        nrng = np.random.default_rng(seed + 7)
-        for di, d in enumerate(days):
-            h0 = di * 24
-            visits: dict[int, float] = {}   # bin -> hour of the day (float) it is emptied
+        model, trained_at = None, None
+        err: list[np.ndarray] = []
+        for di in range(HISTORY_DAYS, len(days)):
+            d = days[di]
+            visits: dict[int, float] = {}
             if WC.collection_day(d):
-                shift0 = 5.0
                 if policy == "fixed":
-                    for k, t in enumerate(trucks):
-                        seq = rounds.get((k, d.isoweekday()), [])
-                        if not seq:
-                            continue
-                        nodes = [2 + b for b in seq]
-                        c = P.fixed_round_cost(nodes, [stream[b] for b in seq], [exp_kg[b] for b in seq],
-                                               float(t["capacity_kg"]), D, Tm)
-                        km += c["distance_m"] / 1000; hours += c["duration_s"] / 3600
-                        # arrival times along the round (same rule as the costing)
-                        tt, pos, load, prev = shift0 * 3600, 0, 0.0, None
-                        for b in seq:
-                            if prev is not None and (stream[b] != prev or load + exp_kg[b] > t["capacity_kg"]):
-                                tt += Tm[pos, 1] + P.UNLOAD_MIN * 60; pos, load = 1, 0.0
-                            tt += Tm[pos, 2 + b]
-                            visits[b] = tt / 3600
-                            tt += P.SERVICE_MIN[stream[b]] * 60; load += exp_kg[b]; pos, prev = 2 + b, stream[b]
+                    visits, k_, h_ = fixed_day(city, rounds, exp_kg, stream, D, Tm, d)
+                    km += k_; hours += h_
                 else:
+                    ts = _time.perf_counter()
                     nxt = d + timedelta(1)
                     while not WC.collection_day(nxt):
                         nxt += timedelta(1)
-                    # evening before: fill now (sensor) or estimated; rates forecast
-                    now_h = h0 - 2   # 22:00 the day before
-                    est_now = np.where(sensor, last_seen, rate_est * (now_h - last_empty_h) / 24)
-                    to_plan = (8 + 2) / 24
-                    to_next = ((nxt - d).days * 24 + 8 + 2) / 24
-                    margin = np.where(sensor, SENSOR_MARGIN, NO_SENSOR_MARGIN)
-                    f_plan = est_now + rate_est * to_plan
-                    f_next = est_now + rate_est * margin * to_next
-                    must = (f_plan >= threshold) | (f_next >= NEXT_VISIT_LIMIT)
-                    sel = np.nonzero(must | opportunistic_picks(must, f_plan, bx, by, stream))[0]
-                    wins = _windows(city, d)
-                    stops = [P.Stop(city.bins[b].bin_id, stream[b], city.bins[b].x, city.bins[b].y, None,
-                                    kg=min(max(f_plan[b], 0.05), 1.5) * cap_l[b] * dens[b],
-                                    litres_compacted=min(max(f_plan[b], 0.05), 1.5) * cap_l[b] / P.COMPACTION[stream[b]],
-                                    window_s=wins[b], overflow_risk=float(max(0.0, f_next[b] - 1)))
-                             for b in sel]
-                    sub = [0, 1] + [2 + b for b in sel]
-                    fleet = P.Fleet([t["truck_id"] for t in trucks], [float(t["capacity_kg"]) for t in trucks],
-                                    [float(t["capacity_m3"]) * 1000 for t in trucks], int(7 * 3600))
+                    t_asof = di * 24 - (24 - PLAN_HOUR)
+                    readings, events_ = w.observed(t_asof)
+                    rates = T.daily_fill_rates(readings)
+                    if policy == "platform_gru":
+                        if model is None or (retrain_days and (d - trained_at).days >= retrain_days):
+                            tp = F.panel_from_rates(rates, frames["bins"], frames["markets"], days[di - 1], extra_days=0)
+                            model, _ = F.train(tp, list(range(8, len(tp.days))), cfg)
+                            trained_at, trainings = d, trainings + 1
+                    panel = F.panel_from_rates(rates, frames["bins"], frames["markets"], days[di - 1], extra_days=1)
+                    rf = (F.score_rates(model, panel, cfg.window) if policy == "platform_gru"
+                          else F.running_mean_rates(panel, cfg.window))
+                    fc = T.forecast_bins(frames["bins"], readings, events_, rf, as_of=w.as_of(t_asof), plan_date=d,
+                                         next_visit_date=nxt, collection_hour=P.COLLECTION_HOUR,
+                                         model_version=policy)
+                    sel = T.select_bins(fc, threshold, positions=frames["bins"])
+                    stops = P.selection_stops(sel, frames["bins"], frames["segments"], frames["places"], d,
+                                              P.DENSITY_KG_L)
+                    fc_s += _time.perf_counter() - ts
+                    sub = [0, 1] + [node[s.bin_id] for s in stops]
                     ts = _time.perf_counter()
                     plan = P.plan_routes(stops, fleet, D[np.ix_(sub, sub)], Tm[np.ix_(sub, sub)], vrp_seconds,
                                          previous=previous, workers=workers)
@@ -224,43 +319,29 @@ def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int 
                                  [s["bin_id"] for s in plan.stops if s["truck_id"] == r["truck_id"]
                                   and s["trip"] == r["trip"] and s["kind"] == "bin"]) for r in plan.routes]
                     dropped += len(plan.dropped)
-                    idx = {city.bins[b].bin_id: b for b in sel}
                     for s in plan.stops:
                         if s["kind"] == "bin":
-                            visits[idx[s["bin_id"]]] = shift0 + s["eta_s"] / 3600
+                            visits[node[s["bin_id"]] - 2] = 5.0 + s["eta_s"] / 3600
                     km += sum(r["distance_m"] for r in plan.routes) / 1000
                     hours += sum(r["duration_s"] for r in plan.routes) / 3600
-            # play the day hour by hour
-            over = np.zeros(n, bool)
-            for hh in range(24):
-                h = h0 + hh
-                for b, vh in visits.items():
-                    if hh <= vh < hh + 1:
-                        part = (vh - hh)
-                        f = fill[b] + part * inc[b, h]
-                        emptied_fill.append(float(f))
-                        if not sensor[b]:
-                            # what the crew sees updates the estimate of a bin without a sensor
-                            el = max((h + part - last_empty_h[b]) / 24, 0.5)
-                            rate_est[b] = 0.5 * rate_est[b] + 0.5 * min(f, 1.0) / el
-                        fill[b] = -part * inc[b, h]
-                        last_empty_h[b] = h + part
-                fill += inc[:, h]
-                over |= fill > 1.0
-            overflow_days += int(over.sum())
-            # evening observation (sensor bins) and rate update
-            day_inc = inc[:, h0:h0 + 24].sum(axis=1)
-            obs = day_inc + nrng.normal(0, 0.03 * math.sqrt(2), n)
-            rate_est = np.where(sensor, 0.8 * rate_est + 0.2 * np.clip(obs, 0, None), rate_est)
-            last_seen = np.clip(fill + nrng.uniform(-0.03, 0.03, n), 0, 1)
+                    # forecast error of the plan day's rate, once the day is observed (below)
+                    err.append(rf.with_columns(pl.lit(d).alias("day")))
+            o, e = w.play_day(di, visits)
+            overflow_days += o; emptied.extend(e)
             if progress:
-                progress(f"{policy} {d}: {len(visits)} bins emptied")
-        return MonthResult(policy, km, hours, len(emptied_fill),
-                           float(np.mean(np.clip(emptied_fill, 0, 1.5))) if emptied_fill else 0.0,
-                           overflow_days, dropped, solve_s)
+                progress(f"{policy} {d}: {len(visits)} bins emptied, {o} overflowing")
+        mae = bias = None
+        if err:
+            truth = T.daily_fill_rates(w.observed(len(days) * 24)[0]).select("bin_id", "day", "rate_per_day")
+            j = pl.concat(err).join(truth, on=["bin_id", "day"], how="inner").drop_nulls(["rate_model"])
+            if j.height:
+                mae = float((j["rate_model"] - j["rate_per_day"]).abs().mean())
+                bias = float((j["rate_model"] - j["rate_per_day"]).mean())
+        return MonthResult(policy, km, hours, len(emptied),
+                           float(np.mean(np.clip(emptied, 0, 1.5))) if emptied else 0.0,
+                           overflow_days, dropped, solve_s, fc_s, trainings, mae, bias)
 
-    fixed = run("fixed")
-    platform = run("platform")
-    return {"fixed": fixed.as_dict(), "platform": platform.as_dict(), "network": info,
-            "days": n_days, "start": str(start), "bins": n, "trucks": len(trucks),
-            "sensor_share": float(sensor.mean())}
+    results = {p: run(p).as_dict() for p in policies}
+    return {**results, "network": info, "days": n_days, "start": str(start), "history_days": HISTORY_DAYS,
+            "bins": n, "trucks": len(city.trucks), "sensor_share": float(sensor.mean()),
+            "retrain_days": retrain_days, "threshold": threshold}

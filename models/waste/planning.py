@@ -211,3 +211,40 @@ def fixed_round_cost(sequence_nodes: list[int], streams: list[str], kg: list[flo
     if sequence_nodes:
         dist += D[pos, 1] + D[1, 0]; tim += T[pos, 1] + UNLOAD_MIN * 60 + T[1, 0]
     return {"distance_m": float(dist), "duration_s": float(tim), "bins": len(sequence_nodes)}
+
+
+COLLECTION_HOUR = 8.0     # nominal local time a bin is emptied on the plan day (shift 05:00-12:00)
+SELECT_THRESHOLD = 0.85   # forecast fill at collection time that selects a bin (bench/waste_month_bench.py)
+CROISETTE_WINDOW_S = (0, 5 * 3600)   # pedestrian Croisette: before 10:00 (shift starts 05:00)
+MARKET_WINDOW_S = (0, 3 * 3600)      # within 150 m of a market on its market day: before 08:00
+MARKET_WINDOW_M = 150.0
+
+
+def selection_stops(sel, bins, segs, places, plan_date, density: dict) -> list[Stop]:
+    """Selected bins (``transforms.waste.select_bins``) as VRP stops: kg and compacted litres from
+    the forecast fill; windows: the Croisette before 10:00, market streets (within 150 m of a
+    market) before 08:00 on its days. `bins`: bin_id, segment_id, x_2154, y_2154, capacity_l;
+    `segs`: segment_id, street_name; `places`: kind, x_2154, y_2154, attributes."""
+    import polars as pl
+
+    from .calendar import market_days
+
+    b = sel.join(bins.select("bin_id", "segment_id", "x_2154", "y_2154", "capacity_l"), on="bin_id", how="left") \
+        .join(segs.select("segment_id", "street_name"), on="segment_id", how="left")
+    markets = [(r["x_2154"], r["y_2154"], market_days(r["attributes"]))
+               for r in places.filter(pl.col("kind") == "market").iter_rows(named=True)]
+    out = []
+    for r in b.iter_rows(named=True):
+        fill = min(max(r["fill_at_collection"] or 0.0, 0.05), 1.5)
+        litres = fill * r["capacity_l"]
+        win, why = None, ""
+        if "Croisette" in (r["street_name"] or ""):
+            win, why = CROISETTE_WINDOW_S, "pedestrian Croisette: before 10:00"
+        for mx, my, mdays in markets:
+            if plan_date.weekday() in mdays and np.hypot(r["x_2154"] - mx, r["y_2154"] - my) <= MARKET_WINDOW_M:
+                win, why = MARKET_WINDOW_S, "market street on market day: before 08:00"
+        out.append(Stop(r["bin_id"], r["waste_stream"], r["x_2154"], r["y_2154"], None,
+                        kg=litres * density.get(r["waste_stream"], 0.1),
+                        litres_compacted=litres / COMPACTION[r["waste_stream"]], window_s=win,
+                        overflow_risk=float(r["overflow_risk"] or 0.0), window_reason=why))
+    return out

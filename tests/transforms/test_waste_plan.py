@@ -116,3 +116,21 @@ def test_sorting_quality_trend():
     r = sq.filter(pl.col("waste_stream") == "emballages").row(0, named=True)
     assert r["contamination_rate_pct"] == 50.0 and r["trend_pct_points"] == 100.0
     assert sq.filter(pl.col("waste_stream") == "all").height == 1
+
+
+def test_forecast_bins_joins_model_and_crew_rates():
+    as_of = datetime(2026, 10, 31, 21, tzinfo=UTC)
+    bins = pl.DataFrame({"bin_id": ["S", "N"], "waste_stream": ["verre", "verre"], "quartier": ["Q", "Q"],
+                         "capacity_l": [3000, 3000]})
+    readings = _readings([0.5, 0.6], start=as_of - timedelta(hours=4), bin_id="S")
+    ev = pl.DataFrame({"bin_id": ["N", "N"], "collected_at": [as_of - timedelta(days=8), as_of - timedelta(days=4)],
+                       "fill_level_at_pickup": [0.5, 0.8]},
+                      schema_overrides={"collected_at": pl.Datetime("us", "UTC")})
+    rf = pl.DataFrame({"bin_id": ["S"], "rate_model": [0.2], "rate_naive": [0.1]})
+    fc = T.forecast_bins(bins, readings, ev, rf, as_of=as_of, plan_date=date(2026, 11, 2),
+                         next_visit_date=date(2026, 11, 3), collection_hour=8.0, model_version="v1")
+    row = {r["bin_id"]: r for r in fc.iter_rows(named=True)}
+    assert row["S"]["rate_source"] == "model" and row["S"]["model_version"] == "v1"
+    assert row["S"]["fill_now"] == pytest.approx(0.6)
+    assert row["N"]["rate_source"] == "crew_estimates" and row["N"]["rate_per_day"] == pytest.approx(0.2)
+    assert row["N"]["fill_now"] == pytest.approx(0.2 * 4)
