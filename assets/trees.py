@@ -60,7 +60,8 @@ def trees_by_quartier(lake: Lake):
 
 def _asset(key: list[str], deps: list, description: str, kinds: set[str], **kw):
     return dg.asset(key=key, deps=deps, group_name=GROUP, owners=OWNERS[GROUP], kinds=kinds,
-                    description=description, pool=f"delta:{'/'.join(key)}", tags={"layer": key[0]}, **kw)
+                    description=description, pool=f"delta:{'/'.join(key)}", tags={"layer": key[0]},
+                    automation_condition=dg.AutomationCondition.eager(), **kw)
 
 
 def _local_root(lk: Lake) -> Path:
