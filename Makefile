@@ -53,7 +53,7 @@ bench-trees: install
 
 ## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s
 bench-roads: install
-	$(BIN)/python bench/roads_eval.py
+	$(BIN)/python bench/roads_eval.py --test-spacing 10
 
 ## make bench-waste: forecast MAE vs seasonal naive, a month of fixed rounds vs the platform's plans, VRP gaps
 bench-waste: install
