@@ -209,14 +209,13 @@ class World:
 
     def observed(self, until_h: float) -> tuple[pl.DataFrame, pl.DataFrame]:
         """silver.bin_readings and silver.collection_events as they stand at hour `until_h`."""
-        rb = np.concatenate([r[0] for r in self.readings]); rt = np.concatenate([r[1] for r in self.readings])
-        rl = np.concatenate([r[2] for r in self.readings]); rs = np.concatenate([r[3] for r in self.readings])
+        cat = (lambda rows, i, dt: np.concatenate([r[i] for r in rows]) if rows else np.zeros(0, dt))
+        rb, rt, rl, rs = (cat(self.readings, i, dt) for i, dt in enumerate((np.int64, float, float, object)))
         k = rt <= until_h
         at, day = self._stamp(rt[k])
         readings = pl.DataFrame({"bin_id": pl.Series(self.bin_ids[rb[k]], dtype=pl.Utf8), "observed_at": at,
                                  "observed_date": day, "filling_level": rl[k], "status": pl.Series(rs[k], dtype=pl.Utf8)})
-        pb = np.concatenate([q[0] for q in self.pickups]); pt = np.concatenate([q[1] for q in self.pickups])
-        pf = np.concatenate([q[2] for q in self.pickups])
+        pb, pt, pf = (cat(self.pickups, i, dt) for i, dt in enumerate((np.int64, float, float)))
         k = pt <= until_h
         at, day = self._stamp(pt[k])
         ev = pl.DataFrame({"bin_id": pl.Series(self.bin_ids[pb[k]], dtype=pl.Utf8), "collected_at": at,
@@ -329,7 +328,9 @@ def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int 
             o, e = w.play_day(di, visits)
             overflow_days += o; emptied.extend(e)
             if progress:
-                progress(f"{policy} {d}: {len(visits)} bins emptied, {o} overflowing")
+                progress(f"{policy} {d}: {len(visits)} bins emptied, {o} overflowing"
+                         + (f", {plan.info.get('stops', 0)} selected, {len(plan.dropped)} dropped"
+                            if policy != "fixed" and WC.collection_day(d) else ""))
         mae = bias = None
         if err:
             truth = T.daily_fill_rates(w.observed(len(days) * 24)[0]).select("bin_id", "day", "rate_per_day")

@@ -25,6 +25,7 @@ SERVICE_MIN = {"ordures_menageres": 1.2, "emballages": 1.5, "biodechets": 1.5, "
 DENSITY_KG_L = {"ordures_menageres": 0.12, "emballages": 0.04, "verre": 0.35, "biodechets": 0.45}
 COMPACTION = {"ordures_menageres": 4.0, "emballages": 5.0, "biodechets": 2.0, "verre": 1.5}
 UNLOAD_MIN = 20.0
+MAX_RETRIES = 3                    # searches again (with twice the time) when no plan came back
 BASE_DROP_PENALTY_M = 100_000      # leaving a selected bin costs as much as 100 km of driving...
 OVERFLOW_DROP_PENALTY_M = 500_000  # ...plus this per unit of expected overflow at the next visit
 
@@ -141,6 +142,14 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
             sol = warm
         else:
             sol.notes.append(f"cold search kept: objective {sol.objective} vs warm start {warm.objective}")
+    retries, limit = 0, time_limit_s
+    while not sol.found and retries < MAX_RETRIES:
+        # No first solution within the limit (a busy machine, a large day): every stop came back
+        # dropped. Search again with twice the time rather than return an empty plan.
+        retries += 1; limit *= 2
+        again = solve(problem, time_limit_s=limit, workers=workers, always_return_plan=True)
+        again.notes = sol.notes + [f"no plan within {limit / 2:.1f} s: searched again for {limit:.1f} s"] + again.notes
+        sol = again
     routes, rows = [], []
     for r in sol.routes:
         if len(r.nodes) <= 2:
@@ -190,7 +199,7 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
                for nd in sol.dropped]
     info = {"stops": len(stops), "trip_vehicles": len(vehicles), "status": sol.status,
             "objective": sol.objective, "distance_m": sol.total_distance, "violations": sol.violations,
-            "warm_start": init is not None, "notes": sol.notes, "runs": sol.runs,
+            "warm_start": init is not None, "retries": retries, "notes": sol.notes, "runs": sol.runs,
             "wall_time_s": round(sol.wall_time_s, 2)}
     return Plan(routes, rows, dropped, sol, info)
 

@@ -161,3 +161,74 @@ def test_vitality_model_learns_a_separable_signal(tmp_path):
     model.save(tmp_path)
     again = HealthModel.load(tmp_path)
     assert np.allclose(again.predict_proba(X[:5]), model.predict_proba(X[:5]))
+
+
+# ---------------------------------------------------------------- heights, spreads, felled / new
+
+def dome(nr, nc, r0, c0, h, radius, res=0.5):
+    """A broadleaf-like crown surface: flat near its apex, dropping to half its depth at the edge."""
+    rr, cc = np.mgrid[0:nr, 0:nc]
+    rho = np.hypot(rr - r0, cc - c0) * res / radius
+    return np.where(rho < 1, h - 0.5 * h * (1 - np.sqrt(np.clip(1 - rho ** 2, 0, 1))), 0.0)
+
+
+def test_stem_under_a_taller_neighbours_crown_gets_its_own_apex():
+    from models.trees.detect import fuse_stems
+
+    res, nr, nc = 0.5, 80, 80
+    small = dome(nr, nc, 40, 30, 10.0, 3.0)             # 10 m tree, its stem at (40, 30)
+    big = dome(nr, nc, 40, 45, 20.0, 7.5)               # 20 m tree 7.5 m east: its crown reaches the small one's stem
+    chm = np.maximum(small, big)
+    rng = np.random.default_rng(0)
+    chm = np.where(rng.random(chm.shape) < 0.2, 0.0, chm)   # a transparent crown: gaps to the ground
+    assert chm[40, 31] > 13.0 or chm[41, 31] > 13.0          # 0.5 m east of the small stem: the big crown
+    xmin, ymax = 0.0, nr * res
+    sx = xmin + np.array([30.5, 45.5]) * res
+    sy = ymax - np.array([40.5, 40.5]) * res
+    stems = {"x": sx, "y": sy, "n": np.array([8, 8])}
+    # the local-maximum filter found only the big tree's top
+    r, c, s, occl, h = fuse_stems(chm, np.array([40]), np.array([45]), stems, xmin, ymax, res, DetectConfig())
+    by_stem = dict(zip(s.tolist(), h.tolist()))
+    assert by_stem[0] == pytest.approx(10.0, abs=0.6)     # not the 12-20 m of the overhanging neighbour
+    assert by_stem[1] == pytest.approx(20.0, abs=0.6)
+
+
+def test_crown_spread_of_an_isolated_lobed_crown():
+    from models.lidar.tiles import TileRasters
+    from models.trees.detect import detect_trees
+
+    res, nr, nc = 0.5, 100, 100
+    rr, cc = np.mgrid[0:nr, 0:nc]
+    th = np.arctan2(rr - 50, cc - 50)
+    a = 5.0 * (1 + 0.08 * np.cos(2 * th))                # lobed crown, mean radius 5 m
+    rho = np.hypot(rr - 50, cc - 50) * res / a
+    # ground returns all around (0 m): the crown edge is where the canopy ends
+    chm = np.where(rho < 1, 12.0 - 3.0 * (1 - np.sqrt(np.clip(1 - rho ** 2, 0, 1))), 0.0).astype(np.float32)
+    n1 = np.full((nr, nc), 4, np.int32)
+    multi = np.where(np.isfinite(chm), 3, 0).astype(np.int32)
+    # a stem: understorey returns under the crown centre
+    hz = np.linspace(0.5, 3.5, 12)
+    ux, uy = np.full(12, 25.25), np.full(12, 50 - 25.25)
+    m = TileRasters(0.0, 50.0, res, chm, n1, np.zeros((nr, nc), np.int32), multi, np.full((nr, nc), np.nan, np.float32),
+                    ux, uy, hz.astype(np.float32))
+    out = detect_trees(m, (0.0, 0.0, 50.0, 50.0))
+    assert len(out["x"]) == 1
+    assert out["height_m"][0] == pytest.approx(12.0, abs=0.3)
+    assert out["crown_diameter_m"][0] == pytest.approx(10.0, abs=0.8)
+
+
+def test_follow_trees_checks_the_other_scan_before_felled_or_new():
+    tiles = pl.DataFrame({"tile_id": ["T", "T"], "epoch": ["2025", "2026"], "min_x": [0.0, 0.0], "min_y": [0.0, 0.0],
+                          "max_x": [250.0, 250.0], "max_y": [250.0, 250.0]})
+    d25 = _det("2025", [(10.0, 10.0), (20.0, 10.0), (30.0, 10.0)], [10.0, 12.0, 8.0]).with_columns(
+        pl.Series("canopy_prev_m", [np.nan] * 3), pl.Series("canopy_next_m", [10.2, 12.1, 0.0]))
+    d26 = _det("2026", [(10.4, 10.2), (60.0, 60.0), (90.0, 90.0)], [10.3, 3.0, 9.0]).with_columns(
+        pl.Series("canopy_prev_m", [10.1, 0.0, 8.8]), pl.Series("canopy_next_m", [np.nan] * 3))
+    tw = follow_trees(pl.concat([d25, d26]), tiles)
+    t26 = tw.filter(pl.col("epoch") == "2026")
+    # the 12 m tree was not detected in 2026 but its canopy is still there: not felled (followed on)
+    # the 8 m tree left bare ground: felled; the 9 m tree at (90, 90) stood there in 2025: not new
+    assert sorted(t26["status"].to_list()) == ["alive", "alive", "felled", "new"]
+    assert t26.filter(pl.col("status") == "felled")["x"][0] == 30.0
+    assert t26.filter(pl.col("status") == "new")["x"][0] == 60.0
+    assert t26.filter(pl.col("x") == 90.0)["status"][0] == "alive"
