@@ -84,7 +84,63 @@ def tiles_frame(landing: Path) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def detection_scores(twin: pl.DataFrame, truth: pl.DataFrame, gate: float = 3.0) -> dict:
+def apex_visibility(city) -> pl.DataFrame:
+    """Per true tree and epoch, from the simulator's own crown geometry (noise-free surfaces):
+    ``top_hidden``: a neighbour's crown surface lies above the tree's apex, so no pulse can
+    return from its top (its height is not measurable from the point cloud, only bounded);
+    ``visible_share``: the share of its crown disc where its own surface is the highest."""
+    from scipy.spatial import cKDTree
+
+    from models.simulator import trees as S
+    from models.simulator.common import sub_seed
+
+    rng = np.random.default_rng(sub_seed(city.seed, "trees"))
+    p25 = S._place_population(city, rng)
+    p26, felled, new = S._second_epoch(p25, city, rng)
+
+    def surface(p, G, j, X, Y):
+        dx, dy = X - G["cx"][j], Y - G["cy"][j]
+        th, r = np.arctan2(dy, dx), np.hypot(dx, dy)
+        rho = r / S._radius(p, G["a"][j], th, idx=j)
+        inside = rho < 1
+        if p["loss_frac"][j] > 0:
+            inside &= ~(S._in_lost_sector(p["loss_frac"][j], p["loss_az"][j], th) & (r > 0.3 * G["a"][j]))
+        H, cb, zb = p["height"][j], p["crown_base"][j], G["zbase"][j]
+        D, shape = H - cb, S._SHAPE[p["species"][j]]
+        if shape == 0:
+            zt = zb + cb + D / 2 + D / 2 * np.sqrt(np.clip(1 - rho ** 2, 0, 1))
+        elif shape == 1:
+            zt = zb + H - 0.45 * D * rho ** 2.5
+        else:
+            zt = zb + H - 0.45 * D * rho ** 1.6
+        return np.where(inside, zt, -np.inf)
+
+    rows = []
+    for ep, p, alive in (("2025", p25, np.ones(len(p25["x"]), bool)), ("2026", p26, np.r_[~felled, np.ones(new.sum(), bool)])):
+        G = S.crown_geometry(p, S.terrain_z(p["x"], p["y"], city.seed))
+        idx = np.flatnonzero(alive)
+        kd = cKDTree(np.c_[G["cx"][idx], G["cy"][idx]])
+        reach = float(G["rmax"][idx].max()) if idx.size else 0.0
+        for j in idx:
+            R = G["rmax"][j]
+            gx, gy = np.meshgrid(np.arange(-R, R, 0.25), np.arange(-R, R, 0.25))
+            X, Y = G["cx"][j] + gx.ravel(), G["cy"][j] + gy.ravel()
+            own = surface(p, G, j, X, Y)
+            m = np.isfinite(own)
+            X, Y, own = X[m], Y[m], own[m]
+            other = np.full(len(X), -np.inf)
+            for k in kd.query_ball_point([G["cx"][j], G["cy"][j]], R + reach):
+                if idx[k] != j:
+                    other = np.maximum(other, surface(p, G, idx[k], X, Y))
+            top = int(np.argmax(own)) if len(own) else 0
+            rows.append({"tree_id": p["tree_id"][j], "epoch": ep,
+                         "top_hidden": bool(len(own) == 0 or other[top] > own[top]),
+                         "visible_share": float((own > other).mean()) if len(own) else 0.0})
+    return pl.DataFrame(rows)
+
+
+def detection_scores(twin: pl.DataFrame, truth: pl.DataFrame, gate: float = 3.0,
+                     visibility: pl.DataFrame | None = None) -> dict:
     out = {}
     pairs = {}
     for ep in sorted(twin["epoch"].unique().to_list()):
@@ -106,6 +162,14 @@ def detection_scores(twin: pl.DataFrame, truth: pl.DataFrame, gate: float = 3.0)
                    "visible_share": float(vis.mean()) if len(vis) else float("nan"),
                    "height_rmse_visible_m": rm(dh[vis]), "crown_diameter_rmse_visible_m": rm(dd[vis]),
                    "position_error_mean_m": float(d.mean()) if len(d) else float("nan")}
+        if visibility is not None:
+            v = visibility.filter(pl.col("epoch") == ep)
+            hid = dict(zip(v["tree_id"].to_list(), v["top_hidden"].to_list()))
+            h = np.array([hid.get(t, False) for t in a["tree_id"].to_list()], bool)
+            out[ep].update({"apex_hidden_trees": int(h.sum()), "apex_hidden_share": float(h.mean()) if len(h) else float("nan"),
+                            "height_rmse_apex_visible_m": rm(dh[~h]), "height_bias_apex_visible_m": float(dh[~h].mean()) if (~h).any() else float("nan"),
+                            "height_rmse_apex_hidden_m": rm(dh[h]), "height_bias_apex_hidden_m": float(dh[h].mean()) if h.any() else float("nan"),
+                            "crown_diameter_rmse_apex_visible_m": rm(dd[~h])})
         # every detection of this epoch to its true tree (for the matching accuracy, all heights)
         tra = truth.filter((pl.col("epoch") == ep) & (pl.col("status") != "felled"))
         dea = twin.filter((pl.col("epoch") == ep) & (pl.col("status") != "felled"))
@@ -202,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     times, prod = run_chain(landing, truth_dir, city, work)
     total = time.perf_counter() - t0
     truth = prod["truth"].with_columns(pl.col("x_2154", "y_2154", "height_m", "crown_diameter_m").cast(pl.Float64, strict=False))
-    scores = detection_scores(prod["twin"], truth)
+    t = time.perf_counter()
+    vis = apex_visibility(city)
+    print(f"apex visibility from the simulator's crown geometry: {time.perf_counter() - t:.1f} s")
+    scores = detection_scores(prod["twin"], truth, visibility=vis)
     print(f"\nchain, tiles to marts: {prod['tiles']} tile-epochs, {prod['points']:,} points, {total:.1f} s "
           f"(load average {load_average()})")
     for k, v in times.items():
@@ -212,10 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         if ep == "epoch_matching":
             continue
         print(f"  {ep}: P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f} (truth {s['truth_trees_4m']}, "
-              f"detected {s['detected_4m']}) | height RMSE {s['height_rmse_m']:.2f} m (visible tops "
+              f"detected {s['detected_4m']}) | height RMSE {s['height_rmse_m']:.2f} m (not flagged occluded "
               f"{s['height_rmse_visible_m']:.2f} m, {100 * s['visible_share']:.0f} % of trees) | crown diameter RMSE "
               f"{s['crown_diameter_rmse_m']:.2f} m (visible {s['crown_diameter_rmse_visible_m']:.2f} m) | position "
               f"{s['position_error_mean_m']:.2f} m")
+        if "apex_hidden_trees" in s:
+            print(f"        apex under a neighbour's crown (simulator geometry, unmeasurable): {s['apex_hidden_trees']} trees "
+                  f"({100 * s['apex_hidden_share']:.1f} %), height RMSE {s['height_rmse_apex_hidden_m']:.2f} m (bias "
+                  f"{s['height_bias_apex_hidden_m']:+.2f} m); the other trees: height RMSE {s['height_rmse_apex_visible_m']:.2f} m "
+                  f"(bias {s['height_bias_apex_visible_m']:+.2f} m), crown diameter RMSE {s['crown_diameter_rmse_apex_visible_m']:.2f} m")
     em = scores.get("epoch_matching", {})
     if em:
         print(f"  epoch matching: {100 * em['accuracy']:.1f} % of {em['true_trees_detected_in_both']} trees keep their "

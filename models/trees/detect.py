@@ -25,7 +25,6 @@ import numpy as np
 from scipy import ndimage
 
 from models.lidar.crowns import crown_boundary, dalponte2016
-from models.trees.allometry import group_from_form
 from models.lidar.lmf import locate_trees_raster
 from models.lidar.tiles import TileRasters
 
@@ -62,7 +61,7 @@ class DetectConfig:
     apex_sectors: int = 8
     flank_halfangle: float = 60.0  # degrees either side of the direction of a taller neighbour
     flank_rise: float = 0.5    # m: a neighbour whose apex is this much higher may overhang
-    apex_quantile: float = 0.3  # of the disc's cells: robust to a neighbour's crown over part of it
+    apex_quantile: float = 0.3  # of the sector maxima (3rd lowest of 8): robust to a neighbour overhanging part of the disc
     height_from_apex: bool = True
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
@@ -77,7 +76,7 @@ class DetectConfig:
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
     spread_min_sectors: int = 4  # free directions needed; fewer: the free-edge / area estimate
-    palm_span: bool = True
+    spread_quantile: float | None = 0.75  # of the directions' reaches (None: their mean)
     spread_offset: float = -0.25  # m from the farthest crown cell centre to the edge (the CHM's 0.2 m subcircle widens it)
 
 
@@ -236,8 +235,9 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         k = int(np.flatnonzero((v == h) & ok[sec])[0])
         return int(rr[k]), int(cc[k]), h
 
-    # first pass: every stem's apex from all sectors; second pass: without the sectors facing a
-    # taller neighbour (another stem or top within flank_search m whose apex is higher)
+    # first pass: every stem's apex from all its sectors; second pass, where another stem or top
+    # within flank_search m is higher than that by flank_rise (a taller neighbour whose crown may
+    # overhang the stem): the same without the sectors facing that neighbour
     first_apex = [own_apex(sr[s], sc[s]) for s in range(ns)]
     cand_r = np.r_[sr, rows].astype(float)
     cand_c = np.r_[sc, cols].astype(float)
@@ -454,17 +454,18 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             cbh[i] = np.quantile(zz[st[i]:st[i + 1]], cfg.cbh_quantile)
     cbh = np.minimum(cbh, height - 0.5)
     volume = np.bincount(L, weights=np.maximum(h - cbh[L], 0), minlength=k + 1) * res * res
-    # crown spread as arborists measure it: the farthest reach of the crown (drip line) in each of
-    # ``spread_sectors`` directions around the stem, averaged; only directions where the crown
-    # edge is free (not shared with a neighbour's crown) count. A lobed crown averages to its
-    # mean radius, a palm's star of fronds to its frond length.
+    # crown spread: the farthest reach of the crown (drip line) in each of ``spread_sectors``
+    # directions around the stem (the crown top where no stem was seen); only directions where
+    # the crown edge is free (not shared with a neighbour's crown) count, and the spread is twice
+    # their ``spread_quantile`` (like the field rule "longest spread and the spread across it":
+    # a lobed crown's long axis counts, and a palm's thin frond tips, which few pulses hit, are
+    # not averaged away with the gaps between fronds).
     sk0 = np.r_[-1, stem_of]
     ccx = np.where(sk0 >= 0, np.r_[0.0, stems["x"]][sk0 + 1], tx)
     ccy = np.where(sk0 >= 0, np.r_[0.0, stems["y"]][sk0 + 1], ty)
     ns_ = cfg.spread_sectors
     spread_n = np.zeros(k + 1)
     spread_r = np.zeros(k + 1)
-    spread_max = np.zeros(k + 1)
     if free.any():
         Lf = L[free]
         fx, fy = cx[free] - ccx[Lf], cy[free] - ccy[Lf]
@@ -476,11 +477,11 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
         fin = np.isfinite(reach)
         spread_n = fin.sum(1).astype(float)
         spread_r = np.where(fin, reach, 0).sum(1) / np.maximum(spread_n, 1)
-        spread_max = np.where(fin, reach, -np.inf).max(1)
-    # a palm's crown spread is its frond span (2 x the longest frond), not a mean drip line: the
-    # thin frond tips are hit by few pulses, so a mean over directions would fall short
-    palm = group_from_form(height, cbh, star) == "palm"
-    spread_r = np.where(palm & np.isfinite(spread_max) & cfg.palm_span, spread_max, spread_r)
+        if cfg.spread_quantile is not None:
+            q = np.zeros(k + 1)
+            has = fin.any(1)
+            q[has] = np.nanquantile(np.where(fin[has], reach[has], np.nan), cfg.spread_quantile, axis=1)
+            spread_r = q
     radius = np.where(spread_n >= cfg.spread_min_sectors, spread_r, radius)
     diameter = 2 * radius
 

@@ -83,7 +83,55 @@ def detect_all(products: pl.DataFrame, cfg: DetectConfig = DetectConfig()) -> pl
     if not frames:
         return pl.DataFrame(schema={"epoch": pl.Utf8, "tile_id": pl.Utf8, "detection_id": pl.Utf8})
     out = pl.concat(frames, how="diagonal_relaxed")
-    return out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS if c not in ("position_source", "occluded"))
+    out = out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS if c not in ("position_source", "occluded"))
+    return other_epoch_canopy(out, products)
+
+
+def canopy_at(r: TileRasters, x: np.ndarray, y: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    """Median canopy height (m) of the raster cells within ``radius`` m of each point (empty
+    cells count as 0 m: a felled tree leaves ground, which may hold no return in a cell)."""
+    res = r.res
+    nr, nc = r.chm.shape
+    k = int(np.ceil(radius / res))
+    dr, dc = np.mgrid[-k:k + 1, -k:k + 1]
+    disk = np.hypot(dr, dc) * res <= radius
+    dr, dc = dr[disk], dc[disk]
+    col = np.floor((x - r.xmin) / res).astype(np.int64)
+    row = np.floor((r.ymax - y) / res).astype(np.int64)
+    rr, cc = row[:, None] + dr[None, :], col[:, None] + dc[None, :]
+    ok = (rr >= 0) & (rr < nr) & (cc >= 0) & (cc < nc)
+    v = np.where(ok, np.nan_to_num(r.chm[np.clip(rr, 0, nr - 1), np.clip(cc, 0, nc - 1)], nan=0.0), np.nan)
+    with np.errstate(all="ignore"):
+        return np.nanmedian(v, axis=1)
+
+
+def other_epoch_canopy(det: pl.DataFrame, products: pl.DataFrame, radius: float = 1.0) -> pl.DataFrame:
+    """Adds ``canopy_prev_m`` and ``canopy_next_m``: the median canopy height (m) within
+    ``radius`` m of each tree's position in the previous and in the next scan (NaN where that
+    scan has no tile there). The 4D step reads them before calling a tree felled (the canopy is
+    still there: the detector missed it) or new (it was already there)."""
+    epochs = sorted(det["epoch"].unique().to_list())
+    where = {(e, round(a), round(b)): path for e, a, b, path in
+             products.select("epoch", "origin_x", "origin_y", "rasters_path").iter_rows()}
+    step = round(TILE_SIZE_M)
+    prev = np.full(det.height, np.nan)
+    nxt = np.full(det.height, np.nan)
+    ep = det["epoch"].to_numpy()
+    x, y = det["x"].to_numpy().astype(float), det["y"].to_numpy().astype(float)
+    ox = (np.floor(x / step) * step).astype(np.int64)
+    oy = (np.floor(y / step) * step).astype(np.int64)
+    for k, e in enumerate(epochs):
+        for other, target in ((epochs[k - 1] if k > 0 else None, prev), (epochs[k + 1] if k + 1 < len(epochs) else None, nxt)):
+            if other is None:
+                continue
+            m = ep == e
+            for a, b in set(zip(ox[m].tolist(), oy[m].tolist())):
+                path = where.get((other, a, b))
+                if path is None:
+                    continue
+                sel = np.flatnonzero(m & (ox == a) & (oy == b))
+                target[sel] = canopy_at(TileRasters.from_npz(path), x[sel], y[sel], radius)
+    return det.with_columns(pl.Series("canopy_prev_m", prev), pl.Series("canopy_next_m", nxt))
 
 
 # ---------------------------------------------------------------- 4D twin

@@ -25,7 +25,7 @@ from .matching import match_points
 
 KEEP = ("x", "y", "top_x", "top_y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m",
         "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg", "stem_points", "crown_contact_share",
-        "crown_star_ratio", "position_source", "occluded", "tile_id")
+        "crown_star_ratio", "position_source", "occluded", "tile_id", "canopy_prev_m", "canopy_next_m")
 
 
 def _tile_of(x: np.ndarray, y: np.ndarray, tiles: pl.DataFrame) -> np.ndarray:
@@ -36,8 +36,24 @@ def _tile_of(x: np.ndarray, y: np.ndarray, tiles: pl.DataFrame) -> np.ndarray:
     return inside
 
 
+def _col(df: pl.DataFrame, name: str) -> np.ndarray:
+    return df[name].to_numpy().astype(float) if name in df.columns else np.full(df.height, np.nan)
+
+
+def _same_canopy(canopy: np.ndarray, height: np.ndarray, low: float = 0.6, high: float = 2.0) -> np.ndarray:
+    """Whether the other scan's canopy at a tree's position (``canopy_prev_m`` / ``canopy_next_m``,
+    median within 1 m) is about the tree's height: at least ``low`` x its height and at most
+    ``high`` m above it (a much higher canopy is a neighbour's crown, not evidence of this tree)."""
+    canopy = np.asarray(canopy, float)
+    height = np.asarray(height, float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(canopy) & (canopy >= low * height) & (canopy <= height + high)
+
+
 def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) -> pl.DataFrame:
     """One row per (tree_id, epoch) with the change columns (see module doc)."""
+    det = det.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("canopy_prev_m", "canopy_next_m")
+                           if c not in det.columns)
     epochs = sorted(det["epoch"].unique().to_list())
     out = []
     last: pl.DataFrame | None = None     # latest row of every living tree
@@ -57,8 +73,16 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
             gone = np.setdiff1d(np.arange(last.height), i)
             scanned = _tile_of(last["x"].to_numpy()[gone], last["y"].to_numpy()[gone],
                                tiles.filter(pl.col("epoch") == ep))
+            # the new scan still shows a canopy of about the tree's height where it stood: the
+            # detector missed it this time; it is followed on, not felled
+            scanned &= ~_same_canopy(_col(last, "canopy_next_m")[gone], last["height_m"].to_numpy()[gone])
             felled_rows = last[gone[scanned]].with_columns(pl.lit(ep).alias("epoch"), pl.lit("felled").alias("status"))
             unseen = last[gone[~scanned]]
+        if last is not None:
+            # an unmatched tree standing where the previous scan already showed a canopy of about
+            # its height was there before (missed then): alive, not new
+            was_there = _same_canopy(_col(d, "canopy_prev_m"), d["height_m"].to_numpy())
+            status[(ids == None) & was_there] = "alive"  # noqa: E711
         for k in np.flatnonzero(ids == None):  # noqa: E711 - object array
             base = f"TR-{x[k]:.0f}-{y[k]:.0f}"
             tid, s = base, 1
