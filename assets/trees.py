@@ -369,5 +369,14 @@ CHECKS = [
                 description="Trees: one row per detection, metrics in physical ranges, every processed tile covered"),
     table_check("silver", "tree_twin", QS.TWIN, extra=QS.twin_rules,
                 description="Changes: one row per tree and epoch, statuses consistent across epochs, growth plausible"),
+    table_check("silver", "tree_health", QS.HEALTH, extra=QS.health_rules,
+                description="Vitality: one row per tree and epoch, VS0-VS3, probabilities in [0, 1] summing to 1, "
+                            "scored by the promoted model"),
+    table_check("silver", "tree_risk", QS.RISK,
+                description="TRAQ risk: one row per tree and epoch, a rating in Low/Moderate/High/Extreme with its "
+                            "score and reasons"),
+    table_check("silver", "tree_inspection_plan", QS.INSPECTION, extra=QS.inspection_rules,
+                description="Inspection plan: each tree once, planned visits with team, order and start, every "
+                            "tree in the risk register, reasons carried"),
     lidar_tiles_processed,
 ]

@@ -68,3 +68,63 @@ def twin_rules(df: pl.DataFrame, lake) -> list[str]:
     if later.height:
         out.append(f"{later.height} tree(s) alive again after being felled, e.g. {later['tree_id'][0]}")
     return out
+
+
+VITALITY = ("VS0", "VS1", "VS2", "VS3")
+RATINGS = ("Low", "Moderate", "High", "Extreme")
+
+HEALTH = TableSuite(
+    # vitality is NULL only when no vitality model is promoted yet (no labels to train on)
+    table="tree_health", key=("tree_id", "epoch"),
+    types={"tree_id": pl.Utf8, "epoch": pl.Utf8, "vitality": pl.Utf8, "vitality_confidence": pl.Float64,
+           "model_version": pl.Utf8},
+    ranges={c: (0.0, 1.0) for c in ("vitality_confidence", "p_vs0", "p_vs1", "p_vs2", "p_vs3")},
+    in_set={"vitality": VITALITY}, min_rows=1)
+
+RISK = TableSuite(
+    table="tree_risk", key=("tree_id", "epoch"),
+    not_null=("risk_rating", "risk_score", "risk_reasons", "x_2154", "y_2154"),
+    types={"tree_id": pl.Utf8, "risk_rating": pl.Utf8, "risk_score": pl.Float64, "risk_reasons": pl.Utf8},
+    ranges={"risk_score": (0.0, None)}, in_set={"risk_rating": RATINGS, "vitality": VITALITY}, min_rows=1)
+
+INSPECTION = TableSuite(
+    table="tree_inspection_plan", key=("tree_id",), not_null=("plan_status", "risk_rating", "risk_reasons"),
+    types={"tree_id": pl.Utf8, "plan_status": pl.Utf8, "risk_score": pl.Float64},
+    in_set={"plan_status": ("planned", "deferred"), "risk_rating": RATINGS})
+
+
+def health_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every row scored by the promoted vitality model; the class probabilities sum to 1."""
+    from assets import ml
+
+    out = []
+    try:
+        version = ml.promoted(lake, "tree_vitality")["version"]
+    except LookupError:
+        unscored = df.filter(pl.col("vitality").is_not_null())
+        return [f"{unscored.height} row(s) with a vitality but no promoted model"] if unscored.height else []
+    stale = df.filter(pl.col("model_version") != version)
+    if stale.height:
+        out.append(f"{stale.height} row(s) scored by another version than the promoted {version}")
+    s = df.select((pl.col("p_vs0") + pl.col("p_vs1") + pl.col("p_vs2") + pl.col("p_vs3") - 1).abs().max()).item()
+    if s is not None and s > 1e-3:
+        out.append(f"vitality probabilities do not sum to 1 (max deviation {s:.4f})")
+    return out
+
+
+def inspection_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Planned visits have a team, an order and a start time; every tree is in the risk register."""
+    out = []
+    planned = df.filter(pl.col("plan_status") == "planned")
+    miss = planned.filter(pl.col("team").is_null() | pl.col("stop").is_null() | pl.col("planned_start_min").is_null())
+    if miss.height:
+        out.append(f"{miss.height} planned visit(s) without team, order or start time")
+    dup = planned.group_by("team", "stop").len().filter(pl.col("len") > 1)
+    if dup.height:
+        out.append(f"{dup.height} (team, stop) pair(s) used twice")
+    if lake.exists("silver", "tree_risk"):
+        risk = lake.read("silver", "tree_risk", columns=["tree_id"])
+        orphan = df.join(risk, on="tree_id", how="anti")
+        if orphan.height:
+            out.append(f"{orphan.height} planned tree(s) not in silver.tree_risk, e.g. {orphan['tree_id'][0]}")
+    return out

@@ -327,6 +327,10 @@ DISPOSAL_CONFIGS: tuple[SearchConfig, ...] = (
     SearchConfig(name="gls-pci", first_solution="PARALLEL_CHEAPEST_INSERTION", metaheuristic="GLS"),
 )
 
+# how long past the deadline a spawned search may take to report (start-up under load, pickling)
+# before it is given up and stopped
+WORKER_GRACE_S = 60.0
+
 FALLBACK_CONFIG = SearchConfig(name="fallback-gls-pci", first_solution="PARALLEL_CHEAPEST_INSERTION",
                                metaheuristic="GLS")
 
@@ -862,14 +866,29 @@ def solve(
         return best
     ctx = mp.get_context("spawn")
     jobs = [(problem, c, deadline, initial_routes, always_return_plan) for c in cfgs]
+    results, lost = [], []
     try:
         with ctx.Pool(processes=min(workers, len(cfgs))) as pool:
-            results = pool.map(_worker, jobs)
+            pending = [(c.name, pool.apply_async(_worker, (job,))) for c, job in zip(cfgs, jobs)]
+            for name, res in pending:
+                # a worker that dies or hangs (killed, out of memory, a stuck start-up) must not
+                # hang the caller: wait until the deadline plus a start-up allowance, then give up
+                try:
+                    results.append(res.get(timeout=max(1.0, deadline - time.time()) + WORKER_GRACE_S))
+                except mp.TimeoutError:
+                    lost.append(name)
+            # leaving the block terminates the pool, killing any worker still running
     except (AssertionError, OSError) as exc:
         # e.g. inside a daemonic worker ("daemonic processes are not allowed to have children").
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
                             deadline=deadline)
         best.notes.append(f"parallel runs unavailable ({exc}); one search run in-process")
+        best.wall_time_s = time.time() - t0
+        return best
+    if not results:
+        best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
+                            deadline=time.time() + max(1.0, min(time_limit_s, 10.0)))
+        best.notes.append(f"parallel runs {lost} returned nothing in time; one search run in-process")
         best.wall_time_s = time.time() - t0
         return best
     best = results[0]
@@ -878,6 +897,8 @@ def solve(
             best = r
     runs = [run for r in results for run in r.runs] or [{"config": c.name} for c in cfgs]
     best.runs = runs
+    if lost:
+        best.notes.append(f"parallel runs {lost} returned nothing in time and were stopped")
     best.wall_time_s = time.time() - t0
     return best
 
