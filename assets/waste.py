@@ -160,8 +160,10 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
 
 @dg.asset(key=silver_key("collection_selection"), automation_condition=dg.AutomationCondition.eager(), deps=[silver_key("bin_fill_forecast")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
-          description="Bins to empty on the next collection day, each with its reason (forecast over 85%, "
-                      "overflow before the next possible visit, sensor alert, half full next to a selected bin)")
+          description="Bins to empty on the next collection day, each with its reason: due bins (overflow before "
+                      "the next possible visit, sensor alert) start their stream's trip, which also takes its bins "
+                      "over 85% at collection, 70% at the next visit (batched) or half full next to a selected bin; "
+                      "a stream with nothing due is deferred")
 def collection_selection(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     fc = _latest(lk.read("silver", "bin_fill_forecast"))

@@ -196,19 +196,46 @@ SELECTION = {"plan_date": pl.Date, "bin_id": pl.Utf8, "waste_stream": pl.Utf8, "
 ALERT_STATUS = ("lidOpen", "burning", "vandalized", "dropped")
 
 
-def select_bins(forecast: pl.DataFrame, threshold: float = 0.85, positions: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The bins to empty on the plan day, each with its reason: forecast fill over the threshold
-    at collection time; or an overflow expected before the next possible visit; or a sensor
-    alert (lid open, burning, vandalised, knocked over); and, given `positions` (bin_id,
-    x_2154, y_2154), bins half full near a selected bin of their stream (opportunistic)."""
+DUE_FILL = 1.0      # forecast fill at the next possible visit from which waiting a day is not safe
+BATCH_FILL = 0.7   # when a stream's trip runs, bins of that stream this full at the next visit join it
+
+
+def select_bins(forecast: pl.DataFrame, threshold: float = 0.85, positions: pl.DataFrame | None = None,
+                due_fill: float = DUE_FILL, batch_fill: float | None = BATCH_FILL) -> pl.DataFrame:
+    """The bins to empty on the plan day, each with its reason.
+
+    Due bins (they cannot safely wait for the next possible visit): a forecast fill of at least
+    `due_fill` at the next possible visit ("would overflow before the next possible visit"), or a
+    sensor alert (lid open, burning, vandalised, knocked over). A stream's trip runs on the plan
+    day only when at least one of its bins is due: every trip costs the drive out from the depot
+    and back through the disposal facility whatever it carries, so a stream with nothing due
+    is deferred (its bins are safe until the next possible visit). When the trip runs, it also
+    takes the bins of its stream over `threshold` at collection time or at least `batch_fill`
+    full at the next possible visit (batched: they would be due within a few days, and the truck
+    passes anyway), and, given `positions` (bin_id, x_2154, y_2154), bins half full within 400 m
+    of a selected bin of their stream (opportunistic). `batch_fill=None`: the earlier rule, every
+    bin over `threshold` selected whether or not its stream has anything due."""
     f = forecast.with_columns((pl.col("fill_at_next_visit") - 1).clip(lower_bound=0).alias("overflow_risk"))
     r1 = pl.when(pl.col("fill_at_collection") >= threshold).then(pl.format(
         "forecast fill {} >= {} at collection time", pl.col("fill_at_collection").round(2), pl.lit(threshold)))
-    r2 = pl.when(pl.col("fill_at_next_visit") >= 1.0).then(pl.format(
-        "would overflow before the next possible visit on {} (forecast {})", pl.col("next_visit_date"),
-        pl.col("fill_at_next_visit").round(2)))
+    r2 = pl.when(pl.col("fill_at_next_visit") >= due_fill).then(pl.format(
+        "would overflow before the next possible visit on {} (forecast {} >= {})", pl.col("next_visit_date"),
+        pl.col("fill_at_next_visit").round(2), pl.lit(due_fill)))
     r3 = pl.when(pl.col("sensor_status").is_in(ALERT_STATUS)).then(pl.format("sensor reports {}", pl.col("sensor_status")))
-    f = f.with_columns(pl.concat_str([r1, r2, r3], separator="; ", ignore_nulls=True).alias("reason"))
+    if batch_fill is None:
+        f = f.with_columns(pl.concat_str([r1, r2, r3], separator="; ", ignore_nulls=True).alias("reason"))
+    else:
+        due = pl.concat_str([r2, r3], separator="; ", ignore_nulls=True)
+        f = f.with_columns(due.alias("_due"))
+        f = f.with_columns(((pl.col("_due").is_not_null() & (pl.col("_due") != "")).any().over("waste_stream"))
+                           .alias("_trip"))
+        r4 = pl.when(pl.col("fill_at_next_visit") >= batch_fill).then(pl.format(
+            "batched: forecast fill {} at the next possible visit on {}, its stream's trip runs today",
+            pl.col("fill_at_next_visit").round(2), pl.col("next_visit_date")))
+        f = f.with_columns(pl.when(pl.col("_trip")).then(
+            pl.concat_str([r1, r2, r3], separator="; ", ignore_nulls=True)).alias("reason"))
+        f = f.with_columns(pl.when(pl.col("_trip") & ((pl.col("reason").is_null()) | (pl.col("reason") == "")))
+                           .then(r4).otherwise(pl.col("reason")).alias("reason")).drop("_due", "_trip")
     if positions is not None:
         f = _opportunistic(f, positions)
     f = f.filter(pl.col("reason").is_not_null() & (pl.col("reason") != ""))

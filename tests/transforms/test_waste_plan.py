@@ -43,19 +43,37 @@ def test_select_bins_reasons_and_opportunistic():
     fc = pl.DataFrame([_forecast(bin_id="A", fill_at_collection=0.9, fill_at_next_visit=0.95),
                        _forecast(bin_id="B", fill_at_collection=0.7, fill_at_next_visit=1.1),
                        _forecast(bin_id="C", sensor_status="burning"),
-                       _forecast(bin_id="D", fill_at_collection=0.55),          # near A: opportunistic
-                       _forecast(bin_id="E", fill_at_collection=0.55),          # far: not taken
-                       _forecast(bin_id="F", fill_at_collection=0.3)], schema=T.BIN_FILL_FORECAST)
-    pos = pl.DataFrame({"bin_id": list("ABCDEF"), "x_2154": [0.0, 5000, 9000, 100, 3000, 50],
-                        "y_2154": [0.0] * 6})
+                       _forecast(bin_id="D", fill_at_collection=0.55, fill_at_next_visit=0.6),  # near A: opportunistic
+                       _forecast(bin_id="E", fill_at_collection=0.55, fill_at_next_visit=0.6),  # far: not taken
+                       _forecast(bin_id="F", fill_at_collection=0.3, fill_at_next_visit=0.4),
+                       _forecast(bin_id="G", fill_at_collection=0.6, fill_at_next_visit=0.75)],  # batched
+                      schema=T.BIN_FILL_FORECAST)
+    pos = pl.DataFrame({"bin_id": list("ABCDEFG"), "x_2154": [0.0, 5000, 9000, 100, 3000, 50, 7000],
+                        "y_2154": [0.0] * 7})
     sel = T.select_bins(fc, 0.85, positions=pos)
     why = dict(sel.select("bin_id", "reason").iter_rows())
-    assert set(why) == {"A", "B", "C", "D"}
+    assert set(why) == {"A", "B", "C", "D", "G"}
     assert why["A"].startswith("forecast fill 0.9 >= 0.85")
     assert "overflow before the next possible visit on 2026-11-03" in why["B"]
     assert why["C"] == "sensor reports burning"
     assert why["D"].startswith("opportunistic")
+    assert why["G"].startswith("batched")
     assert sel.filter(pl.col("bin_id") == "B")["overflow_risk"][0] == pytest.approx(0.1)
+
+
+def test_select_bins_defers_a_stream_with_nothing_due():
+    """A stream's trip runs only when one of its bins cannot wait: a verre bin at 0.9 with 0.95
+    expected at tomorrow's visit waits (no verre trip), while the same bin goes when another
+    verre bin would overflow; the old rule (batch_fill=None) takes it either way."""
+    wait = [_forecast(bin_id="A", fill_at_collection=0.9, fill_at_next_visit=0.95),
+            _forecast(bin_id="B", fill_at_collection=0.5, fill_at_next_visit=0.6)]
+    fc = pl.DataFrame(wait, schema=T.BIN_FILL_FORECAST)
+    assert T.select_bins(fc, 0.85).height == 0
+    assert T.select_bins(fc, 0.85, batch_fill=None)["bin_id"].to_list() == ["A"]
+    due = pl.DataFrame(wait + [_forecast(bin_id="C", fill_at_next_visit=1.05),
+                               _forecast(bin_id="D", waste_stream="emballages", fill_at_collection=0.9,
+                                         fill_at_next_visit=0.95)], schema=T.BIN_FILL_FORECAST)
+    assert T.select_bins(due, 0.85)["bin_id"].to_list() == ["A", "C"]
 
 
 def test_assemble_forecast_uses_pickup_after_last_reading():
