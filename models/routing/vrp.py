@@ -868,7 +868,8 @@ def solve(
     jobs = [(problem, c, deadline, initial_routes, always_return_plan) for c in cfgs]
     results, lost = [], []
     try:
-        with ctx.Pool(processes=min(workers, len(cfgs))) as pool:
+        pool = ctx.Pool(processes=min(workers, len(cfgs)))
+        try:
             pending = [(c.name, pool.apply_async(_worker, (job,))) for c, job in zip(cfgs, jobs)]
             for name, res in pending:
                 # a worker that dies or hangs (killed, out of memory, a stuck start-up) must not
@@ -877,7 +878,17 @@ def solve(
                     results.append(res.get(timeout=max(1.0, deadline - time.time()) + WORKER_GRACE_S))
                 except mp.TimeoutError:
                     lost.append(name)
-            # leaving the block terminates the pool, killing any worker still running
+        finally:
+            if lost:
+                for proc in list(getattr(pool, "_pool", [])):
+                    proc.kill()  # SIGKILL: a stuck search cannot ignore it
+                pool.terminate()
+            else:
+                # idle workers leave on the close sentinel; no signal needed (a process whose
+                # parent ignores SIGTERM passes that on to spawned children, and Pool.terminate
+                # would then wait forever for them)
+                pool.close()
+                pool.join()
     except (AssertionError, OSError) as exc:
         # e.g. inside a daemonic worker ("daemonic processes are not allowed to have children").
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
