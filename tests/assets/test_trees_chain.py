@@ -103,7 +103,7 @@ def test_tree_chain_on_tiny_city(lake_env):
     failures = [e.event_specific_data.error.message[:500] for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
     checks = [e.event_specific_data for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert res.success, (failures, [(c.check_name, c.description) for c in checks if not c.passed])
-    assert len(checks) == 3 and all(c.passed for c in checks), [(c.check_name, c.description) for c in checks]
+    assert len(checks) == len(A.CHECKS) == 6 and all(c.passed for c in checks), [(c.check_name, c.description) for c in checks]
 
     # points in Delta, one partition per registered tile and epoch, heights above ground
     products = lake.read("silver", "lidar_tile_products")
