@@ -38,25 +38,14 @@ def _reference_frames(city) -> dict[str, pl.DataFrame]:
 def _write_bad_tiles(landing: Path) -> tuple[str, str]:
     """A truncated copy of a good tile and a tile whose points are in WGS84 degrees written
     under a Lambert-93 header (mis-projected)."""
-    import laspy
-    from pyproj import CRS
+    from models.simulator.bad_inputs import _write_misprojected
 
     good = sorted((landing / "trees" / "tiles" / "2026").glob("*.laz"))[0]
     data = good.read_bytes()
     trunc = landing / "trees" / "tiles" / "2026" / "L93_1019000_6278000.laz"
     trunc.write_bytes(data[: int(len(data) * 0.6)])
-    las = laspy.read(good)
-    header = laspy.LasHeader(point_format=6, version="1.4")
-    header.offsets = [0.0, 0.0, 0.0]
-    header.scales = [1e-7, 1e-7, 0.01]
-    header.add_crs(CRS.from_epsg(2154))
-    bad = laspy.LasData(header)
-    n = 1000
-    bad.x = np.full(n, 7.01) + np.linspace(0, 0.001, n)
-    bad.y = np.full(n, 43.55) + np.linspace(0, 0.001, n)
-    bad.z = np.asarray(las.z[:n])
     mis = landing / "trees" / "tiles" / "2026" / "L93_1019250_6278000.laz"
-    bad.write(str(mis), do_compress=True, laz_backend=laspy.LazBackend.Lazrs)
+    _write_misprojected(good, mis)   # the simulator's own bad input
     return "2026/" + trunc.name, "2026/" + mis.name
 
 
