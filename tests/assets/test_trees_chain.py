@@ -6,7 +6,6 @@ results checked against the simulator's truth."""
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import polars as pl
 import pytest
 
