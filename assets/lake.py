@@ -45,6 +45,14 @@ class Lake:
     def uri(self, layer: str, table: str) -> str:
         return f"{self.root}/{layer}/{table}" if layer else f"{self.root}/{table}"
 
+    def local_root(self, what: str) -> Path:
+        """The lake root as a local folder, for files kept beside the Delta tables (model
+        artifacts, rasters, exports); `what` names them in the error when LAKE_URI is remote
+        (object stores are supported for Delta tables only)."""
+        if "://" in self.root and not self.root.startswith("file://"):
+            raise NotImplementedError(f"{what} are stored on local disk; LAKE_URI {self.root} is remote")
+        return Path(self.root.removeprefix("file://"))
+
     def table(self, layer: str, table: str) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri(layer, table), storage_options=self.storage_options)
@@ -184,6 +192,13 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def quarantine_root(self) -> Path:
         return Path(self.landing_uri) / "_quarantine"
+
+
+def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG shown inline in the Dagster UI (markdown with a data URI)."""
+    import base64
+
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def table_metadata(df: pl.DataFrame, *, preview_rows: int = 10, extra: dict | None = None) -> dict:

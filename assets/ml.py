@@ -45,9 +45,7 @@ def frame_fingerprint(df: pl.DataFrame) -> str:
 
 def artifact_dir(lake: Lake, model: str, version: str) -> Path:
     """Local folder for one model version's files (created)."""
-    if "://" in lake.root and not lake.root.startswith("file://"):
-        raise NotImplementedError("model artifacts are stored on local disk; LAKE_URI is remote")
-    d = Path(lake.root.removeprefix("file://")) / "ml" / "artifacts" / model / version
+    d = lake.local_root("model artifacts") / "ml" / "artifacts" / model / version
     d.mkdir(parents=True, exist_ok=True)
     return d
 

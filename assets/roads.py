@@ -11,7 +11,6 @@ into this season's repair plan and the crew's days.
     silver/road_frames -> gold/survey_coverage
 """
 
-import base64
 import io
 import json
 import os
@@ -30,7 +29,7 @@ from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_DETECTIONS_SUITE, R
 from transforms import roads as T
 
 from . import ml
-from .lake import Lake, LakeResource, table_metadata
+from .lake import Lake, LakeResource, image_metadata, table_metadata
 from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "voirie"
@@ -379,7 +378,7 @@ def road_segment_condition(context: dg.AssetExecutionContext, lake: LakeResource
     png = condition_map_png(df, segments)
     latest = df.filter(pl.col("is_latest") & pl.col("graded"))
     return dg.MaterializeResult(metadata=table_metadata(df, preview_rows=20, extra={
-        "condition_map": dg.MetadataValue.md(f"![condition map](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "condition_map": image_metadata(png, "condition map"),
         "segments_graded_latest": latest.height,
         "mean_pci_latest": round(float(latest["pci"].mean()), 1) if latest.height else None,
         "safety_critical_latest": int(df.filter(pl.col("is_latest"))["safety_critical"].sum()),

@@ -25,7 +25,7 @@ from transforms import trees as T
 from transforms.geo import wkt_coords
 
 from . import ml
-from .lake import Lake, LakeResource, move_to_quarantine, table_metadata
+from .lake import Lake, LakeResource, move_to_quarantine, image_metadata, table_metadata
 from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "espaces_verts"
@@ -62,12 +62,6 @@ def _asset(key: list[str], deps: list, description: str, kinds: set[str], **kw):
     return dg.asset(key=key, deps=deps, group_name=GROUP, owners=OWNERS[GROUP], kinds=kinds,
                     description=description, pool=f"delta:{'/'.join(key)}", tags={"layer": key[0]},
                     automation_condition=dg.AutomationCondition.eager(), **kw)
-
-
-def _local_root(lk: Lake) -> Path:
-    if "://" in lk.root and not lk.root.startswith("file://"):
-        raise NotImplementedError("tile rasters and exports are stored on local disk; LAKE_URI is remote")
-    return Path(lk.root.removeprefix("file://"))
 
 
 def _load_avg() -> str:
@@ -107,7 +101,7 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     tiles = lk.read("silver", "lidar_tiles")
     checks = T.tile_checksums(lk.read("bronze", "lidar_tiles", columns=["tile_id", "epoch", "_checksum", "_ingested_at"]))
     done = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
-    root = _local_root(lk)
+    root = lk.local_root("tile rasters and exports")
     todo = T.tiles_to_process(tiles, checks, done, P.RASTER_VERSION)
     t0 = time.perf_counter()
     rows, bad, n_points = [], [], 0
@@ -325,7 +319,7 @@ def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) ->
     reg = T.tree_risk_register(lk.read("silver", "tree_risk"))
     lk.overwrite("gold", "tree_risk_register", reg)
     inv = lk.read("gold", "tree_inventory")
-    out = _local_root(lk) / "exports" / "trees"
+    out = lk.local_root("tile rasters and exports") / "exports" / "trees"
     files = {"tree_inventory.geojson": write_geojson(inv, out / "tree_inventory.geojson"),
              "tree_inventory.parquet": write_geoparquet(inv, out / "tree_inventory.parquet"),
              "tree_risk_register.geojson": write_geojson(reg, out / "tree_risk_register.geojson"),
@@ -336,11 +330,10 @@ def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) ->
     routes = P.route_lines(plan, lk.read("silver", "places"))
     png = risk_map_png(inv.filter(pl.col("status") != "felled"), rings, routes)
     (out / "tree_risk_map.png").write_bytes(png)
-    import base64
 
     return dg.MaterializeResult(metadata=table_metadata(reg, preview_rows=20, extra={
         **{f"export_{k.replace('.', '_')}": dg.MetadataValue.path(str(v)) for k, v in files.items()},
-        "map": dg.MetadataValue.md(f"![trees by risk](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "map": image_metadata(png, "trees by risk"),
         "map_path": dg.MetadataValue.path(str(out / "tree_risk_map.png"))}))
 
 

@@ -3,7 +3,6 @@ fill forecaster (training, scoring), tomorrow's selection and routes on the stre
 plan against the fixed rounds, the Clean City Index, priority zones and sorting quality."""
 
 
-import base64
 import io
 import json
 import os
@@ -23,7 +22,7 @@ from quality.checks import table_check
 from transforms import waste as T
 
 from . import ml
-from .lake import Lake, LakeResource, table_metadata
+from .lake import Lake, LakeResource, image_metadata, table_metadata
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 
@@ -312,7 +311,7 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     lk.replace_where("silver", "collection_routes", routes_df, "plan_date", str(plan_date))
     lk.replace_where("silver", "collection_kpis", kpis, "plan_date", str(plan_date))
     png = _route_map(segs, stops_df, depot, disp, f"Collection plan {plan_date}")
-    map_dir = Path(lk.root.removeprefix("file://")) / "gold" / "_maps"
+    map_dir = lk.local_root("route maps") / "gold" / "_maps"
     map_dir.mkdir(parents=True, exist_ok=True)
     (map_dir / "collection_routes.png").write_bytes(png)
     return dg.MaterializeResult(metadata=table_metadata(stops_df, extra={
@@ -321,7 +320,7 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
         "solver": dg.MetadataValue.json({k: v for k, v in plan.info.items() if k != "runs"}),
         "network": dg.MetadataValue.json(net_info),
         "route_map_path": dg.MetadataValue.path(str(map_dir / "collection_routes.png")),
-        "route_map": dg.MetadataValue.md(f"![routes](data:image/png;base64,{base64.b64encode(png).decode()})")}))
+        "route_map": image_metadata(png, "routes")}))
 
 
 @gold("bin_fill_forecast", group=GROUP, deps=[silver_key("bin_fill_forecast")], kinds={"torch", "delta"})
