@@ -63,6 +63,14 @@ class DetectConfig:
     flank_rise: float = 0.5    # m: a neighbour whose apex is this much higher may overhang
     apex_quantile: float = 0.3  # of the sector maxima (3rd lowest of 8): robust to a neighbour overhanging part of the disc
     height_from_apex: bool = True
+    covered_rise: float = 0.3    # m: a neighbour this much higher may cover a stem's apex
+    covered_reach: float = 10.0  # m from a stem to the tops of neighbours that may cover it
+    covered_step: float = 1.5    # m: a drop this high between two cells separates two crown surfaces
+    covered_slope: float = 0.35  # m/m: the canopy over the stem rises at least this steeply towards a covering neighbour
+    covered_slope_radius: float = 1.0  # m around the stem where that slope is fitted
+    covered_noise: float = 0.3   # m a crown's surface may rise between two cells on the way down from its top
+    covered_radius: float = 6.0  # m around the stem where its own crown is sought
+    covered_min_cells: int = 6
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
@@ -346,6 +354,128 @@ def _on_a_flank(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, cfg: 
     return out
 
 
+def _downhill_reach(chm: np.ndarray, r0: int, c0: int, seeds: list[tuple[int, int]], half: int,
+                    step: float, rise: float, floor: float) -> np.ndarray:
+    """Cells of the window of ``half`` cells around (r0, c0) reached from any of ``seeds`` (tree
+    tops) by walking downhill: 4-neighbour steps that rise at most ``rise`` m (the surface's
+    noise) and drop less than ``step`` m, over cells above ``floor`` m. That is the surface of the
+    crowns the seeds top, as seen from above: a crown descends from its top to its edge; another
+    crown that shows beside it is reached only by climbing (a valley) or past a drop of several
+    metres (a crown edge over a lower crown or the ground). Returns a boolean mask of the window."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    nr, nc = chm.shape
+    ra, rb = max(0, r0 - half), min(nr, r0 + half + 1)
+    ca, cb = max(0, c0 - half), min(nc, c0 + half + 1)
+    w = chm[ra:rb, ca:cb]
+    h, wd = w.shape
+    idx = np.arange(h * wd).reshape(h, wd)
+    src, dst = [], []
+    for a_, b_, va, vb in ((idx[:-1, :], idx[1:, :], w[:-1, :], w[1:, :]), (idx[:, :-1], idx[:, 1:], w[:, :-1], w[:, 1:])):
+        both = (va > floor) & (vb > floor)
+        fwd = both & (vb <= va + rise) & (va - vb < step)     # a -> b
+        bwd = both & (va <= vb + rise) & (vb - va < step)     # b -> a
+        src += [a_[fwd], b_[bwd]]
+        dst += [b_[fwd], a_[bwd]]
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    g = coo_matrix((np.ones(src.size), (src, dst)), shape=(h * wd, h * wd)).tocsr()
+    out = np.zeros(h * wd, bool)
+    for sr_, sc_ in seeds:
+        if ra <= sr_ < rb and ca <= sc_ < cb and w[sr_ - ra, sc_ - ca] > floor:
+            out[breadth_first_order(g, int(idx[sr_ - ra, sc_ - ca]), directed=True, return_predecessors=False)] = True
+    full = np.zeros((2 * half + 1, 2 * half + 1), bool)
+    full[ra - (r0 - half):rb - (r0 - half), ca - (c0 - half):cb - (c0 - half)] = out.reshape(h, wd)
+    return full
+
+
+def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of: np.ndarray, stems: dict,
+                   apex_h: np.ndarray, xmin: float, ymax: float, res: float,
+                   cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray]:
+    """Heights of trees whose apex is covered by a taller neighbour's crown.
+
+    A stem's apex (:func:`fuse_stems`) is read from the CHM around it; when a taller neighbour's
+    crown overhangs the stem, that reading is the neighbour's surface (+2 to +10 m on a small tree
+    under a big one). A stem is *covered* by a top within ``covered_reach`` m whose apex is more
+    than ``covered_rise`` m higher when the canopy over the stem is that neighbour's flank: the
+    plane fitted to the CHM within ``covered_slope_radius`` m of the stem rises towards the
+    neighbour at ``covered_slope`` m/m or more, and the canopy keeps rising to the neighbour's top
+    (no dip deeper than ``flank_dip`` m). A tree with its own dome there is flat over its stem, or
+    is separated from the neighbour by a valley.
+
+    A covered tree's height is re-read from what shows of its own crown: the cells within
+    ``covered_radius`` m of its stem, nearer its stem than any other tree's position, not higher
+    than the first reading, and not on the neighbour's surface (:func:`_downhill_reach`: reached
+    from the neighbour's top by walking down its crown), in patches of at least
+    ``covered_min_cells`` cells. The height is the second highest of those cells: a lower bound,
+    since what shows is off the apex. Without such a patch the reading is kept. Returns the
+    heights and a flag per tree (True where the height was re-read)."""
+    from scipy.spatial import cKDTree
+
+    k = len(rows)
+    out = np.asarray(apex_h, float).copy()
+    flag = np.zeros(k, bool)
+    if k < 2:
+        return out, flag
+    nr, nc = chm.shape
+    has = stem_of >= 0
+    pr = rows.astype(float).copy()
+    pc = cols.astype(float).copy()
+    pr[has] = (ymax - stems["y"][stem_of[has]]) / res - 0.5
+    pc[has] = (stems["x"][stem_of[has]] - xmin) / res - 0.5
+    tops = cKDTree(np.c_[rows, cols])
+    pos = cKDTree(np.c_[pr, pc])
+    R = int(np.ceil(cfg.covered_radius / res))
+    g = max(1, int(round(cfg.covered_slope_radius / res)))
+    gr, gc = np.mgrid[-g:g + 1, -g:g + 1]
+    gm = np.hypot(gr, gc) <= g
+    gr, gc = gr[gm], gc[gm]
+    A = np.c_[np.ones(gr.size), gr * res, gc * res]
+    for i in np.flatnonzero(has):
+        cover = []
+        # the slope of the canopy over the stem (m/m, along rows and columns): a stem under a
+        # neighbour's crown stands under its flank, which rises towards the neighbour's top
+        rr_, cc_ = np.clip(int(round(pr[i])) + gr, 0, nr - 1), np.clip(int(round(pc[i])) + gc, 0, nc - 1)
+        grad = np.linalg.lstsq(A, chm[rr_, cc_], rcond=None)[0][1:]
+        for j in tops.query_ball_point([pr[i], pc[i]], cfg.covered_reach / res):
+            if j == i or apex_h[j] <= apex_h[i] + cfg.covered_rise:
+                continue
+            if np.hypot(rows[j] - pr[i], cols[j] - pc[i]) * res < 1.0:
+                continue
+            n = int(np.hypot(rows[j] - pr[i], cols[j] - pc[i]) * 2) + 2
+            sr_ = np.clip(np.rint(np.linspace(pr[i], rows[j], n)).astype(np.int64), 0, nr - 1)
+            sc_ = np.clip(np.rint(np.linspace(pc[i], cols[j], n)).astype(np.int64), 0, nc - 1)
+            prof = chm[sr_, sc_]
+            u = np.array([rows[j] - pr[i], cols[j] - pc[i]]) / np.hypot(rows[j] - pr[i], cols[j] - pc[i])
+            if (np.maximum.accumulate(prof) - prof).max() < cfg.flank_dip and grad @ u >= cfg.covered_slope:
+                cover.append(j)
+        if not cover:
+            continue
+        r0, c0 = int(round(pr[i])), int(round(pc[i]))
+        dr, dc = np.mgrid[-R:R + 1, -R:R + 1]
+        H_ = R + int(np.ceil(cfg.covered_reach / res))
+        theirs = _downhill_reach(chm, r0, c0, [(int(rows[j]), int(cols[j])) for j in cover], H_, cfg.covered_step,
+                                 cfg.covered_noise, cfg.hmin)[H_ - R:H_ + R + 1, H_ - R:H_ + R + 1]
+        m = (np.hypot(dr, dc) * res <= cfg.covered_radius) & ~theirs
+        rr, cc = r0 + dr, c0 + dc
+        m &= (rr >= 0) & (rr < nr) & (cc >= 0) & (cc < nc)
+        v = np.where(m, chm[np.clip(rr, 0, nr - 1), np.clip(cc, 0, nc - 1)], 0.0)
+        m &= (v > cfg.hmin) & (v <= apex_h[i])
+        if m.any():
+            _, near = pos.query(np.c_[rr[m], cc[m]])
+            m[m] = near == i
+        # the parts of its own crown that show: patches of at least covered_min_cells cells (a
+        # cell or two the walk missed on a neighbour's crown is noise)
+        lab, nlab = ndimage.label(m, structure=np.ones((3, 3)))
+        sizes = np.bincount(lab.ravel(), minlength=nlab + 1)
+        own = v[(lab > 0) & (sizes[lab] >= cfg.covered_min_cells)]
+        if own.size >= cfg.covered_min_cells:
+            own = np.sort(own)
+            out[i] = float(own[-2])
+            flag[i] = True
+    return out, flag
+
+
 def _fill(chm: np.ndarray) -> np.ndarray:
     """Empty cells take the highest of their 8 neighbours; cells still empty are 0 m; spikes go."""
     v = np.where(np.isfinite(chm), chm, -np.inf)
@@ -379,6 +509,8 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     rows, cols = np.divmod(tops.index, chm.shape[1])
     stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
     rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
+    apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
+    occluded = occluded | covered
     lab = np.zeros(chm.shape, np.int32)
     if len(rows):
         lab = dalponte2016(chm, np.c_[rows, cols], res, th_tree=cfg.th_tree, th_seed=cfg.th_seed, th_cr=cfg.th_cr,

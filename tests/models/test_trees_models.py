@@ -193,6 +193,27 @@ def test_stem_under_a_taller_neighbours_crown_gets_its_own_apex():
     assert by_stem[1] == pytest.approx(20.0, abs=0.6)
 
 
+def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
+    from models.trees.detect import covered_apexes
+
+    res, nr, nc = 0.5, 80, 100
+    big = dome(nr, nc, 40, 40, 19.0, 8.0)              # 19 m, crown radius 8 m
+    hidden = dome(nr, nc, 40, 52, 8.0, 4.0)            # 8 m, its stem 6 m east of the big one's: under its crown
+    beside = dome(nr, nc, 20, 70, 12.0, 3.5)           # 12 m, its own dome clear of the big crown
+    chm = np.maximum(np.maximum(big, hidden), beside)
+    assert chm[40, 52] > 15.0                          # over the hidden stem: the big crown
+    assert 6.5 < chm[40, 58] < 8.0                     # beyond the big crown's edge: the hidden tree's own crown
+    xmin, ymax = 0.0, nr * res
+    rows, cols = np.array([40, 40, 20]), np.array([40, 52, 70])
+    stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.array([9, 9, 9])}
+    # the first readings: the hidden tree's apex read on the big crown over its stem
+    first = np.array([19.0, float(chm[40, 52]), 12.0])
+    h, flag = covered_apexes(chm, rows, cols, np.arange(3), stems, first, xmin, ymax, res, DetectConfig())
+    assert flag.tolist() == [False, True, False]
+    assert 6.5 < h[1] <= 8.0                           # a lower bound of its 8 m, not the 15.8 m over its stem
+    assert h[0] == 19.0 and h[2] == 12.0
+
+
 def test_crown_spread_of_an_isolated_lobed_crown():
     from models.lidar.tiles import TileRasters
     from models.trees.detect import detect_trees
