@@ -63,6 +63,7 @@ class DetectConfig:
     flank_rise: float = 0.5    # m: a neighbour whose apex is this much higher may overhang
     apex_quantile: float = 0.3  # of the sector maxima (3rd lowest of 8): robust to a neighbour overhanging part of the disc
     height_from_apex: bool = True
+    apex_consistent: float = 1.0  # m: the sector maxima up to this much above that quantile are averaged (0: the quantile alone)
     covered_rise: float = 0.3    # m: a neighbour this much higher may cover a stem's apex
     covered_reach: float = 10.0  # m from a stem to the tops of neighbours that may cover it
     covered_step: float = 1.5    # m: a drop this high between two cells separates two crown surfaces
@@ -80,6 +81,7 @@ class DetectConfig:
     lean_min_points: int = 5
     cbh_quantile: float = 0.03  # of the lowest return per crown cell (stems excluded by the 0.5 m floor)
     lean_min_span: float = 1.5  # m of stem height the lean fit must span
+    lean_tol: float = 0.3      # m: a return this close to a stem's line is on it
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
@@ -241,6 +243,8 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         bs = np.sort(best[ok])
         h = float(bs[int(np.floor(cfg.apex_quantile * (bs.size - 1)))])
         k = int(np.flatnonzero((v == h) & ok[sec])[0])
+        if cfg.apex_consistent > 0:
+            h = float(bs[(bs >= h) & (bs <= h + cfg.apex_consistent)].mean())
         return int(rr[k]), int(cc[k]), h
 
     # first pass: every stem's apex from all its sectors; second pass, where another stem or top
@@ -293,10 +297,14 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
 
 def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lean (degrees from vertical) and its azimuth (degrees from north, clockwise) of each stem:
-    a robust line ``x = x0 + kx h, y = y0 + ky h`` through the understorey returns below the crown
-    base within a cone around the stem base (0.6 m + tan 35 deg x height), refitted once without
-    the returns more than 0.4 m off the line. NaN where fewer than ``lean_min_points`` returns
-    spanning ``lean_min_span`` m carry the fit, or where it leans more than 45 degrees (not a stem)."""
+    the line ``x = x0 + kx h, y = y0 + ky h`` through the understorey returns below the crown base
+    within a cone around the stem base (0.6 m + tan 35 deg x height) that most returns lie on
+    (consensus over the lines through every two returns at least 0.5 m apart in height; on the
+    line = within ``lean_tol`` m of it), refitted by least squares on those returns. A stem is a
+    thin cylinder: the returns of the lowest branches, which a crown base read too high lets in,
+    lie off its line and are outvoted (a least-squares line through all of them leaned upright
+    trees by 20-30 degrees). NaN where fewer than ``lean_min_points`` returns spanning
+    ``lean_min_span`` m carry the line, or where it leans more than 45 degrees (not a stem)."""
     from scipy.spatial import cKDTree
 
     n = len(sx)
@@ -305,6 +313,47 @@ def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.nda
     cnt = np.zeros(n)
     if ux.size == 0:
         return lean, az, cnt
+    tree = cKDTree(np.c_[ux, uy])
+    reach = 0.6 + np.tan(np.radians(35)) * np.maximum(cbh, 0.5)
+    for i in np.flatnonzero(has):
+        idx = np.asarray(tree.query_ball_point([sx[i], sy[i]], float(reach[i])), dtype=np.int64)
+        if idx.size < cfg.lean_min_points:
+            continue
+        h = uh[idx].astype(float)
+        dx, dy = ux[idx] - sx[i], uy[idx] - sy[i]
+        sel = (h > 0.3) & (h < cbh[i] - 0.3) & (np.hypot(dx, dy) <= 0.6 + np.tan(np.radians(35)) * h)
+        if sel.sum() < cfg.lean_min_points or np.ptp(h[sel]) < cfg.lean_min_span:
+            continue
+        h, dx, dy = h[sel], dx[sel], dy[sel]
+        # candidate lines through every two returns 0.5 m or more apart in height
+        a_, b_ = np.triu_indices(h.size, 1)
+        far = np.abs(h[b_] - h[a_]) >= 0.5
+        a_, b_ = a_[far], b_[far]
+        if a_.size == 0:
+            continue
+        kx = (dx[b_] - dx[a_]) / (h[b_] - h[a_])
+        ky = (dy[b_] - dy[a_]) / (h[b_] - h[a_])
+        ok = np.hypot(kx, ky) <= 1.0                      # at most 45 degrees
+        a_, kx, ky = a_[ok], kx[ok], ky[ok]
+        if a_.size == 0:
+            continue
+        ox, oy = dx[a_] - kx * h[a_], dy[a_] - ky * h[a_]
+        r = np.hypot(dx[None, :] - ox[:, None] - kx[:, None] * h[None, :],
+                     dy[None, :] - oy[:, None] - ky[:, None] * h[None, :])
+        inl = r <= cfg.lean_tol
+        votes = inl.sum(1)
+        best = np.flatnonzero(votes == votes.max())
+        k = best[np.argmin(np.where(inl[best], r[best], 0).sum(1))]
+        on = inl[k]
+        if on.sum() < cfg.lean_min_points or np.ptp(h[on]) < cfg.lean_min_span:
+            continue
+        A = np.c_[np.ones(on.sum()), h[on]]
+        (_, bx), *_ = np.linalg.lstsq(A, dx[on], rcond=None)
+        (_, by), *_ = np.linalg.lstsq(A, dy[on], rcond=None)
+        t = np.degrees(np.arctan(np.hypot(bx, by)))
+        if t <= 45:
+            lean[i], az[i], cnt[i] = t, np.degrees(np.arctan2(bx, by)) % 360, on.sum()
+    return lean, az, cnt
     tree = cKDTree(np.c_[ux, uy])
     reach = 0.6 + np.tan(np.radians(35)) * np.maximum(cbh, 0.5)
     for i in np.flatnonzero(has):
