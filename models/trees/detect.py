@@ -20,6 +20,7 @@ Steps (see docs/trees.md for the measures and their units):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -82,6 +83,8 @@ class DetectConfig:
     cbh_quantile: float = 0.03  # of the lowest return per crown cell (stems excluded by the 0.5 m floor)
     lean_min_span: float = 1.5  # m of stem height the lean fit must span
     lean_tol: float = 0.3      # m: a return this close to a stem's line is on it
+    lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
+    lean_centre_ratio: float = 0.6  # crown centre height / tree height
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
@@ -168,6 +171,53 @@ def find_stems(ux: np.ndarray, uy: np.ndarray, uh: np.ndarray, cfg: "DetectConfi
     return {"x": sx, "y": sy, "n": sn}
 
 
+def sector_apex(chm: np.ndarray, r: int, c: int, res: float, cfg: "DetectConfig", away=()) -> tuple[int, int, float]:
+    """Apex height of the crown centred on cell (r, c) (a stem, or a top), and the seed cell.
+
+    The highest cell of each of ``apex_sectors`` sectors of the disc of ``apex_radius`` m: a
+    sector on the own dome gives the apex (a max over several cells sees through the gaps of a
+    transparent crown), a sector under a taller neighbour's overhanging crown gives more. The
+    robust reading is the ``apex_quantile`` of the sector maxima; sectors facing a taller
+    neighbour (``away``: directions in radians, as ``arctan2(drow, dcol)``, within
+    ``flank_halfangle`` degrees) are left out while at least two others remain: a neighbour's
+    crown overhangs from its own side. The apex is the mean of the sector maxima from that reading
+    to ``apex_consistent`` m above it (the reading alone runs 0.2-0.3 m low: the lowest sectors
+    are those whose highest cell missed the very top). The seed is the reading sector's highest
+    cell."""
+    nr, nc = chm.shape
+    dr_, dc_, sector_, sec_dir = _sector_disc(cfg.apex_radius, res, cfg.apex_sectors)
+    rr, cc = r + dr_, c + dc_
+    m = (rr >= 0) & (rr < nr) & (cc >= 0) & (cc < nc)
+    rr, cc, sec = rr[m], cc[m], sector_[m]
+    v = chm[rr, cc]
+    best = np.full(cfg.apex_sectors, -np.inf)
+    np.maximum.at(best, sec, v)
+    ok = np.isfinite(best)
+    if len(away):
+        d = np.abs((sec_dir[:, None] - np.asarray(away)[None, :] + np.pi) % (2 * np.pi) - np.pi)
+        free = ok & (d.min(1) > np.radians(cfg.flank_halfangle))
+        if free.sum() >= 2:
+            ok = free
+    bs = np.sort(best[ok])
+    h = float(bs[int(np.floor(cfg.apex_quantile * (bs.size - 1)))])
+    k = int(np.flatnonzero((v == h) & ok[sec])[0])
+    if cfg.apex_consistent > 0:
+        h = float(bs[(bs >= h) & (bs <= h + cfg.apex_consistent)].mean())
+    return int(rr[k]), int(cc[k]), h
+
+
+@lru_cache(maxsize=16)
+def _sector_disc(radius: float, res: float, sectors: int):
+    """Cell offsets of a disc (centre excluded), the sector of each, and the sectors' directions."""
+    apex = max(1, int(np.ceil(radius / res)))
+    dr_, dc_ = np.mgrid[-apex:apex + 1, -apex:apex + 1]
+    disk = (np.hypot(dr_, dc_) * res <= radius + 1e-9) & ((dr_ != 0) | (dc_ != 0))
+    dr_, dc_ = dr_[disk], dc_[disk]
+    sector_ = np.floor((np.arctan2(dr_, dc_) + np.pi) / (2 * np.pi) * sectors).astype(np.int64) % sectors
+    sec_dir = (np.arange(sectors) + 0.5) / sectors * 2 * np.pi - np.pi
+    return dr_, dc_, sector_, sec_dir
+
+
 def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict, xmin: float, ymax: float,
                res: float, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Final crown seeds from the local-maximum tops and the stems.
@@ -210,42 +260,8 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     by_stem = [[] for _ in range(ns)]
     for t in np.flatnonzero(owner >= 0):
         by_stem[owner[t]].append(t)
-    apex = max(1, int(np.ceil(cfg.apex_radius / res)))
-    dr_, dc_ = np.mgrid[-apex:apex + 1, -apex:apex + 1]
-    disk = (np.hypot(dr_, dc_) * res <= cfg.apex_radius + 1e-9) & ((dr_ != 0) | (dc_ != 0))
-    dr_, dc_ = dr_[disk], dc_[disk]
-    sector_ = (np.floor((np.arctan2(dr_, dc_) + np.pi) / (2 * np.pi) * cfg.apex_sectors).astype(np.int64)
-               % cfg.apex_sectors)
-
-    sec_dir = (np.arange(cfg.apex_sectors) + 0.5) / cfg.apex_sectors * 2 * np.pi - np.pi
-
     def own_apex(r, c, away=()):
-        """Apex height of the crown centred on cell (r, c) (a stem, or a top), and the seed cell.
-        The highest cell of each of ``apex_sectors`` sectors of the disc of ``apex_radius`` m: a
-        sector on the own dome gives the apex (a max over several cells sees through the gaps of
-        a transparent crown), a sector under a taller neighbour's overhanging crown gives more.
-        The apex is the ``apex_quantile`` of the sector maxima; sectors facing a taller
-        neighbour (``away``: directions in radians, as ``arctan2(drow, dcol)``, within
-        ``flank_halfangle`` degrees) are left out while at least two others remain: a neighbour's
-        crown overhangs from its own side. The seed is the chosen sector's highest cell."""
-        rr, cc = r + dr_, c + dc_
-        m = (rr >= 0) & (rr < nr) & (cc >= 0) & (cc < nc)
-        rr, cc, sec = rr[m], cc[m], sector_[m]
-        v = chm[rr, cc]
-        best = np.full(cfg.apex_sectors, -np.inf)
-        np.maximum.at(best, sec, v)
-        ok = np.isfinite(best)
-        if len(away):
-            d = np.abs((sec_dir[:, None] - np.asarray(away)[None, :] + np.pi) % (2 * np.pi) - np.pi)
-            free = ok & (d.min(1) > np.radians(cfg.flank_halfangle))
-            if free.sum() >= 2:
-                ok = free
-        bs = np.sort(best[ok])
-        h = float(bs[int(np.floor(cfg.apex_quantile * (bs.size - 1)))])
-        k = int(np.flatnonzero((v == h) & ok[sec])[0])
-        if cfg.apex_consistent > 0:
-            h = float(bs[(bs >= h) & (bs <= h + cfg.apex_consistent)].mean())
-        return int(rr[k]), int(cc[k]), h
+        return sector_apex(chm, r, c, res, cfg, away)
 
     # first pass: every stem's apex from all its sectors; second pass, where another stem or top
     # within flank_search m is higher than that by flank_rise (a taller neighbour whose crown may
@@ -680,6 +696,21 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     pos_y = np.where(found, np.r_[0.0, stems["y"]][sk + 1], ty)
     lean, lean_az, ns = stem_lean(m.under_x, m.under_y, m.under_h, pos_x, pos_y, cbh, found, cfg)
     has_stem = found
+    # a stem leaning lean_reread_min degrees or more carries its crown off its base: its apex is
+    # read again around the crown centre, tan(lean) x lean_centre_ratio x the height along the
+    # lean; the higher reading wins (read over the base, the apex disc caught the crown's flank)
+    if cfg.lean_reread_min > 0:
+        for i in np.flatnonzero(np.isfinite(lean) & (lean >= cfg.lean_reread_min)):
+            t, a = np.tan(np.radians(lean[i])), np.radians(lean_az[i])
+            h = height[i]
+            for _ in range(2):
+                off = t * cfg.lean_centre_ratio * h
+                r_ = int((m.ymax - (pos_y[i] + off * np.cos(a))) / res)
+                c_ = int((pos_x[i] + off * np.sin(a) - m.xmin) / res)
+                if not (0 <= r_ < nr and 0 <= c_ < nc):
+                    break
+                h = max(height[i], sector_apex(chm, r_, c_, res, cfg)[2])
+            height[i] = h
 
     # a stem standing under a higher neighbour's crown (within 90 % of its radius from its top) is
     # occluded whatever seeded it: its own top cannot be seen
