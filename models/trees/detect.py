@@ -576,6 +576,28 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
     apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
     occluded = occluded | covered
+    moved = np.zeros(len(rows), bool)
+    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
+    # a leaning tree whose crown was found off its base (step 5 of _measure) is seeded there and
+    # the crowns are segmented again: seeded over the base, its crown was a sliver of the
+    # neighbours' or of its own flank
+    if moves:
+        for i, (r_, c_, h_) in moves.items():
+            others = np.hypot(rows - r_, cols - c_) * res
+            others[i] = np.inf
+            if others.min() >= 2.0:
+                rows[i], cols[i], apex_h[i], moved[i] = r_, c_, h_, True
+        if moved.any():
+            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
+    return out
+
+
+def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of: np.ndarray,
+             occluded: np.ndarray, apex_h: np.ndarray, stems: dict, core_bounds: tuple, cfg: DetectConfig,
+             moved: np.ndarray) -> tuple[dict, dict]:
+    """Crowns from the seeds and every tree's metrics; also, per leaning stem whose crown stands
+    off its base, the seed cell and apex found there (``{seed index: (row, col, height)}``)."""
+    res = m.res
     lab = np.zeros(chm.shape, np.int32)
     if len(rows):
         lab = dalponte2016(chm, np.c_[rows, cols], res, th_tree=cfg.th_tree, th_seed=cfg.th_seed, th_cr=cfg.th_cr,
@@ -584,7 +606,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     out = {c: np.zeros(0) for c in TREE_COLUMNS}
     if k == 0:
         out["position_source"] = np.zeros(0, dtype=object)
-        return out
+        return out, {}
     nr, nc = chm.shape
     flat = lab.ravel()
     inside = flat > 0
@@ -657,9 +679,17 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     # their ``spread_quantile`` (like the field rule "longest spread and the spread across it":
     # a lobed crown's long axis counts, and a palm's thin frond tips, which few pulses hit, are
     # not averaged away with the gaps between fronds).
-    sk0 = np.r_[-1, stem_of]
-    ccx = np.where(sk0 >= 0, np.r_[0.0, stems["x"]][sk0 + 1], tx)
-    ccy = np.where(sk0 >= 0, np.r_[0.0, stems["y"]][sk0 + 1], ty)
+    # position: the stem cluster found for the tree, else the crown top; the stem's lean
+    sk = np.r_[-1, stem_of]
+    found = sk >= 0
+    pos_x = np.where(found, np.r_[0.0, stems["x"]][sk + 1], tx)
+    pos_y = np.where(found, np.r_[0.0, stems["y"]][sk + 1], ty)
+    lean, lean_az, ns = stem_lean(m.under_x, m.under_y, m.under_h, pos_x, pos_y, cbh, found, cfg)
+    # the spread is measured around the stem, or around the crown top where no stem was seen or
+    # where the stem leans (lean_reread_min degrees or more: its crown stands off its base)
+    leaning = np.isfinite(lean) & (lean >= cfg.lean_reread_min) if cfg.lean_reread_min > 0 else np.zeros(k + 1, bool)
+    ccx = np.where(found & ~leaning, pos_x, tx)
+    ccy = np.where(found & ~leaning, pos_y, ty)
     ns_ = cfg.spread_sectors
     spread_n = np.zeros(k + 1)
     spread_r = np.zeros(k + 1)
@@ -689,28 +719,29 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     top_gap = (np.bincount(L[inner], weights=nl[inner], minlength=k + 1)
                / np.maximum(np.bincount(L[inner], weights=nf[inner], minlength=k + 1), 1))
 
-    # position: the stem cluster found for the tree, else the crown top
-    sk = np.r_[-1, stem_of]
-    found = sk >= 0
-    pos_x = np.where(found, np.r_[0.0, stems["x"]][sk + 1], tx)
-    pos_y = np.where(found, np.r_[0.0, stems["y"]][sk + 1], ty)
-    lean, lean_az, ns = stem_lean(m.under_x, m.under_y, m.under_h, pos_x, pos_y, cbh, found, cfg)
     has_stem = found
     # a stem leaning lean_reread_min degrees or more carries its crown off its base: its apex is
     # read again around the crown centre, tan(lean) x lean_centre_ratio x the height along the
     # lean; the higher reading wins (read over the base, the apex disc caught the crown's flank)
+    moves = {}
     if cfg.lean_reread_min > 0:
         for i in np.flatnonzero(np.isfinite(lean) & (lean >= cfg.lean_reread_min)):
+            if moved[i - 1]:
+                continue
             t, a = np.tan(np.radians(lean[i])), np.radians(lean_az[i])
-            h = height[i]
+            h, best = height[i], None
             for _ in range(2):
                 off = t * cfg.lean_centre_ratio * h
                 r_ = int((m.ymax - (pos_y[i] + off * np.cos(a))) / res)
                 c_ = int((pos_x[i] + off * np.sin(a) - m.xmin) / res)
                 if not (0 <= r_ < nr and 0 <= c_ < nc):
                     break
-                h = max(height[i], sector_apex(chm, r_, c_, res, cfg)[2])
-            height[i] = h
+                got = sector_apex(chm, r_, c_, res, cfg)
+                if got[2] > height[i]:
+                    best, h = got, got[2]
+            if best is not None:
+                height[i] = best[2]
+                moves[i - 1] = best
 
     # a stem standing under a higher neighbour's crown (within 90 % of its radius from its top) is
     # occluded whatever seeded it: its own top cannot be seen
@@ -735,4 +766,4 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             "top_gap_fraction": top_gap, "lean_deg": lean, "lean_azimuth_deg": lean_az, "stem_points": ns,
             "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
             "position_source": src, "occluded": occl}
-    return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}
+    return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}, moves
