@@ -73,6 +73,7 @@ class DetectConfig:
     covered_noise: float = 0.3   # m a crown's surface may rise between two cells on the way down from its top
     covered_radius: float = 6.0  # m around the stem where its own crown is sought
     covered_min_cells: int = 6
+    covered_close: bool = True
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
@@ -491,6 +492,9 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     tops = cKDTree(np.c_[rows, cols])
     pos = cKDTree(np.c_[pr, pc])
     R = int(np.ceil(cfg.covered_radius / res))
+    # gaps of a cell or two in a transparent crown are no valleys: the slope and the profile are
+    # read on the CHM closed over 3 x 3 cells
+    closed = ndimage.grey_closing(chm, size=(3, 3)) if cfg.covered_close else chm
     g = max(1, int(round(cfg.covered_slope_radius / res)))
     gr, gc = np.mgrid[-g:g + 1, -g:g + 1]
     gm = np.hypot(gr, gc) <= g
@@ -501,7 +505,7 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
         # the slope of the canopy over the stem (m/m, along rows and columns): a stem under a
         # neighbour's crown stands under its flank, which rises towards the neighbour's top
         rr_, cc_ = np.clip(int(round(pr[i])) + gr, 0, nr - 1), np.clip(int(round(pc[i])) + gc, 0, nc - 1)
-        grad = np.linalg.lstsq(A, chm[rr_, cc_], rcond=None)[0][1:]
+        grad = np.linalg.lstsq(A, closed[rr_, cc_], rcond=None)[0][1:]
         for j in tops.query_ball_point([pr[i], pc[i]], cfg.covered_reach / res):
             if j == i or apex_h[j] <= apex_h[i] + cfg.covered_rise:
                 continue
@@ -510,7 +514,7 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
             n = int(np.hypot(rows[j] - pr[i], cols[j] - pc[i]) * 2) + 2
             sr_ = np.clip(np.rint(np.linspace(pr[i], rows[j], n)).astype(np.int64), 0, nr - 1)
             sc_ = np.clip(np.rint(np.linspace(pc[i], cols[j], n)).astype(np.int64), 0, nc - 1)
-            prof = chm[sr_, sc_]
+            prof = closed[sr_, sc_]
             u = np.array([rows[j] - pr[i], cols[j] - pc[i]]) / np.hypot(rows[j] - pr[i], cols[j] - pc[i])
             if (np.maximum.accumulate(prof) - prof).max() < cfg.flank_dip and grad @ u >= cfg.covered_slope:
                 cover.append(j)
