@@ -72,8 +72,10 @@ class DetectConfig:
     covered_slope_radius: float = 1.0  # m around the stem where that slope is fitted
     covered_noise: float = 0.3   # m a crown's surface may rise between two cells on the way down from its top
     covered_radius: float = 6.0  # m around the stem where its own crown is sought
-    covered_min_cells: int = 6
+    covered_min_cells: int = 4
     covered_close: bool = True
+    sliver_area: float = 2.0     # m²: a crown segment smaller than this ...
+    sliver_height: float = 6.0   # m: ... under a tree this tall was not separated from its neighbours
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
@@ -715,6 +717,17 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
             spread_r = q
     radius = np.where(spread_n >= cfg.spread_min_sectors, spread_r, radius)
     diameter = 2 * radius
+    # a crown segment of a few cells under a tree of some height: its crown could not be told
+    # from its neighbours' (the seed sat on a neighbour's flank); its diameter is its height x
+    # the median diameter / height of the crowns that were separated in this scene
+    sliver = (area < cfg.sliver_area) & (height >= cfg.sliver_height)
+    sliver[0] = False
+    good = ~sliver & (height >= cfg.sliver_height) & (area >= cfg.sliver_area)
+    good[0] = False
+    if sliver.any() and good.sum() >= 10:
+        diameter[sliver] = height[sliver] * float(np.median(diameter[good] / height[good]))
+    else:
+        sliver[:] = False
 
     nf = m.n_first.ravel()[inside].astype(float)
     nl = m.n_first_low.ravel()[inside].astype(float)
@@ -749,7 +762,7 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
 
     # a stem standing under a higher neighbour's crown (within 90 % of its radius from its top) is
     # occluded whatever seeded it: its own top cannot be seen
-    occl = np.r_[False, occluded].astype(bool)
+    occl = np.r_[False, occluded].astype(bool) | sliver
     if k > 1:
         from scipy.spatial import cKDTree
 
