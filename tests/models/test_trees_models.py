@@ -146,6 +146,23 @@ def test_stems_and_lean_from_understorey_points():
     assert le[0] == pytest.approx(15.0, abs=2.0) and az[0] == pytest.approx(90.0, abs=5.0) and n[0] >= 30
 
 
+def test_lean_of_an_upright_stem_is_not_pulled_by_a_branch():
+    # returns around an upright stem in a simulated scan (m from the stem base, m above ground):
+    # four on the bole, one on the lowest branch under a crown base read 0.6 m too high. A
+    # least-squares line through the five leaned the tree 30 degrees; the consensus line holds
+    # the four bole returns only, too few to report a lean.
+    dx = np.array([-0.18, -0.16, -0.17, -0.13, 0.66])
+    dy = np.array([-0.21, -0.08, -0.27, -0.23, 0.79])
+    h = np.array([0.82, 1.10, 1.74, 1.89, 2.94], np.float32)
+    le, _, _ = stem_lean(50 + dx, 80 + dy, h, np.array([50.0]), np.array([80.0]), np.array([3.33]), np.array([True]),
+                         DetectConfig())
+    assert np.isnan(le[0])
+    # with a fifth bole return the lean is measured, and is about vertical
+    le, _, n = stem_lean(50 + np.r_[dx, -0.15], 80 + np.r_[dy, -0.18], np.r_[h, 2.6].astype(np.float32),
+                         np.array([50.0]), np.array([80.0]), np.array([3.33]), np.array([True]), DetectConfig())
+    assert le[0] < 5.0 and n[0] == 5
+
+
 # ---------------------------------------------------------------- vitality model
 
 def test_vitality_model_learns_a_separable_signal(tmp_path):
