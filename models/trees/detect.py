@@ -86,6 +86,8 @@ class DetectConfig:
     cbh_quantile: float = 0.03  # of the lowest return per crown cell (stems excluded by the 0.5 m floor)
     lean_min_span: float = 1.5  # m of stem height the lean fit must span
     lean_tol: float = 0.3      # m: a return this close to a stem's line is on it
+    lean_max_points: int = 200  # the lowest returns that vote for a stem's line
+    lean_anchors: int = 15      # the lowest returns candidate lines go through
     lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
     lean_centre_ratio: float = 0.6  # crown centre height / tree height
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
@@ -318,8 +320,9 @@ def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.nda
     """Lean (degrees from vertical) and its azimuth (degrees from north, clockwise) of each stem:
     the line ``x = x0 + kx h, y = y0 + ky h`` through the understorey returns below the crown base
     within a cone around the stem base (0.6 m + tan 35 deg x height) that most returns lie on
-    (consensus over the lines through every two returns at least 0.5 m apart in height; on the
-    line = within ``lean_tol`` m of it), refitted by least squares on those returns. A stem is a
+    (consensus among the ``lean_max_points`` lowest returns over the lines through one of the
+    ``lean_anchors`` lowest and another at least 0.5 m apart in height; on the line = within
+    ``lean_tol`` m of it), refitted by least squares on those returns. A stem is a
     thin cylinder: the returns of the lowest branches, which a crown base read too high lets in,
     lie off its line and are outvoted (a least-squares line through all of them leaned upright
     trees by 20-30 degrees). NaN where fewer than ``lean_min_points`` returns spanning
@@ -343,9 +346,12 @@ def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.nda
         sel = (h > 0.3) & (h < cbh[i] - 0.3) & (np.hypot(dx, dy) <= 0.6 + np.tan(np.radians(35)) * h)
         if sel.sum() < cfg.lean_min_points or np.ptp(h[sel]) < cfg.lean_min_span:
             continue
-        h, dx, dy = h[sel], dx[sel], dy[sel]
-        # candidate lines through every two returns 0.5 m or more apart in height
-        a_, b_ = np.triu_indices(h.size, 1)
+        # the stem is at the bottom: the lowest lean_max_points returns vote, on lines through one
+        # of the lowest lean_anchors and any other return 0.5 m or more above or below it
+        o = np.argsort(h[sel])[:cfg.lean_max_points]
+        h, dx, dy = h[sel][o], dx[sel][o], dy[sel][o]
+        a_, b_ = np.meshgrid(np.arange(min(cfg.lean_anchors, h.size)), np.arange(h.size), indexing="ij")
+        a_, b_ = a_.ravel(), b_.ravel()
         far = np.abs(h[b_] - h[a_]) >= 0.5
         a_, b_ = a_[far], b_[far]
         if a_.size == 0:
@@ -372,29 +378,6 @@ def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.nda
         t = np.degrees(np.arctan(np.hypot(bx, by)))
         if t <= 45:
             lean[i], az[i], cnt[i] = t, np.degrees(np.arctan2(bx, by)) % 360, on.sum()
-    return lean, az, cnt
-    tree = cKDTree(np.c_[ux, uy])
-    reach = 0.6 + np.tan(np.radians(35)) * np.maximum(cbh, 0.5)
-    for i in np.flatnonzero(has):
-        idx = np.asarray(tree.query_ball_point([sx[i], sy[i]], float(reach[i])), dtype=np.int64)
-        if idx.size == 0:
-            continue
-        h = uh[idx].astype(float)
-        dx, dy = ux[idx] - sx[i], uy[idx] - sy[i]
-        sel = (h > 0.3) & (h < cbh[i] - 0.3) & (np.hypot(dx, dy) <= 0.6 + np.tan(np.radians(35)) * h)
-        for _ in range(2):
-            if sel.sum() < cfg.lean_min_points or np.ptp(h[sel]) < cfg.lean_min_span:
-                sel[:] = False
-                break
-            A = np.c_[np.ones(sel.sum()), h[sel]]
-            (ax, bx), *_ = np.linalg.lstsq(A, dx[sel], rcond=None)
-            (ay, by), *_ = np.linalg.lstsq(A, dy[sel], rcond=None)
-            res = np.hypot(dx - ax - bx * h, dy - ay - by * h)
-            sel &= res <= 0.4
-        if sel.sum() >= cfg.lean_min_points:
-            t = np.degrees(np.arctan(np.hypot(bx, by)))
-            if t <= 45:
-                lean[i], az[i], cnt[i] = t, np.degrees(np.arctan2(bx, by)) % 360, sel.sum()
     return lean, az, cnt
 
 
