@@ -57,7 +57,6 @@ class DetectConfig:
     stem_min_points: int = 2
     stem_max_low: float = 2.0  # m: a stem cluster reaches below this height
     stem_merge: float = 2.0    # m: stem clusters closer than this are one tree
-    seed_radius: float = 0.5   # m around a stem where its crown's seed is sought
     apex_radius: float = 2.5   # m: disc around a stem (or a top) whose cells give the apex height
     apex_sectors: int = 8
     flank_halfangle: float = 60.0  # degrees either side of the direction of a taller neighbour
@@ -230,21 +229,21 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     Every stem is a tree. Its seed is the highest top within ``top_search`` m whose nearest stem it
     is and which is at most ``top_tolerance`` m above the canopy right over the stem (a leaning
     crown's top is offset, but not much higher than the crown over its stem; a much higher top
-    belongs to a neighbour's crown overhanging this stem). Without such a top the seed is the
-    highest cell within ``seed_radius`` m of the stem: the local-maximum filter missed this top
+    belongs to a neighbour's crown overhanging this stem). Without such a top the seed is the cell
+    :func:`sector_apex` read the stem's apex on: the local-maximum filter missed this top
     because a taller neighbour's crown edge stands within its window; the tree is then flagged
     *occluded* when a crown more than ``top_tolerance`` m higher stands within ``top_search`` m.
     A top farther than ``lone_radius`` m and ``lone_height_ratio`` x its height from every stem is
     a tree whose stem was not seen (a lone young tree); other stemless tops are extra maxima of a
     stem tree's wide crown.
-    Returns seed rows, cols, the stem of each seed (-1 = none) and the occluded flags."""
+    Returns seed rows, cols, the stem of each seed (-1 = none), the occluded flags and the apex
+    heights."""
     from scipy.spatial import cKDTree
 
     nr, nc = chm.shape
     sc = np.clip(((stems["x"] - xmin) / res).astype(np.int64), 0, nc - 1)
     sr = np.clip(((ymax - stems["y"]) / res).astype(np.int64), 0, nr - 1)
     ns = sc.size
-    rad = max(1, int(round(cfg.seed_radius / res)))
     far = max(1, int(round(cfg.top_search / res)))
 
     def best_near(r, c, w):
@@ -265,13 +264,10 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     by_stem = [[] for _ in range(ns)]
     for t in np.flatnonzero(owner >= 0):
         by_stem[owner[t]].append(t)
-    def own_apex(r, c, away=()):
-        return sector_apex(chm, r, c, res, cfg, away)
-
     # first pass: every stem's apex from all its sectors; second pass, where another stem or top
     # within flank_search m is higher than that by flank_rise (a taller neighbour whose crown may
     # overhang the stem): the same without the sectors facing that neighbour
-    first_apex = [own_apex(sr[s], sc[s]) for s in range(ns)]
+    first_apex = [sector_apex(chm, sr[s], sc[s], res, cfg) for s in range(ns)]
     cand_r = np.r_[sr, rows].astype(float)
     cand_c = np.r_[sc, cols].astype(float)
     cand_h = np.r_[np.array([f[2] for f in first_apex]) if ns else np.zeros(0), tz]
@@ -284,7 +280,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
                 drr, dcc = cand_r[q] - sr[s], cand_c[q] - sc[s]
                 if (drr or dcc) and cand_h[q] > first_apex[s][2] + cfg.flank_rise and np.hypot(drr, dcc) * res > 1.0:
                     away.append(np.arctan2(drr, dcc))
-        apexes.append(own_apex(sr[s], sc[s], away) if away else first_apex[s])
+        apexes.append(sector_apex(chm, sr[s], sc[s], res, cfg, away) if away else first_apex[s])
 
     for s in range(ns):
         ra, ca, ha = apexes[s]
@@ -292,7 +288,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         if ok:
             t = max(ok, key=lambda q: tz[q])
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(s); out_o.append(False)
-            out_h.append(own_apex(rows[t], cols[t])[2])
+            out_h.append(sector_apex(chm, rows[t], cols[t], res, cfg)[2])
             continue
         if ha < cfg.hmin:
             continue
@@ -306,7 +302,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
             lone &= d > np.maximum(cfg.lone_radius, cfg.lone_height_ratio * tz)
         for t in np.flatnonzero(lone):
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(-1); out_o.append(False)
-            out_h.append(own_apex(rows[t], cols[t])[2])
+            out_h.append(sector_apex(chm, rows[t], cols[t], res, cfg)[2])
     if not out_r:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0)
     r, c, s, o, hh = np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_o), np.array(out_h, float)
@@ -477,6 +473,8 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     tops = cKDTree(np.c_[rows, cols])
     pos = cKDTree(np.c_[pr, pc])
     R = int(np.ceil(cfg.covered_radius / res))
+    H_ = R + int(np.ceil(cfg.covered_reach / res))    # the window the walk from the neighbours' tops needs
+    dr, dc = np.mgrid[-R:R + 1, -R:R + 1]
     # gaps of a cell or two in a transparent crown are no valleys: the slope and the profile are
     # read on the CHM closed over 3 x 3 cells
     closed = ndimage.grey_closing(chm, size=(3, 3)) if cfg.covered_close else chm
@@ -506,8 +504,6 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
         if not cover:
             continue
         r0, c0 = int(round(pr[i])), int(round(pc[i]))
-        dr, dc = np.mgrid[-R:R + 1, -R:R + 1]
-        H_ = R + int(np.ceil(cfg.covered_reach / res))
         theirs = _downhill_reach(chm, r0, c0, [(int(rows[j]), int(cols[j])) for j in cover], H_, cfg.covered_step,
                                  cfg.covered_noise, cfg.hmin)[H_ - R:H_ + R + 1, H_ - R:H_ + R + 1]
         m = (np.hypot(dr, dc) * res <= cfg.covered_radius) & ~theirs
@@ -567,7 +563,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     occluded = occluded | covered
     moved = np.zeros(len(rows), bool)
     out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
-    # a leaning tree whose crown was found off its base (step 5 of _measure) is seeded there and
+    # a leaning tree whose crown was found off its base (the lean re-read in _measure) is seeded there and
     # the crowns are segmented again: seeded over the base, its crown was a sliver of the
     # neighbours' or of its own flank
     if moves:
