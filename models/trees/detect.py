@@ -79,6 +79,9 @@ class DetectConfig:
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
     lone_height_ratio: float = 0.5  # ... and farther than this x its height (a wide crown holds extra tops)
+    dominant_margin: float = 3.0  # m: a top this much higher than every stem's apex and seed within that distance is no extra maximum
+    crownless_cover: float = 0.3  # share of canopy (> hmin) within 1.5 m of a stem under which it carries no crown of its own
+    lean_reach: float = 35.0      # degrees: a crownless stem and a dominant top this far apart (tan x its height) are one leaning tree
     flank_search: float = 8.0  # m: higher seeds considered for the occlusion test
     flank_dip: float = 0.3     # m: a valley shallower than this does not separate two crowns
     lean_min_points: int = 5
@@ -282,11 +285,13 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
                     away.append(np.arctan2(drr, dcc))
         apexes.append(sector_apex(chm, sr[s], sc[s], res, cfg, away) if away else first_apex[s])
 
+    seeded = set()
     for s in range(ns):
         ra, ca, ha = apexes[s]
         ok = [t for t in by_stem[s] if tz[t] <= ha + cfg.top_tolerance]
         if ok:
             t = max(ok, key=lambda q: tz[q])
+            seeded.add(t)
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(s); out_o.append(False)
             out_h.append(sector_apex(chm, rows[t], cols[t], res, cfg)[2])
             continue
@@ -303,6 +308,9 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         for t in np.flatnonzero(lone):
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(-1); out_o.append(False)
             out_h.append(sector_apex(chm, rows[t], cols[t], res, cfg)[2])
+        if ns:
+            _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, np.array([a[2] for a in apexes]), lone, seeded,
+                          out_r, out_c, out_s, out_o, out_h, xmin, ymax, res, cfg)
     if not out_r:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0)
     r, c, s, o, hh = np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_o), np.array(out_h, float)
@@ -310,6 +318,90 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     _, first = np.unique(r * nc + c, return_index=True)   # two stems on one seed cell: one tree
     first = np.sort(first)
     return r[first], c[first], s[first], o[first], hh[first]
+
+
+def _canopy_cover(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, radius: float, floor: float) -> np.ndarray:
+    """Share of the cells within ``radius`` m of each cell (r, c) whose canopy is above ``floor`` m."""
+    k = max(1, int(np.ceil(radius / res)))
+    dr, dc = np.mgrid[-k:k + 1, -k:k + 1]
+    disc = (np.hypot(dr, dc) * res <= radius).astype(float)
+    share = ndimage.convolve((chm > floor).astype(float), disc / disc.sum(), mode="constant")
+    return share[r, c] if len(r) else np.zeros(0)
+
+
+def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded, out_r, out_c, out_s, out_o, out_h,
+                  xmin, ymax, res, cfg: "DetectConfig") -> None:
+    """Leaning trees whose crown stands off their base (a palm leaning 15-25 degrees holds its
+    crown 5-9 m away): a stem with no crown over it (under ``crownless_cover`` of canopy within
+    1.5 m) and a top that no stem around explains are one tree. Such a top is *dominant*: more
+    than ``dominant_margin`` m higher than the apex of every stem and every seed within the
+    distance where a crown holds extra maxima (``lone_radius``, ``lone_height_ratio`` x its
+    height) whose canopy joins it without a gap to the ground, so it is no extra maximum of their
+    crowns (a taller palm beside it, across a gap, does not count). It is paired with the nearest crownless
+    stem within ``lean_reach`` degrees of lean (tan x its height) whose stem shows as canopy on
+    the way to the top (from 1.5 m off the base to the crown, 80 % of the CHM cells on the line
+    are above ``hmin``: a stem, not a gap to the ground). Tallest tops first; a lone top (already a tree) takes the stem
+    too. A top without such a stem is left out, as before: adding those found more extra maxima
+    of merged crowns than trees. Edits the ``out_*`` lists in place."""
+    from scipy.spatial import cKDTree
+
+    skd = cKDTree(np.c_[stems["x"], stems["y"]])
+    cover = _canopy_cover(chm, sr, sc, res, 1.5, cfg.hmin)
+    nr, nc = chm.shape
+    used: set = set()
+    n_lone = int(lone.sum())
+    lone_at = {int(t): len(out_r) - n_lone + k for k, t in enumerate(np.flatnonzero(lone))}
+    drop = []
+
+    def stem_line(q, t):
+        d = np.hypot(tx[t] - stems["x"][q], ty[t] - stems["y"][q])
+        if d <= 2.0:
+            return True
+        f = np.linspace(1.5 / d, 1.0, int(d / res) + 2)
+        c_ = np.clip(((stems["x"][q] + f * (tx[t] - stems["x"][q]) - xmin) / res).astype(np.int64), 0, nc - 1)
+        r_ = np.clip(((ymax - (stems["y"][q] + f * (ty[t] - stems["y"][q]))) / res).astype(np.int64), 0, nr - 1)
+        return bool(np.mean(chm[r_, c_] >= cfg.hmin) >= 0.8)
+
+    def joined(x0, y0, x1, y1):
+        """The canopy between two points never drops to the ground: one crown, or touching ones."""
+        n = int(np.hypot(x1 - x0, y1 - y0) / res) + 2
+        f = np.linspace(0.0, 1.0, n)
+        c_ = np.clip(((x0 + f * (x1 - x0) - xmin) / res).astype(np.int64), 0, nc - 1)
+        r_ = np.clip(((ymax - (y0 + f * (y1 - y0))) / res).astype(np.int64), 0, nr - 1)
+        return bool(chm[r_, c_].min() >= cfg.hmin)
+
+    for t in sorted(range(len(rows)), key=lambda q: -tz[q]):
+        if t in seeded:
+            continue
+        if t not in lone_at:
+            reach = max(cfg.lone_radius, cfg.lone_height_ratio * tz[t])
+            tops_of = [(stems["x"][q], stems["y"][q]) for q in skd.query_ball_point([tx[t], ty[t]], reach)
+                       if apex[q] >= tz[t] - cfg.dominant_margin]
+            sx_ = xmin + (np.asarray(out_c) + 0.5) * res
+            sy_ = ymax - (np.asarray(out_r) + 0.5) * res
+            k_ = np.flatnonzero((np.hypot(sx_ - tx[t], sy_ - ty[t]) <= reach) & (np.asarray(out_h) >= tz[t] - cfg.dominant_margin))
+            tops_of += [(sx_[k], sy_[k]) for k in k_]
+            if any(joined(tx[t], ty[t], a, b) for a, b in tops_of):
+                continue
+        cand = [q for q in skd.query_ball_point([tx[t], ty[t]], np.tan(np.radians(cfg.lean_reach)) * tz[t])
+                if q not in used and cover[q] < cfg.crownless_cover and stem_line(q, t)]
+        if not cand:
+            continue
+        q = min(cand, key=lambda q: np.hypot(stems["x"][q] - tx[t], stems["y"][q] - ty[t]))
+        used.add(q)
+        h_t = sector_apex(chm, rows[t], cols[t], res, cfg)[2]
+        if q in out_s:                      # the crownless base's own seed gives way to its crown
+            k = out_s.index(q)
+            out_r[k], out_c[k], out_o[k], out_h[k] = rows[t], cols[t], False, h_t
+            if t in lone_at:
+                drop.append(lone_at[t])
+        elif t in lone_at:
+            out_s[lone_at[t]] = q
+        else:
+            out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(q); out_o.append(False); out_h.append(h_t)
+    for k in sorted(drop, reverse=True):
+        for lst in (out_r, out_c, out_s, out_o, out_h):
+            del lst[k]
 
 
 def stem_lean(ux, uy, uh, sx, sy, cbh, has, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

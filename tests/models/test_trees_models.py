@@ -210,6 +210,43 @@ def test_stem_under_a_taller_neighbours_crown_gets_its_own_apex():
     assert by_stem[1] == pytest.approx(20.0, abs=0.6)
 
 
+def test_a_leaning_palm_keeps_its_crown_off_its_base():
+    from models.trees.detect import fuse_stems
+
+    res, nr, nc = 0.5, 80, 80
+    # a palm leaning 20 degrees to the east: its base at (40, 20), its crown (20 m, radius 2 m)
+    # 7 m east at (40, 34); its stem shows as a line of cells rising from the base to the crown
+    palm = dome(nr, nc, 40, 34, 20.0, 2.0)
+    stem = np.zeros((nr, nc))
+    for c in range(21, 31):
+        stem[40, c] = (c - 20) * res / np.tan(np.radians(20))
+    # an upright 9 m tree 6 m north of the crown: the crown top is no lone tree by distance alone
+    small = dome(nr, nc, 28, 34, 9.0, 2.5)
+    chm = np.maximum(np.maximum(palm, stem), small)
+    xmin, ymax = 0.0, nr * res
+    cols, rows = np.array([20, 34]), np.array([40, 28])
+    stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.array([9, 9])}
+    # the local-maximum filter found the palm's crown top and the small tree's
+    r, c, s, occl, h = fuse_stems(chm, np.array([40, 28]), np.array([34, 34]), stems, xmin, ymax, res, DetectConfig())
+    by_stem = {int(k): (int(rr), int(cc), float(hh)) for k, rr, cc, hh in zip(s, r, c, h)}
+    assert set(by_stem) == {0, 1} and len(s) == 2          # two trees, no stemless extra
+    assert by_stem[0][:2] == (40, 34)                       # the palm's stem carries its crown, 7 m off
+    assert by_stem[0][2] == pytest.approx(20.0, abs=0.6)
+    assert by_stem[1][2] == pytest.approx(9.0, abs=0.6)
+    # without the pairing (no stem counts as crownless) the palm's crown is lost
+    r, c, s, occl, h = fuse_stems(chm, np.array([40, 28]), np.array([34, 34]), stems, xmin, ymax, res,
+                                  DetectConfig(crownless_cover=0.0))
+    assert 0 not in s.tolist() or h[s.tolist().index(0)] < 10.0
+    # a top joined without a gap to a stem whose apex is about as high is an extra maximum of that
+    # crown, not a leaning tree's: the palm's crown touching a 19 m crown over the other stem
+    other = dome(nr, nc, 40, 42, 19.0, 3.0)
+    chm2 = np.maximum(chm, other)
+    stems2 = {"x": xmin + (np.array([20, 42]) + 0.5) * res, "y": ymax - (np.array([40, 40]) + 0.5) * res,
+              "n": np.array([9, 9])}
+    r, c, s, occl, h = fuse_stems(chm2, np.array([40, 40]), np.array([34, 42]), stems2, xmin, ymax, res, DetectConfig())
+    assert 0 not in s.tolist() or h[s.tolist().index(0)] < 10.0
+
+
 def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
     from models.trees.detect import covered_apexes
 
