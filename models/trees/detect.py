@@ -310,7 +310,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
             out_h.append(sector_apex(chm, rows[t], cols[t], res, cfg)[2])
         if ns:
             _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, np.array([a[2] for a in apexes]), lone, seeded,
-                          out_r, out_c, out_s, out_o, out_h, xmin, ymax, res, cfg)
+                          owner, out_r, out_c, out_s, out_o, out_h, xmin, ymax, res, cfg)
     if not out_r:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0)
     r, c, s, o, hh = np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_o), np.array(out_h, float)
@@ -329,7 +329,7 @@ def _canopy_cover(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, rad
     return share[r, c] if len(r) else np.zeros(0)
 
 
-def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded, out_r, out_c, out_s, out_o, out_h,
+def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded, owner, out_r, out_c, out_s, out_o, out_h,
                   xmin, ymax, res, cfg: "DetectConfig") -> None:
     """Leaning trees whose crown stands off their base (a palm leaning 15-25 degrees holds its
     crown 5-9 m away): a stem with no crown over it (under ``crownless_cover`` of canopy within
@@ -340,13 +340,19 @@ def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded
     crowns (a taller palm beside it, across a gap, does not count). It is paired with the nearest crownless
     stem within ``lean_reach`` degrees of lean (tan x its height) whose stem shows as canopy on
     the way to the top (from 1.5 m off the base to the crown, 80 % of the CHM cells on the line
-    are above ``hmin``: a stem, not a gap to the ground). Tallest tops first; a lone top (already a tree) takes the stem
+    are above ``hmin``: a stem, not a gap to the ground). A dominant top within ``top_search`` m
+    of a stem (which :func:`fuse_stems` refused as higher than the apex read around the stem, as
+    if a neighbour's crown overhung it) is that stem's own when, within 1.5 m of the stem, more
+    canopy stands at the top's level than below it (the stem has no lower crown of its own): no
+    crown around explains the top; the apex disc read low on a narrow or sparse crown (a palm
+    whose few fronds fill few of its sectors). Tallest tops first; a lone top (already a tree) takes the stem
     too. A top without such a stem is left out, as before: adding those found more extra maxima
     of merged crowns than trees. Edits the ``out_*`` lists in place."""
     from scipy.spatial import cKDTree
 
     skd = cKDTree(np.c_[stems["x"], stems["y"]])
     cover = _canopy_cover(chm, sr, sc, res, 1.5, cfg.hmin)
+    closed = ndimage.grey_closing(chm, size=(3, 3))
     nr, nc = chm.shape
     used: set = set()
     n_lone = int(lone.sum())
@@ -363,12 +369,24 @@ def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded
         return bool(np.mean(chm[r_, c_] >= cfg.hmin) >= 0.8)
 
     def joined(x0, y0, x1, y1):
-        """The canopy between two points never drops to the ground: one crown, or touching ones."""
+        """The canopy between two points never drops to the ground (a gap of a cell or two in a
+        transparent crown aside): one crown, or touching ones."""
         n = int(np.hypot(x1 - x0, y1 - y0) / res) + 2
         f = np.linspace(0.0, 1.0, n)
         c_ = np.clip(((x0 + f * (x1 - x0) - xmin) / res).astype(np.int64), 0, nc - 1)
         r_ = np.clip(((ymax - (y0 + f * (y1 - y0))) / res).astype(np.int64), 0, nr - 1)
-        return bool(chm[r_, c_].min() >= cfg.hmin)
+        return bool(closed[r_, c_].min() >= cfg.hmin)
+
+    kk = max(1, int(np.ceil(1.5 / res)))
+    ddr, ddc = np.mgrid[-kk:kk + 1, -kk:kk + 1]
+    dmask = np.hypot(ddr, ddc) * res <= 1.5
+    ddr, ddc = ddr[dmask], ddc[dmask]
+
+    def own_crown_is_top(q, h):
+        """Around the stem (1.5 m), more canopy stands at the top's level than below it: the
+        stem carries no lower crown of its own, the top's crown is over it."""
+        v = chm[np.clip(sr[q] + ddr, 0, nr - 1), np.clip(sc[q] + ddc, 0, nc - 1)]
+        return bool(np.sum(v >= h - cfg.dominant_margin) > np.sum((v > cfg.hmin) & (v < h - cfg.dominant_margin)))
 
     for t in sorted(range(len(rows)), key=lambda q: -tz[q]):
         if t in seeded:
@@ -383,11 +401,16 @@ def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded
             tops_of += [(sx_[k], sy_[k]) for k in k_]
             if any(joined(tx[t], ty[t], a, b) for a, b in tops_of):
                 continue
-        cand = [q for q in skd.query_ball_point([tx[t], ty[t]], np.tan(np.radians(cfg.lean_reach)) * tz[t])
-                if q not in used and cover[q] < cfg.crownless_cover and stem_line(q, t)]
-        if not cand:
-            continue
-        q = min(cand, key=lambda q: np.hypot(stems["x"][q] - tx[t], stems["y"][q] - ty[t]))
+        if owner[t] >= 0 and owner[t] not in used and own_crown_is_top(int(owner[t]), tz[t]):
+            q = int(owner[t])   # its own stem's apex was read low: a narrow or sparse crown (a palm's few fronds)
+        else:
+            cand = [q for q in skd.query_ball_point([tx[t], ty[t]], np.tan(np.radians(cfg.lean_reach)) * tz[t])
+                    if q not in used and cover[q] < cfg.crownless_cover and stem_line(q, t)]
+            if not cand:
+                continue
+            q = min(cand, key=lambda q: np.hypot(stems["x"][q] - tx[t], stems["y"][q] - ty[t]))
+        if q in out_s and out_h[out_s.index(q)] >= tz[t] - cfg.dominant_margin:
+            continue                        # the stem has a crown about as high already
         used.add(q)
         h_t = sector_apex(chm, rows[t], cols[t], res, cfg)[2]
         if q in out_s:                      # the crownless base's own seed gives way to its crown
