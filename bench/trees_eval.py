@@ -1,9 +1,10 @@
 """Evaluate the tree twin against the simulator's truth, and time it.
 
-    .venv/bin/python bench/trees_eval.py [--profile demo|tiny|city] [--seed 9173] [--skip-speed]
+    .venv/bin/python bench/trees_eval.py [--profile demo|tiny|city] [--seed 2718] [--skip-speed]
                                          [--workdir /tmp/trees_eval] [--keep]
 
-1. **Accuracy** on a city simulated with a seed the code was never tuned on (default 9173): the
+1. **Accuracy** on a city simulated with a seed the code was never tuned on (default 2718; 9173,
+   the default until 2026-11-26, was looked at to fix one failure): the
    trees of the profile are simulated (LAZ tiles for two epochs + truth), then the same functions
    the Dagster assets call run from tiles to marts (:mod:`models.trees.pipeline`): points and
    heights, rasters, detection, crowns, metrics, 4D matching, vitality model, TRAQ risk,
@@ -245,7 +246,7 @@ def run_chain(landing: Path, truth_dir: Path, city, work: Path) -> tuple[dict, d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="demo", choices=["tiny", "demo", "city"])
-    ap.add_argument("--seed", type=int, default=9173, help="an unseen seed (the code was tuned on seed 42)")
+    ap.add_argument("--seed", type=int, default=2718, help="an unseen seed (development used seeds 1234, 42, 7, 11, 13; 9173 was looked at)")
     ap.add_argument("--workdir", default="/tmp/trees_eval")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--keep", action="store_true", help="reuse a simulation already in the workdir")
