@@ -411,8 +411,14 @@ def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded
             q = min(cand, key=lambda q: np.hypot(stems["x"][q] - tx[t], stems["y"][q] - ty[t]))
         if q in out_s and out_h[out_s.index(q)] >= tz[t] - cfg.dominant_margin:
             continue                        # the stem has a crown about as high already
-        used.add(q)
+        # the apex read around the top; on a crown so sparse that the sectors read far below the
+        # top (a few fronds), the top cell itself
         h_t = sector_apex(chm, rows[t], cols[t], res, cfg)[2]
+        if h_t < tz[t] - cfg.dominant_margin:
+            h_t = float(tz[t])
+        if h_t < cfg.hmin:
+            continue
+        used.add(q)
         if q in out_s:                      # the crownless base's own seed gives way to its crown
             k = out_s.index(q)
             out_r[k], out_c[k], out_o[k], out_h[k] = rows[t], cols[t], False, h_t
