@@ -238,7 +238,9 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     *occluded* when a crown more than ``top_tolerance`` m higher stands within ``top_search`` m.
     A top farther than ``lone_radius`` m and ``lone_height_ratio`` x its height from every stem is
     a tree whose stem was not seen (a lone young tree); other stemless tops are extra maxima of a
-    stem tree's wide crown.
+    stem tree's wide crown, unless :func:`_pair_leaning` finds them *dominant* (no crown around
+    explains them) with a stem to carry them: a leaning stem with no crown over it, or the stem
+    of a sparse crown whose apex sectors read low.
     Returns seed rows, cols, the stem of each seed (-1 = none), the occluded flags and the apex
     heights."""
     from scipy.spatial import cKDTree
