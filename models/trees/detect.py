@@ -339,16 +339,16 @@ def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded
     than ``dominant_margin`` m higher than the apex of every stem and every seed within the
     distance where a crown holds extra maxima (``lone_radius``, ``lone_height_ratio`` x its
     height) whose canopy joins it without a gap to the ground, so it is no extra maximum of their
-    crowns (a taller palm beside it, across a gap, does not count). It is paired with the nearest crownless
-    stem within ``lean_reach`` degrees of lean (tan x its height) whose stem shows as canopy on
+    crowns (a taller palm beside it, across a gap, does not count). It is paired with the nearest
+    crownless stem within ``lean_reach`` degrees of lean (tan x its height) whose stem shows as canopy on
     the way to the top (from 1.5 m off the base to the crown, 80 % of the CHM cells on the line
     are above ``hmin``: a stem, not a gap to the ground). A dominant top within ``top_search`` m
     of a stem (which :func:`fuse_stems` refused as higher than the apex read around the stem, as
     if a neighbour's crown overhung it) is that stem's own when, within 1.5 m of the stem, more
     canopy stands at the top's level than below it (the stem has no lower crown of its own): no
     crown around explains the top; the apex disc read low on a narrow or sparse crown (a palm
-    whose few fronds fill few of its sectors). Tallest tops first; a lone top (already a tree) takes the stem
-    too. A top without such a stem is left out, as before: adding those found more extra maxima
+    whose few fronds fill few of its sectors). Tallest tops first; a lone top (already a tree)
+    takes the stem too. A top without such a stem is left out, as before: adding those found more extra maxima
     of merged crowns than trees. Edits the ``out_*`` lists in place."""
     from scipy.spatial import cKDTree
 
@@ -361,28 +361,30 @@ def _pair_leaning(chm, rows, cols, tx, ty, tz, stems, sr, sc, apex, lone, seeded
     lone_at = {int(t): len(out_r) - n_lone + k for k, t in enumerate(np.flatnonzero(lone))}
     drop = []
 
+    def line(x0, y0, x1, y1, skip=0.0):
+        """The CHM cells on the segment from (x0, y0) to (x1, y1), from ``skip`` m along it."""
+        d = np.hypot(x1 - x0, y1 - y0)
+        f = np.linspace(skip / d if d > 0 else 0.0, 1.0, int(d / res) + 2)
+        c_ = np.clip(((x0 + f * (x1 - x0) - xmin) / res).astype(np.int64), 0, nc - 1)
+        r_ = np.clip(((ymax - (y0 + f * (y1 - y0))) / res).astype(np.int64), 0, nr - 1)
+        return r_, c_
+
     def stem_line(q, t):
-        d = np.hypot(tx[t] - stems["x"][q], ty[t] - stems["y"][q])
-        if d <= 2.0:
+        """The stem shows as canopy on the way to the top: from 1.5 m off its base, 80 % of the
+        cells on the line are above hmin."""
+        if np.hypot(tx[t] - stems["x"][q], ty[t] - stems["y"][q]) <= 2.0:
             return True
-        f = np.linspace(1.5 / d, 1.0, int(d / res) + 2)
-        c_ = np.clip(((stems["x"][q] + f * (tx[t] - stems["x"][q]) - xmin) / res).astype(np.int64), 0, nc - 1)
-        r_ = np.clip(((ymax - (stems["y"][q] + f * (ty[t] - stems["y"][q]))) / res).astype(np.int64), 0, nr - 1)
+        r_, c_ = line(stems["x"][q], stems["y"][q], tx[t], ty[t], skip=1.5)
         return bool(np.mean(chm[r_, c_] >= cfg.hmin) >= 0.8)
 
     def joined(x0, y0, x1, y1):
         """The canopy between two points never drops to the ground (a gap of a cell or two in a
         transparent crown aside): one crown, or touching ones."""
-        n = int(np.hypot(x1 - x0, y1 - y0) / res) + 2
-        f = np.linspace(0.0, 1.0, n)
-        c_ = np.clip(((x0 + f * (x1 - x0) - xmin) / res).astype(np.int64), 0, nc - 1)
-        r_ = np.clip(((ymax - (y0 + f * (y1 - y0))) / res).astype(np.int64), 0, nr - 1)
+        r_, c_ = line(x0, y0, x1, y1)
         return bool(closed[r_, c_].min() >= cfg.hmin)
 
-    kk = max(1, int(np.ceil(1.5 / res)))
-    ddr, ddc = np.mgrid[-kk:kk + 1, -kk:kk + 1]
-    dmask = np.hypot(ddr, ddc) * res <= 1.5
-    ddr, ddc = ddr[dmask], ddc[dmask]
+    dr_, dc_ = _sector_disc(1.5, res, 1)[:2]
+    ddr, ddc = np.r_[0, dr_], np.r_[0, dc_]     # the 1.5 m disc, its centre included
 
     def own_crown_is_top(q, h):
         """Around the stem (1.5 m), more canopy stands at the top's level than below it: the
