@@ -3,7 +3,12 @@
 LiDAR sees no species. A tree takes the species of the register entry it is matched to; otherwise
 its *species group* comes from its crown form:
 
-* ``palm``: a star-shaped crown (crown area under 45 % of the disc of its largest radius) or a
+* ``palm``: a crown that is a thin layer of fronds: its *crown layer depth* (the median, over the
+  crown's ring 0.3-0.9 of its radius, of the canopy surface minus the lowest return in the cell;
+  ``crown_layer_depth_m`` from detection) is under 0.75 m, where broadleaf and pine crowns are
+  metres deep. On the development cities this finds 93 % of the palms with 1 % of the other trees
+  taken for palms. Where the layer depth is unknown (too few returns under the crown), the older
+  rule applies: a star-shaped crown (crown area under 45 % of the disc of its largest radius) or a
   shallow crown on a long bare stem (crown depth under 40 % of the height and under 5 m);
 * ``conifer``: a flat umbrella crown high on the stem (crown base above 55 % of the height);
 * ``broadleaf``: the rest.
@@ -42,13 +47,19 @@ def species_group(species: str | None) -> str | None:
     return "broadleaf"
 
 
-def group_from_form(height, crown_base, star_ratio) -> np.ndarray:
+PALM_LAYER_M = 0.75
+
+
+def group_from_form(height, crown_base, star_ratio, layer_depth=None) -> np.ndarray:
     """Species group of each tree from its crown form (see module doc)."""
     h = np.asarray(height, float)
     cb = np.asarray(crown_base, float)
     star = np.asarray(star_ratio, float)
     depth = h - cb
     palm = (star < 0.45) | ((depth < 0.4 * h) & (depth < 5.0) & (h > 5))
+    if layer_depth is not None:
+        layer = np.asarray(layer_depth, float)
+        palm = np.where(np.isfinite(layer), layer < PALM_LAYER_M, palm)
     conifer = ~palm & (cb > 0.55 * h)
     return np.where(palm, "palm", np.where(conifer, "conifer", "broadleaf")).astype(object)
 

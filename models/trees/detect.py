@@ -28,12 +28,13 @@ from scipy import ndimage
 from models.lidar.crowns import crown_boundary, dalponte2016
 from models.lidar.lmf import locate_trees_raster
 from models.lidar.tiles import TileRasters
+from models.trees.allometry import PALM_LAYER_M
 
 __all__ = ["DetectConfig", "mosaic", "detect_trees", "TREE_COLUMNS"]
 
 TREE_COLUMNS = ("top_x", "top_y", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3",
                 "crown_base_m", "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg",
-                "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "position_source",
+                "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "crown_layer_depth_m", "position_source",
                 "occluded")
 
 
@@ -96,8 +97,12 @@ class DetectConfig:
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
     spread_min_sectors: int = 4  # free directions needed; fewer: the free-edge / area estimate
-    spread_quantile: float | None = 0.75  # of the directions' reaches (None: their mean)
+    spread_quantile: float | None = 0.7  # of the directions' reaches (None: their mean)
     spread_offset: float = -0.25  # m from the farthest crown cell centre to the edge (the CHM's 0.2 m subcircle widens it)
+    palm_depth: float = PALM_LAYER_M  # m: a crown whose surface-to-lowest-return depth (median) is under this is a palm's
+    palm_quantile: float = 0.9    # of the directions' reaches for a palm
+    palm_offset: float = 0.5      # m added to a palm's reach
+    palm_cap: float = 0.75        # m: a palm's reach at most this much beyond its median reach
 
 
 def mosaic(core: TileRasters, neighbours: list[TileRasters], buffer: float) -> TileRasters:
@@ -803,6 +808,8 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     ns_ = cfg.spread_sectors
     spread_n = np.zeros(k + 1)
     spread_r = np.zeros(k + 1)
+    reach = np.full((k + 1, ns_), -np.inf)
+    fin = np.zeros((k + 1, ns_), bool)
     if free.any():
         Lf = L[free]
         fx, fy = cx[free] - ccx[Lf], cy[free] - ccy[Lf]
@@ -819,6 +826,27 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
             has = fin.any(1)
             q[has] = np.nanquantile(np.where(fin[has], reach[has], np.nan), cfg.spread_quantile, axis=1)
             spread_r = q
+    # crown layer depth: median of (canopy surface - lowest return) over the crown cells 0.3-0.9 of
+    # the way from the centre to the farthest reach (the stem under the centre left out): a palm's
+    # fronds make a layer under 1 m deep on a bare stem; a broadleaf or pine crown is metres deep
+    r_far = np.zeros(k + 1)
+    np.maximum.at(r_far, L, np.hypot(cx - ccx[L], cy - ccy[L]))
+    dist = np.hypot(cx - ccx[L], cy - ccy[L])
+    ring = np.isfinite(zl) & (zl > 0.5) & (dist >= 0.3 * r_far[L]) & (dist <= 0.9 * r_far[L])
+    layer = np.full(k + 1, np.nan)
+    if ring.any():
+        dep, Lr = (h - zl)[ring], L[ring]
+        o = np.lexsort((dep, Lr))
+        Lr, dep = Lr[o], dep[o]
+        st = np.searchsorted(Lr, np.arange(k + 2))
+        for i in np.flatnonzero(np.diff(st) >= 3):
+            layer[i] = np.median(dep[st[i]:st[i + 1]])
+    palm = (layer < cfg.palm_depth) & (spread_n >= cfg.spread_min_sectors)
+    palm[0] = False
+    if palm.any():
+        rp = np.where(fin[palm], reach[palm], np.nan)
+        qp = np.minimum(np.nanquantile(rp, cfg.palm_quantile, axis=1), np.nanmedian(rp, axis=1) + cfg.palm_cap)
+        spread_r[palm] = qp + cfg.palm_offset
     radius = np.where(spread_n >= cfg.spread_min_sectors, spread_r, radius)
     diameter = 2 * radius
     # a crown segment of a few cells under a tree of some height: its crown could not be told
@@ -885,6 +913,6 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     vals = {"top_x": tx, "top_y": ty, "x": pos_x, "y": pos_y, "height_m": height, "crown_area_m2": area,
             "crown_diameter_m": diameter, "crown_volume_m3": volume, "crown_base_m": cbh, "gap_fraction": gap,
             "top_gap_fraction": top_gap, "lean_deg": lean, "lean_azimuth_deg": lean_az, "stem_points": ns,
-            "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
+            "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star, "crown_layer_depth_m": layer,
             "position_source": src, "occluded": occl}
     return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}, moves

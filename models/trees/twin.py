@@ -25,7 +25,8 @@ from .matching import match_points
 
 KEEP = ("x", "y", "top_x", "top_y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m",
         "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg", "stem_points", "crown_contact_share",
-        "crown_star_ratio", "position_source", "occluded", "tile_id", "canopy_prev_m", "canopy_next_m")
+        "crown_star_ratio", "crown_layer_depth_m", "position_source", "occluded", "tile_id", "canopy_prev_m",
+        "canopy_next_m")
 
 
 def _tile_of(x: np.ndarray, y: np.ndarray, tiles: pl.DataFrame) -> np.ndarray:

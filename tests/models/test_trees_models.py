@@ -68,7 +68,7 @@ def _det(epoch, xy, h):
                          "crown_area_m2": [20.0] * n, "crown_diameter_m": [5.0] * n, "crown_volume_m3": [50.0] * n,
                          "crown_base_m": [3.0] * n, "gap_fraction": [0.1] * n, "top_gap_fraction": [0.1] * n,
                          "lean_deg": [1.0] * n, "lean_azimuth_deg": [0.0] * n, "stem_points": [6.0] * n,
-                         "crown_contact_share": [0.0] * n, "crown_star_ratio": [0.8] * n,
+                         "crown_contact_share": [0.0] * n, "crown_star_ratio": [0.8] * n, "crown_layer_depth_m": [2.0] * n,
                          "position_source": ["stem"] * n, "occluded": [False] * n})
 
 
@@ -126,6 +126,9 @@ def test_allometry_fit_recovers_a_power_law():
     assert allometry.group_from_form([12.0], [9.0], [0.3])[0] == "palm"
     assert allometry.group_from_form([15.0], [9.5], [0.9])[0] == "conifer"
     assert allometry.group_from_form([15.0], [4.0], [0.9])[0] == "broadleaf"
+    # the crown layer depth decides where it is known: a thin layer of fronds is a palm's
+    assert list(allometry.group_from_form([12.0, 12.0, 12.0], [4.0, 4.0, 9.0], [0.9, 0.9, 0.3],
+                                          [0.5, 2.5, float("nan")])) == ["palm", "broadleaf", "palm"]
 
 
 # ---------------------------------------------------------------- stems
@@ -290,6 +293,39 @@ def test_crown_spread_of_an_isolated_lobed_crown():
     assert len(out["x"]) == 1
     assert out["height_m"][0] == pytest.approx(12.0, abs=0.3)
     assert out["crown_diameter_m"][0] == pytest.approx(10.0, abs=0.8)
+
+
+def test_a_palm_crown_is_told_by_its_thin_layer_and_measured_tip_to_tip():
+    from models.lidar.chm import canopy_height_model
+    from models.lidar.tiles import TileRasters
+    from models.trees.detect import detect_trees
+
+    # a Canary palm seen by 16 pulses/m2: 16 fronds whose thin tips reach 4 m from the stem (8 m
+    # tip to tip), the crown surface 1.6 m lower at the tips; the CHM as the pipeline makes it
+    rng = np.random.default_rng(1)
+    n = 16 * 50 * 50
+    px, py = rng.uniform(0, 50, n), rng.uniform(0, 50, n)
+    th, d = np.arctan2(py - 25.0, px - 25.0), np.hypot(px - 25.0, py - 25.0)
+    reach = 4.0 * (0.3 + 0.7 * np.abs(np.cos(8 * th + 0.3)) ** 2.5)
+    r = canopy_height_model(px, py, np.where(d < reach, 12.0 - 1.6 * (d / 4.0) ** 1.6, 0.0), res=0.5, subcircle=0.2)
+    chm = r.values.astype(np.float32)
+    nr, nc = chm.shape
+    hz = np.linspace(0.5, 3.5, 12).astype(np.float32)
+
+    def measure(layer):
+        zlow = np.where(chm > 2, chm - layer, np.nan).astype(np.float32)   # lowest return under the surface
+        m = TileRasters(r.xmin, r.ymax, 0.5, chm, np.full((nr, nc), 4, np.int32), np.zeros((nr, nc), np.int32),
+                        np.full((nr, nc), 3, np.int32), zlow, np.full(12, 25.0), np.full(12, 25.0), hz)
+        out = detect_trees(m, (0.0, 0.0, 50.0, 50.0))
+        assert len(out["x"]) == 1
+        return out
+
+    palm = measure(0.5)                                  # fronds: returns within 0.5 m of the surface
+    assert palm["crown_layer_depth_m"][0] == pytest.approx(0.5, abs=0.05)
+    assert palm["crown_diameter_m"][0] == pytest.approx(8.0, abs=0.6)
+    deep = measure(3.0)                                  # the same outline 3 m deep: not a palm's crown,
+    assert deep["crown_layer_depth_m"][0] == pytest.approx(3.0, abs=0.05)   # read as a broadleaf's
+    assert deep["crown_diameter_m"][0] < palm["crown_diameter_m"][0] - 0.5
 
 
 def test_follow_trees_checks_the_other_scan_before_felled_or_new():
