@@ -21,7 +21,8 @@ DETECTIONS = TableSuite(
     not_null=("epoch", "tile_id", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m"),
     types={"detection_id": pl.Utf8, "epoch": pl.Utf8, "x": pl.Float64, "y": pl.Float64, "height_m": pl.Float64},
     ranges={"height_m": (1.5, 60.0), "crown_area_m2": (0.0, 1000.0), "crown_diameter_m": (0.0, 40.0),
-            "crown_base_m": (0.0, 60.0), "gap_fraction": (0.0, 1.0), "lean_deg": (0.0, 60.0),
+            "crown_base_m": (0.0, 60.0), "crown_layer_depth_m": (0.0, 60.0), "gap_fraction": (0.0, 1.0),
+            "lean_deg": (0.0, 60.0),
             "x": (1015000, 1032000), "y": (6274000, 6288000)},
     in_set={"position_source": ("stem", "crown_top")}, min_rows=1)
 

@@ -792,8 +792,10 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     # directions around the stem (the crown top where no stem was seen); only directions where
     # the crown edge is free (not shared with a neighbour's crown) count, and the spread is twice
     # their ``spread_quantile`` (like the field rule "longest spread and the spread across it":
-    # a lobed crown's long axis counts, and a palm's thin frond tips, which few pulses hit, are
-    # not averaged away with the gaps between fronds).
+    # a lobed crown's long axis counts). A palm's crown (a foliage layer under ``palm_depth`` m,
+    # below) is measured tip to tip: its thin frond tips are hit by few pulses, so its spread is
+    # the ``palm_quantile`` of the reaches, at most ``palm_cap`` m beyond their median (a
+    # neighbour's crown merged into the segment does not stretch it), plus ``palm_offset`` m.
     # position: the stem cluster found for the tree, else the crown top; the stem's lean
     sk = np.r_[-1, stem_of]
     found = sk >= 0
@@ -835,7 +837,7 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     ring = np.isfinite(zl) & (zl > 0.5) & (dist >= 0.3 * r_far[L]) & (dist <= 0.9 * r_far[L])
     layer = np.full(k + 1, np.nan)
     if ring.any():
-        dep, Lr = (h - zl)[ring], L[ring]
+        dep, Lr = np.maximum(h - zl, 0.0)[ring], L[ring]
         o = np.lexsort((dep, Lr))
         Lr, dep = Lr[o], dep[o]
         st = np.searchsorted(Lr, np.arange(k + 2))
