@@ -65,7 +65,8 @@ class DetectConfig:
     apex_quantile: float = 0.3  # of the sector maxima (3rd lowest of 8): robust to a neighbour overhanging part of the disc
     height_from_apex: bool = True
     apex_consistent: float = 1.0  # m: the sector maxima up to this much above that quantile are averaged (0: the quantile alone)
-    covered_rise: float = 0.3    # m: a neighbour this much higher may cover a stem's apex
+    covered_rise: float = -0.5   # m: a neighbour this much higher may cover a stem's apex (negative: the reading over
+                                 # the stem, a maximum of noisy cells on the neighbour's flank, may exceed its apex)
     covered_reach: float = 10.0  # m from a stem to the tops of neighbours that may cover it
     covered_step: float = 1.5    # m: a drop this high between two cells separates two crown surfaces
     covered_slope: float = 0.35  # m/m: the canopy over the stem rises at least this steeply towards a covering neighbour
@@ -574,7 +575,9 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     A stem's apex (:func:`fuse_stems`) is read from the CHM around it; when a taller neighbour's
     crown overhangs the stem, that reading is the neighbour's surface (+2 to +10 m on a small tree
     under a big one). A stem is *covered* by a top within ``covered_reach`` m whose apex is more
-    than ``covered_rise`` m higher when the canopy over the stem is that neighbour's flank: the
+    than ``covered_rise`` m higher (-0.5 m: the reading over the stem, taken from the maxima of
+    noisy cells on the neighbour's flank, can come out a little above the neighbour's own apex
+    reading) when the canopy over the stem is that neighbour's flank: the
     plane fitted to the CHM within ``covered_slope_radius`` m of the stem rises towards the
     neighbour at ``covered_slope`` m/m or more, and the canopy keeps rising to the neighbour's top
     (no dip deeper than ``flank_dip`` m). A tree with its own dome there is flat over its stem, or
