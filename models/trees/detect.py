@@ -94,6 +94,7 @@ class DetectConfig:
     lean_anchors: int = 15      # the lowest returns candidate lines go through
     lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
     lean_centre_ratio: float = 0.6  # crown centre height / tree height
+    lean_reread_max: float = 35.0  # degrees: a stem read as leaning more is not re-read (as lean_reach: a misread lean)
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
@@ -879,7 +880,7 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     # lean; the higher reading wins (read over the base, the apex disc caught the crown's flank)
     moves = {}
     if cfg.lean_reread_min > 0:
-        for i in np.flatnonzero(np.isfinite(lean) & (lean >= cfg.lean_reread_min)):
+        for i in np.flatnonzero(np.isfinite(lean) & (lean >= cfg.lean_reread_min) & (lean <= cfg.lean_reread_max)):
             if moved[i - 1]:
                 continue
             t, a = np.tan(np.radians(lean[i])), np.radians(lean_az[i])
