@@ -586,8 +586,9 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
 
     A covered tree's height is re-read from what shows of its own crown: the cells within
     ``covered_radius`` m of its stem, nearer its stem than any other tree's position, not higher
-    than the first reading, and not on the neighbour's surface (:func:`_downhill_reach`: reached
-    from the neighbour's top by walking down its crown), in patches of at least
+    than the first reading, and not on a neighbour's surface (:func:`_downhill_reach`: reached
+    from the top of any neighbour within ``covered_reach`` m taller than the first reading, as
+    above, by walking down its crown), in patches of at least
     ``covered_min_cells`` cells. The height is the second highest of those cells: a lower bound,
     since what shows is off the apex. Without such a patch the reading is kept. Returns the
     heights and a flag per tree (True where the height was re-read)."""
@@ -623,9 +624,11 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
         # neighbour's crown stands under its flank, which rises towards the neighbour's top
         rr_, cc_ = np.clip(int(round(pr[i])) + gr, 0, nr - 1), np.clip(int(round(pc[i])) + gc, 0, nc - 1)
         grad = np.linalg.lstsq(A, closed[rr_, cc_], rcond=None)[0][1:]
+        taller = []
         for j in tops.query_ball_point([pr[i], pc[i]], cfg.covered_reach / res):
             if j == i or apex_h[j] <= apex_h[i] + cfg.covered_rise:
                 continue
+            taller.append(j)
             if np.hypot(rows[j] - pr[i], cols[j] - pc[i]) * res < 1.0:
                 continue
             n = int(np.hypot(rows[j] - pr[i], cols[j] - pc[i]) * 2) + 2
@@ -638,7 +641,10 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
         if not cover:
             continue
         r0, c0 = int(round(pr[i])), int(round(pc[i]))
-        theirs = _downhill_reach(chm, r0, c0, [(int(rows[j]), int(cols[j])) for j in cover], H_, cfg.covered_step,
+        # what is the neighbours' surface: reached walking down from any taller top around, not
+        # only from the covering ones (a tree in a gap between two big crowns is covered by one
+        # and flanked by the other, whose surface is no part of its own crown either)
+        theirs = _downhill_reach(chm, r0, c0, [(int(rows[j]), int(cols[j])) for j in taller], H_, cfg.covered_step,
                                  cfg.covered_noise, cfg.hmin)[H_ - R:H_ + R + 1, H_ - R:H_ + R + 1]
         m = (np.hypot(dr, dc) * res <= cfg.covered_radius) & ~theirs
         rr, cc = r0 + dr, c0 + dc
