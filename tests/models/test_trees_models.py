@@ -271,6 +271,24 @@ def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
     assert h[0] == 19.0 and h[2] == 12.0
 
 
+def test_a_covered_tree_between_two_big_crowns_does_not_take_the_other_flank_for_its_own():
+    from models.trees.detect import covered_apexes
+
+    res, nr, nc = 0.5, 80, 100
+    big = dome(nr, nc, 40, 40, 19.0, 8.0)              # 19 m, its crown over the small tree's stem
+    small = dome(nr, nc, 40, 52, 8.0, 4.0)             # 8 m, 6 m east of the big one
+    other = dome(nr, nc, 40, 72, 18.0, 6.0)            # 18 m, 10 m further east: its flank (9-13 m)
+    chm = np.maximum(np.maximum(big, small), other)    # reaches within 4 m of the small stem
+    assert 8.0 < chm[40, 61] < 13.0
+    xmin, ymax = 0.0, nr * res
+    rows, cols = np.array([40, 40, 40]), np.array([40, 52, 72])
+    stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.array([9, 9, 9])}
+    first = np.array([19.0, float(chm[40, 52]), 18.0])
+    h, flag = covered_apexes(chm, rows, cols, np.arange(3), stems, first, xmin, ymax, res, DetectConfig())
+    assert flag.tolist() == [False, True, False]
+    assert 6.0 < h[1] <= 8.0                           # its own crown, not the other crown's 9-13 m flank
+
+
 def test_crown_spread_of_an_isolated_lobed_crown():
     from models.lidar.tiles import TileRasters
     from models.trees.detect import detect_trees
