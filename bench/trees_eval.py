@@ -246,7 +246,7 @@ def run_chain(landing: Path, truth_dir: Path, city, work: Path) -> tuple[dict, d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="demo", choices=["tiny", "demo", "city"])
-    ap.add_argument("--seed", type=int, default=2718, help="an unseen seed (development used seeds 1234, 42, 7, 11, 13; 9173 was looked at)")
+    ap.add_argument("--seed", type=int, default=2718, help="an unseen seed (development used seeds 1234, 42, 7, 11, 13, 21, 22; 9173 was looked at; 5151 and 8080 were only evaluated)")
     ap.add_argument("--workdir", default="/tmp/trees_eval")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--keep", action="store_true", help="reuse a simulation already in the workdir")
@@ -294,6 +294,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  epoch matching: {100 * em['accuracy']:.1f} % of {em['true_trees_detected_in_both']} trees keep their "
               f"id; felled {em['felled_recognised']}/{em['felled_true']} recognised ({em['felled_reported']} reported); "
               f"new {em['new_recognised']}/{em['new_true']} ({em['new_reported']} reported)")
+    print("\ntargets (issue 4): F1 >= 0.95, height RMSE <= 0.5 m, crown diameter RMSE <= 1.0 m, epoch matching >= 98 %")
+    for ep, s in scores.items():
+        if ep == "epoch_matching":
+            continue
+        print("  " + ep + ": " + ", ".join(f"{name} {val:.3f} {'met' if ok else 'NOT met'}" for name, val, ok in (
+            ("F1", s["f1"], s["f1"] >= 0.95), ("height RMSE", s["height_rmse_m"], s["height_rmse_m"] <= 0.5),
+            ("crown diameter RMSE", s["crown_diameter_rmse_m"], s["crown_diameter_rmse_m"] <= 1.0))))
+    if em:
+        print(f"  epoch matching {100 * em['accuracy']:.1f} % {'met' if em['accuracy'] >= 0.98 else 'NOT met'}")
     m = prod["metrics"]["test"]
     print(f"  vitality model (held out): accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f}, declining "
           f"recall {m['declining_recall']:.3f}")
