@@ -250,9 +250,18 @@ def test_a_leaning_palm_keeps_its_crown_off_its_base():
     assert 0 not in s.tolist() or h[s.tolist().index(0)] < 10.0
 
 
-def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
+def _covered(chm, rows, cols, first, res=0.5):
+    """covered_apexes on a CHM whose stems stand under the given tops (one stem per top)."""
     from models.trees.detect import covered_apexes
 
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    xmin, ymax = 0.0, chm.shape[0] * res
+    stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.full(len(rows), 9)}
+    return covered_apexes(chm, rows, cols, np.arange(len(rows)), stems, np.asarray(first, float), xmin, ymax, res,
+                          DetectConfig())
+
+
+def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
     res, nr, nc = 0.5, 80, 100
     big = dome(nr, nc, 40, 40, 19.0, 8.0)              # 19 m, crown radius 8 m
     hidden = dome(nr, nc, 40, 52, 8.0, 4.0)            # 8 m, its stem 6 m east of the big one's: under its crown
@@ -260,31 +269,21 @@ def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
     chm = np.maximum(np.maximum(big, hidden), beside)
     assert chm[40, 52] > 15.0                          # over the hidden stem: the big crown
     assert 6.5 < chm[40, 58] < 8.0                     # beyond the big crown's edge: the hidden tree's own crown
-    xmin, ymax = 0.0, nr * res
-    rows, cols = np.array([40, 40, 20]), np.array([40, 52, 70])
-    stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.array([9, 9, 9])}
     # the first readings: the hidden tree's apex read on the big crown over its stem
-    first = np.array([19.0, float(chm[40, 52]), 12.0])
-    h, flag = covered_apexes(chm, rows, cols, np.arange(3), stems, first, xmin, ymax, res, DetectConfig())
+    h, flag = _covered(chm, [40, 40, 20], [40, 52, 70], [19.0, float(chm[40, 52]), 12.0])
     assert flag.tolist() == [False, True, False]
     assert 6.5 < h[1] <= 8.0                           # a lower bound of its 8 m, not the 15.8 m over its stem
     assert h[0] == 19.0 and h[2] == 12.0
 
 
 def test_a_covered_tree_between_two_big_crowns_does_not_take_the_other_flank_for_its_own():
-    from models.trees.detect import covered_apexes
-
     res, nr, nc = 0.5, 80, 100
     big = dome(nr, nc, 40, 40, 19.0, 8.0)              # 19 m, its crown over the small tree's stem
     small = dome(nr, nc, 40, 52, 8.0, 4.0)             # 8 m, 6 m east of the big one
     other = dome(nr, nc, 40, 72, 18.0, 6.0)            # 18 m, 10 m further east: its flank (9-13 m)
     chm = np.maximum(np.maximum(big, small), other)    # reaches within 4 m of the small stem
     assert 8.0 < chm[40, 61] < 13.0
-    xmin, ymax = 0.0, nr * res
-    rows, cols = np.array([40, 40, 40]), np.array([40, 52, 72])
-    stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.array([9, 9, 9])}
-    first = np.array([19.0, float(chm[40, 52]), 18.0])
-    h, flag = covered_apexes(chm, rows, cols, np.arange(3), stems, first, xmin, ymax, res, DetectConfig())
+    h, flag = _covered(chm, [40, 40, 40], [40, 52, 72], [19.0, float(chm[40, 52]), 18.0])
     assert flag.tolist() == [False, True, False]
     assert 6.0 < h[1] <= 8.0                           # its own crown, not the other crown's 9-13 m flank
 
