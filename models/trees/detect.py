@@ -589,7 +589,10 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     than the first reading, and not on a neighbour's surface (:func:`_downhill_reach`: reached
     from the top of any neighbour within ``covered_reach`` m taller than the first reading, as
     above, by walking down its crown), in patches of at least
-    ``covered_min_cells`` cells. The height is the second highest of those cells: a lower bound,
+    ``covered_min_cells`` cells that are not holes (a patch walled in by higher canopy, with the
+    ground it holds, is a gap in a crown: a dead top lets the pulses through; a tree's own crown
+    showing beside its neighbour's runs out to its edge and the open ground). The height is the
+    second highest of those cells: a lower bound,
     since what shows is off the apex. Without such a patch the reading is kept. Returns the
     heights and a flag per tree (True where the height was re-read)."""
     from scipy.spatial import cKDTree
@@ -658,7 +661,25 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
         # cell or two the walk missed on a neighbour's crown is noise)
         lab, nlab = ndimage.label(m, structure=np.ones((3, 3)))
         sizes = np.bincount(lab.ravel(), minlength=nlab + 1)
-        own = v[(lab > 0) & (sizes[lab] >= cfg.covered_min_cells)]
+        keep = sizes >= cfg.covered_min_cells
+        keep[0] = False
+        # a patch walled in by higher canopy on every side (with the ground cells it holds) is a
+        # hole in a crown: a dead, transparent top lets the pulses through to the lower crown and
+        # the ground. What shows of a tree's own crown beside its neighbour's runs out to its own
+        # edge and the open ground around it
+        full = chm[np.clip(rr, 0, nr - 1), np.clip(cc, 0, nc - 1)]
+        inside_w = (rr >= 0) & (rr < nr) & (cc >= 0) & (cc < nc)
+        low = inside_w & (full <= cfg.hmin)
+        for q in np.flatnonzero(keep):
+            patch = lab == q
+            grp, _ = ndimage.label(patch | low, structure=np.ones((3, 3)))
+            region = np.isin(grp, np.unique(grp[patch]))
+            if region[0, :].any() or region[-1, :].any() or region[:, 0].any() or region[:, -1].any():
+                continue
+            ring = ndimage.binary_dilation(region, np.ones((3, 3), bool)) & ~region & inside_w
+            if ring.any() and full[ring].min() >= np.median(v[patch]):
+                keep[q] = False
+        own = v[keep[lab]]
         if own.size >= cfg.covered_min_cells:
             own = np.sort(own)
             out[i] = float(own[-2])

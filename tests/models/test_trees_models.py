@@ -288,6 +288,18 @@ def test_a_covered_tree_between_two_big_crowns_does_not_take_the_other_flank_for
     assert 6.0 < h[1] <= 8.0                           # its own crown, not the other crown's 9-13 m flank
 
 
+def test_a_hole_in_a_crown_top_is_not_taken_for_the_tree_showing_beside_its_neighbour():
+    res, nr, nc = 0.5, 80, 100
+    # a 17 m tree 6 m east of a 19 m one, their crowns joined; its dead top lets the pulses through:
+    # a hole of ground and low returns beside its stem, walled in by its own crown
+    chm = np.maximum(dome(nr, nc, 40, 40, 19.0, 8.0), dome(nr, nc, 40, 52, 17.0, 5.0))
+    rr, cc = np.mgrid[0:nr, 0:nc]
+    hole = np.hypot(rr - 40, cc - 53.5) * res <= 1.3
+    chm = np.where(hole, np.where((rr + cc) % 3 == 0, 0.0, 4.0 + (rr % 2) * 3), chm)
+    h, flag = _covered(chm, [40, 40], [40, 52], [19.0, 17.0])
+    assert h.tolist() == [19.0, 17.0] and not flag.any()     # not re-read at 7 m from the hole
+
+
 def test_crown_spread_of_an_isolated_lobed_crown():
     from models.lidar.tiles import TileRasters
     from models.trees.detect import detect_trees
