@@ -34,8 +34,8 @@ __all__ = ["DetectConfig", "mosaic", "detect_trees", "TREE_COLUMNS"]
 
 TREE_COLUMNS = ("top_x", "top_y", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3",
                 "crown_base_m", "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg",
-                "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "crown_layer_depth_m", "position_source",
-                "occluded")
+                "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "crown_layer_depth_m",
+                "position_source", "occluded")
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,9 @@ class DetectConfig:
     apex_quantile: float = 0.3  # of the sector maxima (3rd lowest of 8): robust to a neighbour overhanging part of the disc
     height_from_apex: bool = True
     apex_consistent: float = 1.0  # m: the sector maxima up to this much above that quantile are averaged (0: the quantile alone)
-    covered_rise: float = -0.5   # m: a neighbour this much higher may cover a stem's apex (negative: the reading over
-                                 # the stem, a maximum of noisy cells on the neighbour's flank, may exceed its apex)
+    # m: a neighbour this much higher may cover a stem's apex (negative: the reading over the stem,
+    # a maximum of noisy cells on the neighbour's flank, may exceed the neighbour's own apex reading)
+    covered_rise: float = -0.5
     covered_reach: float = 10.0  # m from a stem to the tops of neighbours that may cover it
     covered_step: float = 1.5    # m: a drop this high between two cells separates two crown surfaces
     covered_slope: float = 0.35  # m/m: the canopy over the stem rises at least this steeply towards a covering neighbour
@@ -94,14 +95,14 @@ class DetectConfig:
     lean_anchors: int = 15      # the lowest returns candidate lines go through
     lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
     lean_centre_ratio: float = 0.6  # crown centre height / tree height
-    lean_reread_max: float = 35.0  # degrees: a stem read as leaning more is not re-read (as lean_reach: a misread lean)
+    lean_reread_max: float = 35.0  # degrees: a lean read over this (lean_reach) is taken as misread: no re-read
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
     spread_min_sectors: int = 4  # free directions needed; fewer: the free-edge / area estimate
     spread_quantile: float | None = 0.7  # of the directions' reaches (None: their mean)
     spread_offset: float = -0.25  # m from the farthest crown cell centre to the edge (the CHM's 0.2 m subcircle widens it)
-    palm_depth: float = PALM_LAYER_M  # m: a crown whose surface-to-lowest-return depth (median) is under this is a palm's
+    palm_depth: float = PALM_LAYER_M  # m: a crown layer (surface to lowest return, median) this thin is a palm's
     palm_quantile: float = 0.9    # of the directions' reaches for a palm
     palm_offset: float = 0.5      # m added to a palm's reach
     palm_cap: float = 0.75        # m: a palm's reach at most this much beyond its median reach
@@ -588,13 +589,12 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     ``covered_radius`` m of its stem, nearer its stem than any other tree's position, not higher
     than the first reading, and not on a neighbour's surface (:func:`_downhill_reach`: reached
     from the top of any neighbour within ``covered_reach`` m taller than the first reading, as
-    above, by walking down its crown), in patches of at least
-    ``covered_min_cells`` cells that are not holes (a patch walled in by higher canopy, with the
-    ground it holds, is a gap in a crown: a dead top lets the pulses through; a tree's own crown
-    showing beside its neighbour's runs out to its edge and the open ground). The height is the
-    second highest of those cells: a lower bound,
-    since what shows is off the apex. Without such a patch the reading is kept. Returns the
-    heights and a flag per tree (True where the height was re-read)."""
+    above, by walking down its crown), in patches of at least ``covered_min_cells`` cells that
+    are not holes (a patch walled in by higher canopy, with the ground it holds, is a gap in a
+    crown: a dead top lets the pulses through; a tree's own crown showing beside its neighbour's
+    runs out to its edge and the open ground). The height is the second highest of those cells:
+    a lower bound, since what shows is off the apex. Without such a patch the reading is kept.
+    Returns the heights and a flag per tree (True where the height was re-read)."""
     from scipy.spatial import cKDTree
 
     k = len(rows)
@@ -862,9 +862,9 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     # crown layer depth: median of (canopy surface - lowest return) over the crown cells 0.3-0.9 of
     # the way from the centre to the farthest reach (the stem under the centre left out): a palm's
     # fronds make a layer under 1 m deep on a bare stem; a broadleaf or pine crown is metres deep
-    r_far = np.zeros(k + 1)
-    np.maximum.at(r_far, L, np.hypot(cx - ccx[L], cy - ccy[L]))
     dist = np.hypot(cx - ccx[L], cy - ccy[L])
+    r_far = np.zeros(k + 1)
+    np.maximum.at(r_far, L, dist)
     ring = np.isfinite(zl) & (zl > 0.5) & (dist >= 0.3 * r_far[L]) & (dist <= 0.9 * r_far[L])
     layer = np.full(k + 1, np.nan)
     if ring.any():
@@ -946,6 +946,6 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     vals = {"top_x": tx, "top_y": ty, "x": pos_x, "y": pos_y, "height_m": height, "crown_area_m2": area,
             "crown_diameter_m": diameter, "crown_volume_m3": volume, "crown_base_m": cbh, "gap_fraction": gap,
             "top_gap_fraction": top_gap, "lean_deg": lean, "lean_azimuth_deg": lean_az, "stem_points": ns,
-            "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star, "crown_layer_depth_m": layer,
-            "position_source": src, "occluded": occl}
+            "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
+            "crown_layer_depth_m": layer, "position_source": src, "occluded": occl}
     return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}, moves
