@@ -95,7 +95,6 @@ class DetectConfig:
     lean_anchors: int = 15      # the lowest returns candidate lines go through
     lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
     lean_centre_ratio: float = 0.6  # crown centre height / tree height
-    lean_reread_max: float = 35.0  # degrees: a lean read over this (lean_reach) is taken as misread: no re-read
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
@@ -738,6 +737,19 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     return out
 
 
+def _label_quantile(labels: np.ndarray, values: np.ndarray, k: int, q: float, fill: float,
+                    min_n: int = 1) -> np.ndarray:
+    """Per crown label 0..k, the ``q`` quantile of ``values`` (``fill`` where fewer than ``min_n``)."""
+    out = np.full(k + 1, fill, dtype=float)
+    if labels.size:
+        o = np.lexsort((values, labels))
+        ls, vs = labels[o], values[o]
+        st = np.searchsorted(ls, np.arange(k + 2))
+        for i in np.flatnonzero(np.diff(st) >= min_n):
+            out[i] = np.quantile(vs[st[i]:st[i + 1]], q)
+    return out
+
+
 def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of: np.ndarray,
              occluded: np.ndarray, apex_h: np.ndarray, stems: dict, core_bounds: tuple, cfg: DetectConfig,
              moved: np.ndarray) -> tuple[dict, dict]:
@@ -791,14 +803,7 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     nb = np.bincount(L[bflat], minlength=k + 1).astype(float)
     nfree = np.bincount(L[free], minlength=k + 1).astype(float)
     contact_share = 1 - nfree / np.maximum(nb, 1)
-    r_free = np.zeros(k + 1)
-    if free.any():
-        Lf, rf = L[free], rad[free]
-        o = np.lexsort((rf, Lf))
-        Lf, rf = Lf[o], rf[o]
-        st = np.searchsorted(Lf, np.arange(k + 2))
-        for i in np.flatnonzero(np.diff(st) > 0):
-            r_free[i] = np.quantile(rf[st[i]:st[i + 1]], cfg.diam_quantile)
+    r_free = _label_quantile(L[free], rad[free], k, cfg.diam_quantile, fill=0.0)
     r_eq = np.sqrt(area / np.pi)
     r_max = np.zeros(k + 1)
     np.maximum.at(r_max, L, rad)
@@ -808,15 +813,8 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
 
     # crown base: low percentile of the lowest return per crown cell
     zl = m.zlow.ravel()[inside]
-    cbh = np.zeros(k + 1)
     ok = np.isfinite(zl) & (zl < h - 0.5)
-    if ok.any():
-        Lz, zz = L[ok], zl[ok]
-        o = np.lexsort((zz, Lz))
-        Lz, zz = Lz[o], zz[o]
-        st = np.searchsorted(Lz, np.arange(k + 2))
-        for i in np.flatnonzero(np.diff(st) > 0):
-            cbh[i] = np.quantile(zz[st[i]:st[i + 1]], cfg.cbh_quantile)
+    cbh = _label_quantile(L[ok], zl[ok], k, cfg.cbh_quantile, fill=0.0)
     cbh = np.minimum(cbh, height - 0.5)
     volume = np.bincount(L, weights=np.maximum(h - cbh[L], 0), minlength=k + 1) * res * res
     # crown spread: the farthest reach of the crown (drip line) in each of ``spread_sectors``
@@ -866,14 +864,7 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     r_far = np.zeros(k + 1)
     np.maximum.at(r_far, L, dist)
     ring = np.isfinite(zl) & (zl > 0.5) & (dist >= 0.3 * r_far[L]) & (dist <= 0.9 * r_far[L])
-    layer = np.full(k + 1, np.nan)
-    if ring.any():
-        dep, Lr = np.maximum(h - zl, 0.0)[ring], L[ring]
-        o = np.lexsort((dep, Lr))
-        Lr, dep = Lr[o], dep[o]
-        st = np.searchsorted(Lr, np.arange(k + 2))
-        for i in np.flatnonzero(np.diff(st) >= 3):
-            layer[i] = np.median(dep[st[i]:st[i + 1]])
+    layer = _label_quantile(L[ring], np.maximum(h - zl, 0.0)[ring], k, 0.5, fill=np.nan, min_n=3)
     palm = (layer < cfg.palm_depth) & (spread_n >= cfg.spread_min_sectors)
     palm[0] = False
     if palm.any():
@@ -904,10 +895,11 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     has_stem = found
     # a stem leaning lean_reread_min degrees or more carries its crown off its base: its apex is
     # read again around the crown centre, tan(lean) x lean_centre_ratio x the height along the
-    # lean; the higher reading wins (read over the base, the apex disc caught the crown's flank)
+    # lean; the higher reading wins (read over the base, the apex disc caught the crown's flank).
+    # A lean read over lean_reach degrees is taken as misread and not followed
     moves = {}
     if cfg.lean_reread_min > 0:
-        for i in np.flatnonzero(np.isfinite(lean) & (lean >= cfg.lean_reread_min) & (lean <= cfg.lean_reread_max)):
+        for i in np.flatnonzero(np.isfinite(lean) & (lean >= cfg.lean_reread_min) & (lean <= cfg.lean_reach)):
             if moved[i - 1]:
                 continue
             t, a = np.tan(np.radians(lean[i])), np.radians(lean_az[i])

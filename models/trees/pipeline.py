@@ -146,7 +146,7 @@ def build_twin(det: pl.DataFrame, tiles: pl.DataFrame, register: pl.DataFrame, q
     # species group: the register's where matched, else from the crown form (latest measure)
     form = allometry.group_from_form(tw["height_m"].to_numpy(), tw["crown_base_m"].to_numpy(),
                                      tw["crown_star_ratio"].to_numpy(),
-                                     tw["crown_layer_depth_m"].to_numpy() if "crown_layer_depth_m" in tw.columns else None)
+                                     tw["crown_layer_depth_m"].to_numpy())
     rg = np.array([allometry.species_group(s) for s in tw["register_species"].to_list()], dtype=object)
     group = np.where(rg != None, rg, form)  # noqa: E711
     reg_groups = [allometry.species_group(s) for s in register["species"].to_list()] if register.height else []
