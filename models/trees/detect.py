@@ -76,6 +76,10 @@ class DetectConfig:
     covered_radius: float = 6.0  # m around the stem where its own crown is sought
     covered_min_cells: int = 4
     covered_close: bool = True
+    covered_to_peak: bool = True  # the profile to a covering top is read up to its highest point
+    covered_peak_seed: bool = True  # that highest point seeds the walk over the neighbours' surface
+    covered_under: float = 2.0  # m: the canopy over a covered stem is at most this far below its apex reading
+    covered_rim: int = 2          # passes peeling a neighbour's steep rim off the cells around a covered stem
     sliver_area: float = 2.0     # m²: a crown segment smaller than this ...
     sliver_height: float = 6.0   # m: ... under a tree this tall was not separated from its neighbours
     top_search: float = 3.0    # m from a stem to the tops it may own
@@ -622,11 +626,13 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     A = np.c_[np.ones(gr.size), gr * res, gc * res]
     for i in np.flatnonzero(has):
         cover = []
+        if closed[min(max(int(round(pr[i])), 0), nr - 1), min(max(int(round(pc[i])), 0), nc - 1)] < apex_h[i] - cfg.covered_under:
+            continue   # the stem stands in a gap beside its neighbour's crown, not under it
         # the slope of the canopy over the stem (m/m, along rows and columns): a stem under a
         # neighbour's crown stands under its flank, which rises towards the neighbour's top
         rr_, cc_ = np.clip(int(round(pr[i])) + gr, 0, nr - 1), np.clip(int(round(pc[i])) + gc, 0, nc - 1)
         grad = np.linalg.lstsq(A, closed[rr_, cc_], rcond=None)[0][1:]
-        taller = []
+        taller, peaks = [], []
         for j in tops.query_ball_point([pr[i], pc[i]], cfg.covered_reach / res):
             if j == i or apex_h[j] <= apex_h[i] + cfg.covered_rise:
                 continue
@@ -637,16 +643,28 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
             sr_ = np.clip(np.rint(np.linspace(pr[i], rows[j], n)).astype(np.int64), 0, nr - 1)
             sc_ = np.clip(np.rint(np.linspace(pc[i], cols[j], n)).astype(np.int64), 0, nc - 1)
             prof = closed[sr_, sc_]
+            kp = int(np.argmax(prof))
+            # a crown higher than the neighbour's top between them: the profile up to its highest point
+            crest = cfg.covered_to_peak and prof[kp] >= apex_h[j] and kp * 0.5 * res >= cfg.covered_slope_radius
+            if crest:
+                prof = prof[:kp + 1]
             u = np.array([rows[j] - pr[i], cols[j] - pc[i]]) / np.hypot(rows[j] - pr[i], cols[j] - pc[i])
             if (np.maximum.accumulate(prof) - prof).max() < cfg.flank_dip and grad @ u >= cfg.covered_slope:
                 cover.append(j)
+                if crest and cfg.covered_peak_seed:
+                    # the highest canopy on the way seeds the walk too (the crown it tops may
+                    # have its own top out of reach)
+                    a_, b_ = int(sr_[kp]), int(sc_[kp])
+                    w_ = chm[max(0, a_ - 1):a_ + 2, max(0, b_ - 1):b_ + 2]
+                    q_ = int(np.argmax(w_))
+                    peaks.append((max(0, a_ - 1) + q_ // w_.shape[1], max(0, b_ - 1) + q_ % w_.shape[1]))
         if not cover:
             continue
         r0, c0 = int(round(pr[i])), int(round(pc[i]))
         # what is the neighbours' surface: reached walking down from any taller top around, not
         # only from the covering ones (a tree in a gap between two big crowns is covered by one
         # and flanked by the other, whose surface is no part of its own crown either)
-        theirs = _downhill_reach(chm, r0, c0, [(int(rows[j]), int(cols[j])) for j in taller], H_, cfg.covered_step,
+        theirs = _downhill_reach(chm, r0, c0, [(int(rows[j]), int(cols[j])) for j in taller] + peaks, H_, cfg.covered_step,
                                  cfg.covered_noise, cfg.hmin)[H_ - R:H_ + R + 1, H_ - R:H_ + R + 1]
         m = (np.hypot(dr, dc) * res <= cfg.covered_radius) & ~theirs
         rr, cc = r0 + dr, c0 + dc
@@ -656,6 +674,22 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
         if m.any():
             _, near = pos.query(np.c_[rr[m], cc[m]])
             m[m] = near == i
+        # a neighbour's rim: the walk stops where its crown's side drops steeply (the rim of an
+        # ellipsoid crown is at mid-crown height); cells beside its surface standing covered_step
+        # m or more above a cell of the tree's own crown next to them are that side, not the tree
+        for _ in range(cfg.covered_rim):
+            ring_ = ndimage.binary_dilation(theirs, np.ones((3, 3), bool)) & m
+            if not ring_.any():
+                break
+            lower = np.full(v.shape, np.inf)
+            vm = np.where(m, v, np.inf)
+            lower[1:, :] = np.minimum(lower[1:, :], vm[:-1, :]); lower[:-1, :] = np.minimum(lower[:-1, :], vm[1:, :])
+            lower[:, 1:] = np.minimum(lower[:, 1:], vm[:, :-1]); lower[:, :-1] = np.minimum(lower[:, :-1], vm[:, 1:])
+            rim = ring_ & (v - lower >= cfg.covered_step)
+            if not rim.any():
+                break
+            m &= ~rim
+            theirs = theirs | rim
         # the parts of its own crown that show: patches of at least covered_min_cells cells (a
         # cell or two the walk missed on a neighbour's crown is noise)
         lab, nlab = ndimage.label(m, structure=np.ones((3, 3)))
