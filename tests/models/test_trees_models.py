@@ -250,15 +250,17 @@ def test_a_leaning_palm_keeps_its_crown_off_its_base():
     assert 0 not in s.tolist() or h[s.tolist().index(0)] < 10.0
 
 
-def _covered(chm, rows, cols, first, res=0.5):
+def _covered(chm, rows, cols, first, res=0.5, **cfg):
     """covered_apexes on a CHM whose stems stand under the given tops (one stem per top)."""
+    from dataclasses import replace
+
     from models.trees.detect import covered_apexes
 
     rows, cols = np.asarray(rows), np.asarray(cols)
     xmin, ymax = 0.0, chm.shape[0] * res
     stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.full(len(rows), 9)}
     return covered_apexes(chm, rows, cols, np.arange(len(rows)), stems, np.asarray(first, float), xmin, ymax, res,
-                          DetectConfig())
+                          replace(DetectConfig(), **cfg))
 
 
 def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
@@ -298,6 +300,44 @@ def test_a_hole_in_a_crown_top_is_not_taken_for_the_tree_showing_beside_its_neig
     chm = np.where(hole, np.where((rr + cc) % 3 == 0, 0.0, 4.0 + (rr % 2) * 3), chm)
     h, flag = _covered(chm, [40, 40], [40, 52], [19.0, 17.0])
     assert h.tolist() == [19.0, 17.0] and not flag.any()     # not re-read at 7 m from the hole
+
+
+def test_a_neighbours_steep_rim_is_not_taken_for_the_covered_trees_own_crown():
+    nr, nc = 80, 100
+    # a 24 m crown whose side drops to mid-crown height at its edge (12 m); an 11 m tree's stem
+    # 6.5 m east, under that edge, its own crown showing beyond it
+    chm = np.maximum(dome(nr, nc, 40, 40, 24.0, 7.0), dome(nr, nc, 40, 56, 11.0, 5.0))
+    assert chm[40, 53] - chm[40, 54] > 5.0               # the rim: one cell from 16.5 m to the small crown
+    first = [24.0, float(chm[40, 53])]
+    h, flag = _covered(chm, [40, 40], [40, 53], first, covered_rim=0)
+    assert flag[1] and h[1] > 15.0                       # without the rule: the rim's cells
+    h, flag = _covered(chm, [40, 40], [40, 53], first)
+    assert flag.tolist() == [False, True] and 10.5 < h[1] <= 11.0
+
+
+def test_a_higher_crown_between_a_stem_and_a_neighbours_top_still_covers_the_stem():
+    nr, nc = 80, 100
+    # an 18 m crown (top 11.5 m west, out of reach) over an 8 m tree's stem; a neighbour's top read
+    # at 14.8 m on that crown's far flank, 9.6 m from the stem: the canopy rises from the stem over
+    # the big crown's crest and dips to that top
+    chm = np.maximum(dome(nr, nc, 40, 30, 18.0, 12.0), dome(nr, nc, 40, 55, 8.0, 4.0))
+    first = [float(chm[26, 40]) - 0.5, float(chm[40, 53])]
+    h, flag = _covered(chm, [26, 40], [40, 53], first, covered_to_peak=False, covered_peak_seed=False)
+    assert not flag[1] and h[1] > 11.0                   # without the rule: the big crown's flank
+    h, flag = _covered(chm, [26, 40], [40, 53], first)
+    assert flag.tolist() == [False, True] and 7.5 < h[1] <= 8.0
+
+
+def test_a_stem_at_the_foot_of_a_taller_crown_is_not_covered_by_it():
+    nr, nc = 80, 100
+    # a 14 m tree whose crown stands 3.4 m south-east of its stem (leaning), the stem at the foot
+    # of a 20 m crown's side: the canopy over the stem (10.8 m, that side) is 3 m below its apex
+    # reading, it stands beside that crown, not under it
+    chm = np.maximum(dome(nr, nc, 40, 40, 20.0, 6.0), dome(nr, nc, 46, 56, 14.0, 4.0))
+    h, flag = _covered(chm, [40, 40], [40, 53], [20.0, 14.0], covered_under=100.0)
+    assert flag[1]                                       # without the rule: taken as covered
+    h, flag = _covered(chm, [40, 40], [40, 53], [20.0, 14.0])
+    assert h.tolist() == [20.0, 14.0] and not flag.any()
 
 
 def test_crown_spread_of_an_isolated_lobed_crown():
