@@ -99,6 +99,7 @@ class DetectConfig:
     lean_anchors: int = 15      # the lowest returns candidate lines go through
     lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
     lean_centre_ratio: float = 0.6  # crown centre height / tree height
+    lean_same: float = 0.5      # m: a covered tree's lean re-read this close to the reading over its stem is that neighbour's crown
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
@@ -753,10 +754,13 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     rows, cols = np.divmod(tops.index, chm.shape[1])
     stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
     rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
+    first_h = apex_h
     apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
     occluded = occluded | covered
     moved = np.zeros(len(rows), bool)
-    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
+    # a covered tree's reading over its stem (the neighbour's crown), for the lean re-read
+    over = np.where(covered, first_h, np.nan)
+    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, over)
     # a leaning tree whose crown was found off its base (the lean re-read in _measure) is seeded there and
     # the crowns are segmented again: seeded over the base, its crown was a sliver of the
     # neighbours' or of its own flank
@@ -767,7 +771,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             if others.min() >= 2.0:
                 rows[i], cols[i], apex_h[i], moved[i] = r_, c_, h_, True
         if moved.any():
-            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
+            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, over)
     return out
 
 
@@ -786,9 +790,10 @@ def _label_quantile(labels: np.ndarray, values: np.ndarray, k: int, q: float, fi
 
 def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of: np.ndarray,
              occluded: np.ndarray, apex_h: np.ndarray, stems: dict, core_bounds: tuple, cfg: DetectConfig,
-             moved: np.ndarray) -> tuple[dict, dict]:
+             moved: np.ndarray, over: np.ndarray | None = None) -> tuple[dict, dict]:
     """Crowns from the seeds and every tree's metrics; also, per leaning stem whose crown stands
-    off its base, the seed cell and apex found there (``{seed index: (row, col, height)}``)."""
+    off its base, the seed cell and apex found there (``{seed index: (row, col, height)}``).
+    ``over``: per seed, the reading over a covered stem (the neighbour's crown; NaN elsewhere)."""
     res = m.res
     lab = np.zeros(chm.shape, np.int32)
     if len(rows):
@@ -947,6 +952,8 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
                 got = sector_apex(chm, r_, c_, res, cfg)
                 if got[2] > height[i]:
                     best, h = got, got[2]
+            if best is not None and over is not None and abs(best[2] - over[i - 1]) <= cfg.lean_same:
+                continue   # a covered tree: the lean re-read found the neighbour's crown read over its stem
             if best is not None:
                 height[i] = best[2]
                 moves[i - 1] = best
