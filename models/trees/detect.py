@@ -78,7 +78,6 @@ class DetectConfig:
     covered_close: bool = True
     covered_to_peak: bool = True  # the profile to a covering top is read up to its highest point
     covered_peak_seed: bool = True  # that highest point seeds the walk over the neighbours' surface
-    covered_under: float = 2.0  # m: the canopy over a covered stem is at most this far below its apex reading
     covered_rim: int = 2          # passes peeling a neighbour's steep rim off the cells around a covered stem
     sliver_area: float = 2.0     # m²: a crown segment smaller than this ...
     sliver_height: float = 6.0   # m: ... under a tree this tall was not separated from its neighbours
@@ -99,7 +98,6 @@ class DetectConfig:
     lean_anchors: int = 15      # the lowest returns candidate lines go through
     lean_reread_min: float = 10.0  # degrees: a stem leaning more has its apex read again over its crown centre (0: never)
     lean_centre_ratio: float = 0.6  # crown centre height / tree height
-    lean_same: float = 0.5      # m: a covered tree's lean re-read this close to the reading over its stem is that neighbour's crown
     diam_quantile: float = 0.6  # of the free boundary radii (crown diameter = 2 x radius)
     edge_offset: float = 0.25  # m from a boundary cell centre to the crown edge
     spread_sectors: int = 16   # directions of the crown spread
@@ -586,15 +584,20 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     reading) when the canopy over the stem is that neighbour's flank: the
     plane fitted to the CHM within ``covered_slope_radius`` m of the stem rises towards the
     neighbour at ``covered_slope`` m/m or more, and the canopy keeps rising to the neighbour's top
-    (no dip deeper than ``flank_dip`` m). A tree with its own dome there is flat over its stem, or
-    is separated from the neighbour by a valley.
+    (no dip deeper than ``flank_dip`` m; where a crown higher than that top stands between them,
+    up to that crown's crest, which then seeds the walk below too: its own top may be out of
+    reach). A tree with its own dome there is flat over its stem, or is separated from the
+    neighbour by a valley.
 
     A covered tree's height is re-read from what shows of its own crown: the cells within
     ``covered_radius`` m of its stem, nearer its stem than any other tree's position, not higher
     than the first reading, and not on a neighbour's surface (:func:`_downhill_reach`: reached
     from the top of any neighbour within ``covered_reach`` m taller than the first reading, as
     above, by walking down its crown), in patches of at least ``covered_min_cells`` cells that
-    are not holes (a patch walled in by higher canopy, with the ground it holds, is a gap in a
+    are not holes and not a neighbour's rim (the walk stops where a crown's side drops
+    ``covered_step`` m between two cells; the cells beside its surface that stand that much above
+    a cell of the tree's own crown next to them are that side, peeled off ``covered_rim`` times;
+    a patch walled in by higher canopy, with the ground it holds, is a gap in a
     crown: a dead top lets the pulses through; a tree's own crown showing beside its neighbour's
     runs out to its edge and the open ground). The height is the second highest of those cells:
     a lower bound, since what shows is off the apex. Without such a patch the reading is kept.
@@ -627,8 +630,6 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
     A = np.c_[np.ones(gr.size), gr * res, gc * res]
     for i in np.flatnonzero(has):
         cover = []
-        if closed[min(max(int(round(pr[i])), 0), nr - 1), min(max(int(round(pc[i])), 0), nc - 1)] < apex_h[i] - cfg.covered_under:
-            continue   # the stem stands in a gap beside its neighbour's crown, not under it
         # the slope of the canopy over the stem (m/m, along rows and columns): a stem under a
         # neighbour's crown stands under its flank, which rises towards the neighbour's top
         rr_, cc_ = np.clip(int(round(pr[i])) + gr, 0, nr - 1), np.clip(int(round(pc[i])) + gc, 0, nc - 1)
@@ -754,13 +755,10 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     rows, cols = np.divmod(tops.index, chm.shape[1])
     stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
     rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
-    first_h = apex_h
     apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
     occluded = occluded | covered
     moved = np.zeros(len(rows), bool)
-    # a covered tree's reading over its stem (the neighbour's crown), for the lean re-read
-    over = np.where(covered, first_h, np.nan)
-    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, over)
+    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
     # a leaning tree whose crown was found off its base (the lean re-read in _measure) is seeded there and
     # the crowns are segmented again: seeded over the base, its crown was a sliver of the
     # neighbours' or of its own flank
@@ -771,7 +769,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             if others.min() >= 2.0:
                 rows[i], cols[i], apex_h[i], moved[i] = r_, c_, h_, True
         if moved.any():
-            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, over)
+            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
     return out
 
 
@@ -790,10 +788,9 @@ def _label_quantile(labels: np.ndarray, values: np.ndarray, k: int, q: float, fi
 
 def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of: np.ndarray,
              occluded: np.ndarray, apex_h: np.ndarray, stems: dict, core_bounds: tuple, cfg: DetectConfig,
-             moved: np.ndarray, over: np.ndarray | None = None) -> tuple[dict, dict]:
+             moved: np.ndarray) -> tuple[dict, dict]:
     """Crowns from the seeds and every tree's metrics; also, per leaning stem whose crown stands
-    off its base, the seed cell and apex found there (``{seed index: (row, col, height)}``).
-    ``over``: per seed, the reading over a covered stem (the neighbour's crown; NaN elsewhere)."""
+    off its base, the seed cell and apex found there (``{seed index: (row, col, height)}``)."""
     res = m.res
     lab = np.zeros(chm.shape, np.int32)
     if len(rows):
@@ -952,8 +949,6 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
                 got = sector_apex(chm, r_, c_, res, cfg)
                 if got[2] > height[i]:
                     best, h = got, got[2]
-            if best is not None and over is not None and abs(best[2] - over[i - 1]) <= cfg.lean_same:
-                continue   # a covered tree: the lean re-read found the neighbour's crown read over its stem
             if best is not None:
                 height[i] = best[2]
                 moves[i - 1] = best

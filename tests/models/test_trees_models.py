@@ -328,18 +328,6 @@ def test_a_higher_crown_between_a_stem_and_a_neighbours_top_still_covers_the_ste
     assert flag.tolist() == [False, True] and 7.5 < h[1] <= 8.0
 
 
-def test_a_stem_at_the_foot_of_a_taller_crown_is_not_covered_by_it():
-    nr, nc = 80, 100
-    # a 14 m tree whose crown stands 3.4 m south-east of its stem (leaning), the stem at the foot
-    # of a 20 m crown's side: the canopy over the stem (10.8 m, that side) is 3 m below its apex
-    # reading, it stands beside that crown, not under it
-    chm = np.maximum(dome(nr, nc, 40, 40, 20.0, 6.0), dome(nr, nc, 46, 56, 14.0, 4.0))
-    h, flag = _covered(chm, [40, 40], [40, 53], [20.0, 14.0], covered_under=100.0)
-    assert flag[1]                                       # without the rule: taken as covered
-    h, flag = _covered(chm, [40, 40], [40, 53], [20.0, 14.0])
-    assert h.tolist() == [20.0, 14.0] and not flag.any()
-
-
 def test_crown_spread_of_an_isolated_lobed_crown():
     from models.lidar.tiles import TileRasters
     from models.trees.detect import detect_trees
