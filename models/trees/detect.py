@@ -647,6 +647,7 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
             prof = closed[sr_, sc_]
             kp = int(np.argmax(prof))
             # a crown higher than the neighbour's top between them: the profile up to its highest point
+            # (the profile's samples are about half a cell apart: kp * 0.5 * res m from the stem)
             crest = cfg.covered_to_peak and prof[kp] >= apex_h[j] and kp * 0.5 * res >= cfg.covered_slope_radius
             if crest:
                 prof = prof[:kp + 1]
@@ -683,10 +684,8 @@ def covered_apexes(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of:
             ring_ = ndimage.binary_dilation(theirs, np.ones((3, 3), bool)) & m
             if not ring_.any():
                 break
-            lower = np.full(v.shape, np.inf)
-            vm = np.where(m, v, np.inf)
-            lower[1:, :] = np.minimum(lower[1:, :], vm[:-1, :]); lower[:-1, :] = np.minimum(lower[:-1, :], vm[1:, :])
-            lower[:, 1:] = np.minimum(lower[:, 1:], vm[:, :-1]); lower[:, :-1] = np.minimum(lower[:, :-1], vm[:, 1:])
+            lower = ndimage.minimum_filter(np.where(m, v, np.inf), footprint=ndimage.generate_binary_structure(2, 1),
+                                           mode="constant", cval=np.inf)   # the lowest own cell of the 4 around
             rim = ring_ & (v - lower >= cfg.covered_step)
             if not rim.any():
                 break
