@@ -79,6 +79,8 @@ class DetectConfig:
     covered_to_peak: bool = True  # the profile to a covering top is read up to its highest point
     covered_peak_seed: bool = True  # that highest point seeds the walk over the neighbours' surface
     covered_rim: int = 2          # passes peeling a neighbour's steep rim off the cells around a covered stem
+    peak_window: float = 1.0     # m around a visible top where its highest cells are read
+    peak_cells: int = 3          # how many of them are averaged (0: the sector reading stands)
     sliver_area: float = 2.0     # m²: a crown segment smaller than this ...
     sliver_height: float = 6.0   # m: ... under a tree this tall was not separated from its neighbours
     top_search: float = 3.0    # m from a stem to the tops it may own
@@ -966,6 +968,18 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
                         np.hypot(pos_x[i] - tx[j], pos_y[i] - ty[j]) < 0.45 * diameter[j]:
                     occl[i] = True
                     break
+    # a tree whose top shows: the sector reading runs low (its highest cells are around the top,
+    # not on it; the centre cell is left out); the mean of the ``peak_cells`` highest cells of its
+    # own crown within ``peak_window`` m of its top (rows and columns) reads the apex itself
+    if cfg.peak_cells > 0:
+        w_ = int(round(cfg.peak_window / res))
+        for i in np.flatnonzero(~occl[1:]) + 1:
+            r_, c_ = int(rows[i - 1]), int(cols[i - 1])
+            r0_, c0_ = max(0, r_ - w_), max(0, c_ - w_)
+            win = chm[r0_:r_ + w_ + 1, c0_:c_ + w_ + 1]
+            mine = win[lab[r0_:r_ + w_ + 1, c0_:c_ + w_ + 1] == i]
+            if mine.size >= cfg.peak_cells:
+                height[i] = max(height[i], float(np.sort(mine)[-cfg.peak_cells:].mean()))
 
     x0c, ymin_c, x1c, y1c = core_bounds
     keep = np.flatnonzero((top_x >= x0c) & (top_x < x1c) & (top_y > ymin_c) & (top_y <= y1c)) + 1
