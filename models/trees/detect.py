@@ -35,7 +35,7 @@ __all__ = ["DetectConfig", "mosaic", "detect_trees", "TREE_COLUMNS"]
 TREE_COLUMNS = ("top_x", "top_y", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3",
                 "crown_base_m", "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg",
                 "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "crown_layer_depth_m",
-                "position_source", "occluded")
+                "position_source", "occluded", "height_reading")
 
 
 @dataclass(frozen=True)
@@ -759,7 +759,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
     occluded = occluded | covered
     moved = np.zeros(len(rows), bool)
-    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
+    out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, covered)
     # a leaning tree whose crown was found off its base (the lean re-read in _measure) is seeded there and
     # the crowns are segmented again: seeded over the base, its crown was a sliver of the
     # neighbours' or of its own flank
@@ -770,7 +770,7 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
             if others.min() >= 2.0:
                 rows[i], cols[i], apex_h[i], moved[i] = r_, c_, h_, True
         if moved.any():
-            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved)
+            out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, covered)
     return out
 
 
@@ -789,7 +789,7 @@ def _label_quantile(labels: np.ndarray, values: np.ndarray, k: int, q: float, fi
 
 def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stem_of: np.ndarray,
              occluded: np.ndarray, apex_h: np.ndarray, stems: dict, core_bounds: tuple, cfg: DetectConfig,
-             moved: np.ndarray) -> tuple[dict, dict]:
+             moved: np.ndarray, covered: np.ndarray | None = None) -> tuple[dict, dict]:
     """Crowns from the seeds and every tree's metrics; also, per leaning stem whose crown stands
     off its base, the seed cell and apex found there (``{seed index: (row, col, height)}``)."""
     res = m.res
@@ -801,6 +801,7 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     out = {c: np.zeros(0) for c in TREE_COLUMNS}
     if k == 0:
         out["position_source"] = np.zeros(0, dtype=object)
+        out["height_reading"] = np.zeros(0, dtype=object)
         return out, {}
     nr, nc = chm.shape
     flat = lab.ravel()
@@ -984,9 +985,14 @@ def _measure(m: TileRasters, chm: np.ndarray, rows: np.ndarray, cols: np.ndarray
     x0c, ymin_c, x1c, y1c = core_bounds
     keep = np.flatnonzero((top_x >= x0c) & (top_x < x1c) & (top_y > ymin_c) & (top_y <= y1c)) + 1
     src = np.where(has_stem, "stem", "crown_top").astype(object)
+    # what the height was read on: the tree's own top; what shows of its own crown beside the
+    # taller neighbour covering its top (a lower bound); or the canopy over it (its top hidden
+    # and nothing of its own crown told apart: the neighbour's surface, an upper bound)
+    cov = np.r_[False, covered if covered is not None else np.zeros(k, bool)].astype(bool)
+    reading = np.where(~occl, "top", np.where(cov, "own_crown", "canopy")).astype(object)
     vals = {"top_x": tx, "top_y": ty, "x": pos_x, "y": pos_y, "height_m": height, "crown_area_m2": area,
             "crown_diameter_m": diameter, "crown_volume_m3": volume, "crown_base_m": cbh, "gap_fraction": gap,
             "top_gap_fraction": top_gap, "lean_deg": lean, "lean_azimuth_deg": lean_az, "stem_points": ns,
             "crown_contact_share": contact_share, "crown_cells": n, "crown_star_ratio": star,
-            "crown_layer_depth_m": layer, "position_source": src, "occluded": occl}
+            "crown_layer_depth_m": layer, "position_source": src, "occluded": occl, "height_reading": reading}
     return {c: np.asarray(vals[c])[keep] for c in TREE_COLUMNS}, moves

@@ -79,11 +79,11 @@ def detect_all(products: pl.DataFrame, cfg: DetectConfig = DetectConfig()) -> pl
             frames.append(pl.DataFrame({"epoch": [ep] * n, "tile_id": [ids[(ox, oy)]] * n,
                                         "detection_id": [f"{ep}:{ids[(ox, oy)]}:{i + 1}" for i in range(n)],
                                         **{c: d[c] for c in TREE_COLUMNS}},
-                                       schema_overrides={"position_source": pl.Utf8}, strict=False))
+                                       schema_overrides={"position_source": pl.Utf8, "height_reading": pl.Utf8}, strict=False))
     if not frames:
         return pl.DataFrame(schema={"epoch": pl.Utf8, "tile_id": pl.Utf8, "detection_id": pl.Utf8})
     out = pl.concat(frames, how="diagonal_relaxed")
-    out = out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS if c not in ("position_source", "occluded"))
+    out = out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS if c not in ("position_source", "occluded", "height_reading"))
     return other_epoch_canopy(out, products)
 
 

@@ -14,6 +14,17 @@ Per tree and epoch: ``height_growth_m`` (m since the previous epoch), ``crown_ar
 (degrees of lean gained where a stem was seen in both), ``status`` (alive, new, felled). Growth
 and crown change are left empty where the tree is *occluded* (under a taller neighbour's crown)
 in either epoch: only part of it is seen.
+
+Heights across epochs (:func:`carry_covered_heights`): a tree whose top is covered by a taller
+neighbour's crown in one scan (``occluded``) is read off what shows of it, or off the neighbour's
+surface, metres off; where the same tree's top showed in another scan, its height there, shifted
+by the scene's growth between the two scans (the median height change of the trees seen with
+their tops showing in both), is the better estimate. A tree covered in every scan and read off
+its own crown in one of them takes its lowest reading (shifted by the growth): a covered reading
+errs high (the neighbour's surface taken for its top) more often than low. The scan's own
+reading stays in ``height_read_m``. ``height_source`` says which: ``measured``,
+``carried from <epoch>`` or ``covered in every scan: lowest reading``; the growth of such a tree
+stays empty (not measured).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from .matching import match_points
 
 KEEP = ("x", "y", "top_x", "top_y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m",
         "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg", "stem_points", "crown_contact_share",
-        "crown_star_ratio", "crown_layer_depth_m", "position_source", "occluded", "tile_id", "canopy_prev_m",
+        "crown_star_ratio", "crown_layer_depth_m", "position_source", "occluded", "height_reading", "tile_id", "canopy_prev_m",
         "canopy_next_m")
 
 
@@ -55,6 +66,8 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
     """One row per (tree_id, epoch) with the change columns (see module doc)."""
     det = det.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("canopy_prev_m", "canopy_next_m")
                            if c not in det.columns)
+    if "height_reading" not in det.columns:
+        det = det.with_columns(pl.lit(None, pl.Utf8).alias("height_reading"))
     epochs = sorted(det["epoch"].unique().to_list())
     out = []
     last: pl.DataFrame | None = None     # latest row of every living tree
@@ -124,10 +137,81 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
         if unseen is not None and unseen.height:   # not rescanned: still followed
             alive_now = pl.concat([alive_now, unseen.select(alive_now.columns)])
         last = alive_now
-    res = pl.concat(out, how="diagonal_relaxed")
+    res = carry_covered_heights(pl.concat(out, how="diagonal_relaxed"))
     return res.with_columns(pl.col(c).fill_nan(None) for c in ("height_growth_m", "crown_area_change_pct",
                                                               "crown_loss_pct", "new_lean_deg", "lean_deg",
                                                               "lean_azimuth_deg")).sort("tree_id", "epoch")
+
+
+def _epoch_steps(epochs: list[str]) -> np.ndarray:
+    """Position of each epoch on a time axis: the years where the labels are years, else 0, 1, 2..."""
+    try:
+        return np.array([float(e) for e in epochs])
+    except ValueError:
+        return np.arange(len(epochs), dtype=float)
+
+
+def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20) -> pl.DataFrame:
+    """Heights of covered trees carried from a scan where their top showed (see module doc).
+
+    ``growth`` between two scans is the median of ``height_m`` differences over the trees not
+    ``occluded`` in either (per year where the epochs are years; 0 where fewer than ``min_trees``
+    such trees). A living tree ``occluded`` in one scan takes the height of the nearest scan (in
+    time; the earlier one on a tie) in which it was not occluded, plus the growth over the time
+    between them. One occluded in every scan (two or more), read off what shows of its own crown in
+    at least one (``height_reading`` ``own_crown``), takes the lowest of its readings, each shifted
+    by the growth to the scan's date (where every reading is the canopy over it, they are kept).
+    Adds ``height_source`` and ``height_read_m`` (the scan's own reading, kept beside)."""
+    src = np.full(tw.height, "measured", dtype=object)
+    if tw.is_empty() or "occluded" not in tw.columns:
+        return tw.with_columns(pl.Series("height_source", src, pl.Utf8), pl.col("height_m").alias("height_read_m"))
+    epochs = sorted(tw["epoch"].unique().to_list())
+    t = dict(zip(epochs, _epoch_steps(epochs)))
+    alive = tw["status"].to_numpy() != "felled"
+    occl = tw["occluded"].fill_null(False).to_numpy().astype(bool)
+    h0 = tw["height_m"].to_numpy().astype(float)
+    h = h0.copy()
+    ids = tw["tree_id"].to_numpy()
+    ep = tw["epoch"].to_numpy()
+    reading = tw["height_reading"].to_numpy() if "height_reading" in tw.columns else np.full(tw.height, None)
+    # the scene's yearly growth: trees seen with their tops showing in consecutive scans
+    rate = 0.0
+    seen = {(a, b): v for a, b, v, ok in zip(ids, ep, h, alive & ~occl) if ok}
+    diffs = []
+    for e0, e1 in zip(epochs, epochs[1:]):
+        d = [(seen[(i, e1)] - v) / max(t[e1] - t[e0], 1e-9) for (i, e), v in seen.items() if e == e0 and (i, e1) in seen]
+        diffs += d
+    if len(diffs) >= min_trees:
+        rate = float(np.median(diffs))
+    rows_of: dict = {}
+    for k, (i, e) in enumerate(zip(ids, ep)):
+        rows_of.setdefault(i, []).append(k)
+    for k in np.flatnonzero(alive & occl):
+        best = None
+        for q in rows_of[ids[k]]:
+            if q == k or not alive[q] or occl[q] or not np.isfinite(h0[q]):
+                continue
+            gap = abs(t[ep[q]] - t[ep[k]])
+            if best is None or (gap, t[ep[q]]) < (abs(t[ep[best]] - t[ep[k]]), t[ep[best]]):
+                best = q
+        if best is not None:
+            h[k] = h0[best] + rate * (t[ep[k]] - t[ep[best]])
+            src[k] = f"carried from {ep[best]}"
+            continue
+        # covered in every scan: the readings, each shifted by the growth to this scan's date, are
+        # combined: read off the tree's own crown in every scan, the lowest (such a reading errs
+        # high when a scrap of the neighbour's crown is taken for the tree's own); otherwise their
+        # mean (two readings of the canopy over it, or one of each, err both ways)
+        got = [h0[q] + rate * (t[ep[k]] - t[ep[q]]) for q in rows_of[ids[k]] if alive[q] and np.isfinite(h0[q])]
+        if len(got) >= 2:
+            if all(reading[q] == "own_crown" for q in rows_of[ids[k]] if alive[q] and np.isfinite(h0[q])):
+                h[k], src[k] = min(got), "covered in every scan: lowest reading"
+            else:
+                h[k], src[k] = float(np.mean(got)), "covered in every scan: mean of readings"
+    carried = src != "measured"
+    out = tw.with_columns(pl.Series("height_m", np.where(carried, h, tw["height_m"].to_numpy().astype(float))),
+                          pl.Series("height_source", src, pl.Utf8), pl.Series("height_read_m", h0))
+    return out
 
 
 def match_register(trees: pl.DataFrame, register: pl.DataFrame, gate_m: float = 4.0) -> pl.DataFrame:

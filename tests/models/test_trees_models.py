@@ -89,6 +89,44 @@ def test_follow_trees_keeps_ids_and_finds_felled_and_new():
     assert follow_trees(pl.concat([d25, d26]), tiles)["tree_id"].to_list() == tw["tree_id"].to_list()
 
 
+def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
+    tiles = pl.DataFrame({"tile_id": ["T", "T"], "epoch": ["2025", "2026"], "min_x": [0.0, 0.0], "min_y": [0.0, 0.0],
+                          "max_x": [250.0, 250.0], "max_y": [250.0, 250.0]})
+    # 24 trees seen with their tops showing in both scans, grown 0.3 to 0.5 m: the scene's growth 0.4 m
+    xy = [(10.0 + 8 * i, 100.0) for i in range(24)]
+    h25 = [8.0 + 0.2 * i for i in range(24)]
+    h26 = [h + 0.3 + 0.2 * (i % 2) for i, h in enumerate(h25)]
+    # tree A: top showing in 2025 (14 m), covered in 2026 and read 4 m off a scrap of its own crown;
+    # tree B: covered in both, read 15.5 m on the canopy over it in 2025 and 9 m off its own crown in 2026;
+    # tree C: covered in both, both readings on the canopy over it; tree D: both off its own crown
+    extra = [(20.0, 20.0), (40.0, 20.0), (60.0, 20.0), (80.0, 20.0)]
+    d25 = _det("2025", xy + extra, h25 + [14.0, 15.5, 12.0, 10.0]).with_columns(
+        pl.Series("occluded", [False] * 24 + [False, True, True, True]),
+        pl.Series("height_reading", ["top"] * 24 + ["top", "canopy", "canopy", "own_crown"]))
+    d26 = _det("2026", xy + extra, h26 + [4.0, 9.0, 13.0, 8.0]).with_columns(
+        pl.Series("occluded", [False] * 24 + [True, True, True, True]),
+        pl.Series("height_reading", ["top"] * 24 + ["own_crown", "own_crown", "canopy", "own_crown"]))
+    tw = follow_trees(pl.concat([d25, d26]), tiles)
+    at = lambda ep, x: tw.filter((pl.col("epoch") == ep) & (pl.col("x") == x) & (pl.col("y") == 20.0)).row(0, named=True)  # noqa: E731
+    a = at("2026", 20.0)
+    assert a["height_m"] == pytest.approx(14.4) and a["height_source"] == "carried from 2025"
+    assert a["height_read_m"] == pytest.approx(4.0) and a["height_growth_m"] is None   # growth not measured
+    assert at("2025", 20.0)["height_source"] == "measured"
+    # readings of each kind: their mean, each shifted by the 0.4 m growth
+    b25, b26 = at("2025", 40.0), at("2026", 40.0)
+    assert b25["height_m"] == pytest.approx((15.5 + 8.6) / 2) and b26["height_m"] == pytest.approx((15.9 + 9.0) / 2)
+    assert b25["height_source"] == "covered in every scan: mean of readings" and b25["height_read_m"] == pytest.approx(15.5)
+    c25, c26 = at("2025", 60.0), at("2026", 60.0)
+    assert (c25["height_m"], c26["height_m"]) == (pytest.approx(12.3), pytest.approx(12.7))
+    # both off its own crown: the lowest
+    d25_, d26_ = at("2025", 80.0), at("2026", 80.0)
+    assert (d25_["height_m"], d26_["height_m"]) == (pytest.approx(7.6), pytest.approx(8.0))
+    assert d26_["height_source"] == "covered in every scan: lowest reading"
+    # the trees seen in both are untouched
+    seen = tw.filter(pl.col("y") == 100.0)
+    assert (seen["height_source"] == "measured").all() and (seen["height_m"] == seen["height_read_m"]).all()
+
+
 # ---------------------------------------------------------------- TRAQ
 
 def test_traq_matrices():
