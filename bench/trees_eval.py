@@ -168,6 +168,11 @@ def detection_scores(twin: pl.DataFrame, truth: pl.DataFrame, gate: float = 3.0,
                    "visible_share": float(vis.mean()) if len(vis) else float("nan"),
                    "height_rmse_visible_m": rm(dh[vis]), "crown_diameter_rmse_visible_m": rm(dd[vis]),
                    "position_error_mean_m": float(d.mean()) if len(d) else float("nan")}
+        if "height_source" in b.columns:
+            # where the heights came from (4D step): measured, carried from another scan, pooled
+            src = np.array([str(x).split(" from ")[0].split(":")[-1].strip() for x in b["height_source"].to_list()])
+            out[ep]["height_by_source"] = {k: {"trees": int((src == k).sum()), "rmse_m": rm(dh[src == k])}
+                                           for k in sorted(set(src.tolist()))}
         if visibility is not None:
             v = visibility.filter(pl.col("epoch") == ep)
             hid = dict(zip(v["tree_id"].to_list(), v["top_hidden"].to_list()))
@@ -292,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['height_rmse_visible_m']:.2f} m, {100 * s['visible_share']:.0f} % of trees) | crown diameter RMSE "
               f"{s['crown_diameter_rmse_m']:.2f} m (visible {s['crown_diameter_rmse_visible_m']:.2f} m) | position "
               f"{s['position_error_mean_m']:.2f} m")
+        if "height_by_source" in s:
+            print("        height by where it came from: " + "; ".join(
+                f"{k} {v['trees']} trees, RMSE {v['rmse_m']:.2f} m" for k, v in s["height_by_source"].items()))
         if "apex_hidden_trees" in s:
             print(f"        apex point under a neighbour's crown (simulator geometry): {s['apex_hidden_trees']} trees "
                   f"({100 * s['apex_hidden_share']:.1f} %; {s['apex_hidden_top_band_shows']} of them show 1 m2 or more of their "

@@ -24,7 +24,7 @@ DETECTIONS = TableSuite(
             "crown_base_m": (0.0, 60.0), "crown_layer_depth_m": (0.0, 60.0), "gap_fraction": (0.0, 1.0),
             "lean_deg": (0.0, 60.0),
             "x": (1015000, 1032000), "y": (6274000, 6288000)},
-    in_set={"position_source": ("stem", "crown_top")}, min_rows=1)
+    in_set={"position_source": ("stem", "crown_top"), "height_reading": ("top", "own_crown", "canopy")}, min_rows=1)
 
 TWIN = TableSuite(
     table="tree_twin", key=("tree_id", "epoch"), not_null=("status", "x_2154", "y_2154"),
@@ -68,6 +68,18 @@ def twin_rules(df: pl.DataFrame, lake) -> list[str]:
     later = df.join(f, on="tree_id").filter((pl.col("epoch") > pl.col("felled_at")) & (pl.col("status") != "felled"))
     if later.height:
         out.append(f"{later.height} tree(s) alive again after being felled, e.g. {later['tree_id'][0]}")
+    if "height_source" in df.columns:
+        # a height is carried or pooled only where the scan's own reading was of a covered top
+        known = (pl.col("height_source").is_in(["measured", "covered in every scan: lowest reading",
+                                                 "covered in every scan: mean of readings"])
+                 | pl.col("height_source").str.starts_with("carried from "))
+        odd = df.filter(~known.fill_null(False))
+        if odd.height:
+            out.append(f"{odd.height} row(s) with an unknown height_source, e.g. {odd['height_source'][0]!r}")
+        if "occluded" in df.columns:
+            moved = df.filter((pl.col("height_source") != "measured") & ~pl.col("occluded").fill_null(False).cast(pl.Boolean))
+            if moved.height:
+                out.append(f"{moved.height} tree-epoch(s) whose visible top's height was replaced, e.g. {moved['tree_id'][0]}")
     return out
 
 

@@ -122,6 +122,7 @@ def test_tree_chain_on_tiny_city(lake_env):
 
     inv = lake.read("gold", "tree_inventory")
     assert inv["tree_id"].n_unique() == inv.height
+    assert inv["height_source"].null_count() == 0 and "measured" in inv["height_source"].to_list()
     assert set(inv["risk_rating"].drop_nulls().unique().to_list()) <= {"Low", "Moderate", "High", "Extreme"}
     assert inv.filter(pl.col("status") != "felled")["vitality"].null_count() == 0
     plan = lake.read("gold", "tree_inspection_plan")

@@ -126,6 +126,13 @@ def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
     seen = tw.filter(pl.col("y") == 100.0)
     assert (seen["height_source"] == "measured").all() and (seen["height_m"] == seen["height_read_m"]).all()
 
+    # the twin's quality rule accepts these sources and refuses a visible top's height replaced
+    from quality.suites_trees import twin_rules
+    assert twin_rules(tw, None) == []
+    bad = tw.with_columns(pl.when(pl.col("y") == 100.0).then(pl.lit("carried from 2025")).otherwise(pl.col("height_source"))
+                          .alias("height_source"))
+    assert any("visible top" in m for m in twin_rules(bad, None))
+
 
 # ---------------------------------------------------------------- TRAQ
 
