@@ -77,7 +77,10 @@ def twin_rules(df: pl.DataFrame, lake) -> list[str]:
         if odd.height:
             out.append(f"{odd.height} row(s) with an unknown height_source, e.g. {odd['height_source'][0]!r}")
         if "occluded" in df.columns:
-            moved = df.filter((pl.col("height_source") != "measured") & ~pl.col("occluded").fill_null(False).cast(pl.Boolean))
+            # (a reading on a crown segment under 1 m² is no reading: it may be replaced too)
+            tiny = (pl.col("crown_area_m2") < 1.0).fill_null(False) if "crown_area_m2" in df.columns else pl.lit(False)
+            moved = df.filter((pl.col("height_source") != "measured") & ~pl.col("occluded").fill_null(False).cast(pl.Boolean)
+                              & ~tiny)
             if moved.height:
                 out.append(f"{moved.height} tree-epoch(s) whose visible top's height was replaced, e.g. {moved['tree_id'][0]}")
     return out

@@ -151,7 +151,7 @@ def _epoch_steps(epochs: list[str]) -> np.ndarray:
         return np.arange(len(epochs), dtype=float)
 
 
-def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20) -> pl.DataFrame:
+def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: float = 1.0) -> pl.DataFrame:
     """Heights of covered trees carried from a scan where their top showed (see module doc).
 
     ``growth`` between two scans is the median of ``height_m`` differences over the trees not
@@ -159,37 +159,41 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20) -> pl.DataFrame
     such trees). A living tree ``occluded`` in one scan takes the height of the nearest scan (in
     time; the earlier one on a tie) in which it was not occluded, plus the growth over the time
     between them. One occluded in every scan (two or more), read off what shows of its own crown in
-    at least one (``height_reading`` ``own_crown``), takes the lowest of its readings, each shifted
-    by the growth to the scan's date (where every reading is the canopy over it, they are kept).
-    Adds ``height_source`` and ``height_read_m`` (the scan's own reading, kept beside)."""
+    every one (``height_reading`` ``own_crown``), takes the lowest of its readings, each shifted
+    by the growth to the scan's date; otherwise the mean of those readings. A reading taken on a
+    crown segment under ``min_crown_m2`` (a seed left with a cell or two, its crown taken by its
+    neighbours: 2-5 m read on 17-24 m trees) is no reading: such a row is treated as covered and
+    left out of the others' pools. Adds ``height_source`` and ``height_read_m`` (the scan's own
+    reading, kept beside)."""
     src = np.full(tw.height, "measured", dtype=object)
     if tw.is_empty() or "occluded" not in tw.columns:
         return tw.with_columns(pl.Series("height_source", src, pl.Utf8), pl.col("height_m").alias("height_read_m"))
     epochs = sorted(tw["epoch"].unique().to_list())
     t = dict(zip(epochs, _epoch_steps(epochs)))
     alive = tw["status"].to_numpy() != "felled"
-    occl = tw["occluded"].fill_null(False).to_numpy().astype(bool)
     h0 = tw["height_m"].to_numpy().astype(float)
+    area = tw["crown_area_m2"].to_numpy().astype(float) if "crown_area_m2" in tw.columns else np.full(tw.height, np.inf)
+    usable = np.isfinite(h0) & ~(area < min_crown_m2)
+    occl = tw["occluded"].fill_null(False).to_numpy().astype(bool) | ~usable
     h = h0.copy()
     ids = tw["tree_id"].to_numpy()
     ep = tw["epoch"].to_numpy()
     reading = tw["height_reading"].to_numpy() if "height_reading" in tw.columns else np.full(tw.height, None)
     # the scene's yearly growth: trees seen with their tops showing in consecutive scans
     rate = 0.0
-    seen = {(a, b): v for a, b, v, ok in zip(ids, ep, h, alive & ~occl) if ok}
+    seen = {(a, b): v for a, b, v, ok in zip(ids, ep, h0, alive & ~occl) if ok}
     diffs = []
     for e0, e1 in zip(epochs, epochs[1:]):
-        d = [(seen[(i, e1)] - v) / max(t[e1] - t[e0], 1e-9) for (i, e), v in seen.items() if e == e0 and (i, e1) in seen]
-        diffs += d
+        diffs += [(seen[(i, e1)] - v) / max(t[e1] - t[e0], 1e-9) for (i, e), v in seen.items() if e == e0 and (i, e1) in seen]
     if len(diffs) >= min_trees:
         rate = float(np.median(diffs))
     rows_of: dict = {}
-    for k, (i, e) in enumerate(zip(ids, ep)):
+    for k, i in enumerate(ids):
         rows_of.setdefault(i, []).append(k)
     for k in np.flatnonzero(alive & occl):
         best = None
         for q in rows_of[ids[k]]:
-            if q == k or not alive[q] or occl[q] or not np.isfinite(h0[q]):
+            if q == k or not alive[q] or occl[q]:
                 continue
             gap = abs(t[ep[q]] - t[ep[k]])
             if best is None or (gap, t[ep[q]]) < (abs(t[ep[best]] - t[ep[k]]), t[ep[best]]):
@@ -198,18 +202,19 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20) -> pl.DataFrame
             h[k] = h0[best] + rate * (t[ep[k]] - t[ep[best]])
             src[k] = f"carried from {ep[best]}"
             continue
-        # covered in every scan: the readings, each shifted by the growth to this scan's date, are
-        # combined: read off the tree's own crown in every scan, the lowest (such a reading errs
-        # high when a scrap of the neighbour's crown is taken for the tree's own); otherwise their
-        # mean (two readings of the canopy over it, or one of each, err both ways)
-        got = [h0[q] + rate * (t[ep[k]] - t[ep[q]]) for q in rows_of[ids[k]] if alive[q] and np.isfinite(h0[q])]
-        if len(got) >= 2:
-            if all(reading[q] == "own_crown" for q in rows_of[ids[k]] if alive[q] and np.isfinite(h0[q])):
+        # covered in every scan: the usable readings, each shifted by the growth to this scan's
+        # date, are combined: read off the tree's own crown in every scan, the lowest (such a
+        # reading errs high when a scrap of the neighbour's crown is taken for the tree's own);
+        # otherwise their mean (two readings of the canopy over it, or one of each, err both ways)
+        pool = [q for q in rows_of[ids[k]] if alive[q] and usable[q]]
+        if len(pool) >= 2 or (pool and pool != [k]):
+            got = [h0[q] + rate * (t[ep[k]] - t[ep[q]]) for q in pool]
+            if all(reading[q] == "own_crown" for q in pool):
                 h[k], src[k] = min(got), "covered in every scan: lowest reading"
             else:
                 h[k], src[k] = float(np.mean(got)), "covered in every scan: mean of readings"
     carried = src != "measured"
-    out = tw.with_columns(pl.Series("height_m", np.where(carried, h, tw["height_m"].to_numpy().astype(float))),
+    out = tw.with_columns(pl.Series("height_m", np.where(carried, h, h0)),
                           pl.Series("height_source", src, pl.Utf8), pl.Series("height_read_m", h0))
     return out
 

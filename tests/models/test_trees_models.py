@@ -126,9 +126,23 @@ def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
     seen = tw.filter(pl.col("y") == 100.0)
     assert (seen["height_source"] == "measured").all() and (seen["height_m"] == seen["height_read_m"]).all()
 
+    # a reading on a crown segment under 1 m2 (a seed left with a cell, its crown taken by its
+    # neighbours) is no reading: it takes the tree's other scan and is left out of its pools
+    e25 = _det("2025", xy + [(20.0, 60.0), (40.0, 60.0)], h25 + [17.0, 18.5]).with_columns(
+        pl.Series("occluded", [False] * 24 + [False, True]), pl.Series("height_reading", ["top"] * 24 + ["top", "canopy"]),
+        pl.Series("crown_area_m2", [20.0] * 24 + [30.0, 0.5]))
+    e26 = _det("2026", xy + [(20.0, 60.0), (40.0, 60.0)], h26 + [3.0, 12.0]).with_columns(
+        pl.Series("occluded", [False] * 24 + [False, True]), pl.Series("height_reading", ["top"] * 24 + ["top", "own_crown"]),
+        pl.Series("crown_area_m2", [20.0] * 24 + [0.25, 30.0]))
+    te = follow_trees(pl.concat([e25, e26]), tiles)
+    on = lambda ep, x: te.filter((pl.col("epoch") == ep) & (pl.col("x") == x) & (pl.col("y") == 60.0)).row(0, named=True)  # noqa: E731
+    assert on("2026", 20.0)["height_m"] == pytest.approx(17.4) and on("2026", 20.0)["height_source"] == "carried from 2025"
+    assert on("2025", 40.0)["height_m"] == pytest.approx(11.6) and on("2026", 40.0)["height_m"] == pytest.approx(12.0)
+    assert on("2026", 40.0)["height_source"] == "measured"
+
     # the twin's quality rule accepts these sources and refuses a visible top's height replaced
     from quality.suites_trees import twin_rules
-    assert twin_rules(tw, None) == []
+    assert twin_rules(tw, None) == [] and twin_rules(te, None) == []
     bad = tw.with_columns(pl.when(pl.col("y") == 100.0).then(pl.lit("carried from 2025")).otherwise(pl.col("height_source"))
                           .alias("height_source"))
     assert any("visible top" in m for m in twin_rules(bad, None))
