@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from models.trees.twin import CARRIED, HEIGHT_SOURCES, MEASURED, MIN_CROWN_M2
 from quality.suites import TableSuite
 from transforms import trees as T
 
@@ -70,16 +71,15 @@ def twin_rules(df: pl.DataFrame, lake) -> list[str]:
         out.append(f"{later.height} tree(s) alive again after being felled, e.g. {later['tree_id'][0]}")
     if "height_source" in df.columns:
         # a height is carried or pooled only where the scan's own reading was of a covered top
-        known = (pl.col("height_source").is_in(["measured", "covered in every scan: lowest reading",
-                                                 "covered in every scan: mean of readings"])
-                 | pl.col("height_source").str.starts_with("carried from "))
+        known = (pl.col("height_source").is_in(list(HEIGHT_SOURCES))
+                 | pl.col("height_source").str.starts_with(CARRIED))
         odd = df.filter(~known.fill_null(False))
         if odd.height:
             out.append(f"{odd.height} row(s) with an unknown height_source, e.g. {odd['height_source'][0]!r}")
         if "occluded" in df.columns:
             # (a reading on a crown segment under 1 m² is no reading: it may be replaced too)
-            tiny = (pl.col("crown_area_m2") < 1.0).fill_null(False) if "crown_area_m2" in df.columns else pl.lit(False)
-            moved = df.filter((pl.col("height_source") != "measured") & ~pl.col("occluded").fill_null(False).cast(pl.Boolean)
+            tiny = (pl.col("crown_area_m2") < MIN_CROWN_M2).fill_null(False) if "crown_area_m2" in df.columns else pl.lit(False)
+            moved = df.filter((pl.col("height_source") != MEASURED) & ~pl.col("occluded").fill_null(False).cast(pl.Boolean)
                               & ~tiny)
             if moved.height:
                 out.append(f"{moved.height} tree-epoch(s) whose visible top's height was replaced, e.g. {moved['tree_id'][0]}")

@@ -18,13 +18,10 @@ in either epoch: only part of it is seen.
 Heights across epochs (:func:`carry_covered_heights`): a tree whose top is covered by a taller
 neighbour's crown in one scan (``occluded``) is read off what shows of it, or off the neighbour's
 surface, metres off; where the same tree's top showed in another scan, its height there, shifted
-by the scene's growth between the two scans (the median height change of the trees seen with
-their tops showing in both), is the better estimate. A tree covered in every scan and read off
-its own crown in one of them takes its lowest reading (shifted by the growth): a covered reading
-errs high (the neighbour's surface taken for its top) more often than low. The scan's own
-reading stays in ``height_read_m``. ``height_source`` says which: ``measured``,
-``carried from <epoch>`` or ``covered in every scan: lowest reading``; the growth of such a tree
-stays empty (not measured).
+by the scene's growth between the two scans, replaces it; a tree covered in every scan has its
+readings pooled. The scan's own reading stays in ``height_read_m``; ``height_source`` (one of
+:data:`HEIGHT_SOURCES`, or ``carried from <epoch>``) says where ``height_m`` came from; the growth
+of such a tree stays empty (not measured).
 """
 
 from __future__ import annotations
@@ -143,6 +140,14 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
                                                               "lean_azimuth_deg")).sort("tree_id", "epoch")
 
 
+MEASURED = "measured"
+POOLED_LOWEST = "covered in every scan: lowest reading"
+POOLED_MEAN = "covered in every scan: mean of readings"
+CARRIED = "carried from "          # + the epoch the height was carried from
+HEIGHT_SOURCES = (MEASURED, POOLED_LOWEST, POOLED_MEAN)
+MIN_CROWN_M2 = 1.0                 # a crown segment smaller than this carries no height reading
+
+
 def _epoch_steps(epochs: list[str]) -> np.ndarray:
     """Position of each epoch on a time axis: the years where the labels are years, else 0, 1, 2..."""
     try:
@@ -151,7 +156,7 @@ def _epoch_steps(epochs: list[str]) -> np.ndarray:
         return np.arange(len(epochs), dtype=float)
 
 
-def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: float = 1.0) -> pl.DataFrame:
+def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: float = MIN_CROWN_M2) -> pl.DataFrame:
     """Heights of covered trees carried from a scan where their top showed (see module doc).
 
     ``growth`` between two scans is the median of ``height_m`` differences over the trees not
@@ -165,7 +170,7 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: f
     neighbours: 2-5 m read on 17-24 m trees) is no reading: such a row is treated as covered and
     left out of the others' pools. Adds ``height_source`` and ``height_read_m`` (the scan's own
     reading, kept beside)."""
-    src = np.full(tw.height, "measured", dtype=object)
+    src = np.full(tw.height, MEASURED, dtype=object)
     if tw.is_empty() or "occluded" not in tw.columns:
         return tw.with_columns(pl.Series("height_source", src, pl.Utf8), pl.col("height_m").alias("height_read_m"))
     epochs = sorted(tw["epoch"].unique().to_list())
@@ -191,16 +196,11 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: f
     for k, i in enumerate(ids):
         rows_of.setdefault(i, []).append(k)
     for k in np.flatnonzero(alive & occl):
-        best = None
-        for q in rows_of[ids[k]]:
-            if q == k or not alive[q] or occl[q]:
-                continue
-            gap = abs(t[ep[q]] - t[ep[k]])
-            if best is None or (gap, t[ep[q]]) < (abs(t[ep[best]] - t[ep[k]]), t[ep[best]]):
-                best = q
-        if best is not None:
+        shown = [q for q in rows_of[ids[k]] if q != k and alive[q] and not occl[q]]
+        if shown:
+            best = min(shown, key=lambda q: (abs(t[ep[q]] - t[ep[k]]), t[ep[q]]))
             h[k] = h0[best] + rate * (t[ep[k]] - t[ep[best]])
-            src[k] = f"carried from {ep[best]}"
+            src[k] = CARRIED + ep[best]
             continue
         # covered in every scan: the usable readings, each shifted by the growth to this scan's
         # date, are combined: read off the tree's own crown in every scan, the lowest (such a
@@ -210,13 +210,11 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: f
         if len(pool) >= 2 or (pool and pool != [k]):
             got = [h0[q] + rate * (t[ep[k]] - t[ep[q]]) for q in pool]
             if all(reading[q] == "own_crown" for q in pool):
-                h[k], src[k] = min(got), "covered in every scan: lowest reading"
+                h[k], src[k] = min(got), POOLED_LOWEST
             else:
-                h[k], src[k] = float(np.mean(got)), "covered in every scan: mean of readings"
-    carried = src != "measured"
-    out = tw.with_columns(pl.Series("height_m", np.where(carried, h, h0)),
-                          pl.Series("height_source", src, pl.Utf8), pl.Series("height_read_m", h0))
-    return out
+                h[k], src[k] = float(np.mean(got)), POOLED_MEAN
+    return tw.with_columns(pl.Series("height_m", h), pl.Series("height_source", src, pl.Utf8),
+                           pl.Series("height_read_m", h0))
 
 
 def match_register(trees: pl.DataFrame, register: pl.DataFrame, gate_m: float = 4.0) -> pl.DataFrame:
