@@ -85,6 +85,8 @@ class DetectConfig:
     sliver_height: float = 6.0   # m: ... under a tree this tall was not separated from its neighbours
     top_search: float = 3.0    # m from a stem to the tops it may own
     top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
+    top_owner_lean: float = 10.0  # degrees: a stem leaning this much owns the tops nearer its crown centre than any stem (0: off)
+    top_owner_lone_points: int = 10  # returns on its line for it to take a top no stem was within top_search of
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
     lone_height_ratio: float = 0.5  # ... and farther than this x its height (a wide crown holds extra tops)
     dominant_margin: float = 3.0  # m: a top this much higher than every stem's apex and seed within that distance is no extra maximum
@@ -238,7 +240,7 @@ def _sector_disc(radius: float, res: float, sectors: int):
 
 
 def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict, xmin: float, ymax: float,
-               res: float, cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               res: float, cfg: "DetectConfig", under=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Final crown seeds from the local-maximum tops and the stems.
 
     Every stem is a tree. Its seed is the highest top within ``top_search`` m whose nearest stem it
@@ -278,9 +280,6 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         d, j = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
         owner = np.where(d <= cfg.top_search, j, -1)
     out_r, out_c, out_s, out_o, out_h = [], [], [], [], []
-    by_stem = [[] for _ in range(ns)]
-    for t in np.flatnonzero(owner >= 0):
-        by_stem[owner[t]].append(t)
     # first pass: every stem's apex from all its sectors; second pass, where another stem or top
     # within flank_search m is higher than that by flank_rise (a taller neighbour whose crown may
     # overhang the stem): the same without the sectors facing that neighbour
@@ -298,11 +297,18 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
                 if (drr or dcc) and cand_h[q] > first_apex[s][2] + cfg.flank_rise and np.hypot(drr, dcc) * res > 1.0:
                     away.append(np.arctan2(drr, dcc))
         apexes.append(sector_apex(chm, sr[s], sc[s], res, cfg, away) if away else first_apex[s])
+    ha_ = np.array([a[2] for a in apexes]) if ns else np.zeros(0)
+    under_lean = np.zeros(ns, bool)
+    if cfg.top_owner_lean > 0 and ns and under is not None:
+        owner, ha_, under_lean = _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, ha_, under, xmin, ymax, res, cfg)
+    by_stem = [[] for _ in range(ns)]
+    for t in np.flatnonzero(owner >= 0):
+        by_stem[owner[t]].append(t)
 
     seeded = set()
     for s in range(ns):
         ra, ca, ha = apexes[s]
-        ok = [t for t in by_stem[s] if tz[t] <= ha + cfg.top_tolerance]
+        ok = [t for t in by_stem[s] if tz[t] <= ha_[s] + cfg.top_tolerance]
         if ok:
             t = max(ok, key=lambda q: tz[q])
             seeded.add(t)
@@ -312,7 +318,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
         if ha < cfg.hmin:
             continue
         _, _, hfar = best_near(sr[s], sc[s], far)
-        out_r.append(ra); out_c.append(ca); out_s.append(s); out_o.append(hfar > ha + cfg.top_tolerance)
+        out_r.append(ra); out_c.append(ca); out_s.append(s); out_o.append(hfar > ha + cfg.top_tolerance or under_lean[s])
         out_h.append(ha)
     if len(rows):
         lone = owner < 0
@@ -332,6 +338,53 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     _, first = np.unique(r * nc + c, return_index=True)   # two stems on one seed cell: one tree
     first = np.sort(first)
     return r[first], c[first], s[first], o[first], hh[first]
+
+
+def _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, apex, under, xmin, ymax, res,
+                 cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tops of leaning trees. A stem leaning ``top_owner_lean`` degrees or more holds its crown off
+    its base (tan x ``lean_centre_ratio`` x its apex height: 5-6 m for a 20 m plane tree leaning
+    20 degrees), over the ground or over a smaller tree beneath it; the top of that crown is then
+    nearer the smaller tree's stem, which took it, with the crown. A top is the leaning stem's when
+    the crown centre its stem line leads to is nearer the top than every other stem (within
+    ``top_search`` m). The lean is read from the stem's returns below a first crown base guess (0.3
+    x the apex: the consensus line of :func:`stem_lean` outvotes the lowest branches).
+    Returns the owners, the apex over each leaning stem's crown centre (its own apex elsewhere)
+    and a flag per stem: a top within ``top_search`` m of it went to a leaning neighbour (the stem
+    stands under that crown)."""
+    ns = len(stems["x"])
+    ux, uy, uh = under
+    cbh = np.clip(0.3 * apex, 1.0, 8.0)
+    lean, az, cnt = stem_lean(ux, uy, uh, stems["x"], stems["y"], cbh, np.ones(ns, bool), cfg)
+    leaning = np.flatnonzero(np.nan_to_num(lean) >= cfg.top_owner_lean)
+    apex_c = np.asarray(apex, float).copy()
+    under_lean = np.zeros(ns, bool)
+    out = owner.copy()
+    if leaning.size == 0 or len(rows) == 0:
+        return out, apex_c, under_lean
+    nr, nc = chm.shape
+    off = np.tan(np.radians(lean[leaning])) * cfg.lean_centre_ratio * apex[leaning]
+    px = stems["x"][leaning] + off * np.sin(np.radians(az[leaning]))
+    py = stems["y"][leaning] + off * np.cos(np.radians(az[leaning]))
+    for k, q in enumerate(leaning):
+        r_ = int(np.clip((ymax - py[k]) / res, 0, nr - 1))
+        c_ = int(np.clip((px[k] - xmin) / res, 0, nc - 1))
+        apex_c[q] = max(apex_c[q], sector_apex(chm, r_, c_, res, cfg)[2])
+    base_d = np.full(len(rows), np.inf)
+    if ns:
+        from scipy.spatial import cKDTree
+        base_d, _ = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
+    for t in range(len(rows)):
+        dl = np.hypot(px - tx[t], py - ty[t])
+        k = int(np.argmin(dl))
+        if owner[t] < 0 and cnt[leaning[k]] < cfg.top_owner_lone_points:
+            continue
+        if owner[t] != leaning[k] and dl[k] <= cfg.top_search and dl[k] < base_d[t] and \
+                tz[t] <= apex_c[leaning[k]] + cfg.top_tolerance:
+            if owner[t] >= 0:
+                under_lean[owner[t]] = True
+            out[t] = leaning[k]
+    return out, apex_c, under_lean
 
 
 def _canopy_cover(chm: np.ndarray, r: np.ndarray, c: np.ndarray, res: float, radius: float, floor: float) -> np.ndarray:
@@ -755,7 +808,8 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     tops = locate_trees_raster(smooth, xmin=m.xmin, ymax=m.ymax, res=res, ws=ws, hmin=cfg.hmin)
     rows, cols = np.divmod(tops.index, chm.shape[1])
     stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
-    rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg)
+    rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg,
+                                                       under=(m.under_x, m.under_y, m.under_h))
     apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
     occluded = occluded | covered
     moved = np.zeros(len(rows), bool)

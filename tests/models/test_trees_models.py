@@ -309,6 +309,37 @@ def test_a_leaning_palm_keeps_its_crown_off_its_base():
     assert 0 not in s.tolist() or h[s.tolist().index(0)] < 10.0
 
 
+def test_a_leaning_trees_top_over_a_smaller_tree_is_the_leaning_trees():
+    """A 20 m tree leaning 22 degrees holds its crown 5 m off its base, right over a smaller
+    tree's stem: the top is nearer the small stem, but the leaning stem's line leads to it."""
+    from models.trees.detect import fuse_stems
+
+    res, nr, nc = 0.5, 80, 80
+    lean = np.radians(22.0)
+    big = dome(nr, nc, 40, 30, 20.0, 6.5)              # the leaning tree's crown (6.5 m radius), centred 5 m east of its base
+    small = dome(nr, nc, 40, 33, 8.0, 2.5)             # an 8 m tree under it, its stem 1.5 m east of the top
+    chm = np.maximum(big, small)
+    xmin, ymax = 0.0, nr * res
+    bx, by = xmin + 20.5 * res, ymax - 40.5 * res      # the leaning stem's base
+    sx_, sy_ = xmin + 33.5 * res, ymax - 40.5 * res    # the small tree's stem
+    h = np.arange(0.5, 6.0, 0.25)
+    hs = np.arange(0.5, 2.5, 0.25)
+    ux = np.r_[bx + np.tan(lean) * h, np.full(hs.size, sx_)]
+    uy = np.r_[np.full(h.size, by), np.full(hs.size, sy_)]
+    uh = np.r_[h, hs]
+    stems = {"x": np.array([bx, sx_]), "y": np.array([by, sy_]), "n": np.array([12, 8])}
+    top = (np.array([40]), np.array([30]))
+    r, c, s, occl, hh = fuse_stems(chm, *top, stems, xmin, ymax, res, DetectConfig(), under=(ux, uy, uh))
+    got = {int(k): (int(a), int(b), float(v), bool(o)) for k, a, b, v, o in zip(s, r, c, hh, occl)}
+    assert got[0][:2] == (40, 30) and got[0][2] == pytest.approx(20.0, abs=0.6)   # the leaning tree's top
+    assert got[1][:2] != (40, 30) and got[1][3]          # the small tree: under that crown, flagged
+    # without the stems' lines (or with the rule off) the nearest stem takes the top, as before
+    r, c, s, occl, hh = fuse_stems(chm, *top, stems, xmin, ymax, res, DetectConfig(top_owner_lean=0.0),
+                                   under=(ux, uy, uh))
+    got = {int(k): (int(a), int(b)) for k, a, b in zip(s, r, c)}
+    assert got[1] == (40, 30)
+
+
 def _covered(chm, rows, cols, first, res=0.5, **cfg):
     """covered_apexes on a CHM whose stems stand under the given tops (one stem per top)."""
     from dataclasses import replace
