@@ -250,6 +250,8 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     :func:`sector_apex` read the stem's apex on: the local-maximum filter missed this top
     because a taller neighbour's crown edge stands within its window; the tree is then flagged
     *occluded* when a crown more than ``top_tolerance`` m higher stands within ``top_search`` m.
+    A leaning stem owns the tops its stem line leads to (:func:`_lean_owners`, given the
+    understorey returns ``under``); the stem that lost one to it is flagged occluded.
     A top farther than ``lone_radius`` m and ``lone_height_ratio`` x its height from every stem is
     a tree whose stem was not seen (a lone young tree); other stemless tops are extra maxima of a
     stem tree's wide crown, unless :func:`_pair_leaning` finds them *dominant* (no crown around
@@ -346,9 +348,13 @@ def _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, apex, under, xmin, y
     its base (tan x ``lean_centre_ratio`` x its apex height: 5-6 m for a 20 m plane tree leaning
     20 degrees), over the ground or over a smaller tree beneath it; the top of that crown is then
     nearer the smaller tree's stem, which took it, with the crown. A top is the leaning stem's when
-    the crown centre its stem line leads to is nearer the top than every other stem (within
-    ``top_search`` m). The lean is read from the stem's returns below a first crown base guess (0.3
-    x the apex: the consensus line of :func:`stem_lean` outvotes the lowest branches).
+    the crown centre its stem line leads to is nearer the top than every stem base (within
+    ``top_search`` m) and the top is at most ``top_tolerance`` m above the apex read over that
+    centre; a top no stem base was within ``top_search`` m of goes to it only when
+    ``top_owner_lone_points`` returns or more carry its line (an upright stem's lean misread from
+    a few returns would take a neighbour's top). The lean is read from the stem's returns below a
+    first crown base guess (0.3 x the apex read over the stem: the consensus line of
+    :func:`stem_lean` outvotes the lowest branches).
     Returns the owners, the apex over each leaning stem's crown centre (its own apex elsewhere)
     and a flag per stem: a top within ``top_search`` m of it went to a leaning neighbour (the stem
     stands under that crown)."""
