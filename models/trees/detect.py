@@ -278,9 +278,10 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     tx = xmin + (cols + 0.5) * res
     ty = ymax - (rows + 0.5) * res
     owner = np.full(len(rows), -1)
+    base_d = np.full(len(rows), np.inf)      # from each top to the nearest stem
     if ns and len(rows):
-        d, j = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
-        owner = np.where(d <= cfg.top_search, j, -1)
+        base_d, j = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
+        owner = np.where(base_d <= cfg.top_search, j, -1)
     out_r, out_c, out_s, out_o, out_h = [], [], [], [], []
     # first pass: every stem's apex from all its sectors; second pass, where another stem or top
     # within flank_search m is higher than that by flank_rise (a taller neighbour whose crown may
@@ -302,7 +303,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     ha_ = np.array([a[2] for a in apexes]) if ns else np.zeros(0)
     under_lean = np.zeros(ns, bool)
     if cfg.top_owner_lean > 0 and ns and under is not None:
-        owner, ha_, under_lean = _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, ha_, under, xmin, ymax, res, cfg)
+        owner, ha_, under_lean = _lean_owners(chm, owner, rows, cols, tx, ty, tz, base_d, stems, ha_, under, xmin, ymax, res, cfg)
     by_stem = [[] for _ in range(ns)]
     for t in np.flatnonzero(owner >= 0):
         by_stem[owner[t]].append(t)
@@ -325,8 +326,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     if len(rows):
         lone = owner < 0
         if ns:
-            d, _ = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
-            lone &= d > np.maximum(cfg.lone_radius, cfg.lone_height_ratio * tz)
+            lone &= base_d > np.maximum(cfg.lone_radius, cfg.lone_height_ratio * tz)
         for t in np.flatnonzero(lone):
             out_r.append(rows[t]); out_c.append(cols[t]); out_s.append(-1); out_o.append(False)
             out_h.append(sector_apex(chm, rows[t], cols[t], res, cfg)[2])
@@ -342,7 +342,7 @@ def fuse_stems(chm: np.ndarray, rows: np.ndarray, cols: np.ndarray, stems: dict,
     return r[first], c[first], s[first], o[first], hh[first]
 
 
-def _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, apex, under, xmin, ymax, res,
+def _lean_owners(chm, owner, rows, cols, tx, ty, tz, base_d, stems, apex, under, xmin, ymax, res,
                  cfg: "DetectConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tops of leaning trees. A stem leaning ``top_owner_lean`` degrees or more holds its crown off
     its base (tan x ``lean_centre_ratio`` x its apex height: 5-6 m for a 20 m plane tree leaning
@@ -355,6 +355,7 @@ def _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, apex, under, xmin, y
     a few returns would take a neighbour's top). The lean is read from the stem's returns below a
     first crown base guess (0.3 x the apex read over the stem: the consensus line of
     :func:`stem_lean` outvotes the lowest branches).
+    ``base_d``: the distance from each top to the nearest stem base.
     Returns the owners, the apex over each leaning stem's crown centre (its own apex elsewhere)
     and a flag per stem: a top within ``top_search`` m of it went to a leaning neighbour (the stem
     stands under that crown)."""
@@ -376,10 +377,6 @@ def _lean_owners(chm, owner, rows, cols, tx, ty, tz, stems, apex, under, xmin, y
         r_ = int(np.clip((ymax - py[k]) / res, 0, nr - 1))
         c_ = int(np.clip((px[k] - xmin) / res, 0, nc - 1))
         apex_c[q] = max(apex_c[q], sector_apex(chm, r_, c_, res, cfg)[2])
-    base_d = np.full(len(rows), np.inf)
-    if ns:
-        from scipy.spatial import cKDTree
-        base_d, _ = cKDTree(np.c_[stems["x"], stems["y"]]).query(np.c_[tx, ty])
     for t in range(len(rows)):
         dl = np.hypot(px - tx[t], py - ty[t])
         k = int(np.argmin(dl))
