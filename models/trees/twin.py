@@ -143,9 +143,12 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
 MEASURED = "measured"
 POOLED_LOWEST = "covered in every scan: lowest reading"
 POOLED_MEAN = "covered in every scan: mean of readings"
+POOLED_CANOPY_LOWEST = "covered in every scan: lowest canopy over it"
 CARRIED = "carried from "          # + the epoch the height was carried from
-HEIGHT_SOURCES = (MEASURED, POOLED_LOWEST, POOLED_MEAN)
+HEIGHT_SOURCES = (MEASURED, POOLED_LOWEST, POOLED_MEAN, POOLED_CANOPY_LOWEST)
 MIN_CROWN_M2 = 1.0                 # a crown segment smaller than this carries no height reading
+CANOPY_SPREAD_M = 0.5              # m: readings of the canopy over a covered tree further apart: the lowest is kept
+OWN_SPREAD_M = 2.5                 # m: readings off a covered tree's own crown further apart: the lowest is kept
 
 
 def _epoch_steps(epochs: list[str]) -> np.ndarray:
@@ -156,16 +159,22 @@ def _epoch_steps(epochs: list[str]) -> np.ndarray:
         return np.arange(len(epochs), dtype=float)
 
 
-def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: float = MIN_CROWN_M2) -> pl.DataFrame:
+def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: float = MIN_CROWN_M2,
+                          canopy_spread_m: float = CANOPY_SPREAD_M, own_spread_m: float = OWN_SPREAD_M) -> pl.DataFrame:
     """Heights of covered trees carried from a scan where their top showed (see module doc).
 
     ``growth`` between two scans is the median of ``height_m`` differences over the trees not
     ``occluded`` in either (per year where the epochs are years; 0 where fewer than ``min_trees``
     such trees). A living tree ``occluded`` in one scan takes the height of the nearest scan (in
     time; the earlier one on a tie) in which it was not occluded, plus the growth over the time
-    between them. One occluded in every scan (two or more), read off what shows of its own crown in
-    every one (``height_reading`` ``own_crown``), takes the lowest of its readings, each shifted
-    by the growth to the scan's date; otherwise the mean of those readings. A reading taken on a
+    between them. One occluded in every scan (two or more) has its readings, each shifted by the
+    growth to the scan's date, combined: read off what shows of its own crown in every one
+    (``height_reading`` ``own_crown``, a lower bound that errs high when a scrap of the neighbour's
+    crown is taken for the tree's own), the lowest where they lie more than ``own_spread_m`` apart
+    (one of them took such a scrap), else their mean (both read the tree; the mean halves the
+    noise); read on the canopy over it in every one (``canopy``, an upper bound: the neighbour's
+    surface), the lowest where they lie more than ``canopy_spread_m`` apart (the tighter bound),
+    else their mean; one of each kind, their mean (they err both ways). A reading taken on a
     crown segment under ``min_crown_m2`` (a seed left with a cell or two, its crown taken by its
     neighbours: 2-5 m read on 17-24 m trees) is no reading: such a row is treated as covered and
     left out of the others' pools. Adds ``height_source`` and ``height_read_m`` (the scan's own
@@ -203,14 +212,14 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: f
             src[k] = CARRIED + ep[best]
             continue
         # covered in every scan: the usable readings, each shifted by the growth to this scan's
-        # date, are combined: read off the tree's own crown in every scan, the lowest (such a
-        # reading errs high when a scrap of the neighbour's crown is taken for the tree's own);
-        # otherwise their mean (two readings of the canopy over it, or one of each, err both ways)
+        # date, are combined (see the docstring)
         pool = [q for q in rows_of[ids[k]] if alive[q] and usable[q]]
         if len(pool) >= 2 or (pool and pool != [k]):
             got = [h0[q] + rate * (t[ep[k]] - t[ep[q]]) for q in pool]
-            if all(reading[q] == "own_crown" for q in pool):
+            if all(reading[q] == "own_crown" for q in pool) and max(got) - min(got) > own_spread_m:
                 h[k], src[k] = min(got), POOLED_LOWEST
+            elif all(reading[q] == "canopy" for q in pool) and max(got) - min(got) > canopy_spread_m:
+                h[k], src[k] = min(got), POOLED_CANOPY_LOWEST
             else:
                 h[k], src[k] = float(np.mean(got)), POOLED_MEAN
     return tw.with_columns(pl.Series("height_m", h), pl.Series("height_source", src, pl.Utf8),

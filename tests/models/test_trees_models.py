@@ -98,14 +98,15 @@ def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
     h26 = [h + 0.3 + 0.2 * (i % 2) for i, h in enumerate(h25)]
     # tree A: top showing in 2025 (14 m), covered in 2026 and read 4 m off a scrap of its own crown;
     # tree B: covered in both, read 15.5 m on the canopy over it in 2025 and 9 m off its own crown in 2026;
-    # tree C: covered in both, both readings on the canopy over it; tree D: both off its own crown
-    extra = [(20.0, 20.0), (40.0, 20.0), (60.0, 20.0), (80.0, 20.0)]
-    d25 = _det("2025", xy + extra, h25 + [14.0, 15.5, 12.0, 10.0]).with_columns(
-        pl.Series("occluded", [False] * 24 + [False, True, True, True]),
-        pl.Series("height_reading", ["top"] * 24 + ["top", "canopy", "canopy", "own_crown"]))
-    d26 = _det("2026", xy + extra, h26 + [4.0, 9.0, 13.0, 8.0]).with_columns(
-        pl.Series("occluded", [False] * 24 + [True, True, True, True]),
-        pl.Series("height_reading", ["top"] * 24 + ["own_crown", "own_crown", "canopy", "own_crown"]))
+    # trees C and E: covered in both, both readings on the canopy over it (C's 1.0 m apart after the
+    # growth, E's 0.2 m); trees D and F: both off its own crown (D's 4.4 m apart, F's 0.6 m)
+    extra = [(20.0, 20.0), (40.0, 20.0), (60.0, 20.0), (80.0, 20.0), (100.0, 20.0), (120.0, 20.0)]
+    d25 = _det("2025", xy + extra, h25 + [14.0, 15.5, 12.0, 10.0, 12.0, 10.0]).with_columns(
+        pl.Series("occluded", [False] * 24 + [False, True, True, True, True, True]),
+        pl.Series("height_reading", ["top"] * 24 + ["top", "canopy", "canopy", "own_crown", "canopy", "own_crown"]))
+    d26 = _det("2026", xy + extra, h26 + [4.0, 9.0, 13.4, 6.0, 12.6, 11.0]).with_columns(
+        pl.Series("occluded", [False] * 24 + [True] * 6),
+        pl.Series("height_reading", ["top"] * 24 + ["own_crown", "own_crown", "canopy", "own_crown", "canopy", "own_crown"]))
     tw = follow_trees(pl.concat([d25, d26]), tiles)
     at = lambda ep, x: tw.filter((pl.col("epoch") == ep) & (pl.col("x") == x) & (pl.col("y") == 20.0)).row(0, named=True)  # noqa: E731
     a = at("2026", 20.0)
@@ -116,12 +117,21 @@ def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
     b25, b26 = at("2025", 40.0), at("2026", 40.0)
     assert b25["height_m"] == pytest.approx((15.5 + 8.6) / 2) and b26["height_m"] == pytest.approx((15.9 + 9.0) / 2)
     assert b25["height_source"] == "covered in every scan: mean of readings" and b25["height_read_m"] == pytest.approx(15.5)
+    # two readings of the canopy over it (upper bounds) more than 0.5 m apart: the lowest; closer: their mean
     c25, c26 = at("2025", 60.0), at("2026", 60.0)
-    assert (c25["height_m"], c26["height_m"]) == (pytest.approx(12.3), pytest.approx(12.7))
-    # both off its own crown: the lowest
+    assert (c25["height_m"], c26["height_m"]) == (pytest.approx(12.0), pytest.approx(12.4))
+    assert c25["height_source"] == "covered in every scan: lowest canopy over it"
+    e25, e26 = at("2025", 100.0), at("2026", 100.0)
+    assert (e25["height_m"], e26["height_m"]) == (pytest.approx(12.1), pytest.approx(12.5))
+    assert e25["height_source"] == "covered in every scan: mean of readings"
+    # both off its own crown and more than 2.5 m apart (one took a scrap of the neighbour's crown):
+    # the lowest; closer, both read the tree: their mean
     d25_, d26_ = at("2025", 80.0), at("2026", 80.0)
-    assert (d25_["height_m"], d26_["height_m"]) == (pytest.approx(7.6), pytest.approx(8.0))
+    assert (d25_["height_m"], d26_["height_m"]) == (pytest.approx(5.6), pytest.approx(6.0))
     assert d26_["height_source"] == "covered in every scan: lowest reading"
+    f25, f26 = at("2025", 120.0), at("2026", 120.0)
+    assert (f25["height_m"], f26["height_m"]) == (pytest.approx(10.3), pytest.approx(10.7))
+    assert f25["height_source"] == "covered in every scan: mean of readings"
     # the trees seen in both are untouched
     seen = tw.filter(pl.col("y") == 100.0)
     assert (seen["height_source"] == "measured").all() and (seen["height_m"] == seen["height_read_m"]).all()
