@@ -84,7 +84,7 @@ class DetectConfig:
     sliver_area: float = 2.0     # m²: a crown segment smaller than this ...
     sliver_height: float = 6.0   # m: ... under a tree this tall was not separated from its neighbours
     top_search: float = 3.0    # m from a stem to the tops it may own
-    top_tolerance: float = 1.5  # m a stem's top may rise above the canopy right over the stem
+    top_tolerance: float = 0.5  # m a stem's top may rise above the canopy right over the stem (1.5 until the sixth session)
     top_owner_lean: float = 10.0  # degrees: a stem leaning this much owns the tops nearer its crown centre than any stem (0: off)
     top_owner_lone_points: int = 10  # returns on its line for it to take a top no stem was within top_search of
     lone_radius: float = 4.0   # m: a top farther than this from every stem is a tree of its own
