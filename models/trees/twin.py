@@ -216,9 +216,10 @@ def carry_covered_heights(tw: pl.DataFrame, min_trees: int = 20, min_crown_m2: f
         pool = [q for q in rows_of[ids[k]] if alive[q] and usable[q]]
         if len(pool) >= 2 or (pool and pool != [k]):
             got = [h0[q] + rate * (t[ep[k]] - t[ep[q]]) for q in pool]
-            if all(reading[q] == "own_crown" for q in pool) and max(got) - min(got) > own_spread_m:
+            spread = max(got) - min(got)
+            if all(reading[q] == "own_crown" for q in pool) and spread > own_spread_m:
                 h[k], src[k] = min(got), POOLED_LOWEST
-            elif all(reading[q] == "canopy" for q in pool) and max(got) - min(got) > canopy_spread_m:
+            elif all(reading[q] == "canopy" for q in pool) and spread > canopy_spread_m:
                 h[k], src[k] = min(got), POOLED_CANOPY_LOWEST
             else:
                 h[k], src[k] = float(np.mean(got)), POOLED_MEAN
