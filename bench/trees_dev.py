@@ -73,8 +73,10 @@ def prep(workdir: Path, profile: str, seed: int, jobs: int) -> Path:
     return wd
 
 
-def evaluate(workdir: Path, profile: str, seeds: list[int], tag: str, cfg: dict, reuse: str | None) -> float:
+def evaluate(workdir: Path, profile: str, seeds: list[int], tag: str, cfg: dict, reuse: str | None,
+             height_model: str | None = "default") -> float:
     from models.trees import pipeline as P
+    from models.trees.height_model import TreeEnsemble, apply_height_model, load_model
     from models.trees.detect import DetectConfig
     from models.trees.matching import match_points
     from models.trees.twin import follow_trees
@@ -93,8 +95,14 @@ def evaluate(workdir: Path, profile: str, seeds: list[int], tag: str, cfg: dict,
         else:
             det = P.detect_all(pl.read_parquet(wd / "products.parquet"), DetectConfig(**cfg))
             det.write_parquet(det_path)
-        tw = follow_trees(det, pl.read_parquet(wd / "tiles.parquet")).with_columns(
-            pl.col("x").alias("x_2154"), pl.col("y").alias("y_2154"))
+        # the 4D step without the learned height correction is kept whole (the height model's
+        # training set: bench/trees_height_model.py), then corrected as the pipeline does
+        tw = follow_trees(det, pl.read_parquet(wd / "tiles.parquet"), correct_heights=False)
+        tw.write_parquet(res / f"tw_{profile}_{tag}_{seed}.parquet")
+        if height_model != "none":
+            model = load_model() if height_model == "default" else TreeEnsemble.load(Path(height_model))
+            tw = apply_height_model(tw, model) if model is not None else tw
+        tw = tw.with_columns(pl.col("x").alias("x_2154"), pl.col("y").alias("y_2154"))
         truth = pl.read_csv(wd / "ground_truth" / "trees" / "trees.csv", infer_schema_length=0).with_columns(
             pl.col("x_2154", "y_2154", "height_m", "crown_diameter_m").cast(pl.Float64, strict=False))
         vis = pl.read_parquet(wd / "vis.parquet")
@@ -170,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg", default="{}", help="DetectConfig overrides, JSON")
     ap.add_argument("--reuse", default=None, help="the 4D step only, on the detections of this tag")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--height-model", default="default",
+                    help="eval: the learned height correction: default (models/trees/height_model.npz), none, or a .npz path")
     a = ap.parse_args(argv)
     wd = Path(a.workdir)
     seeds = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
@@ -177,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in seeds(a.args[0]):
             prep(wd, a.profile, s, a.jobs)
     elif a.command == "eval":
-        evaluate(wd, a.profile, seeds(a.args[1]), a.args[0], json.loads(a.cfg), a.reuse)
+        evaluate(wd, a.profile, seeds(a.args[1]), a.args[0], json.loads(a.cfg), a.reuse, a.height_model)
     elif a.command == "kinds":
         kinds(wd, a.profile, seeds(a.args[1]), a.args[0])
     else:

@@ -168,6 +168,12 @@ def detection_scores(twin: pl.DataFrame, truth: pl.DataFrame, gate: float = 3.0,
                    "visible_share": float(vis.mean()) if len(vis) else float("nan"),
                    "height_rmse_visible_m": rm(dh[vis]), "crown_diameter_rmse_visible_m": rm(dd[vis]),
                    "position_error_mean_m": float(d.mean()) if len(d) else float("nan")}
+        if "height_correction_m" in b.columns:
+            # the learned correction of covered trees' heights (models/trees/height_model.py): the
+            # figure without it, on the same trees
+            corr = b["height_correction_m"].fill_null(0.0).to_numpy()
+            out[ep].update({"height_rmse_uncorrected_m": rm(dh - corr), "height_corrected_trees": int((corr != 0).sum()),
+                            "height_correction_mean_m": float(corr[corr != 0].mean()) if (corr != 0).any() else 0.0})
         if "height_source" in b.columns:
             # where the heights came from (4D step): measured, carried from another scan, pooled
             src = np.array([str(x).split(" from ")[0].split(":")[-1].strip() for x in b["height_source"].to_list()])
@@ -297,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['height_rmse_visible_m']:.2f} m, {100 * s['visible_share']:.0f} % of trees) | crown diameter RMSE "
               f"{s['crown_diameter_rmse_m']:.2f} m (visible {s['crown_diameter_rmse_visible_m']:.2f} m) | position "
               f"{s['position_error_mean_m']:.2f} m")
+        if "height_rmse_uncorrected_m" in s:
+            print(f"        learned height correction of covered trees: {s['height_corrected_trees']} trees moved "
+                  f"(mean {s['height_correction_mean_m']:+.2f} m); height RMSE without it "
+                  f"{s['height_rmse_uncorrected_m']:.2f} m")
         if "height_by_source" in s:
             print("        height by where it came from: " + "; ".join(
                 f"{k} {v['trees']} trees, RMSE {v['rmse_m']:.2f} m" for k, v in s["height_by_source"].items()))

@@ -84,7 +84,8 @@ def tree_changes(twin: pl.DataFrame) -> pl.DataFrame:
     first = twin["epoch"].min() if twin.height else None
     return (twin.filter(pl.col("epoch") != first)
             .select("tree_id", "epoch", "status", "quartier", "x_2154", "y_2154", "height_m",
-                    *(["height_source"] if "height_source" in twin.columns else []), "height_growth_m",
+                    *(["height_source"] if "height_source" in twin.columns else []),
+                    *(["height_correction_m"] if "height_correction_m" in twin.columns else []), "height_growth_m",
                     "crown_area_m2", "crown_area_change_pct", "crown_loss_pct", "lean_deg", "new_lean_deg",
                     (pl.col("status") == "felled").alias("felled"), (pl.col("status") == "new").alias("new"))
             .sort("epoch", "tree_id"))
@@ -105,7 +106,8 @@ def tree_inventory(twin: pl.DataFrame, health: pl.DataFrame, risk: pl.DataFrame)
     return out.select(
         "tree_id", "register_id", "species", "species_group", "quartier", "status", "first_epoch",
         pl.col("epoch").alias("latest_epoch"), "last_measured_epoch", "x_2154", "y_2154", "lon", "lat", "height_m",
-        *(["height_source"] if "height_source" in out.columns else []), "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m", "dbh_cm", "lean_deg",
+        *(["height_source"] if "height_source" in out.columns else []),
+        *(["height_correction_m"] if "height_correction_m" in out.columns else []), "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m", "dbh_cm", "lean_deg",
         "lean_azimuth_deg", "position_source", "gap_fraction", "vitality", "vitality_confidence", "model_version",
         "risk_rating", "risk_score", "risk_reasons").sort("tree_id")
 

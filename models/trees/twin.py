@@ -59,8 +59,10 @@ def _same_canopy(canopy: np.ndarray, height: np.ndarray, low: float = 0.6, high:
         return np.isfinite(canopy) & (canopy >= low * height) & (canopy <= height + high)
 
 
-def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) -> pl.DataFrame:
-    """One row per (tree_id, epoch) with the change columns (see module doc)."""
+def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0, correct_heights: bool = True) -> pl.DataFrame:
+    """One row per (tree_id, epoch) with the change columns (see module doc). With
+    ``correct_heights``, the heights of trees not measured on their own top are shifted by the
+    learned correction of :mod:`models.trees.height_model` (``height_correction_m``)."""
     det = det.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("canopy_prev_m", "canopy_next_m")
                            if c not in det.columns)
     if "height_reading" not in det.columns:
@@ -135,6 +137,10 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0) ->
             alive_now = pl.concat([alive_now, unseen.select(alive_now.columns)])
         last = alive_now
     res = carry_covered_heights(pl.concat(out, how="diagonal_relaxed"))
+    if correct_heights:
+        from .height_model import apply_height_model
+
+        res = apply_height_model(res)
     return res.with_columns(pl.col(c).fill_nan(None) for c in ("height_growth_m", "crown_area_change_pct",
                                                               "crown_loss_pct", "new_lean_deg", "lean_deg",
                                                               "lean_azimuth_deg")).sort("tree_id", "epoch")

@@ -107,7 +107,8 @@ def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
     d26 = _det("2026", xy + extra, h26 + [4.0, 9.0, 13.4, 6.0, 12.6, 11.0]).with_columns(
         pl.Series("occluded", [False] * 24 + [True] * 6),
         pl.Series("height_reading", ["top"] * 24 + ["own_crown", "own_crown", "canopy", "own_crown", "canopy", "own_crown"]))
-    tw = follow_trees(pl.concat([d25, d26]), tiles)
+    # the carrying and pooling alone (the learned correction on top: test_trees_height_model.py)
+    tw = follow_trees(pl.concat([d25, d26]), tiles, correct_heights=False)
     at = lambda ep, x: tw.filter((pl.col("epoch") == ep) & (pl.col("x") == x) & (pl.col("y") == 20.0)).row(0, named=True)  # noqa: E731
     a = at("2026", 20.0)
     assert a["height_m"] == pytest.approx(14.4) and a["height_source"] == "carried from 2025"
@@ -144,7 +145,7 @@ def test_a_covered_trees_height_is_carried_from_the_scan_where_its_top_showed():
     e26 = _det("2026", xy + [(20.0, 60.0), (40.0, 60.0)], h26 + [3.0, 12.0]).with_columns(
         pl.Series("occluded", [False] * 24 + [False, True]), pl.Series("height_reading", ["top"] * 24 + ["top", "own_crown"]),
         pl.Series("crown_area_m2", [20.0] * 24 + [0.25, 30.0]))
-    te = follow_trees(pl.concat([e25, e26]), tiles)
+    te = follow_trees(pl.concat([e25, e26]), tiles, correct_heights=False)
     on = lambda ep, x: te.filter((pl.col("epoch") == ep) & (pl.col("x") == x) & (pl.col("y") == 60.0)).row(0, named=True)  # noqa: E731
     assert on("2026", 20.0)["height_m"] == pytest.approx(17.4) and on("2026", 20.0)["height_source"] == "carried from 2025"
     assert on("2025", 40.0)["height_m"] == pytest.approx(11.6) and on("2026", 40.0)["height_m"] == pytest.approx(12.0)
