@@ -21,7 +21,8 @@ surface, metres off; where the same tree's top showed in another scan, its heigh
 by the scene's growth between the two scans, replaces it; a tree covered in every scan has its
 readings pooled. The scan's own reading stays in ``height_read_m``; ``height_source`` (one of
 :data:`HEIGHT_SOURCES`, or ``carried from <epoch>``) says where ``height_m`` came from; the growth
-of such a tree stays empty (not measured).
+of such a tree stays empty (not measured). Last, :func:`models.trees.height_model.apply_height_model`
+shifts those heights by a correction learned on simulated cities (``height_correction_m``).
 """
 
 from __future__ import annotations
