@@ -128,7 +128,7 @@ def covered_features(tw: pl.DataFrame) -> np.ndarray:
         "crown_layer_depth_m": _num(tw, "crown_layer_depth_m"), "canopy_prev_minus_h": _num(tw, "canopy_prev_m") - h,
         "canopy_next_minus_h": _num(tw, "canopy_next_m") - h, "lean_deg": _num(tw, "lean_deg"),
         "top_offset_m": np.hypot(tx - x, ty - y),
-        "has_stem": (tw["position_source"] == "stem").to_numpy().astype(float) if "position_source" in tw.columns
+        "has_stem": (tw["position_source"] == "stem").fill_null(False).to_numpy().astype(float) if "position_source" in tw.columns
         else np.zeros(n),
     }
     # the neighbours in the same scan: tops of the living trees, at their scan's reading
