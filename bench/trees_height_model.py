@@ -25,7 +25,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.trees.height_model import FEATURES, MODEL_PATH, TreeEnsemble, covered_features, needs_correction  # noqa: E402
+from models.trees.height_model import (FEATURES, MODEL_PATH, TreeEnsemble, covered_features,  # noqa: E402
+                                       detection_fingerprint, needs_correction)
 from models.trees.matching import match_points  # noqa: E402
 
 PARAMS = dict(learning_rate=0.05, max_iter=200, min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         role = "train" if c in parse(a.train) else "validate"
         print(f"{role:8s} {c[0]} {c[1]}: height sse {before:.0f} -> {after:.0f} m2 "
               f"(rows corrected {int((todo & scored).sum())} of {int(scored.sum())})", flush=True)
-    ens.save(Path(a.out), train=a.train, validate=a.validate, params=params, rows=int(sum(len(y) for y in ys)))
+    ens.save(Path(a.out), train=a.train, validate=a.validate, params=params, rows=int(sum(len(y) for y in ys)),
+             detection=detection_fingerprint())
     print(f"wrote {a.out}: {len(ens.roots)} trees, {len(ens.value)} nodes, {sum(len(y) for y in ys)} training rows")
     return 0
 

@@ -215,6 +215,27 @@ class TreeEnsemble:
         return out
 
 
+def detection_fingerprint() -> str:
+    """What the model's inputs depend on besides their code: the detection's settings and the 4D
+    step's pooling constants. Recorded with the model when it is trained; a test compares it
+    with the code's (a detection changed without training the model again fails there)."""
+    from dataclasses import asdict
+
+    from . import twin
+    from .detect import DetectConfig
+
+    return repr({"detect": asdict(DetectConfig()), "min_crown_m2": twin.MIN_CROWN_M2,
+                 "canopy_spread_m": twin.CANOPY_SPREAD_M, "own_spread_m": twin.OWN_SPREAD_M})
+
+
+def model_meta(path: Path = MODEL_PATH) -> dict:
+    """What the model file says of its training (train and validation cities, parameters, rows,
+    the detection fingerprint)."""
+    import ast
+
+    return ast.literal_eval(str(np.load(path, allow_pickle=False)["meta"]))
+
+
 @lru_cache(maxsize=2)
 def load_model(path: str = str(MODEL_PATH)) -> TreeEnsemble | None:
     p = Path(path)

@@ -94,3 +94,18 @@ def test_follow_trees_applies_the_shipped_correction_to_covered_trees_only():
     assert moved.sum() == 2 and (cor.filter(pl.col("occluded"))["height_correction_m"] != 0).all()
     np.testing.assert_allclose(cor["height_m"].to_numpy() - cor["height_correction_m"].to_numpy(),
                                raw["height_m"].to_numpy())
+
+
+def test_shipped_model_was_trained_on_this_detection():
+    """The model's inputs are the detection's outputs: a change to DetectConfig or to the 4D
+    step's pooling constants without training the model again (bench/trees_height_model.py,
+    docs/trees.md) fails here."""
+    if not MODEL_PATH.exists():
+        pytest.skip(f"{MODEL_PATH} not trained yet")
+    from models.trees.height_model import detection_fingerprint, model_meta
+
+    meta = model_meta()
+    assert meta["detection"] == detection_fingerprint(), (
+        "tree detection changed since the height model was trained: train it again (docs/trees.md, model card)")
+    held_out = {"city:2718", "city:5151", "demo:2718", "demo:5151", "demo:8080"}
+    assert not held_out & set(meta["train"].split(",")) and not held_out & set(meta["validate"].split(","))
