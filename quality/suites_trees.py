@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from models.trees.height_model import needs_correction
 from models.trees.twin import CARRIED, HEIGHT_SOURCES, MEASURED, MIN_CROWN_M2
 from quality.suites import TableSuite
 from transforms import trees as T
@@ -83,13 +84,10 @@ def twin_rules(df: pl.DataFrame, lake) -> list[str]:
                               & ~tiny)
             if moved.height:
                 out.append(f"{moved.height} tree-epoch(s) whose visible top's height was replaced, e.g. {moved['tree_id'][0]}")
-    if "height_correction_m" in df.columns and "occluded" in df.columns:
-        # the learned correction (models.trees.height_model) moves only trees not measured on their own top
-        shifted = df.filter((pl.col("height_correction_m").fill_null(0.0).abs() > 0)
-                            & ~pl.col("occluded").fill_null(False).cast(pl.Boolean)
-                            & (pl.col("height_source") == MEASURED if "height_source" in df.columns else pl.lit(True)))
-        if "height_reading" in df.columns:
-            shifted = shifted.filter(pl.col("height_reading").fill_null("top") == "top")
+    if "height_correction_m" in df.columns:
+        # the learned correction moves only trees not measured on their own top
+        moved = df["height_correction_m"].fill_null(0.0).to_numpy() != 0
+        shifted = df.filter(pl.Series(moved & ~needs_correction(df)))
         if shifted.height:
             out.append(f"{shifted.height} tree-epoch(s) measured on their own top with a height correction, "
                        f"e.g. {shifted['tree_id'][0]}")

@@ -29,6 +29,8 @@ import numpy as np
 import polars as pl
 from scipy.spatial import cKDTree
 
+from .twin import CARRIED, MEASURED, POOLED_CANOPY_LOWEST, POOLED_MEAN
+
 MODEL_PATH = Path(__file__).with_name("height_model.npz")
 KINDS = {"top": 0.0, "own_crown": 1.0, "canopy": 2.0}
 NEIGHBOUR_RADII = (3.0, 5.0, 8.0)
@@ -42,16 +44,13 @@ FEATURES = (
 
 
 def _source_kind(s: str | None) -> float:
-    s = s or "measured"
-    if s == "measured":
+    """``height_source`` as a number: measured 0, carried 1, pooled mean 2, pooled lowest canopy
+    3, pooled lowest reading 4 (the sources of :mod:`models.trees.twin`)."""
+    if s is None or s == MEASURED:
         return 0.0
-    if s.startswith("carried"):
+    if s.startswith(CARRIED):
         return 1.0
-    if "mean" in s:
-        return 2.0
-    if "canopy" in s:
-        return 3.0
-    return 4.0
+    return {POOLED_MEAN: 2.0, POOLED_CANOPY_LOWEST: 3.0}.get(s, 4.0)
 
 
 def _num(df: pl.DataFrame, name: str) -> np.ndarray:
@@ -149,11 +148,11 @@ def needs_correction(tw: pl.DataFrame) -> np.ndarray:
     if tw.is_empty():
         return np.zeros(0, bool)
     reading = tw["height_reading"].to_numpy() if "height_reading" in tw.columns else np.full(tw.height, "top")
-    src = tw["height_source"].fill_null("measured").to_numpy() if "height_source" in tw.columns \
-        else np.full(tw.height, "measured")
+    src = tw["height_source"].fill_null(MEASURED).to_numpy() if "height_source" in tw.columns \
+        else np.full(tw.height, MEASURED)
     status = tw["status"].to_numpy() if "status" in tw.columns else np.full(tw.height, "alive")
     h = _num(tw, "height_m")
-    return (status != "felled") & np.isfinite(h) & ~((reading == "top") & (src == "measured"))
+    return (status != "felled") & np.isfinite(h) & ~((reading == "top") & (src == MEASURED))
 
 
 class TreeEnsemble:

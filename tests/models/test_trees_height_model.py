@@ -109,3 +109,13 @@ def test_shipped_model_was_trained_on_this_detection():
         "tree detection changed since the height model was trained: train it again (docs/trees.md, model card)")
     held_out = {"city:2718", "city:5151", "demo:2718", "demo:5151", "demo:8080"}
     assert not held_out & set(meta["train"].split(",")) and not held_out & set(meta["validate"].split(","))
+
+
+def test_quality_refuses_a_correction_on_a_tree_measured_on_its_top():
+    from quality.suites_trees import twin_rules
+
+    const = TreeEnsemble([0], [0.0], [-1], [-1], [False], [True], [-2.0], [0], 0.0, FEATURES)
+    ok = apply_height_model(_tw(), const)
+    assert not [m for m in twin_rules(ok, None) if "correction" in m]
+    bad = ok.with_columns(pl.lit(-2.0).alias("height_correction_m"))
+    assert [m for m in twin_rules(bad, None) if "measured on their own top with a height correction" in m]
