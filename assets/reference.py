@@ -3,6 +3,7 @@ deliveries."""
 
 
 from transforms import reference as T
+from transforms import territory as TT
 
 from .lake import Lake
 from .layers import bronze, silver
@@ -50,4 +51,11 @@ def dsp_contracts(lake: Lake):
     return T.dsp_contracts(lake.read("bronze", "dsp_contracts"))
 
 
-ASSETS = [quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts]
+@silver("communes", group="reference", deps=[bronze("communes")], keys=["insee"])
+def communes(lake: Lake):
+    """Communes of the territory: INSEE code, name, area (km²), bounds and polygon rings in
+    EPSG:2154, geometry in WGS84; data from elsewhere (LiDAR tiles) is accepted within 500 m of them."""
+    return TT.communes(lake.read("bronze", "communes"))
+
+
+ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts]

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from transforms import inspections as TI
 from transforms import parsing as P
+from transforms import territory as TT
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,13 @@ SOURCES: list[Source] = [
     Source("documents", "administration", "admin/documents", ("*.pdf", "*.docx", "*.txt"), "documents",
            "Administrative documents registry (PDF, DOCX, TXT)", ("delta", "pdf"),
            parse_one=P.parse_document),
+    Source("communes", "reference", "reference", ("communes.geojson",), "communes",
+           "Commune boundaries (GeoJSON, WGS84) with INSEE code and name: the territory accepted",
+           ("delta", "geojson"), parse=TT.parse_communes),
+    Source("tree_inspections", "espaces_verts", "trees/inspections", ("*.csv",), "tree_inspections",
+           "Arborists' inspection records exported from the field app (CSV): tree, date, Roloff "
+           "vitality, defects, TRAQ likelihood of failure, measured height and DBH, inspector", ("delta", "csv"),
+           parse=TI.parse_inspections),
 ]
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}

@@ -18,9 +18,12 @@ import polars as pl
 
 from models.trees.health import CLASSES, FEATURES, HealthModel, feature_matrix, model_card, train
 from models.trees.inspection import InspectionConfig, plan_inspections
+from models.trees import labels as L
 from models.trees import pipeline as P
 from quality import suites_trees as QS
 from quality.checks import table_check
+from transforms import inspections as TI
+from transforms import territory as TT
 from transforms import trees as T
 from transforms.geo import wkt_coords
 
@@ -32,12 +35,24 @@ GROUP = "espaces_verts"
 VITALITY_MODEL = "tree_vitality"
 
 
-@silver("lidar_tiles", group=GROUP, deps=[bronze("lidar_tiles"), silver_key("quartiers")],
+@silver("lidar_tiles", group=GROUP, deps=[bronze("lidar_tiles"), silver_key("quartiers"), silver_key("communes")],
         keys=["tile_id", "epoch"])
 def lidar_tiles(lake: Lake):
-    """LiDAR tiles per scan epoch: bounds (EPSG:2154), points, density (pts/m²), points per class,
-    whether the delivery carries a ground class, quartier of the tile centre."""
-    return T.lidar_tiles(lake.read("bronze", "lidar_tiles"), lake.read("silver", "quartiers"))
+    """LiDAR tiles per scan epoch inside the territory (reference communes + 500 m): bounds
+    (EPSG:2154), declared CRS, points, density (pts/m²), points per class, whether the delivery
+    carries a ground class, quartier of the tile centre; tiles outside are quarantined with the area."""
+    tiles = T.lidar_tiles(lake.read("bronze", "lidar_tiles"), lake.read("silver", "quartiers"))
+    inside, outside = TT.split_tiles(tiles, lake.read_or_empty("silver", "communes", TT.COMMUNES))
+    lake.quarantine(TT.tile_quarantine_rows(outside))
+    return inside
+
+
+@silver("tree_inspections", group=GROUP, deps=[bronze("tree_inspections")], keys=["inspection_id"])
+def tree_inspections(lake: Lake):
+    """Arborists' inspection records: tree id or position (EPSG:2154 and WGS84), date, Roloff
+    vitality (VS0-VS3, dead), defects, TRAQ likelihood of failure, measured height (m) and DBH (cm),
+    inspector; the labels of the vitality model."""
+    return TI.tree_inspections(lake.read_or_empty("bronze", "tree_inspections", {}))
 
 
 @silver("tree_register", group=GROUP, deps=[bronze("tree_register"), silver_key("quartiers")],
@@ -110,6 +125,8 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         t = time.perf_counter()
         try:
             tp = read_las(path)
+            if r["crs_epsg"] != TT.L93:   # declared in another CRS: points to Lambert-93 like its bounds
+                tp.x, tp.y = TT.to_lambert93(tp.x, tp.y, r["crs_epsg"])
             row, table, rasters = P.process_tile(tp, r)
             npz = root / "silver" / "lidar_rasters" / r["epoch"] / f"{r['tile_id']}.npz"
             npz.parent.mkdir(parents=True, exist_ok=True)
@@ -178,42 +195,63 @@ def tree_twin(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
 
 # ---------------------------------------------------------------- health model
 
-@_asset(["ml", "tree_vitality_model"], [dg.AssetKey(["silver", "tree_twin"])],
+@_asset(["ml", "tree_vitality_model"], [dg.AssetKey(["silver", "tree_twin"]), silver_key("tree_inspections")],
         "PyTorch vitality classifier (Roloff VS0-VS3) from structure and change features, trained on "
-        "the simulator's labels; versioned in ml/model_registry with a model card (no retraining when "
-        "data and configuration are unchanged)", {"torch"})
+        "arborists' inspection records matched to the detected trees (never below "
+        f"{L.MIN_TRAINING_RECORDS} records); versioned in ml/model_registry with a model card (no "
+        "retraining when data and configuration are unchanged)", {"torch"})
 def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    lk = lake.lake()
-    truth_file = lake.landing.parent / "ground_truth" / "trees" / "trees.csv"
-    if not truth_file.exists():
-        context.log.warning(f"no vitality labels at {truth_file}: the promoted model (if any) is kept")
-        return dg.MaterializeResult(metadata={"trained": False, "reason": f"no labels at {truth_file}"})
-    twin = lk.read("silver", "tree_twin")
-    labelled = P.vitality_labels(twin, pl.read_csv(truth_file, infer_schema_length=0))
     from models.trees.health import CONFIG
 
+    lk = lake.lake()
+    labelled, info = L.labels_from_inspections(lk.read("silver", "tree_twin"),
+                                               lk.read_or_empty("silver", "tree_inspections", TI.TREE_INSPECTIONS))
+    refusal = L.training_refusal(labelled)
+    if refusal:
+        context.log.warning(f"vitality model not trained: {refusal}")
+        return dg.MaterializeResult(metadata={"trained": False, "reason": refusal, **_vitality_meta(lk, info)})
     version = ml.fingerprint(ml.frame_fingerprint(labelled.select("tree_id", "epoch", "label", *FEATURES)), CONFIG,
-                             "tree_vitality/1")
+                             "tree_vitality/2-inspections")
     if ml.find(lk, VITALITY_MODEL, version):
         ml.register(lk, VITALITY_MODEL, version, metrics=json.loads(ml.find(lk, VITALITY_MODEL, version)["metrics_json"]),
                     training_rows=labelled.height)
-        return dg.MaterializeResult(metadata={"trained": False, "version": version, "reason": "version exists"})
+        return dg.MaterializeResult(metadata={"trained": False, "reason": "version exists (same records, same config)",
+                                              **_vitality_meta(lk, info)})
     t = time.perf_counter()
     model, metrics = train(feature_matrix(labelled.to_dict(as_series=False)), labelled["label"].to_numpy(),
                            labelled["tree_id"].to_numpy())
     d = ml.artifact_dir(lk, VITALITY_MODEL, version)
     model.save(d)
-    md, js = model_card(version, metrics, {"source": "simulator ground truth (trees.csv) matched to detections, 3 m gate",
-                                           "rows": labelled.height, "trees": labelled["tree_id"].n_unique(),
-                                           "label_counts": labelled.group_by("label").len().sort("label").to_dicts(),
-                                           "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    md, js = model_card(version, metrics, {
+        "source": f"silver/tree_inspections (arborists' records) matched to silver/tree_twin by tree id or "
+                  f"nearest position within {L.GATE_M:.0f} m",
+        "records": info["records"], "matched_by_tree_id": info["matched_by_tree_id"],
+        "matched_by_position": info["matched_by_position"], "unmatched": info["unmatched"],
+        "rows": labelled.height, "trees": labelled["tree_id"].n_unique(), "label_counts": info["label_counts"],
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     (d / "MODEL_CARD.md").write_text(md)
     (d / "model_card.json").write_text(js)
-    ml.register(lk, VITALITY_MODEL, version, metrics=metrics, training_rows=labelled.height)
+    ml.register(lk, VITALITY_MODEL, version, metrics=metrics, training_rows=labelled.height,
+                notes="labels: arborists' inspection records")
     return dg.MaterializeResult(metadata={
-        "trained": True, "version": version, "seconds": round(time.perf_counter() - t, 2),
-        "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
+        "trained": True, "seconds": round(time.perf_counter() - t, 2), **_vitality_meta(lk, info),
         "model_card": dg.MetadataValue.md(md)})
+
+
+def _vitality_meta(lk: Lake, info: dict) -> dict:
+    """Version, metrics and model card path of the promoted vitality model (or why there is none),
+    with the inspection records' matching counts: reported on every materialisation."""
+    meta = {"inspection_records": info["records"], "matched_by_tree_id": info["matched_by_tree_id"],
+            "matched_by_position": info["matched_by_position"], "unmatched_records": info["unmatched"],
+            "min_training_records": L.MIN_TRAINING_RECORDS}
+    try:
+        reg = ml.promoted(lk, VITALITY_MODEL)
+    except LookupError:
+        return {**meta, "version": "none", "metrics": dg.MetadataValue.json({}), "model_card_path": "none"}
+    metrics = json.loads(reg["metrics_json"])
+    return {**meta, "version": reg["version"], "metrics": dg.MetadataValue.json(metrics),
+            "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
+            "model_card_path": dg.MetadataValue.path(str(Path(reg["artifact_path"]) / "MODEL_CARD.md"))}
 
 
 @_asset(["silver", "tree_health"], [dg.AssetKey(["ml", "tree_vitality_model"]), dg.AssetKey(["silver", "tree_twin"])],
@@ -257,9 +295,10 @@ def tree_risk(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
 
 
 @_asset(["silver", "tree_inspection_plan"], [dg.AssetKey(["silver", "tree_risk"]), silver_key("places")],
-        "Tomorrow's arborist rounds: the riskiest trees (by TRAQ score) that two "
-        "teams can inspect in a 7 h 30 shift, routed with OR-Tools (every tree optional, drop penalty = "
-        "risk score)", {"ortools", "delta"})
+        "Tomorrow's arborist rounds: the trees most worth a visit (TRAQ score; a tree of unknown vitality "
+        "ranked as if declining, with that reason) that two teams can inspect in a 7 h 30 shift, routed with "
+        "OR-Tools (every tree optional, drop penalty = priority); carries the arborist's form columns, empty",
+        {"ortools", "delta"})
 def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
@@ -297,7 +336,9 @@ def canopy_by_quartier(lake: Lake):
 @gold("tree_inspection_plan", group=GROUP, deps=[dg.AssetKey(["silver", "tree_inspection_plan"])])
 def tree_inspection_plan_mart(lake: Lake):
     """Arborist rounds: team, visit order, planned start (minutes after shift start), tree, risk,
-    reasons; dropped candidates listed with team null."""
+    priority and reason, position (EPSG:2154, WGS84); dropped candidates listed with team null; the
+    inspection form's columns (date, vitality, defects, likelihood of failure, height, DBH,
+    inspector) empty, to fill in and send back to landing/trees/inspections."""
     return lake.read("silver", "tree_inspection_plan")
 
 

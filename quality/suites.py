@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from transforms import inspections as TI
 from transforms.parsing import SPECS
 from transforms.validation import ROW, Col
 
@@ -91,7 +92,7 @@ _RECORD_TYPES = {
                     Col("heading_deg", pl.Float64, min=0, max=360, required=False),
                     Col("width", pl.Int64, min=16, max=10000), Col("height", pl.Int64, min=16, max=10000)],
     "lidar_tiles": [Col("tile_id"), Col("epoch"), Col("point_count", pl.Int64, min=1),
-                    Col("crs_epsg", pl.Int64, min=2154, max=2154), Col("min_x", pl.Float64),
+                    Col("crs_epsg", pl.Int64, min=1024, max=32767), Col("min_x", pl.Float64),
                     Col("max_x", pl.Float64), Col("density_pts_m2", pl.Float64, min=0.1, max=1000)],
     "documents": [Col("file"), Col("doc_format", allowed=("pdf", "docx", "txt")),
                   Col("n_chars", pl.Int64, min=1), Col("pages", pl.Int64, min=1, required=False)],
@@ -111,6 +112,8 @@ BRONZE_SPECS: dict[str, list[Col]] = {
     "bin_readings": SPECS["bin_readings"],
     "litter_detections": SPECS["litter_detections"],
     "dsp_report_lines": SPECS["dsp_report_lines"],
+    "communes": [Col("insee"), Col("name"), Col("rings_2154"), Col("area_km2", pl.Float64, min=0.01, max=2000)],
+    "tree_inspections": TI.SPEC,
     **_RECORD_TYPES,
 }
 
@@ -133,7 +136,7 @@ def _silver(table: str, schema: dict, key: tuple[str, ...], *, not_null: tuple[s
 
 
 def _build_silver() -> dict[str, TableSuite]:
-    from transforms import admin, reference, roads, trees, waste
+    from transforms import admin, inspections, reference, roads, territory, trees, waste
     from transforms.parsing import BIN_STATUS, LITTER_CATEGORIES, ROAD_CLASSES, SURFACES, WASTE_STREAMS
 
     seg = ("silver", "street_segments", "segment_id")
@@ -161,7 +164,16 @@ def _build_silver() -> dict[str, TableSuite]:
                 ranges={"match_distance_m": (0, None), "heading_deg": (0, 360)},
                 references={"segment_id": seg}),
         _silver("lidar_tiles", trees.LIDAR_TILES, ("tile_id", "epoch"), not_null=("point_count",),
-                ranges={"point_count": (1, None), "crs_epsg": (2154, 2154)}),
+                ranges={"point_count": (1, None), "crs_epsg": (1024, 32767)}),
+        _silver("communes", territory.COMMUNES, ("insee",), not_null=("name", "rings_2154", "min_x"),
+                ranges={"area_km2": (0.01, 2000)}),
+        # no inspection delivered yet is a valid state (the vitality model then says why it is not trained)
+        _silver("tree_inspections", inspections.TREE_INSPECTIONS, ("inspection_id",),
+                not_null=("inspection_date", "vitality", "inspector", "position_source"),
+                ranges={"height_m": (0.5, 70), "dbh_cm": (1, 400), "x_2154": inspections.X93_FRANCE,
+                        "y_2154": inspections.Y93_FRANCE},
+                in_set={"vitality": inspections.ROLOFF, "likelihood_of_failure": inspections.FAILURE_LEVELS,
+                        "position_source": ("tree_id", "lambert93", "wgs84")}, min_rows=0),
         _silver("tree_register", trees.TREE_REGISTER, ("register_id",), not_null=("species", "x_2154"),
                 ranges={"height_m": (0, 60), "dbh_cm": (0, 700)}, references={"quartier": quart}),
         _silver("collection_events", waste.COLLECTION_EVENTS, ("bin_id", "collected_at"),

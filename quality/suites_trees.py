@@ -25,7 +25,8 @@ DETECTIONS = TableSuite(
     ranges={"height_m": (1.5, 60.0), "crown_area_m2": (0.0, 1000.0), "crown_diameter_m": (0.0, 40.0),
             "crown_base_m": (0.0, 60.0), "crown_layer_depth_m": (0.0, 60.0), "gap_fraction": (0.0, 1.0),
             "lean_deg": (0.0, 60.0),
-            "x": (1015000, 1032000), "y": (6274000, 6288000)},
+            # Lambert-93 area of use (the territory itself is checked on the tiles, against the communes)
+            "x": (50_000, 1_300_000), "y": (6_000_000, 7_150_000)},
     in_set={"position_source": ("stem", "crown_top"), "height_reading": ("top", "own_crown", "canopy")}, min_rows=1)
 
 TWIN = TableSuite(

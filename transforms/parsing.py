@@ -439,8 +439,51 @@ def parse_survey_frame(data: bytes, name: str) -> dict:
 
 # ---------------------------------------------------------------- trees
 
+def _declared_epsg(header, name: str) -> int:
+    """The EPSG code of the tile's declared horizontal CRS (OGC WKT VLR or GeoTIFF GeoKey VLR);
+    a compound CRS (e.g. Lambert-93 + NGF-IGN69 heights) gives its horizontal part."""
+    try:
+        crs = header.parse_crs()
+    except Exception as exc:  # noqa: BLE001 - laspy raises several types for a broken VLR
+        raise BadDelivery(f"{name}: unreadable CRS record ({type(exc).__name__}: {exc})") from exc
+    if crs is None:
+        raise BadDelivery(f"{name}: no CRS declared (neither an OGC WKT nor a GeoTIFF VLR); "
+                          "the tile cannot be placed (expected e.g. EPSG:2154 Lambert-93)")
+    if crs.is_compound and crs.sub_crs_list:
+        crs = crs.sub_crs_list[0]
+    epsg = crs.to_epsg()
+    if epsg is None:
+        raise BadDelivery(f"{name}: CRS declared but not identifiable to an EPSG code ({crs.name})")
+    return int(epsg)
+
+
+def _lambert93_bounds(x0: float, y0: float, x1: float, y1: float, epsg: int, name: str) -> tuple[float, ...]:
+    """The tile's bounds in Lambert-93 (reprojected with pyproj when the tile is in another CRS),
+    after checking the points lie in the declared CRS's area of use: coordinates that do not
+    (degrees under a metric CRS, a wrong zone) mean the tile is mis-projected."""
+    import numpy as np
+    from pyproj import CRS, Transformer
+
+    crs = CRS.from_epsg(epsg)
+    aou = crs.area_of_use
+    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    tol = 1.0  # degrees: a tile at the edge of a zone is still well placed
+    if aou is not None and not (np.isfinite(lon).all() and np.isfinite(lat).all()
+                                and lon.min() >= aou.west - tol and lon.max() <= aou.east + tol
+                                and lat.min() >= aou.south - tol and lat.max() <= aou.north + tol):
+        raise BadDelivery(f"{name}: points (x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f}) lie outside the area of use "
+                          f"of the declared EPSG:{epsg} ({crs.name}: {aou.name}): mis-projected?")
+    if epsg == 2154:
+        return x0, y0, x1, y1
+    b = Transformer.from_crs(crs, 2154, always_xy=True).transform_bounds(x0, y0, x1, y1, densify_pts=21)
+    return tuple(float(v) for v in b)
+
+
 def parse_laz_tile(data: bytes, name: str) -> dict:
-    """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry."""
+    """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry.
+    The bounds are in Lambert-93 whatever the tile's declared CRS (``crs_epsg``); whether the tile
+    lies in the city's territory is decided in silver against the reference communes."""
     import laspy
     import numpy as np
 
@@ -454,24 +497,16 @@ def parse_laz_tile(data: bytes, name: str) -> dict:
         raise BadDelivery(f"{name}: tile has no points")
     if h.point_count != n:
         raise BadDelivery(f"{name}: header announces {h.point_count} points, file holds {n}")
-    try:
-        crs = h.parse_crs()
-    except Exception:  # noqa: BLE001 - a broken CRS VLR is reported below as 'no CRS'
-        crs = None
-    epsg = crs.to_epsg() if crs is not None else None
-    if epsg != 2154:
-        raise BadDelivery(f"{name}: CRS is {('EPSG:' + str(epsg)) if epsg else 'missing'}, expected EPSG:2154 (Lambert-93)")
+    epsg = _declared_epsg(h, name)
     x, y = np.asarray(las.x), np.asarray(las.y)
-    if x.min() < X93[0] or x.max() > X93[1] or y.min() < Y93[0] or y.max() > Y93[1]:
-        raise BadDelivery(f"{name}: points outside Cannes in Lambert-93 "
-                          f"(x {x.min():.0f}-{x.max():.0f}, y {y.min():.0f}-{y.max():.0f}): mis-projected?")
+    bounds = _lambert93_bounds(float(x.min()), float(y.min()), float(x.max()), float(y.max()), epsg, name)
     cls = np.asarray(las.classification)
     counts = np.bincount(cls, minlength=32)
     area = max((x.max() - x.min()) * (y.max() - y.min()), 1.0)
     return {
         "point_count": int(n), "point_format": int(h.point_format.id),
         "las_version": f"{h.version.major}.{h.version.minor}", "crs_epsg": int(epsg),
-        "min_x": float(x.min()), "min_y": float(y.min()), "max_x": float(x.max()), "max_y": float(y.max()),
+        "min_x": bounds[0], "min_y": bounds[1], "max_x": bounds[2], "max_y": bounds[3],
         "min_z": float(np.asarray(las.z).min()), "max_z": float(np.asarray(las.z).max()),
         "density_pts_m2": float(n / area), "ground_points": int(counts[2]),
         "vegetation_points": int(counts[3] + counts[4] + counts[5]), "building_points": int(counts[6]),

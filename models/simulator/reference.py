@@ -20,6 +20,39 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+#: INSEE code of Cannes (Code officiel géographique)
+CANNES_INSEE = "06029"
+
+
+def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Convex hull, counter-clockwise (Andrew's monotone chain)."""
+    pts = sorted(set(points))
+    if len(pts) < 3:
+        return pts
+
+    def half(seq):
+        out: list[tuple[float, float]] = []
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+        return out
+
+    lower, upper = half(pts), half(reversed(pts))
+    return lower[:-1] + upper[:-1]
+
+
+def communes_geojson(city: City) -> dict:
+    """The simulated Cannes as a commune (INSEE 06029): the outline around its quartiers, WGS84."""
+    hull = _hull([(x, y) for q in city.quartiers for x, y in q.polygon])
+    ring = [[round(v, 7) for v in to_wgs84(x, y)] for x, y in hull]
+    ring.append(ring[0])
+    return {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"insee": CANNES_INSEE, "name": "Cannes"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+
+
 def write_reference(city: City, landing: Path) -> dict:
     ref = Path(landing) / "reference"
     feats = []
@@ -31,6 +64,8 @@ def write_reference(city: City, landing: Path) -> dict:
                       "geometry": {"type": "Polygon", "coordinates": [ring]}})
     atomic_write_text(ref / "quartiers.geojson",
                       json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False))
+
+    atomic_write_text(ref / "communes.geojson", json.dumps(communes_geojson(city), ensure_ascii=False))
 
     rows = []
     for s in city.segments:
@@ -63,6 +98,6 @@ def write_reference(city: City, landing: Path) -> dict:
     atomic_write_text(ref / "fleet.json", json.dumps(
         {"depot_id": "DEPOT-LA-BOCCA", "disposal_id": "DISPOSAL-01", "trucks": city.trucks},
         ensure_ascii=False, indent=1))
-    return {"quartiers": len(city.quartiers), "street_segments": len(city.segments),
+    return {"communes": 1, "quartiers": len(city.quartiers), "street_segments": len(city.segments),
             "street_km": round(city.street_km, 1), "collection_points": len(city.bins),
             "places": len(city.places), "trucks": len(city.trucks)}

@@ -143,8 +143,11 @@ def model_card(version: str, metrics: dict, data: dict) -> tuple[str, str]:
              "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
              *[f"| {c} | {m['precision']} | {m['recall']} | {m['f1']} | {m['support']} |" for c, m in t["per_class"].items()],
              "", "## Limits", "",
-             "Labels come from the city simulator's ground truth (no arborist survey yet); an arborist's "
-             "inspection confirms any VS2-VS3 call before work is ordered."]
+             "Labels are arborists' inspection records (landing/trees/inspections, Roloff class as "
+             "recorded, 'dead' counted as VS3) matched to detected trees; on a simulated city these records "
+             "are the simulator's, so its figures are simulated figures. Trees unlike the inspected ones "
+             "(species, region) are scored with less confidence; an arborist's inspection confirms any "
+             "VS2-VS3 call before work is ordered."]
     card = {"model": "tree_vitality", "version": version, "data": data, "features": FEATURES, "classes": CLASSES,
             "config": CONFIG, "metrics": metrics}
     return "\n".join(lines) + "\n", json.dumps(card, indent=2, default=float)

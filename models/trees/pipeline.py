@@ -227,12 +227,13 @@ def tree_risk(twin: pl.DataFrame, health: pl.DataFrame, segments: pl.DataFrame, 
                      "y_2154": r["y_2154"], "height_m": r["height_m"], "dbh_cm": r["dbh_cm"],
                      "crown_diameter_m": r["crown_diameter_m"], "vitality": r["vitality"],
                      "failure_likelihood": f, "impact_likelihood": i, "consequence": c, "combined_likelihood": comb,
+                     "vitality_known": r["vitality"] is not None,
                      "risk_rating": rating, "risk_score": traq.risk_score(rating, f, i, c),
                      "targets": "; ".join(sorted({f"{t[0]} {t[1]:.0f} m" for t in targets[k]})[:6]),
                      "risk_reasons": "; ".join(why)})
     schema = {"tree_id": pl.Utf8, "epoch": pl.Utf8, "quartier": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64,
               "height_m": pl.Float64, "dbh_cm": pl.Float64, "crown_diameter_m": pl.Float64, "vitality": pl.Utf8,
-              "failure_likelihood": pl.Utf8, "impact_likelihood": pl.Utf8, "consequence": pl.Utf8,
+              "vitality_known": pl.Boolean, "failure_likelihood": pl.Utf8, "impact_likelihood": pl.Utf8, "consequence": pl.Utf8,
               "combined_likelihood": pl.Utf8, "risk_rating": pl.Utf8, "risk_score": pl.Float64, "targets": pl.Utf8,
               "risk_reasons": pl.Utf8}
     return pl.DataFrame(rows, schema=schema).sort("tree_id")
@@ -241,15 +242,38 @@ def tree_risk(twin: pl.DataFrame, health: pl.DataFrame, segments: pl.DataFrame, 
 # ---------------------------------------------------------------- inspections
 
 PLAN_SCHEMA = {"plan_status": pl.Utf8, "team": pl.Int64, "stop": pl.Int64, "planned_start_min": pl.Float64,
-               "tree_id": pl.Utf8, "risk_rating": pl.Utf8, "risk_score": pl.Float64, "quartier": pl.Utf8,
-               "x_2154": pl.Float64, "y_2154": pl.Float64, "risk_reasons": pl.Utf8}
+               "tree_id": pl.Utf8, "risk_rating": pl.Utf8, "risk_score": pl.Float64, "inspection_priority": pl.Float64,
+               "inspection_reason": pl.Utf8, "quartier": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64,
+               "lat": pl.Float64, "lon": pl.Float64, "risk_reasons": pl.Utf8,
+               # the arborist's form (transforms.inspections.FORM_COLUMNS), empty: filled in on site, the
+               # exported plan comes back as a delivery of landing/trees/inspections
+               "inspection_date": pl.Date, "vitality": pl.Utf8, "defects": pl.Utf8, "likelihood_of_failure": pl.Utf8,
+               "height_m": pl.Float64, "dbh_cm": pl.Float64, "inspector": pl.Utf8}
+_CARRIED = ("tree_id", "risk_rating", "risk_score", "inspection_priority", "inspection_reason", "quartier",
+            "x_2154", "y_2154", "risk_reasons")
+
+
+def inspection_candidates(risk: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The ``n`` trees most worth a visit: by inspection priority = TRAQ risk score, plus
+    :data:`models.trees.risk.UNKNOWN_VITALITY_PRIORITY` when the tree's vitality is unknown (ranked as
+    if declining until an arborist has rated it), with the reason in words."""
+    known = pl.col("vitality_known") if "vitality_known" in risk.columns else pl.col("vitality").is_not_null()
+    return risk.with_columns(
+        (pl.col("risk_score") + pl.when(known).then(0.0).otherwise(traq.UNKNOWN_VITALITY_PRIORITY))
+        .alias("inspection_priority"),
+        pl.when(known).then(pl.format("TRAQ {} risk", pl.col("risk_rating")))
+        .otherwise(pl.format("vitality unknown: rate it (TRAQ {} risk without vitality)", pl.col("risk_rating")))
+        .alias("inspection_reason"),
+    ).sort(["inspection_priority", "height_m", "tree_id"], descending=[True, True, False]).head(n)
 
 
 def inspection_plan(risk: pl.DataFrame, places: pl.DataFrame, cfg, planner) -> tuple[pl.DataFrame, dict]:
-    """Candidates = the ``cfg.max_candidates`` highest risk scores (Extreme, High, then Moderate,
-    then the Low trees with the most risk factors: a quiet city still gets its routine rounds);
-    ``planner`` is :func:`models.trees.inspection.plan_inspections`."""
-    cand = risk.sort(["risk_score", "height_m"], descending=True).head(cfg.max_candidates)
+    """Candidates = the ``cfg.max_candidates`` trees of highest inspection priority (see
+    :func:`inspection_candidates`: Extreme, High, then Moderate, unknown vitality ranked as if
+    declining, then the Low trees with the most risk factors: a quiet city still gets its routine
+    rounds); ``planner`` is :func:`models.trees.inspection.plan_inspections`, whose drop penalty is
+    the priority. The plan holds the arborist's form columns, empty."""
+    cand = inspection_candidates(risk, cfg.max_candidates)
     depot = places.filter(pl.col("kind") == "depot")
     if depot.height:
         dxy = (float(depot["x_2154"][0]), float(depot["y_2154"][0]))
@@ -258,25 +282,31 @@ def inspection_plan(risk: pl.DataFrame, places: pl.DataFrame, cfg, planner) -> t
     else:
         dxy = (0.0, 0.0)
     t = time.perf_counter()
-    res = planner(dxy, cand["x_2154"].to_numpy(), cand["y_2154"].to_numpy(), cand["risk_score"].to_numpy(), cfg)
+    res = planner(dxy, cand["x_2154"].to_numpy(), cand["y_2154"].to_numpy(), cand["inspection_priority"].to_numpy(), cfg)
     rows = []
     for r in res["routes"]:
         for k, (i, start) in enumerate(r["stops"], 1):
             c = cand.row(i, named=True)
             rows.append({"plan_status": "planned", "team": r["team"], "stop": k, "planned_start_min": round(start / 60, 1),
-                         **{f: c[f] for f in ("tree_id", "risk_rating", "risk_score", "quartier", "x_2154", "y_2154",
-                                              "risk_reasons")}})
+                         **{f: c[f] for f in _CARRIED}})
     for i in res["dropped"]:
         c = cand.row(i, named=True)
         rows.append({"plan_status": "deferred", "team": None, "stop": None, "planned_start_min": None,
-                     **{f: c[f] for f in ("tree_id", "risk_rating", "risk_score", "quartier", "x_2154", "y_2154",
-                                          "risk_reasons")}})
-    plan = pl.DataFrame(rows, schema=PLAN_SCHEMA)
+                     **{f: c[f] for f in _CARRIED}})
+    plan = pl.DataFrame(rows, schema={k: PLAN_SCHEMA[k] for k in ("plan_status", "team", "stop", "planned_start_min",
+                                                                  *_CARRIED)})
+    lon, lat = l93_to_wgs84(plan["x_2154"].to_numpy(), plan["y_2154"].to_numpy())
+    plan = plan.with_columns(pl.Series("lat", np.round(np.asarray(lat, float), 7)),
+                             pl.Series("lon", np.round(np.asarray(lon, float), 7)),
+                             *[pl.lit(None, t).alias(c) for c, t in PLAN_SCHEMA.items() if c in
+                               ("inspection_date", "vitality", "defects", "likelihood_of_failure", "height_m",
+                                "dbh_cm", "inspector")]).select(list(PLAN_SCHEMA)).cast(PLAN_SCHEMA)
     planned = plan.filter(pl.col("plan_status") == "planned")
-    total = float(cand["risk_score"].sum()) if cand.height else 0.0
+    total = float(cand["inspection_priority"].sum()) if cand.height else 0.0
     info = {"candidates": cand.height, "planned": planned.height, "deferred": len(res["dropped"]),
+            "unknown_vitality_candidates": int((~cand["vitality_known"]).sum()) if "vitality_known" in cand.columns else 0,
             "teams_used": len(res["routes"]), "solver_status": res["status"],
-            "risk_covered_pct": round(100 * float(planned["risk_score"].sum()) / total, 1) if total else 0.0,
+            "priority_covered_pct": round(100 * float(planned["inspection_priority"].sum()) / total, 1) if total else 0.0,
             "depot_x": dxy[0], "depot_y": dxy[1], "solve_seconds": round(time.perf_counter() - t, 2)}
     return plan, info
 

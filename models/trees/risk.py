@@ -3,7 +3,8 @@
 Risk = likelihood of failure x likelihood of impact -> combined likelihood, x consequence -> risk.
 
 * **Likelihood of failure** (improbable / possible / probable / imminent) from the LiDAR and the
-  vitality model: each factor adds points: vitality VS1 +1, VS2 +2, VS3 or dead +3; lean over
+  vitality model: each factor adds points: vitality VS1 +1, VS2 +2, VS3 or dead +3 (an unknown
+  vitality adds nothing but is said: "vitality unknown", never taken as healthy); lean over
   10 degrees +1, over 15 degrees +2 (a *new* lean of 5 degrees or more since the last scan +2);
   crown loss over 20 % since the last scan +1; slenderness (height / DBH in m/m) over 80 +1.
   0 -> improbable, 1 -> possible, 2-3 -> probable, 4+ -> imminent.
@@ -41,6 +42,10 @@ RISK = {
     "somewhat likely": ("Low", "Low", "Moderate", "Moderate"),
     "unlikely": ("Low", "Low", "Low", "Low"),
 }
+VITALITY_UNKNOWN = "vitality unknown (no inspection record, no vitality model): failure likelihood may be understated"
+#: points of inspection priority a tree of unknown vitality gets on top of its risk score: what
+#: a VS2 call (+2 failure points, 4 score points each) would add, so it is ranked as if declining
+UNKNOWN_VITALITY_PRIORITY = 8.0
 TARGET_IMPACT = {"school": 3, "playground": 3, "bus_stop": 3, "primary": 3, "secondary": 2, "tertiary": 2,
                  "pedestrian": 2, "residential": 1}
 
@@ -48,6 +53,9 @@ TARGET_IMPACT = {"school": 3, "playground": 3, "bus_stop": 3, "primary": 3, "sec
 def failure_likelihood(vitality: str | None, lean_deg: float | None, new_lean_deg: float | None,
                        crown_loss_pct: float | None, slenderness: float | None) -> tuple[str, list[str]]:
     pts, why = 0, []
+    if vitality is None:
+        # not "healthy": nobody knows; the inspection plan ranks these trees for a visit
+        why.append(VITALITY_UNKNOWN)
     v = {"VS1": 1, "VS2": 2, "VS3": 3, "dead": 3}.get(vitality or "", 0)
     if v:
         pts += v; why.append(f"vitality {vitality} (+{v})")

@@ -1,8 +1,13 @@
 """The tree twin end to end on the tiny city: bronze ingestion of the LAZ tiles (with a truncated
-and a mis-projected tile that must be quarantined while the others go through), then every
-green-spaces asset after silver materialised with Dagster against a temporary lake, and the
-results checked against the simulator's truth."""
+and a mis-projected tile that must be quarantined while the others go through), the communes and
+the arborists' inspection records through the landing zone, then every green-spaces asset after
+silver materialised with Dagster against a temporary lake with the ground-truth folder deleted
+(the vitality model learns from the inspection records), and the results checked against the
+simulator's truth read beforehand. Then the same twin without any inspection record: no model,
+and the risk says "vitality unknown"."""
 
+import json
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -73,12 +78,33 @@ def test_tree_chain_on_tiny_city(lake_env):
     assert "mis-projected" in reasons[mis_key] or "outside Cannes" in reasons[mis_key]
     assert (qroot / "lidar_tiles" / "trees" / "tiles" / mis_key).exists()   # kept, not deleted
     ingest_delivery(SOURCES_BY_NAME["tree_register"], "registre_arbres_2019.csv", lake, landing, qroot, run_id="test")
+    from models.simulator.reference import communes_geojson
+    from transforms import inspections as TI
+    from transforms import territory as TT
+
+    (landing / "reference").mkdir(parents=True, exist_ok=True)
+    (landing / "reference" / "communes.geojson").write_text(json.dumps(communes_geojson(city)))
+    ingest_delivery(SOURCES_BY_NAME["communes"], "communes.geojson", lake, landing, qroot, run_id="test")
+    inspection_files = sorted(p.name for p in (landing / "trees" / "inspections").glob("*.csv"))
+    assert inspection_files == ["inspections_2025.csv", "inspections_2026.csv"]
+    for f in inspection_files:
+        assert ingest_delivery(SOURCES_BY_NAME["tree_inspections"], f, lake, landing, qroot, run_id="test").status == "ingested"
+    inspections = TI.tree_inspections(lake.read("bronze", "tree_inspections"))
+    assert 30 <= inspections.height < 2 * 61   # a subset of the standing trees, both scans
+    lake.overwrite("silver", "tree_inspections", inspections)
 
     ref = _reference_frames(city)
+    ref["communes"] = TT.communes(lake.read("bronze", "communes"))
+    assert ref["communes"]["insee"].to_list() == ["06029"]
     for name, df in ref.items():
         lake.overwrite("silver", name, df)
     lake.overwrite("silver", "lidar_tiles", T.lidar_tiles(lake.read("bronze", "lidar_tiles"), ref["quartiers"]))
     lake.overwrite("silver", "tree_register", T.tree_register(lake.read("bronze", "tree_register"), ref["quartiers"]))
+
+    # production never reads the simulator's truth: keep it for scoring, then delete the folder
+    truth = pl.read_csv(truth_dir / "trees" / "trees.csv", infer_schema_length=0).with_columns(
+        pl.col("x_2154", "y_2154", "height_m").cast(pl.Float64, strict=False))
+    shutil.rmtree(truth_dir)
 
     from assets import trees as A
 
@@ -110,9 +136,18 @@ def test_tree_chain_on_tiny_city(lake_env):
     assert mat.event_specific_data.materialization.metadata["tiles_processed"].value == 0
     assert lake.read("silver", "tree_twin").sort("tree_id", "epoch").equals(twin1.sort("tree_id", "epoch"))
 
+    # the vitality model learnt from the inspection records that came through the landing zone
+    vm = [e.event_specific_data.materialization.metadata for e in res.all_events
+          if e.event_type_value == "ASSET_MATERIALIZATION"
+          and e.event_specific_data.materialization.asset_key == dg.AssetKey(["ml", "tree_vitality_model"])][0]
+    assert vm["trained"].value is True, vm.get("reason")
+    assert vm["version"].value != "none" and vm["matched_by_position"].value >= 30
+    assert Path(vm["model_card_path"].value).read_text().count("inspection") >= 1
+    assert "test_macro_f1" in vm and "metrics" in vm
+    reg = lake.read("ml", "model_registry").filter(pl.col("promoted"))
+    assert reg["notes"].to_list() == ["labels: arborists' inspection records"]
+
     # trees against the truth: the tiny city has about 60 trees
-    truth = pl.read_csv(truth_dir / "trees" / "trees.csv", infer_schema_length=0).with_columns(
-        pl.col("x_2154", "y_2154", "height_m").cast(pl.Float64, strict=False))
     for ep in ("2025", "2026"):
         tr = truth.filter((pl.col("epoch") == ep) & (pl.col("status") != "felled") & (pl.col("height_m") >= 4))
         de = twin1.filter((pl.col("epoch") == ep) & (pl.col("status") != "felled") & (pl.col("height_m") >= 4))
@@ -135,3 +170,22 @@ def test_tree_chain_on_tiny_city(lake_env):
     meta = pq.read_schema(exports / "tree_inventory.parquet").metadata
     assert b"geo" in meta
     assert (exports / "tree_risk_map.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the same twin, no inspection record at all (a fresh lake): no model, and the risk says so
+    bare = Lake(str(Path(lake_env.lake_uri).parent / "lake_without_inspections"))
+    for t in ("tree_twin", "street_segments", "places", "quartiers"):
+        bare.overwrite("silver", t, lake.read("silver", t))
+    bare.overwrite("silver", "tree_inspections", pl.DataFrame(schema=TI.TREE_INSPECTIONS))
+    res3 = dg.materialize([A.tree_vitality_model, A.tree_health, A.tree_risk, A.tree_inspection_plan],
+                          resources={"lake": LakeResource(lake_uri=bare.root, landing_uri=lake_env.landing_uri)})
+    assert res3.success
+    vm3 = [e.event_specific_data.materialization.metadata for e in res3.all_events
+           if e.event_type_value == "ASSET_MATERIALIZATION"
+           and e.event_specific_data.materialization.asset_key == dg.AssetKey(["ml", "tree_vitality_model"])][0]
+    assert vm3["trained"].value is False and "too few inspection records" in vm3["reason"].value
+    assert vm3["version"].value == "none"
+    risk3 = bare.read("silver", "tree_risk")
+    assert risk3["vitality"].null_count() == risk3.height and not risk3["vitality_known"].any()
+    assert risk3["risk_reasons"].str.contains("vitality unknown").all()
+    plan3 = bare.read("silver", "tree_inspection_plan")
+    assert plan3.height > 0 and plan3["inspection_reason"].str.starts_with("vitality unknown").all()
