@@ -394,7 +394,7 @@ def lidar_tiles_processed(context: dg.AssetCheckExecutionContext, lake: LakeReso
                                metadata={**(result.metadata or {}), "rule_failures": dg.MetadataValue.json(problems[:50])})
 
 
-ASSETS = [lidar_tiles, tree_register, trees_by_quartier, lidar_points, tree_detections, tree_twin,
+ASSETS = [lidar_tiles, tree_register, tree_inspections, trees_by_quartier, lidar_points, tree_detections, tree_twin,
           tree_vitality_model, tree_health, tree_risk, tree_inspection_plan, tree_inventory, tree_changes,
           canopy_by_quartier, tree_inspection_plan_mart, tree_risk_register]
 

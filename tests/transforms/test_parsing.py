@@ -121,9 +121,15 @@ def test_laz_tile_header_and_truncation():
         P.parse_laz_tile(data[: int(len(data) * 0.6)], "cut.laz")
 
 
-def test_mis_projected_tile_is_rejected():
-    with pytest.raises(P.BadDelivery, match="expected EPSG:2154"):
-        P.parse_laz_tile(_laz_bytes(epsg=32632, x0=350000, y0=4820000), "utm.laz")
+def test_tile_in_another_declared_crs_is_reprojected_and_a_mis_projected_one_rejected():
+    # UTM 32N declared: accepted, bounds in Lambert-93 (the territory is checked in silver)
+    info = P.parse_laz_tile(_laz_bytes(epsg=32632, x0=350000, y0=4820000), "utm.laz")
+    assert info["crs_epsg"] == 32632
+    assert 1_000_000 < info["min_x"] < info["max_x"] < 1_050_000 and 6_260_000 < info["min_y"] < 6_300_000
+    assert 95 < info["max_x"] - info["min_x"] < 110   # a 100 m tile stays about 100 m wide
+    # WGS84 degrees written under a Lambert-93 header: outside EPSG:2154's area of use
+    with pytest.raises(P.BadDelivery, match="outside the area of use of the declared EPSG:2154.*mis-projected"):
+        P.parse_laz_tile(_laz_bytes(epsg=2154, x0=7.0, y0=43.5), "degrees.laz")
 
 
 def test_dsp_report_three_formats_give_the_same_rows():
