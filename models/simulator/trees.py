@@ -9,12 +9,8 @@ dieback follow the Roloff vitality class. Tiles are LAS 1.4 point format 6, comp
 CRS EPSG:2154 as a WKT VLR; the 2025 delivery is classified, the 2026 one is not (class 1,
 except noise 7).
 
-Arborists inspect some of the standing trees after each scan (street trees more often than park
-trees, declining ones most): their records go to the landing zone as the field app exports them
-(`trees/inspections/inspections_<year>.csv`, docs/LANDING.md): GPS position (one team's app in
-WGS84, the other's in Lambert-93, about 1 m of error), date, Roloff class as rated (5 % one class
-off), defects, TRAQ likelihood of failure, height and DBH measured, inspector. They are the only
-vitality labels the lake sees.
+Arborists' inspection records of a subset of the trees go to the landing zone too
+(:mod:`.tree_inspections`): the only vitality labels the lake sees.
 
 Ground truth goes to `<truth>/trees/`: one row per tree and epoch (`trees.csv`) and the mapping
 of the old register's ids to the true trees (`register_truth.csv`). `crown_diameter_m` is the
@@ -635,7 +631,9 @@ def simulate_trees(city: City, landing: Path, truth: Path) -> dict:
              "buildings": int(sum(len(b) for b in buildings.values()))}
     _write_truth(city, pops, geo, alive, felled, new, truth)
     stats["register_rows"] = _write_register(city, pop25, segs, rng, landing, truth)
-    stats["inspection_records"] = _write_inspections(city, pops, geo, alive, landing)
+    from .tree_inspections import write_inspections
+
+    stats["inspection_records"] = write_inspections(city, pops, alive, landing)
     return stats
 
 
@@ -702,50 +700,3 @@ def _write_register(city, pop, segs, rng, landing: Path, truth: Path) -> int:
     atomic_write_text(truth / "trees" / "register_truth.csv", "\n".join(trows) + "\n")
     return k
 
-
-INSPECTORS = ("A. Rossi", "C. Bernard", "L. Giraud", "M. Nicolas")
-INSPECTION_COLUMNS = ["tree_id", "x_2154", "y_2154", "lat", "lon", "inspection_date", "vitality", "defects",
-                      "likelihood_of_failure", "height_m", "dbh_cm", "inspector"]
-
-
-def _write_inspections(city, pops, geo, alive, landing: Path) -> int:
-    """Arborists' records after each scan, a subset of the standing trees (own random stream, so
-    every other delivery stays byte-identical)."""
-    from datetime import timedelta
-
-    rng = np.random.default_rng(sub_seed(city.seed, "tree-inspections"))
-    n = 0
-    for (epoch, day), start in zip(EPOCHS, (0, 1)):
-        P, A = pops[epoch], alive[epoch]
-        m = len(P["x"])
-        p_visit = np.where(P["setting"] == "street", 0.5, 0.35) + 0.35 * (P["vitality"] >= 2)
-        pick = np.flatnonzero(A & (rng.random(m) < p_visit))
-        rows = []
-        for i in pick:
-            v = int(P["vitality"][i])
-            if rng.random() < 0.05:   # two arborists do not always agree
-                v = int(np.clip(v + rng.choice([-1, 1]), 0, 3))
-            x, y = P["x"][i] + rng.normal(0, 1.0), P["y"][i] + rng.normal(0, 1.0)
-            team = int(rng.integers(0, len(INSPECTORS)))
-            defects = [d for d, on in (("lean", P["lean"][i] > 15), ("deadwood", v == 3),
-                                       ("crown loss", P["loss_frac"][i] > 0)) if on]
-            lof = "probable" if v == 3 or P["lean"][i] > 15 else "possible" if v == 2 else "improbable"
-            when = day + timedelta(days=int(rng.integers(60, 170)))
-            rec = {"tree_id": "", "x_2154": "", "y_2154": "", "lat": "", "lon": "",
-                   "inspection_date": when.isoformat(), "vitality": VITALITY[v], "defects": "|".join(defects),
-                   "likelihood_of_failure": lof, "height_m": f"{round(2 * (P['height'][i] + rng.normal(0, 0.5))) / 2:.1f}",
-                   "dbh_cm": f"{max(3.0, P['dbh'][i] + rng.normal(0, 1.5)):.0f}", "inspector": INSPECTORS[team]}
-            if team % 2:      # this team's app exports Lambert-93, the other's GPS degrees
-                rec["x_2154"], rec["y_2154"] = f"{x:.2f}", f"{y:.2f}"
-            else:
-                lon, lat = to_wgs84(x, y)
-                rec["lat"], rec["lon"] = f"{lat:.7f}", f"{lon:.7f}"
-            rows.append(rec)
-        rows.sort(key=lambda r: (r["inspection_date"], r["inspector"]))
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=INSPECTION_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_text(landing / "trees" / "inspections" / f"inspections_{epoch}.csv", buf.getvalue())
-        n += len(rows)
-    return n
