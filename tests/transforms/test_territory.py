@@ -123,6 +123,17 @@ def test_real_tiles_from_elsewhere_wait_for_their_commune(tmp_path):
     silver = lake.read("silver", "lidar_tiles").sort("tile_id")
     assert silver["tile_id"].to_list() == ["870000_6618000.las".removesuffix(".las"), "TEAK_043"]
     assert silver["crs_epsg"].to_list() == [2154, 32611]
+    # the points step reads the UTM plot's points into Lambert-93, where its bounds are
+    assert dg.materialize([A.lidar_points], resources=res).success
+    products = lake.read("silver", "lidar_tile_products").sort("tile_id")
+    assert products["tile_id"].to_list() == ["870000_6618000", "TEAK_043"]
+    assert products["points"].to_list() == [len(laspy.read(ign).points), len(las.points)]
+    pts = lake.read("silver", "lidar_points", columns=["x_local", "y_local"], filters=[("tile_id", "=", "TEAK_043")])
+    p = products.filter(pl.col("tile_id") == "TEAK_043").row(0, named=True)
+    x = pts["x_local"].to_numpy() + p["origin_x"]
+    y = pts["y_local"].to_numpy() + p["origin_y"]
+    assert teak["min_x"] - 0.05 <= x.min() and x.max() <= teak["max_x"] + 0.05
+    assert teak["min_y"] - 0.05 <= y.min() and y.max() <= teak["max_y"] + 0.05
 
 
 def test_a_real_commune_file_in_another_shape_is_read():
@@ -138,3 +149,4 @@ def test_a_real_commune_file_in_another_shape_is_read():
                                                    "min_y": [6_280_000.0, 6_280_000.0], "max_x": [1_024_250.0, 900_250.0],
                                                    "max_y": [6_280_250.0, 6_280_250.0]}), TT.communes(p.good))
     assert inside["tile_id"].to_list() == ["a"] and "Cannes (06029)" in outside["reason"][0]
+
