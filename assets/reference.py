@@ -2,6 +2,8 @@
 deliveries."""
 
 
+import polars as pl
+
 from transforms import reference as T
 from transforms import territory as TT
 
@@ -55,7 +57,9 @@ def dsp_contracts(lake: Lake):
 def communes(lake: Lake):
     """Communes of the territory: INSEE code, name, area (km²), bounds and polygon rings in
     EPSG:2154, geometry in WGS84; data from elsewhere (LiDAR tiles) is accepted within 500 m of them."""
-    return TT.communes(lake.read("bronze", "communes"))
+    # none delivered yet: an empty table, which its blocking check stops (no territory, no tile)
+    bronze_rows = lake.read_or_empty("bronze", "communes", {})
+    return TT.communes(bronze_rows) if bronze_rows.height else pl.DataFrame(schema=TT.COMMUNES)
 
 
 ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts]
