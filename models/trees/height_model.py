@@ -221,9 +221,13 @@ def detection_fingerprint() -> str:
     from dataclasses import asdict
 
     from . import twin
-    from .detect import DetectConfig
+    from .detect import CANOPY_SETTINGS, DetectConfig
 
-    return repr({"detect": asdict(DetectConfig()), "min_crown_m2": twin.MIN_CROWN_M2,
+    # the settings of the path choice and of the canopy-first path are left out: the correction is
+    # applied on stem-first scenes only (its applicability domain), whose detections they do not
+    # change (identical detections on the demo cities 2718 and 1234 with and without the switch)
+    detect = {k: v for k, v in asdict(DetectConfig()).items() if k not in CANOPY_SETTINGS}
+    return repr({"detect": detect, "min_crown_m2": twin.MIN_CROWN_M2,
                  "canopy_spread_m": twin.CANOPY_SPREAD_M, "own_spread_m": twin.OWN_SPREAD_M})
 
 
