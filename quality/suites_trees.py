@@ -32,7 +32,7 @@ TWIN = TableSuite(
     table="tree_twin", key=("tree_id", "epoch"), not_null=("status", "x_2154", "y_2154"),
     types={"tree_id": pl.Utf8, "epoch": pl.Utf8, "status": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64},
     ranges={"height_growth_m": (-30.0, 5.0), "dbh_cm": (1.0, 400.0)},
-    in_set={"status": T.TREE_STATUS, "species_group": ("broadleaf", "conifer", "palm")},
+    in_set={"status": T.TREE_STATUS, "species_group": ("broadleaf", "conifer", "palm", "unknown")},
     references={"quartier": ("silver", "quartiers", "name")}, min_rows=1)
 
 

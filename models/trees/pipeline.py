@@ -149,6 +149,13 @@ def build_twin(det: pl.DataFrame, tiles: pl.DataFrame, register: pl.DataFrame, q
     form = allometry.group_from_form(tw["height_m"].to_numpy(), tw["crown_base_m"].to_numpy(),
                                      tw["crown_star_ratio"].to_numpy(),
                                      tw["crown_layer_depth_m"].to_numpy())
+    # the crown-form rule was fitted on the simulator's scenes: outside the applicability domain
+    # (models.trees.height_model.in_model_domain) a tree's group is "unknown" unless the register says it
+    from .height_model import in_model_domain
+
+    if "in_model_domain" not in tw.columns:
+        tw = tw.with_columns(pl.Series("in_model_domain", in_model_domain(tw), pl.Boolean))
+    form = np.where(tw["in_model_domain"].fill_null(True).to_numpy(), form, allometry.UNKNOWN)
     rg = np.array([allometry.species_group(s) for s in tw["register_species"].to_list()], dtype=object)
     group = np.where(rg != None, rg, form)  # noqa: E711
     reg_groups = [allometry.species_group(s) for s in register["species"].to_list()] if register.height else []
