@@ -124,6 +124,7 @@ class DetectConfig:
     column_top_min_h: float = 5.0  # m: canopy tops this high are the trees a column stem should stand under
     stems_resolved_share: float = 0.4  # mean of the shares (column stems under tops, tops over column stems) reaching this: stem-first
     evidence_min_tops: int = 5    # fewer tops in the tile: nothing to decide on, stem-first
+    canopy_min_cover: float = 0.15  # share of cells above hmin under which crowns stand apart: stem-first
     canopy_ws: float = 2.0        # m, window of the canopy-first tops: clip(canopy_ws + canopy_ws_b x height, canopy_ws, canopy_ws_hi)
     canopy_ws_b: float = 0.05     # (chosen on the tuning plots of bench/trees_real.py: fixed 2.5, 3, 3.5 m and three slopes tried)
     canopy_ws_hi: float = 4.0
@@ -134,7 +135,7 @@ class DetectConfig:
 #: detection fingerprint: the correction is applied on stem-first scenes only, whose detections
 #: they do not change)
 CANOPY_SETTINGS = ("canopy_switch", "column_min_points", "column_min_span", "column_top_min_h",
-                   "stems_resolved_share", "evidence_min_tops", "canopy_ws", "canopy_ws_b", "canopy_ws_hi",
+                   "stems_resolved_share", "evidence_min_tops", "canopy_min_cover", "canopy_ws", "canopy_ws_b", "canopy_ws_hi",
                    "canopy_stem_gate")
 
 
