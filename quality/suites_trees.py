@@ -26,7 +26,8 @@ DETECTIONS = TableSuite(
             "crown_base_m": (0.0, 60.0), "crown_layer_depth_m": (0.0, 60.0), "gap_fraction": (0.0, 1.0),
             "lean_deg": (0.0, 60.0),
             "x": (1015000, 1032000), "y": (6274000, 6288000)},
-    in_set={"position_source": ("stem", "crown_top"), "height_reading": ("top", "own_crown", "canopy")}, min_rows=1)
+    in_set={"position_source": ("stem", "crown_top"), "height_reading": ("top", "own_crown", "canopy"),
+            "detection_path": ("stem-first", "canopy-first")}, min_rows=1)
 
 TWIN = TableSuite(
     table="tree_twin", key=("tree_id", "epoch"), not_null=("status", "x_2154", "y_2154"),
