@@ -47,9 +47,10 @@ bench: install
 bench-city: install
 	$(BIN)/python bench/pipeline_bench.py --profiles demo city
 
-## make bench-trees: tree twin accuracy on an unseen seed (demo city) and LiDAR points/s on the real bcts tiles
+## make bench-trees: tree twin accuracy on an unseen seed (demo city), LiDAR points/s on the real bcts tiles, and detection on the real NEON TEAK plots beside lmf
 bench-trees: install
 	$(BIN)/python bench/trees_eval.py --profile demo --seed 2718
+	$(BIN)/python bench/trees_real.py --json bench/results/trees_real.json
 
 ## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s
 bench-roads: install

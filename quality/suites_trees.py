@@ -27,13 +27,14 @@ DETECTIONS = TableSuite(
             "lean_deg": (0.0, 60.0),
             # Lambert-93 area of use (the territory itself is checked on the tiles, against the communes)
             "x": (50_000, 1_300_000), "y": (6_000_000, 7_150_000)},
-    in_set={"position_source": ("stem", "crown_top"), "height_reading": ("top", "own_crown", "canopy")}, min_rows=1)
+    in_set={"position_source": ("stem", "crown_top"), "height_reading": ("top", "own_crown", "canopy"),
+            "detection_path": ("stem-first", "canopy-first")}, min_rows=1)
 
 TWIN = TableSuite(
     table="tree_twin", key=("tree_id", "epoch"), not_null=("status", "x_2154", "y_2154"),
     types={"tree_id": pl.Utf8, "epoch": pl.Utf8, "status": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64},
     ranges={"height_growth_m": (-30.0, 5.0), "dbh_cm": (1.0, 400.0)},
-    in_set={"status": T.TREE_STATUS, "species_group": ("broadleaf", "conifer", "palm")},
+    in_set={"status": T.TREE_STATUS, "species_group": ("broadleaf", "conifer", "palm", "unknown")},
     references={"quartier": ("silver", "quartiers", "name")}, min_rows=1)
 
 

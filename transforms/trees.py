@@ -107,7 +107,8 @@ def tree_inventory(twin: pl.DataFrame, health: pl.DataFrame, risk: pl.DataFrame)
         "tree_id", "register_id", "species", "species_group", "quartier", "status", "first_epoch",
         pl.col("epoch").alias("latest_epoch"), "last_measured_epoch", "x_2154", "y_2154", "lon", "lat", "height_m",
         *(["height_source"] if "height_source" in out.columns else []),
-        *(["height_correction_m"] if "height_correction_m" in out.columns else []), "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m", "dbh_cm", "lean_deg",
+        *(["height_correction_m"] if "height_correction_m" in out.columns else []),
+        *(["in_model_domain"] if "in_model_domain" in out.columns else []), "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m", "dbh_cm", "lean_deg",
         "lean_azimuth_deg", "position_source", "gap_fraction", "vitality", "vitality_confidence", "model_version",
         "risk_rating", "risk_score", "risk_reasons").sort("tree_id")
 

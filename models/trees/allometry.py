@@ -26,6 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 GROUPS = ("broadleaf", "conifer", "palm")
+#: a tree whose crown form is outside the applicability domain of :func:`group_from_form` (and not
+#: in the register): no group is claimed; its DBH uses the broadleaf/conifer default allometry
+UNKNOWN = "unknown"
 SPECIES_GROUP = {
     "Platanus x acerifolia": "broadleaf", "Quercus ilex": "broadleaf", "Celtis australis": "broadleaf",
     "Jacaranda mimosifolia": "broadleaf", "Olea europaea": "broadleaf", "Tilia cordata": "broadleaf",

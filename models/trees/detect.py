@@ -29,13 +29,17 @@ from models.lidar.crowns import crown_boundary, dalponte2016
 from models.lidar.lmf import locate_trees_raster
 from models.lidar.tiles import TileRasters
 from models.trees.allometry import PALM_LAYER_M
+from models.trees.canopy_tops import STEM_FIRST, canopy_first, canopy_tops, scene_evidence
 
-__all__ = ["DetectConfig", "mosaic", "detect_trees", "TREE_COLUMNS"]
+__all__ = ["DetectConfig", "mosaic", "detect_trees", "TREE_COLUMNS", "SCENE_COLUMNS", "CANOPY_SETTINGS"]
 
 TREE_COLUMNS = ("top_x", "top_y", "x", "y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3",
                 "crown_base_m", "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg",
                 "stem_points", "crown_contact_share", "crown_cells", "crown_star_ratio", "crown_layer_depth_m",
                 "position_source", "occluded", "height_reading")
+#: per-scene facts copied onto each of its trees (the path taken and what chose it)
+SCENE_COLUMNS = ("detection_path", "scene_point_density", "scene_canopy_cover", "scene_stem_share",
+                 "scene_top_share")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,27 @@ class DetectConfig:
     palm_quantile: float = 0.9    # of the directions' reaches for a palm
     palm_offset: float = 0.5      # m added to a palm's reach
     palm_cap: float = 0.75        # m: a palm's reach at most this much beyond its median reach
+    # the choice between stem-first and canopy-first evidence (models/trees/canopy_tops.py); these
+    # settings are only read by that choice and by the canopy-first path (CANOPY_SETTINGS)
+    canopy_switch: bool = True    # False: always stem-first (the path before the switch)
+    column_min_points: int = 5    # understorey returns within stem_link m of a stem base ...
+    column_min_span: float = 1.0  # ... spanning this many metres of height: a stem column, not a shrub
+    column_top_min_h: float = 5.0  # m: canopy tops this high are the trees a column stem should stand under
+    stems_resolved_share: float = 0.4  # mean of the shares (column stems under tops, tops over column stems) reaching this: stem-first
+    evidence_min_tops: int = 5    # fewer tops in the tile: nothing to decide on, stem-first
+    canopy_min_cover: float = 0.15  # share of cells above hmin under which crowns stand apart: stem-first
+    canopy_ws: float = 2.0        # m, window of the canopy-first tops: clip(canopy_ws + canopy_ws_b x height, canopy_ws, canopy_ws_hi)
+    canopy_ws_b: float = 0.05     # (chosen on the tuning plots of bench/trees_real.py: fixed 2.5, 3, 3.5 m and three slopes tried)
+    canopy_ws_hi: float = 4.0
+    canopy_stem_gate: float = 1.5  # m: a column stem this near a canopy-first top gives its position
+
+
+#: settings read only by the path choice and the canopy-first path (left out of the height model's
+#: detection fingerprint: the correction is applied on stem-first scenes only, whose detections
+#: they do not change)
+CANOPY_SETTINGS = ("canopy_switch", "column_min_points", "column_min_span", "column_top_min_h",
+                   "stems_resolved_share", "evidence_min_tops", "canopy_min_cover", "canopy_ws", "canopy_ws_b", "canopy_ws_hi",
+                   "canopy_stem_gate")
 
 
 def mosaic(core: TileRasters, neighbours: list[TileRasters], buffer: float) -> TileRasters:
@@ -811,9 +836,15 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
     tops = locate_trees_raster(smooth, xmin=m.xmin, ymax=m.ymax, res=res, ws=ws, hmin=cfg.hmin)
     rows, cols = np.divmod(tops.index, chm.shape[1])
     stems = find_stems(m.under_x, m.under_y, m.under_h, cfg)
-    rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg,
-                                                       under=(m.under_x, m.under_y, m.under_h))
-    apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
+    scene = scene_evidence(chm, smooth, m, stems, tops, core_bounds, cfg)
+    if scene["detection_path"] == STEM_FIRST:
+        rows, cols, stem_of, occluded, apex_h = fuse_stems(chm, rows, cols, stems, m.xmin, m.ymax, res, cfg,
+                                                           under=(m.under_x, m.under_y, m.under_h))
+        apex_h, covered = covered_apexes(chm, rows, cols, stem_of, stems, apex_h, m.xmin, m.ymax, res, cfg)
+    else:
+        rows, cols, stem_of, occluded, apex_h = canopy_first(chm, canopy_tops(smooth, m, cfg), m, stems, cfg,
+                                                             lambda r, c: sector_apex(chm, r, c, res, cfg)[2])
+        covered = np.zeros(len(rows), bool)
     occluded = occluded | covered
     moved = np.zeros(len(rows), bool)
     out, moves = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, covered)
@@ -828,6 +859,9 @@ def detect_trees(m: TileRasters, core_bounds: tuple[float, float, float, float],
                 rows[i], cols[i], apex_h[i], moved[i] = r_, c_, h_, True
         if moved.any():
             out, _ = _measure(m, chm, rows, cols, stem_of, occluded, apex_h, stems, core_bounds, cfg, moved, covered)
+    n = len(out["x"])
+    for c in SCENE_COLUMNS:
+        out[c] = np.full(n, scene[c], dtype=object if c == "detection_path" else float)
     return out
 
 

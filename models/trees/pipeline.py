@@ -14,7 +14,7 @@ from transforms.geo import assign_quartier, l93_to_wgs84, point_segment_distance
 
 from . import allometry
 from . import risk as traq
-from .detect import TREE_COLUMNS, DetectConfig, detect_trees, mosaic
+from .detect import SCENE_COLUMNS, TREE_COLUMNS, DetectConfig, detect_trees, mosaic
 from .health import CLASSES, FEATURES
 from .matching import match_points
 from .twin import follow_trees, match_register
@@ -78,12 +78,14 @@ def detect_all(products: pl.DataFrame, cfg: DetectConfig = DetectConfig()) -> pl
             n = len(d["x"])
             frames.append(pl.DataFrame({"epoch": [ep] * n, "tile_id": [ids[(ox, oy)]] * n,
                                         "detection_id": [f"{ep}:{ids[(ox, oy)]}:{i + 1}" for i in range(n)],
-                                        **{c: d[c] for c in TREE_COLUMNS}},
-                                       schema_overrides={"position_source": pl.Utf8, "height_reading": pl.Utf8}, strict=False))
+                                        **{c: d[c] for c in TREE_COLUMNS + SCENE_COLUMNS}},
+                                       schema_overrides={"position_source": pl.Utf8, "height_reading": pl.Utf8,
+                                                         "detection_path": pl.Utf8}, strict=False))
     if not frames:
         return pl.DataFrame(schema={"epoch": pl.Utf8, "tile_id": pl.Utf8, "detection_id": pl.Utf8})
     out = pl.concat(frames, how="diagonal_relaxed")
-    out = out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS if c not in ("position_source", "occluded", "height_reading"))
+    out = out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS + SCENE_COLUMNS
+                           if c not in ("position_source", "occluded", "height_reading", "detection_path"))
     return other_epoch_canopy(out, products)
 
 
@@ -147,6 +149,13 @@ def build_twin(det: pl.DataFrame, tiles: pl.DataFrame, register: pl.DataFrame, q
     form = allometry.group_from_form(tw["height_m"].to_numpy(), tw["crown_base_m"].to_numpy(),
                                      tw["crown_star_ratio"].to_numpy(),
                                      tw["crown_layer_depth_m"].to_numpy())
+    # the crown-form rule was fitted on the simulator's scenes: outside the applicability domain
+    # (models.trees.height_model.in_model_domain) a tree's group is "unknown" unless the register says it
+    from .height_model import in_model_domain
+
+    if "in_model_domain" not in tw.columns:
+        tw = tw.with_columns(pl.Series("in_model_domain", in_model_domain(tw), pl.Boolean))
+    form = np.where(tw["in_model_domain"].fill_null(True).to_numpy(), form, allometry.UNKNOWN)
     rg = np.array([allometry.species_group(s) for s in tw["register_species"].to_list()], dtype=object)
     group = np.where(rg != None, rg, form)  # noqa: E711
     reg_groups = [allometry.species_group(s) for s in register["species"].to_list()] if register.height else []

@@ -35,7 +35,7 @@ from .matching import match_points
 KEEP = ("x", "y", "top_x", "top_y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m",
         "gap_fraction", "top_gap_fraction", "lean_deg", "lean_azimuth_deg", "stem_points", "crown_contact_share",
         "crown_star_ratio", "crown_layer_depth_m", "position_source", "occluded", "height_reading", "tile_id", "canopy_prev_m",
-        "canopy_next_m")
+        "canopy_next_m", "detection_path", "scene_point_density", "scene_canopy_cover")
 
 
 def _tile_of(x: np.ndarray, y: np.ndarray, tiles: pl.DataFrame) -> np.ndarray:
@@ -66,8 +66,11 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0, co
     learned correction of :mod:`models.trees.height_model` (``height_correction_m``)."""
     det = det.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("canopy_prev_m", "canopy_next_m")
                            if c not in det.columns)
-    if "height_reading" not in det.columns:
-        det = det.with_columns(pl.lit(None, pl.Utf8).alias("height_reading"))
+    for c in ("height_reading", "detection_path"):
+        if c not in det.columns:
+            det = det.with_columns(pl.lit(None, pl.Utf8).alias(c))
+    det = det.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("scene_point_density", "scene_canopy_cover")
+                           if c not in det.columns)
     epochs = sorted(det["epoch"].unique().to_list())
     out = []
     last: pl.DataFrame | None = None     # latest row of every living tree
