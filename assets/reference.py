@@ -50,4 +50,12 @@ def dsp_contracts(lake: Lake):
     return T.dsp_contracts(lake.read("bronze", "dsp_contracts"))
 
 
-ASSETS = [quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts]
+@silver("city_calendar", group="reference", deps=[bronze("city_calendar")], keys=["kind", "name", "first_day"])
+def city_calendar(lake: Lake):
+    """The city's calendar: school-holiday periods (zone B) and city events, first and last day
+    (inclusive), length (days). Public holidays are not delivered: the forecaster takes them from
+    the `holidays` package."""
+    return T.city_calendar(lake.read("bronze", "city_calendar"))
+
+
+ASSETS = [quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts, city_calendar]

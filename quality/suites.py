@@ -111,6 +111,7 @@ BRONZE_SPECS: dict[str, list[Col]] = {
     "bin_readings": SPECS["bin_readings"],
     "litter_detections": SPECS["litter_detections"],
     "dsp_report_lines": SPECS["dsp_report_lines"],
+    "city_calendar": SPECS["city_calendar"],
     **_RECORD_TYPES,
 }
 
@@ -175,6 +176,8 @@ def _build_silver() -> dict[str, TableSuite]:
         _silver("dsp_report_lines", admin.DSP_REPORT_LINES, ("contract_id", "year", "section", "code"),
                 references={"contract_id": ("silver", "dsp_contracts", "contract_id")}),
         _silver("documents", admin.DOCUMENTS, ("file",), not_null=("doc_format", "n_chars")),
+        _silver("city_calendar", reference.CITY_CALENDAR, ("kind", "name", "first_day"), not_null=("last_day",),
+                ranges={"n_days": (1, 366)}, in_set={"kind": ("school_holiday", "event")}),
     ]
     return {s.table: s for s in suites}
 

@@ -8,6 +8,8 @@ Writes into the landing zone (docs/LANDING.md):
   ``truck_id,round_id,bin_id,collected_at,net_weight_kg,fill_level_at_pickup,contamination``
 - ``waste/bin_sensors/capteurs_YYYY-MM-DD.jsonl``: FIWARE WasteContainer-like readings
 - ``waste/litter/litter_YYYY-MM-DD.parquet``: litter detections
+- ``reference/city_calendar.csv``: ``kind,name,first_day,last_day,zone``: school holidays
+  (zone B) and city events as periods, the data the forecaster's calendar comes from
 
 and the ground truth beside it (``truth/waste/``):
 
@@ -197,6 +199,42 @@ def events(d: date) -> str:
     return ""
 
 
+SCHOOL_HOLIDAY_NAMES = {10: "Vacances de la Toussaint", 11: "Vacances de la Toussaint", 12: "Vacances de Noël",
+                        1: "Vacances de Noël", 2: "Vacances d'Hiver", 3: "Vacances d'Hiver",
+                        4: "Vacances de Printemps", 5: "Vacances de Printemps", 6: "Vacances d'Été",
+                        7: "Vacances d'Été", 8: "Vacances d'Été"}
+CALENDAR_COLUMNS = ["kind", "name", "first_day", "last_day", "zone"]
+
+
+def city_calendar_rows(first: date, last: date) -> list[dict]:
+    """The city's school-holiday (zone B) and event periods between `first` and `last` as the
+    rows of ``reference/city_calendar.csv`` (inclusive days): exactly the days on which the
+    simulated world applies its holiday and event factors."""
+    rows: list[dict] = []
+    for kind, flag in (("school_holiday", lambda d: "x" if school_holiday(d) else ""), ("event", events)):
+        start, cur = None, ""
+        d = first
+        while d <= last + timedelta(1):
+            v = flag(d) if d <= last else ""
+            if v != cur:
+                if cur:
+                    name = SCHOOL_HOLIDAY_NAMES.get(start.month, "Vacances scolaires") if kind == "school_holiday" else cur
+                    rows.append({"kind": kind, "name": name, "first_day": start.isoformat(),
+                                 "last_day": (d - timedelta(1)).isoformat(),
+                                 "zone": "B" if kind == "school_holiday" else "Cannes"})
+                start, cur = d, v
+            d += timedelta(1)
+    return rows
+
+
+def write_city_calendar(days: list[date], landing: Path) -> int:
+    """``reference/city_calendar.csv`` from 1 January of the first simulated year to 31 December
+    of the year after the last (the forecaster looks one day ahead)."""
+    rows = city_calendar_rows(date(days[0].year, 1, 1), date(days[-1].year + 1, 12, 31))
+    atomic_write_text(Path(landing) / "reference" / "city_calendar.csv", _csv(rows, CALENDAR_COLUMNS))
+    return len(rows)
+
+
 # --------------------------------------------------------------------------------- helpers
 
 def _dist_to_polyline(x, y, line) -> np.ndarray:
@@ -353,6 +391,7 @@ def simulate_waste(city: City, landing: Path, truth: Path) -> dict:
         cal_rows.append({"date": d.isoformat(), "iso_weekday": d.isoweekday(), "public_holiday": ph,
                          "school_holiday": int(sh), "event": ev})
     season = np.array([math.cos(2 * math.pi * (d.timetuple().tm_yday - 200) / 365) for d in days])
+    n_calendar = write_city_calendar(days, landing)
 
     # ---- fixed rounds
     rounds, _, exp_kg = build_fixed_rounds(city, rng)
@@ -559,7 +598,7 @@ def simulate_waste(city: City, landing: Path, truth: Path) -> dict:
             "overflow_at_pickup": int((fill_at_pickup > 1.0).sum()),
             "mean_fill_at_pickup": round(float(np.mean(fill_at_pickup)), 3) if len(pickups) else 0.0,
             "sensor_bins": n_sens, "sensor_readings": nr, "litter_detections": n_det,
-            "litter_truth_rows": litter_rows,
+            "litter_truth_rows": litter_rows, "calendar_periods": n_calendar,
             "overflow_bin_hours_pct": round(100 * float((true_fill > 1.0).mean()), 2)}
 
 
