@@ -80,6 +80,10 @@ SPECS: dict[str, list[Col]] = {
         Col("contract_id"), Col("name"), Col("service"), Col("delegate"), Col("contract_type"),
         Col("start_date", pl.Date), Col("end_date", pl.Date),
         Col("overhead_cap_pct", pl.Float64, min=0, max=100), Col("annual_fee_eur", pl.Float64, min=0),
+        # the contract's KPI penalty schedule (docs/admin.md); empty: the city's standard clause applies
+        Col("penalty_eur_per_step", pl.Float64, min=0, required=False),
+        Col("penalty_step_pct", pl.Float64, min=0.1, max=100, required=False),
+        Col("penalty_cap_eur", pl.Float64, min=0, required=False),
     ],
     "tree_register": [
         Col("id_arbre"), Col("espece"), Col("nom_commun", required=False),

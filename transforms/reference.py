@@ -28,7 +28,8 @@ FIXED_ROUNDS = {"round_id": pl.Utf8, "truck_id": pl.Utf8, "weekday": pl.Int64, "
                 "sequence": pl.Int64}
 DSP_CONTRACTS = {"contract_id": pl.Utf8, "name": pl.Utf8, "service": pl.Utf8, "delegate": pl.Utf8,
                  "contract_type": pl.Utf8, "start_date": pl.Date, "end_date": pl.Date,
-                 "overhead_cap_pct": pl.Float64, "annual_fee_eur": pl.Float64}
+                 "overhead_cap_pct": pl.Float64, "annual_fee_eur": pl.Float64,
+                 "penalty_eur_per_step": pl.Float64, "penalty_step_pct": pl.Float64, "penalty_cap_eur": pl.Float64}
 CITY_CALENDAR = {"kind": pl.Utf8, "name": pl.Utf8, "first_day": pl.Date, "last_day": pl.Date, "n_days": pl.Int64,
                  "zone": pl.Utf8}
 
