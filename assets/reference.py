@@ -54,8 +54,8 @@ def dsp_contracts(lake: Lake):
 def city_calendar(lake: Lake):
     """The city's calendar: school-holiday periods (zone B) and city events, first and last day
     (inclusive), length (days). Public holidays are not delivered: the forecaster takes them from
-    the `holidays` package."""
-    return T.city_calendar(lake.read("bronze", "city_calendar"))
+    the `holidays` package. Empty (not a failure) while the city has delivered no calendar."""
+    return T.city_calendar(lake.read("bronze", "city_calendar") if lake.exists("bronze", "city_calendar") else None)
 
 
 ASSETS = [quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts, city_calendar]

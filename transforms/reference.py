@@ -72,8 +72,11 @@ def dsp_contracts(bronze: pl.DataFrame) -> pl.DataFrame:
     return conform(latest_per_key(bronze, ["contract_id"]), DSP_CONTRACTS).sort("contract_id")
 
 
-def city_calendar(bronze: pl.DataFrame) -> pl.DataFrame:
-    """School-holiday and event periods (inclusive days, `n_days` long), the latest delivery of each."""
+def city_calendar(bronze: pl.DataFrame | None) -> pl.DataFrame:
+    """School-holiday and event periods (inclusive days, `n_days` long), the latest delivery of
+    each; None (nothing delivered yet): the empty table."""
+    if bronze is None:
+        return pl.DataFrame(schema=CITY_CALENDAR)
     df = latest_per_key(bronze, ["kind", "name", "first_day"]).with_columns(
         ((pl.col("last_day") - pl.col("first_day")).dt.total_days() + 1).cast(pl.Int64).alias("n_days"))
     return conform(df, CITY_CALENDAR).sort("kind", "first_day", "name")

@@ -56,3 +56,19 @@ def test_simulated_calendar_delivery_matches_the_simulated_world():
         assert cal.school_holiday(d) == school_holiday(d), d
         assert cal.event(d) == events(d), d
         assert WC.is_public_holiday(d) == (d in public_holidays(d.year)), d
+
+
+def test_no_calendar_delivered_is_an_empty_silver_table_that_passes_its_check(tmp_path):
+    import dagster as dg
+
+    from assets.lake import Lake, LakeResource
+    from assets.reference import city_calendar
+    from quality.checks import silver_check
+
+    res = dg.materialize([city_calendar, silver_check("city_calendar")], raise_on_error=False,
+                         resources={"lake": LakeResource(lake_uri=str(tmp_path / "lake"),
+                                                         landing_uri=str(tmp_path / "landing"))})
+    checks = [e.event_specific_data for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert res.success and checks and all(c.passed for c in checks)
+    cal = Lake(str(tmp_path / "lake")).read("silver", "city_calendar")
+    assert cal.is_empty() and cal.schema == pl.Schema(TR.CITY_CALENDAR)
