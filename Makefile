@@ -6,16 +6,28 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: run test install ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt clean lint
+.PHONY: run run-real test install lock ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt clean lint
 
-$(BIN)/.installed: pyproject.toml
+# The environment is the lock file (pip-compile of pyproject.toml; `make lock` rewrites it):
+# requirements-dev.lock = runtime + dev (tests, import-linter), requirements.lock = runtime only.
+LOCK := requirements-dev.lock
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch first, the CPU build (a plain dependency resolution could pull a CUDA build)
+	# torch first, the CPU build (the lock pins torch==2.13.0+cpu; a plain resolution could pull a CUDA build)
 	$(BIN)/pip install -q $(PIP_FLAGS) "torch==2.13.0" || $(BIN)/pip install -q --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
-	$(BIN)/pip install -q $(PIP_FLAGS) -e '.[dev]'
+	$(BIN)/pip install -q $(PIP_FLAGS) -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+## make lock: re-resolve the lock files from pyproject.toml (torch CPU from /opt/wheels; check no nvidia-* appears)
+lock:
+	$(BIN)/pip-compile -q --strip-extras $(PIP_FLAGS) --no-emit-find-links --no-emit-index-url --annotation-style=line -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --extra dev --strip-extras $(PIP_FLAGS) --no-emit-find-links --no-emit-index-url --annotation-style=line -o requirements-dev.lock pyproject.toml
+	! grep -iE '^(nvidia|triton)' requirements.lock requirements-dev.lock
+	grep -q '^torch==2.13.0+cpu' requirements.lock
 
 install: $(BIN)/.installed
 
@@ -26,13 +38,17 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse run
 
+## make run-real: a real city: ingest whatever is in LANDING_URI, no simulation, no ground truth
+run-real: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/lakehouse run --no-simulate
+
 ## make test: the whole test suite (unit, materialisation, sensors, services)
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## make ui: the Dagster UI on http://127.0.0.1:3000 (webserver + daemon: sensors, schedule, automation)
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 ## make ingest-mqtt: the long-running bin-sensor subscriber (MQTT 127.0.0.1:1883 -> bronze, exactly once)
 ingest-mqtt: install

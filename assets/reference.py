@@ -62,4 +62,12 @@ def communes(lake: Lake):
     return TT.communes(bronze_rows) if bronze_rows.height else pl.DataFrame(schema=TT.COMMUNES)
 
 
-ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts]
+@silver("city_calendar", group="reference", deps=[bronze("city_calendar")], keys=["kind", "name", "first_day"])
+def city_calendar(lake: Lake):
+    """The city's calendar: school-holiday periods (zone B) and city events, first and last day
+    (inclusive), length (days). Public holidays are not delivered: the forecaster takes them from
+    the `holidays` package. Empty (not a failure) while the city has delivered no calendar."""
+    return T.city_calendar(lake.read("bronze", "city_calendar") if lake.exists("bronze", "city_calendar") else None)
+
+
+ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts, city_calendar]

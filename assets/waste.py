@@ -62,7 +62,7 @@ ASSETS = [collection_events, bin_readings, litter_detections, tonnage_daily]
 
 MODEL = "bin_fill_forecaster"
 CODE_VERSION = "gru-v1"
-COLLECTION_HOUR = P.COLLECTION_HOUR      # shared with bench/waste_month_bench.py (models/waste/month.py)
+COLLECTION_HOUR = P.COLLECTION_HOUR      # shared with bench/waste_month_bench.py (models/simulator/waste_month.py)
 SELECT_THRESHOLD = P.SELECT_THRESHOLD
 VRP_SECONDS = {"tiny": 3.0, "demo": 10.0, "city": 30.0}
 TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
@@ -73,6 +73,14 @@ def _profile() -> str:
     return os.environ.get("CITY_PROFILE", "demo")
 
 
+def _calendar(lk: Lake) -> tuple[WC.CityCalendar, pl.DataFrame]:
+    """The city's calendar from silver.city_calendar (empty when the city delivered none)."""
+    from transforms.reference import CITY_CALENDAR
+
+    df = lk.read_or_empty("silver", "city_calendar", CITY_CALENDAR)
+    return WC.CityCalendar.from_frame(df), df
+
+
 def _panel(lk: Lake, extra_day: bool):
     """Daily fill-rate panel of the sensor bins (+ one extra calendar day for tomorrow)."""
     readings = lk.read("silver", "bin_readings")
@@ -81,12 +89,13 @@ def _panel(lk: Lake, extra_day: bool):
     if rates.is_empty():
         return None, rates, readings
     panel = F.panel_from_rates(rates, lk.read("silver", "collection_points"), places.filter(pl.col("kind") == "market"),
-                               readings["observed_date"].max(), extra_days=1 if extra_day else 0)
+                               readings["observed_date"].max(), extra_days=1 if extra_day else 0,
+                               calendar=_calendar(lk)[0])
     return panel, rates, readings
 
 
 @dg.asset(key=["ml", MODEL], deps=[silver_key("bin_readings"), silver_key("collection_points"),
-                                   silver_key("places")],
+                                   silver_key("places"), silver_key("city_calendar")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"},
           description="Trains the bin fill forecaster (GRU over the last weeks of daily fill rates + calendar); "
                       "versioned by data and config, not retrained when that version exists; model card beside it")
@@ -94,7 +103,9 @@ def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -
     lk = lake.lake()
     panel, rates, _ = _panel(lk, extra_day=False)
     cfg = F.ForecastConfig(max_seconds=TRAIN_SECONDS.get(_profile(), 20.0))
-    version = ml.fingerprint(ml.frame_fingerprint(rates), cfg.__dict__, CODE_VERSION)
+    calendar, calendar_df = _calendar(lk)
+    version = ml.fingerprint(ml.frame_fingerprint(rates), ml.frame_fingerprint(calendar_df), cfg.__dict__,
+                             CODE_VERSION)
     folder = ml.artifact_dir(lk, MODEL, version)
     known = ml.find(lk, MODEL, version)
     if known and (folder / "model.pt").exists():
@@ -113,6 +124,7 @@ def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -
     card = {"model": MODEL, "version": version, "trained_at": datetime.now(timezone.utc).isoformat(),
             "data": f"silver.bin_readings: {rates.height} (bin, day) fill rates of {rates['bin_id'].n_unique()} "
                     f"sensor bins, {panel.days[0] if panel else None} to {panel.days[-1] if panel else None}",
+            "calendar": calendar.describe(),
             "training_samples": info.get("samples"), "holdout_days": len(test_days), "metrics": metrics,
             "config": cfg.__dict__, "training": info}
     F.save(model, cfg, folder, card)

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.simulator.city import PROFILES, build_city  # noqa: E402
 from models.simulator.waste import simulate_waste  # noqa: E402
+from models.simulator.waste_month import month_calendar  # noqa: E402
 from models.waste import calendar as WC  # noqa: E402
 from models.waste import forecast as F  # noqa: E402
 from transforms import waste as T  # noqa: E402
@@ -51,7 +52,7 @@ def sensor_panel(landing: Path, city) -> F.Panel:
                             for p in city.places if p.kind == "market"],
                            schema={"x_2154": pl.Float64, "y_2154": pl.Float64, "attributes": pl.Utf8})
     M = WC.market_matrix([pos[b][0] for b in bins], [pos[b][1] for b in bins], markets, days)
-    return F.build_panel(bins, days, R, M)
+    return F.build_panel(bins, days, R, M, month_calendar(days))
 
 
 def main() -> int:

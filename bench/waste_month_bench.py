@@ -1,4 +1,4 @@
-"""Fixed rounds vs the platform's plans over a simulated month (models/waste/month.py).
+"""Fixed rounds vs the platform's plans over a simulated month (models/simulator/waste_month.py).
 
 Three policies on the same city, the same waste and the same street network: the fixed weekly
 rounds; the platform as the nightly assets run it (readings -> daily fill rates -> GRU forecaster
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.simulator.city import build_city  # noqa: E402
 from models.waste import planning as P  # noqa: E402
-from models.waste.month import POLICIES, simulate_month  # noqa: E402
+from models.simulator.waste_month import POLICIES, simulate_month  # noqa: E402
 
 
 def main() -> int:

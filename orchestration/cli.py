@@ -1,7 +1,7 @@
 """The `lakehouse` command.
 
     lakehouse simulate [--profile demo|city|tiny] [--seed N] [--bad-inputs]
-    lakehouse run [--no-simulate] [--no-bad-inputs]     # what `make run` does
+    lakehouse run [--no-simulate] [--no-bad-inputs]     # what `make run` does (`make run-real`: --no-simulate)
     lakehouse publish                                  # gold marts -> DuckDB file
     lakehouse delta-sql "SELECT ..."                   # query the Delta tables in place via DuckDB
     lakehouse quarantine                               # what was quarantined and why
@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("run", help="simulate, ingest, build silver and gold, publish DuckDB")
     rp.add_argument("--profile", choices=["tiny", "demo", "city"])
     rp.add_argument("--seed", type=int)
-    rp.add_argument("--no-simulate", action="store_true")
+    rp.add_argument("--no-simulate", action="store_true",
+                    help="a real city: ingest whatever is in LANDING_URI, simulate nothing, read no ground truth")
     rp.add_argument("--no-bad-inputs", action="store_true")
     rp.set_defaults(fn=cmd_run)
     sub.add_parser("publish", help="publish the gold marts into the DuckDB file").set_defaults(fn=cmd_publish)

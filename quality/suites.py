@@ -114,6 +114,7 @@ BRONZE_SPECS: dict[str, list[Col]] = {
     "dsp_report_lines": SPECS["dsp_report_lines"],
     "communes": [Col("insee"), Col("name"), Col("rings_2154"), Col("area_km2", pl.Float64, min=0.01, max=2000)],
     "tree_inspections": TI.SPEC,
+    "city_calendar": SPECS["city_calendar"],
     **_RECORD_TYPES,
 }
 
@@ -187,6 +188,9 @@ def _build_silver() -> dict[str, TableSuite]:
         _silver("dsp_report_lines", admin.DSP_REPORT_LINES, ("contract_id", "year", "section", "code"),
                 references={"contract_id": ("silver", "dsp_contracts", "contract_id")}),
         _silver("documents", admin.DOCUMENTS, ("file",), not_null=("doc_format", "n_chars")),
+        _silver("city_calendar", reference.CITY_CALENDAR, ("kind", "name", "first_day"), not_null=("last_day",),
+                ranges={"n_days": (1, 366)}, in_set={"kind": ("school_holiday", "event")},
+                min_rows=0),   # a city may deliver no calendar: the forecaster then knows public holidays only
     ]
     return {s.table: s for s in suites}
 

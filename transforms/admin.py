@@ -54,14 +54,17 @@ TARIFF_INCREASE_PCT = 5.0         # above a usual contractual indexation
 COMPLAINTS_UP_PCT = 20.0
 KPI_HIGH_SHORTFALL_PCT = 10.0
 OVERHEAD_HIGH_EXCESS_PTS = 2.0
-# The city's standard DSP penalty clause for a missed quality indicator (the simulated contracts
-# carry no schedule of their own): 0.5 % of the annual fee per started 5 % of shortfall against
-# the target, at most 3 % of the fee per indicator and year.
+# The city's standard DSP penalty clause for a missed quality indicator, applied only to a contract
+# whose delivery carries no schedule of its own (dsp_contracts: penalty_eur_per_step,
+# penalty_step_pct, penalty_cap_eur): 0.5 % of the annual fee per started 5 % of shortfall against
+# the target, at most 3 % of the fee per indicator and year. Flagged: penalty_schedule = "default_clause".
 PENALTY_RATE_PCT_OF_FEE = 0.5
 PENALTY_STEP_PCT = 5.0
 PENALTY_CAP_PCT_OF_FEE = 3.0
-PENALTY_CLAUSE = (f"{PENALTY_RATE_PCT_OF_FEE} % de la redevance annuelle par tranche entamée de "
-                  f"{PENALTY_STEP_PCT:g} % d'écart à la cible, plafonné à {PENALTY_CAP_PCT_OF_FEE:g} % par indicateur")
+PENALTY_CLAUSE = (f"clause type de la Ville, le contrat ne fixant pas d'échéancier : {PENALTY_RATE_PCT_OF_FEE} % de "
+                  f"la redevance annuelle par tranche entamée de {PENALTY_STEP_PCT:g} % d'écart à la cible, "
+                  f"plafonné à {PENALTY_CAP_PCT_OF_FEE:g} % par indicateur")
+PENALTY_SCHEDULE_COLUMNS = ("penalty_eur_per_step", "penalty_step_pct", "penalty_cap_eur")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -231,11 +234,35 @@ def dsp_revenue(lines: pl.DataFrame, contracts: pl.DataFrame) -> pl.DataFrame:
              "net_result_eur").sort("contract_id", "year")
 
 
+def _schedules(contracts: pl.DataFrame) -> pl.DataFrame:
+    """Per contract: the penalty schedule in force (EUR per started step, step in % of the target,
+    cap in EUR per KPI and year, null = uncapped), `penalty_schedule` contract | default_clause
+    and the clause's wording. A contract has its own schedule when it states both the amount per
+    step and the step; otherwise the city's standard clause applies (from its annual fee)."""
+    c = contracts.with_columns([pl.lit(None, pl.Float64).alias(k) for k in PENALTY_SCHEDULE_COLUMNS
+                                if k not in contracts.columns])
+    own = pl.col("penalty_eur_per_step").is_not_null() & pl.col("penalty_step_pct").is_not_null()
+    fee = pl.col("annual_fee_eur")
+    return c.select(
+        "contract_id", "annual_fee_eur",
+        pl.when(own).then(pl.lit("contract")).otherwise(pl.lit("default_clause")).alias("penalty_schedule"),
+        pl.when(own).then(pl.col("penalty_eur_per_step")).otherwise(fee * PENALTY_RATE_PCT_OF_FEE / 100).alias("_per_step"),
+        pl.when(own).then(pl.col("penalty_step_pct")).otherwise(pl.lit(PENALTY_STEP_PCT)).alias("_step"),
+        pl.when(own).then(pl.col("penalty_cap_eur")).otherwise(fee * PENALTY_CAP_PCT_OF_FEE / 100).alias("_cap"),
+        pl.when(own).then(pl.format(
+            "clause du contrat : {} EUR par tranche entamée de {} % d'écart à la cible{}",
+            pl.col("penalty_eur_per_step").round(0).cast(pl.Int64), pl.col("penalty_step_pct"),
+            pl.when(pl.col("penalty_cap_eur").is_not_null())
+            .then(pl.format(", plafonné à {} EUR par indicateur", pl.col("penalty_cap_eur").round(0).cast(pl.Int64)))
+            .otherwise(pl.lit(", sans plafond"))))
+        .otherwise(pl.lit(PENALTY_CLAUSE)).alias("_clause"))
+
+
 def kpi_compliance(kpis: pl.DataFrame, contracts: pl.DataFrame) -> pl.DataFrame:
     """Per contract, year and KPI: value against the contractual target, compliant or not, the
-    shortfall (in the KPI's unit and in % of the target) and the penalty of the standard clause."""
-    fee = contracts.select("contract_id", "annual_fee_eur")
-    df = kpis.join(fee, on="contract_id", how="left").with_columns(
+    shortfall (in the KPI's unit and in % of the target) and the penalty under the contract's own
+    schedule, or the city's standard clause when the contract states none (`penalty_schedule`)."""
+    df = kpis.join(_schedules(contracts), on="contract_id", how="left").with_columns(
         pl.when(pl.col("direction") == "max").then(pl.col("value") <= pl.col("target"))
         .otherwise(pl.col("value") >= pl.col("target")).alias("compliant"))
     df = df.with_columns(
@@ -245,15 +272,15 @@ def kpi_compliance(kpis: pl.DataFrame, contracts: pl.DataFrame) -> pl.DataFrame:
     df = df.with_columns(
         pl.when(pl.col("target") != 0).then(100 * pl.col("shortfall") / pl.col("target").abs())
         .otherwise(None).round(1).alias("shortfall_pct"))
-    steps = (pl.col("shortfall_pct") / PENALTY_STEP_PCT).ceil().clip(lower_bound=1)
-    penalty = (pl.col("annual_fee_eur") * PENALTY_RATE_PCT_OF_FEE / 100 * steps).clip(
-        upper_bound=pl.col("annual_fee_eur") * PENALTY_CAP_PCT_OF_FEE / 100)
+    steps = (pl.col("shortfall_pct") / pl.col("_step")).ceil().clip(lower_bound=1)
+    raw = pl.col("_per_step") * steps
+    penalty = pl.when(pl.col("_cap").is_not_null()).then(pl.min_horizontal(raw, pl.col("_cap"))).otherwise(raw)
     df = df.with_columns(pl.when(pl.col("compliant")).then(0.0).otherwise(penalty.round(0)).alias("penalty_eur"),
-                         pl.when(pl.col("compliant")).then(pl.lit(None, pl.Utf8)).otherwise(pl.lit(PENALTY_CLAUSE))
+                         pl.when(pl.col("compliant")).then(pl.lit(None, pl.Utf8)).otherwise(pl.col("_clause"))
                          .alias("penalty_basis"))
     return df.select("contract_id", "year", "code", "label", "unit", "direction", "value", "previous_value",
                      "target", "compliant", "shortfall", "shortfall_pct", "penalty_eur", "penalty_basis",
-                     "source_file").sort("contract_id", "year", "code")
+                     "penalty_schedule", "source_file").sort("contract_id", "year", "code")
 
 
 def investment_plan(inv: pl.DataFrame) -> pl.DataFrame:
@@ -452,7 +479,9 @@ def findings(fin: pl.DataFrame, compliance: pl.DataFrame, inv_plan: pl.DataFrame
     for k in compliance.filter(~pl.col("compliant")).iter_rows(named=True):
         sev = "high" if (k["shortfall_pct"] or 0) > KPI_HIGH_SHORTFALL_PCT else "medium"
         add(k["contract_id"], k["year"], "kpi_below_target", sev, k["code"], k["value"], k["target"], k["unit"],
-            f"{k['label']} : seuil {'maximal' if k['direction'] == 'max' else 'minimal'} non respecté",
+            f"{k['label']} : seuil {'maximal' if k['direction'] == 'max' else 'minimal'} non respecté"
+            + (" (pénalité selon la clause type de la Ville : le contrat ne fixe pas d'échéancier)"
+               if k.get("penalty_schedule") == "default_clause" else ""),
             rows(k["contract_id"], k["year"], ("kpis", k["code"])), k["penalty_eur"])
     for r in inv_plan.filter(pl.col("is_total")).iter_rows(named=True):
         if r["planned_eur"] and 100 * r["actual_eur"] / r["planned_eur"] < INVESTMENT_RATIO_MIN_PCT:

@@ -80,6 +80,10 @@ SPECS: dict[str, list[Col]] = {
         Col("contract_id"), Col("name"), Col("service"), Col("delegate"), Col("contract_type"),
         Col("start_date", pl.Date), Col("end_date", pl.Date),
         Col("overhead_cap_pct", pl.Float64, min=0, max=100), Col("annual_fee_eur", pl.Float64, min=0),
+        # the contract's KPI penalty schedule (docs/admin.md); empty: the city's standard clause applies
+        Col("penalty_eur_per_step", pl.Float64, min=0, required=False),
+        Col("penalty_step_pct", pl.Float64, min=0.1, max=100, required=False),
+        Col("penalty_cap_eur", pl.Float64, min=0, required=False),
     ],
     "tree_register": [
         Col("id_arbre"), Col("espece"), Col("nom_commun", required=False),
@@ -512,3 +516,29 @@ def parse_laz_tile(data: bytes, name: str) -> dict:
         "vegetation_points": int(counts[3] + counts[4] + counts[5]), "building_points": int(counts[6]),
         "noise_points": int(counts[7]), "has_ground_class": bool(counts[2] > 0),
     }
+
+
+# ---------------------------------------------------------------- city calendar (reference)
+
+CALENDAR_KINDS = ("school_holiday", "event")
+SPECS["city_calendar"] = [
+    Col("kind", allowed=CALENDAR_KINDS), Col("name"), Col("first_day", pl.Date), Col("last_day", pl.Date),
+    Col("zone", required=False),
+]
+
+
+def parse_city_calendar(data: bytes, name: str) -> Parsed:
+    """``reference/city_calendar.csv``: school-holiday and event periods (inclusive days). A period
+    that ends before it starts, or longer than a year, is a bad row."""
+    p = read_csv_rows(data, name, SPECS["city_calendar"])
+    days = (pl.col("last_day") - pl.col("first_day")).dt.total_days()
+    wrong = p.good.with_columns(
+        pl.when(days < 0).then(pl.format("last_day {} is before first_day {}", pl.col("last_day"), pl.col("first_day")))
+        .when(days > 366).then(pl.format("period {} to {} is longer than a year", pl.col("first_day"), pl.col("last_day")))
+        .otherwise(None).alias("reason"))
+    bad = wrong.filter(pl.col("reason").is_not_null()).select(
+        pl.col(ROW), pl.col("reason"),
+        pl.concat_str([pl.col(c.name).cast(pl.Utf8).fill_null("") for c in SPECS["city_calendar"]], separator=",")
+        .alias("raw"))
+    good = p.good.join(bad.select(ROW), on=ROW, how="anti")
+    return Parsed(good, pl.concat([p.bad, bad]).sort(ROW))

@@ -28,7 +28,10 @@ FIXED_ROUNDS = {"round_id": pl.Utf8, "truck_id": pl.Utf8, "weekday": pl.Int64, "
                 "sequence": pl.Int64}
 DSP_CONTRACTS = {"contract_id": pl.Utf8, "name": pl.Utf8, "service": pl.Utf8, "delegate": pl.Utf8,
                  "contract_type": pl.Utf8, "start_date": pl.Date, "end_date": pl.Date,
-                 "overhead_cap_pct": pl.Float64, "annual_fee_eur": pl.Float64}
+                 "overhead_cap_pct": pl.Float64, "annual_fee_eur": pl.Float64,
+                 "penalty_eur_per_step": pl.Float64, "penalty_step_pct": pl.Float64, "penalty_cap_eur": pl.Float64}
+CITY_CALENDAR = {"kind": pl.Utf8, "name": pl.Utf8, "first_day": pl.Date, "last_day": pl.Date, "n_days": pl.Int64,
+                 "zone": pl.Utf8}
 
 
 def quartiers(bronze: pl.DataFrame) -> pl.DataFrame:
@@ -67,3 +70,13 @@ def fixed_rounds(bronze: pl.DataFrame) -> pl.DataFrame:
 
 def dsp_contracts(bronze: pl.DataFrame) -> pl.DataFrame:
     return conform(latest_per_key(bronze, ["contract_id"]), DSP_CONTRACTS).sort("contract_id")
+
+
+def city_calendar(bronze: pl.DataFrame | None) -> pl.DataFrame:
+    """School-holiday and event periods (inclusive days, `n_days` long), the latest delivery of
+    each; None (nothing delivered yet): the empty table."""
+    if bronze is None:
+        return pl.DataFrame(schema=CITY_CALENDAR)
+    df = latest_per_key(bronze, ["kind", "name", "first_day"]).with_columns(
+        ((pl.col("last_day") - pl.col("first_day")).dt.total_days() + 1).cast(pl.Int64).alias("n_days"))
+    return conform(df, CITY_CALENDAR).sort("kind", "first_day", "name")

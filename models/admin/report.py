@@ -356,6 +356,9 @@ def build_report(contract_id: str, year: int, marts: dict[str, pl.DataFrame], ch
             sub("dsp_kpi_compliance", r).num("previous_value"), sub("dsp_kpi_compliance", r).num("value"),
             "oui" if r["compliant"] else "non", sub("dsp_kpi_compliance", r).num("shortfall"),
             sub("dsp_kpi_compliance", r).eur("penalty_eur")] for r in kpis])
+    missed = [r for r in kpis if not r["compliant"] and r.get("penalty_basis")]
+    if missed:   # the contract's own penalty schedule, or the city's standard clause (flagged in the text)
+        para("Base de calcul des pénalités : ", sub("dsp_kpi_compliance", missed[0]).text("penalty_basis"), ".")
     if charts and kpis:
         B.append(Block("chart", png=chart_kpis(kpis), caption="Niveau atteint par indicateur, rapporté à sa cible (trait vertical)"))
 

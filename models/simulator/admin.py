@@ -4,7 +4,8 @@ the city's documents (letters, deliberations, procurement notices, meeting trans
 Writes into the landing zone (docs/LANDING.md):
 
 - ``reference/dsp_contracts.csv``: ``contract_id,name,service,delegate,contract_type,start_date,
-  end_date,overhead_cap_pct,annual_fee_eur`` (5 fictional delegates of plausible Cannes DSPs).
+  end_date,overhead_cap_pct,annual_fee_eur,penalty_eur_per_step,penalty_step_pct,penalty_cap_eur``
+  (5 fictional delegates of plausible Cannes DSPs; one states no penalty schedule).
 - ``admin/dsp_reports/<contract_id>_<year>.(csv|xlsx|json)``: one annual report per contract and
   year of ``profile.dsp_years``, format rotating with ``(contract index + year index) % 3`` over
   csv, xlsx, json. Long rows ``section,code,label,unit,value,previous_value,target,comment``.
@@ -93,7 +94,15 @@ REPORT_COLUMNS = ["section", "code", "label", "unit", "value", "previous_value",
 SECTIONS = ["pnl", "kpis", "investments", "assets", "tariffs", "staff", "complaints"]
 FORMATS = ["csv", "xlsx", "json"]
 CONTRACT_COLUMNS = ["contract_id", "name", "service", "delegate", "contract_type", "start_date",
-                    "end_date", "overhead_cap_pct", "annual_fee_eur"]
+                    "end_date", "overhead_cap_pct", "annual_fee_eur", "penalty_eur_per_step", "penalty_step_pct",
+                    "penalty_cap_eur"]
+# KPI penalty schedules of the contracts (EUR per started step of shortfall, step in % of the
+# target, cap in EUR per KPI and year; "" = not stated). DSP-FOUR-2020 states none: the analysis
+# falls back to the city's standard clause and says so.
+PENALTY_SCHEDULES = {
+    "DSP-PARK-2019": (10000, 5.0, 60000), "DSP-PORT-2015": (7500, 5.0, 45000),
+    "DSP-PLAGE-2021": (2500, 2.0, 20000), "DSP-MARCHE-2018": (1500, 5.0, ""),
+}
 REVENUE_DROP_PCT = -15.0
 INVESTMENT_RATIO_MIN = 0.8
 ANOMALY_TYPES = ["revenue_drop", "overhead_above_cap", "kpi_below_target", "investment_below_plan"]
@@ -496,7 +505,9 @@ def _plant(rng, keys: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
 
 def _write_dsp(city: City, landing: Path, truth: Path, rng) -> tuple[dict, dict]:
     years = sorted(city.profile.dsp_years)
-    rows = [{k: (f"{c[k]:.1f}" if k == "overhead_cap_pct" else c[k]) for k in CONTRACT_COLUMNS} for c in CONTRACTS]
+    sched = ("penalty_eur_per_step", "penalty_step_pct", "penalty_cap_eur")
+    rows = [{**{k: (f"{c[k]:.1f}" if k == "overhead_cap_pct" else c[k]) for k in CONTRACT_COLUMNS if k not in sched},
+             **dict(zip(sched, PENALTY_SCHEDULES.get(c["contract_id"], ("", "", ""))))} for c in CONTRACTS]
     atomic_write_text(landing / "reference" / "dsp_contracts.csv", _csv(rows, CONTRACT_COLUMNS))
     keys = [(ci, yi) for ci in range(len(CONTRACTS)) for yi in range(len(years))]
     planted = _plant(rng, keys)

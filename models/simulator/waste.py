@@ -8,6 +8,8 @@ Writes into the landing zone (docs/LANDING.md):
   ``truck_id,round_id,bin_id,collected_at,net_weight_kg,fill_level_at_pickup,contamination``
 - ``waste/bin_sensors/capteurs_YYYY-MM-DD.jsonl``: FIWARE WasteContainer-like readings
 - ``waste/litter/litter_YYYY-MM-DD.parquet``: litter detections
+- ``reference/city_calendar.csv``: ``kind,name,first_day,last_day,zone``: school holidays
+  (zone B) and city events as periods, the data the forecaster's calendar comes from
 
 and the ground truth beside it (``truth/waste/``):
 
@@ -79,6 +81,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .calendar import (CALENDAR_COLUMNS, SCHOOL_HOLIDAYS_B, city_calendar_rows, events,  # noqa: F401
+                       public_holidays, school_holiday, write_city_calendar)
 from .city import CITY_OUTLINE, City, to_wgs84
 from .common import atomic_write_bytes, atomic_write_text, sub_seed
 from .reference import _csv
@@ -131,71 +135,6 @@ SWEEP_TRANSIT_MS = 20 / 3.6
 RECALL = 0.9
 
 WASTE_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://data.cannes.example/waste/bin_sensors")
-
-# School holidays, zone B (académie de Nice): (first day off, day classes resume).
-SCHOOL_HOLIDAYS_B = [
-    ("2022-10-22", "2022-11-07"), ("2022-12-17", "2023-01-03"), ("2023-02-11", "2023-02-27"),
-    ("2023-04-15", "2023-05-02"), ("2023-07-08", "2023-09-04"), ("2023-10-21", "2023-11-06"),
-    ("2023-12-23", "2024-01-08"), ("2024-02-24", "2024-03-11"), ("2024-04-20", "2024-05-06"),
-    ("2024-07-06", "2024-09-02"), ("2024-10-19", "2024-11-04"), ("2024-12-21", "2025-01-06"),
-    ("2025-02-08", "2025-02-24"), ("2025-04-05", "2025-04-22"), ("2025-07-05", "2025-09-01"),
-    ("2025-10-18", "2025-11-03"), ("2025-12-20", "2026-01-05"), ("2026-02-14", "2026-03-02"),
-    ("2026-04-11", "2026-04-27"), ("2026-07-04", "2026-09-01"), ("2026-10-17", "2026-11-02"),
-    ("2026-12-19", "2027-01-04"),
-]
-_SCHOOL = [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in SCHOOL_HOLIDAYS_B]
-
-
-# --------------------------------------------------------------------------------- calendar
-
-def _easter(y: int) -> date:
-    a, b, c = y % 19, y // 100, y % 100
-    d, e = b // 4, b % 4
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    l_ = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * l_) // 451
-    month = (h + l_ - 7 * m + 114) // 31
-    day = (h + l_ - 7 * m + 114) % 31 + 1
-    return date(y, month, day)
-
-
-def public_holidays(y: int) -> dict[date, str]:
-    e = _easter(y)
-    return {date(y, 1, 1): "Jour de l'an", e + timedelta(1): "Lundi de Pâques",
-            date(y, 5, 1): "Fête du Travail", date(y, 5, 8): "Victoire 1945",
-            e + timedelta(39): "Ascension", e + timedelta(50): "Lundi de Pentecôte",
-            date(y, 7, 14): "Fête nationale", date(y, 8, 15): "Assomption",
-            date(y, 11, 1): "Toussaint", date(y, 11, 11): "Armistice",
-            date(y, 12, 25): "Noël"}
-
-
-def school_holiday(d: date) -> bool:
-    if _SCHOOL[0][0] <= d < _SCHOOL[-1][1]:
-        return any(a <= d < b for a, b in _SCHOOL)
-    # outside the table: an approximation of the usual calendar
-    return (d.month in (7, 8) or (d.month == 12 and d.day >= 20) or (d.month == 1 and d.day <= 3)
-            or (d.month == 10 and d.day >= 18) or (d.month == 11 and d.day <= 2))
-
-
-def _nth_weekday_from(y: int, month: int, first_day: int, weekday: int) -> date:
-    d = date(y, month, first_day)
-    return d + timedelta((weekday - d.weekday()) % 7)
-
-
-def events(d: date) -> str:
-    """The big Croisette events (dates approximated on the usual pattern)."""
-    fest = _nth_weekday_from(d.year, 5, 12, 1)       # Tuesday, 12-18 May, 12 days
-    yacht = _nth_weekday_from(d.year, 9, 8, 1)       # Tuesday, 8-14 September, 6 days
-    mip = _nth_weekday_from(d.year, 10, 12, 0)       # Monday, 12-18 October, 4 days
-    for start, n, name in ((fest, 12, "Festival de Cannes"), (yacht, 6, "Cannes Yachting Festival"),
-                           (mip, 4, "MIPCOM")):
-        if start <= d < start + timedelta(n):
-            return name
-    return ""
-
 
 # --------------------------------------------------------------------------------- helpers
 
@@ -353,6 +292,7 @@ def simulate_waste(city: City, landing: Path, truth: Path) -> dict:
         cal_rows.append({"date": d.isoformat(), "iso_weekday": d.isoweekday(), "public_holiday": ph,
                          "school_holiday": int(sh), "event": ev})
     season = np.array([math.cos(2 * math.pi * (d.timetuple().tm_yday - 200) / 365) for d in days])
+    n_calendar = write_city_calendar(days, landing)
 
     # ---- fixed rounds
     rounds, _, exp_kg = build_fixed_rounds(city, rng)
@@ -559,7 +499,7 @@ def simulate_waste(city: City, landing: Path, truth: Path) -> dict:
             "overflow_at_pickup": int((fill_at_pickup > 1.0).sum()),
             "mean_fill_at_pickup": round(float(np.mean(fill_at_pickup)), 3) if len(pickups) else 0.0,
             "sensor_bins": n_sens, "sensor_readings": nr, "litter_detections": n_det,
-            "litter_truth_rows": litter_rows,
+            "litter_truth_rows": litter_rows, "calendar_periods": n_calendar,
             "overflow_bin_hours_pct": round(100 * float((true_fill > 1.0).mean()), 2)}
 
 

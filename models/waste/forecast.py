@@ -52,10 +52,12 @@ class Panel:
     market: np.ndarray             # (B, D) 1 when a market near the bin runs that day
 
 
-def build_panel(bins: list[str], days: list, rate: np.ndarray, market: np.ndarray) -> Panel:
+def build_panel(bins: list[str], days: list, rate: np.ndarray, market: np.ndarray, calendar=None) -> Panel:
+    """`calendar`: the city's ``models.waste.calendar.CityCalendar`` (from silver.city_calendar);
+    None: public holidays only."""
     from .calendar import day_features
 
-    f = [day_features(d) for d in days]
+    f = [day_features(d, calendar) for d in days]
     df = np.array([[x["public_holiday"], x["school_holiday"], x["event"], x["season_cos"], x["season_sin"],
                     x["dow"]] for x in f], dtype=np.float32).reshape(len(days), 6)
     return Panel(list(bins), list(days), np.asarray(rate, np.float32), df, np.asarray(market, np.float32))
@@ -218,6 +220,7 @@ def save(model, cfg: ForecastConfig, folder: Path, card: dict) -> None:
              "- Task: daily fill rate per bin (share of capacity per day), one day ahead",
              f"- Architecture: GRU({STEP_FEATURES}->{cfg.hidden}) over {cfg.window} days + calendar head, L1 loss",
              f"- Data: {card.get('data')}",
+             f"- Calendar: {card.get('calendar', 'public holidays only')}",
              f"- Training samples: {card.get('training_samples')}; held-out days: {card.get('holdout_days')}",
              f"- MAE model: {m.get('mae_model')}; MAE seasonal naive: {m.get('mae_seasonal_naive')}; "
              f"improvement: {m.get('improvement_pct')} % on {m.get('pairs')} (bin, day) pairs",
@@ -240,11 +243,11 @@ def load(folder: Path):
 
 # ---------------------------------------------------------------- shared by the scoring asset and the month bench
 
-def panel_from_rates(rates, positions, markets, until, extra_days: int = 1) -> Panel | None:
+def panel_from_rates(rates, positions, markets, until, extra_days: int = 1, calendar=None) -> Panel | None:
     """Dense panel of the sensor bins' daily fill rates (``transforms.waste.daily_fill_rates``)
     from the first rated day to `until` (the last day with data), plus `extra_days` calendar days
     after it (the day to forecast). `positions`: bin_id, x_2154, y_2154; `markets`: x_2154,
-    y_2154, attributes. None when there is no rate yet."""
+    y_2154, attributes; `calendar`: the city's ``CityCalendar``. None when there is no rate yet."""
     from datetime import timedelta
 
     import polars as pl
@@ -264,7 +267,7 @@ def panel_from_rates(rates, positions, markets, until, extra_days: int = 1) -> P
     R[bi[keep], di[keep]] = rates["rate_per_day"].to_numpy()[keep]
     xy = positions.filter(pl.col("bin_id").is_in(sensor_bins)).sort("bin_id")
     M = market_matrix(xy["x_2154"].to_numpy(), xy["y_2154"].to_numpy(), markets, days)
-    return build_panel(sensor_bins, days, R, M)
+    return build_panel(sensor_bins, days, R, M, calendar)
 
 
 def _frame(bins, model_rate, naive_rate):

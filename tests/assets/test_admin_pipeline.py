@@ -208,6 +208,23 @@ def test_findings_find_exactly_the_planted_anomalies(admin_city):
             assert ev and all(e["source_file"] for e in ev)
             if row["finding_type"] == "kpi_below_target":
                 assert row["penalty_eur"] > 0
+                # only the contract without a penalty schedule falls back to the standard clause, flagged
+                assert ("clause type" in row["message"]) == (row["contract_id"] == "DSP-FOUR-2020")
+
+
+def test_penalties_follow_each_contracts_own_schedule(admin_city):
+    from models.simulator.admin import PENALTY_SCHEDULES
+
+    comp = admin_city["lake"].read("gold", "dsp_kpi_compliance").filter(~pl.col("compliant"))
+    assert comp.height and set(comp["contract_id"]) - {"DSP-FOUR-2020"}
+    for r in comp.iter_rows(named=True):
+        if r["contract_id"] in PENALTY_SCHEDULES:
+            per_step, step, cap = PENALTY_SCHEDULES[r["contract_id"]]
+            expect = per_step * max(1, -(-r["shortfall_pct"] // step))
+            assert r["penalty_schedule"] == "contract" and r["penalty_basis"].startswith("clause du contrat")
+            assert r["penalty_eur"] == (min(expect, cap) if cap != "" else expect)
+        else:
+            assert r["penalty_schedule"] == "default_clause" and "clause type" in r["penalty_basis"]
 
 
 def test_marts_are_published_in_duckdb_with_a_search_macro(admin_city):

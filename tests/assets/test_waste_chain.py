@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 WASTE_SOURCES = ["quartiers", "street_segments", "collection_points", "places", "fleet", "fixed_rounds",
-                 "collection_logs", "bin_readings", "litter_detections"]
+                 "collection_logs", "bin_readings", "litter_detections", "city_calendar"]
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,10 @@ def test_forecaster_registered_with_card_and_not_retrained(waste_city):
     row = ml.promoted(lake, A.MODEL)
     card = Path(row["artifact_path"]) / "model_card.md"
     assert card.exists() and "MAE" in card.read_text()
+    # the calendar came through the landing zone: silver.city_calendar, named in the card
+    cal = lake.read("silver", "city_calendar")
+    assert set(cal["kind"]) == {"school_holiday", "event"} and "Festival de Cannes" in cal["name"].to_list()
+    assert "silver.city_calendar:" in card.read_text()
     res = dg.materialize([A.bin_fill_forecaster], resources={"lake": LakeResource(lake_uri=s.lake_uri,
                                                                                   landing_uri=s.landing_uri)})
     meta = res.asset_materializations_for_node(A.bin_fill_forecaster.op.name)[0].metadata

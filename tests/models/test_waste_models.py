@@ -117,7 +117,7 @@ def test_month_world_observations_and_platform_chain():
     """The month simulation observes the world the way the platform does (rates from the
     readings match the true filling) and runs the platform's chain with the GRU."""
     from models.simulator.city import build_city
-    from models.waste import month as M
+    from models.simulator import waste_month as M
     from transforms import waste as T
 
     city = build_city("tiny", 3)

@@ -25,7 +25,8 @@ LOG_HEADER = ["truck_id", "round_id", "bin_id", "collected_at", "net_weight_kg",
 ROUNDS_HEADER = ["round_id", "truck_id", "weekday", "bin_id", "sequence"]
 REPORT_HEADER = ["section", "code", "label", "unit", "value", "previous_value", "target", "comment"]
 CONTRACT_HEADER = ["contract_id", "name", "service", "delegate", "contract_type", "start_date", "end_date",
-                   "overhead_cap_pct", "annual_fee_eur"]
+                   "overhead_cap_pct", "annual_fee_eur", "penalty_eur_per_step", "penalty_step_pct",
+                   "penalty_cap_eur"]
 SENSOR_KEYS = ["message_id", "id", "type", "dateObserved", "fillingLevel", "binCapacity", "storedWasteKind",
                "status", "temperature", "cargoWeight"]
 LITTER_SCHEMA = pa.schema([("detection_id", pa.string()), ("detected_at", pa.timestamp("us", tz="UTC")),

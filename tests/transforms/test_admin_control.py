@@ -58,6 +58,31 @@ def test_kpi_compliance_directions_and_penalty_clause():
     assert c["KPI_MIN_BAD"]["penalty_eur"] == 1500
     # 100 % over a maximum: capped at 3 % of the fee
     assert not c["KPI_MAX_BAD"]["compliant"] and c["KPI_MAX_BAD"]["penalty_eur"] == 3000
+    # no schedule in the contract: the standard clause, flagged as such
+    assert c["KPI_MIN_BAD"]["penalty_schedule"] == "default_clause" and "clause type" in c["KPI_MIN_BAD"]["penalty_basis"]
+    assert c["KPI_MIN_OK"]["penalty_basis"] is None
+
+
+def test_kpi_penalties_follow_the_contracts_own_schedule():
+    kpis = T.dsp_kpis(_lines([
+        {"section": "kpis", "code": "KPI_MIN_BAD", "value": 80.0, "target": 90.0, "comment": "seuil minimal contractuel"},
+        {"section": "kpis", "code": "KPI_MAX_BAD", "value": 30.0, "target": 15.0, "comment": "seuil maximal contractuel"},
+    ]))
+    contracts = pl.DataFrame({"contract_id": ["DSP-X"], "annual_fee_eur": [100000.0], "penalty_eur_per_step": [2000.0],
+                              "penalty_step_pct": [2.0], "penalty_cap_eur": [None]},
+                             schema_overrides={"penalty_cap_eur": pl.Float64})
+    c = {r["code"]: r for r in T.kpi_compliance(kpis, contracts).iter_rows(named=True)}
+    # 11.1 % shortfall, started steps of 2 %: 6 x 2,000 EUR; no cap in this contract: 100 % -> 50 x 2,000
+    assert c["KPI_MIN_BAD"]["penalty_eur"] == 12000 and c["KPI_MAX_BAD"]["penalty_eur"] == 100000
+    assert {r["penalty_schedule"] for r in c.values()} == {"contract"}
+    assert c["KPI_MIN_BAD"]["penalty_basis"] == ("clause du contrat : 2000 EUR par tranche entamée de 2.0 % "
+                                                 "d'écart à la cible, sans plafond")
+    capped = contracts.with_columns(pl.lit(30000.0).alias("penalty_cap_eur"))
+    c = {r["code"]: r for r in T.kpi_compliance(kpis, capped).iter_rows(named=True)}
+    assert c["KPI_MAX_BAD"]["penalty_eur"] == 30000 and "plafonné à 30000 EUR" in c["KPI_MAX_BAD"]["penalty_basis"]
+    # a schedule with only a cap is not a schedule: the standard clause applies
+    partial = contracts.with_columns(pl.lit(None, pl.Float64).alias("penalty_eur_per_step"))
+    assert set(T.kpi_compliance(kpis, partial)["penalty_schedule"]) == {"default_clause"}
 
 
 def test_findings_carry_severity_evidence_and_recommendation():

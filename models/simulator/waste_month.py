@@ -40,14 +40,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from models.simulator.waste import (CROISETTE_LINE, DAILY_FILL, QUARTIER_FILL, _dist_to_polyline,
-                                    build_fixed_rounds, events)
+from models.waste import calendar as WC
+from models.waste import forecast as F
+from models.waste import network as N
+from models.waste import planning as P
+from transforms import reference as TR
 from transforms import waste as T
 
-from . import calendar as WC
-from . import forecast as F
-from . import network as N
-from . import planning as P
+from .waste import (CALENDAR_COLUMNS, CROISETTE_LINE, DAILY_FILL, QUARTIER_FILL, _dist_to_polyline,
+                    build_fixed_rounds, city_calendar_rows, events, public_holidays, school_holiday)
 
 PARIS = ZoneInfo("Europe/Paris")
 DIURNAL = np.array([0.15, 0.1, 0.1, 0.1, 0.15, 0.3, 0.7, 1.3, 1.7, 1.6, 1.3, 1.2,
@@ -92,7 +93,7 @@ def latent_increments(city, days: list[date], rng: np.random.Generator) -> np.nd
         * rng.lognormal(-0.06, 0.35, n)
     near_c = np.exp(-_dist_to_polyline(x, y, CROISETTE_LINE) / 700.0)
     wd = np.array([d.isoweekday() for d in days])
-    hol = np.array([1.0 if (WC.is_public_holiday(d) or WC.day_features(d)["school_holiday"]) else 0.0 for d in days])
+    hol = np.array([1.0 if (d in public_holidays(d.year) or school_holiday(d)) else 0.0 for d in days])
     ev = np.array([1.0 if events(d) else 0.0 for d in days])
     season = np.array([math.cos(2 * math.pi * (d.timetuple().tm_yday - 200) / 365) for d in days])
     dayf = ((1 + 0.2 * np.isin(wd, (6, 7)) + 0.08 * (wd == 5))[None, :]
@@ -133,6 +134,18 @@ def city_frames(city) -> dict[str, pl.DataFrame]:
                             "attributes": json.dumps(p.attributes)} for p in city.places],
                           schema={"kind": pl.Utf8, "x_2154": pl.Float64, "y_2154": pl.Float64, "attributes": pl.Utf8})
     return {"bins": bins, "segments": segs, "places": places, "markets": places.filter(pl.col("kind") == "market")}
+
+
+def month_calendar(days: list[date]) -> WC.CityCalendar:
+    """The city calendar the platform would hold: the simulator's ``reference/city_calendar.csv``
+    for these days (and the year after), through the landing parser and the silver transform."""
+    from transforms.parsing import parse_city_calendar
+
+    from .reference import _csv
+
+    rows = city_calendar_rows(date(days[0].year, 1, 1), date(days[-1].year + 1, 12, 31))
+    parsed = parse_city_calendar(_csv(rows, CALENDAR_COLUMNS).encode(), "city_calendar.csv")
+    return WC.CityCalendar.from_frame(TR.city_calendar(parsed.good))
 
 
 class World:
@@ -257,6 +270,7 @@ def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int 
     n = len(city.bins)
     D, Tm, info = _matrices(city)
     frames = city_frames(city)
+    calendar = month_calendar(days)
     stream = [b.waste_stream for b in city.bins]
     rounds, _, exp_kg = build_fixed_rounds(city, np.random.default_rng(seed + 1))
     sensor = np.zeros(n, bool); sensor[rng.permutation(n)[:int(round(SENSOR_SHARE * n))]] = True
@@ -296,10 +310,12 @@ def simulate_month(city, n_days: int = 30, start: date | None = None, seed: int 
                     rates = T.daily_fill_rates(readings)
                     if policy == "platform_gru":
                         if model is None or (retrain_days and (d - trained_at).days >= retrain_days):
-                            tp = F.panel_from_rates(rates, frames["bins"], frames["markets"], days[di - 1], extra_days=0)
+                            tp = F.panel_from_rates(rates, frames["bins"], frames["markets"], days[di - 1], extra_days=0,
+                                                    calendar=calendar)
                             model, _ = F.train(tp, list(range(8, len(tp.days))), cfg)
                             trained_at, trainings = d, trainings + 1
-                    panel = F.panel_from_rates(rates, frames["bins"], frames["markets"], days[di - 1], extra_days=1)
+                    panel = F.panel_from_rates(rates, frames["bins"], frames["markets"], days[di - 1], extra_days=1,
+                                               calendar=calendar)
                     rf = (F.score_rates(model, panel, cfg.window) if policy == "platform_gru"
                           else F.running_mean_rates(panel, cfg.window))
                     fc = T.forecast_bins(frames["bins"], readings, events_, rf, as_of=w.as_of(t_asof), plan_date=d,
