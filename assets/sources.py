@@ -9,6 +9,7 @@ from typing import Callable
 
 from transforms import inspections as TI
 from transforms import parsing as P
+from transforms import procurement as TP
 from transforms import territory as TT
 
 
@@ -104,6 +105,14 @@ SOURCES: list[Source] = [
            "Arborists' inspection records exported from the field app (CSV): tree, date, Roloff "
            "vitality, defects, TRAQ likelihood of failure, measured height and DBH, inspector", ("delta", "csv"),
            parse=TI.parse_inspections),
+    Source("procurement", "administration", "admin/procurement", ("*.json",), "procurement_contracts",
+           "Public contracts of the city's buyers as published in the DECP (data.gouv.fr JSON, arrêtés of "
+           "22 December 2022 format or the 2019 consolidated one): one row per marché, holders and "
+           "modifications as JSON", ("delta", "json"), parse=TP.parse_decp),
+    Source("procurement_suppliers", "administration", "admin/procurement/sirene", ("*.csv",),
+           "procurement_suppliers", "INSEE SIRENE extract of the contracts' holders (siren, "
+           "categorieEntreprise PME/ETI/GE): the company size the DECP does not carry", ("delta", "csv"),
+           parse=TP.parse_sirene),
 ]
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}

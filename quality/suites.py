@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from transforms import inspections as TI
+from transforms import procurement as TPR
 from transforms.parsing import SPECS
 from transforms.validation import ROW, Col
 
@@ -115,6 +116,8 @@ BRONZE_SPECS: dict[str, list[Col]] = {
     "communes": [Col("insee"), Col("name"), Col("rings_2154"), Col("area_km2", pl.Float64, min=0.01, max=2000)],
     "tree_inspections": TI.SPEC,
     "city_calendar": SPECS["city_calendar"],
+    "procurement_contracts": TPR.SPEC,
+    "procurement_suppliers": TPR.SIRENE_SPEC,
     **_RECORD_TYPES,
 }
 

@@ -46,6 +46,9 @@ def simulate(profile: str = "demo", seed: int = 42, landing: Path | str = "data/
         else:
             raise ValueError(f"unknown simulator part {part!r}; expected roads, trees, waste or admin")
         stats[part] = dict(fn(city, landing, ground_truth))
+        if part == "admin":   # the buyers' DECP exports and the holders' SIRENE extract
+            from .procurement import simulate_procurement
+            stats[part].update(simulate_procurement(city, landing, ground_truth))
         stats[part]["seconds"] = round(time.perf_counter() - t, 2)
         say(f"{part}: {stats[part]}")
     if bad_inputs:
