@@ -31,9 +31,13 @@ PROCEDURES = ("Procédure adaptée", "Appel d'offres ouvert", "Appel d'offres re
               "Dialogue compétitif",
               # 2019 consolidated format spellings
               "Procédure concurrentielle avec négociation", "Procédure négociée avec mise en concurrence préalable",
-              "Marché négocié sans publicité ni mise en concurrence préalable")
+              "Marché négocié sans publicité ni mise en concurrence préalable",
+              # spellings seen in the 2019 AIFE export (PLACE)
+              "Marché public négocié sans publicité ni mise en concurrence préalable", "Procédure négociée ouverte",
+              "Procédure négociée restreinte", "Procédure non négociée ouverte")
 NO_COMPETITION = ("Marché passé sans publicité ni mise en concurrence préalable",
-                  "Marché négocié sans publicité ni mise en concurrence préalable")
+                  "Marché négocié sans publicité ni mise en concurrence préalable",
+                  "Marché public négocié sans publicité ni mise en concurrence préalable")
 ID_TYPES = ("SIRET", "TVA", "TAHITI", "RIDET", "FRWF", "IREP", "UE", "HORS-UE")
 SME_CATEGORIES = ("PME", "ETI", "GE")
 
@@ -71,6 +75,8 @@ SUPPLIERS = {"siren": pl.Utf8, "name": pl.Utf8, "category": pl.Utf8, "headcount_
 # authorities, by period of notification (Commission delegated regulations, avis JORF).
 NATIONAL_THRESHOLDS = (40_000.0, 90_000.0)
 EU_THRESHOLDS = (  # (first day, supplies and services, works)
+    (date(2016, 1, 1), 209_000.0, 5_225_000.0),
+    (date(2018, 1, 1), 221_000.0, 5_548_000.0),
     (date(2020, 1, 1), 214_000.0, 5_350_000.0),
     (date(2022, 1, 1), 215_000.0, 5_382_000.0),
     (date(2024, 1, 1), 221_000.0, 5_538_000.0),
@@ -82,7 +88,8 @@ AMENDMENT_LIMIT_PCT = 15.0     # de minimis modification limit for works (R2194-
 PUBLICATION_LIMIT_DAYS = 61    # data due within two months of notification (R2196-1)
 
 _SIRET = re.compile(r"^[0-9]{14}$")
-_CPV = re.compile(r"^([0-9]{8})(-[0-9])?$")
+_CPV = re.compile(r"^([0-9]{7,8})(-[0-9])?$")
+_DAY = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[+-][0-9]{2}:[0-9]{2}|Z)?$")
 
 
 # ---------------------------------------------------------------- parser (landing -> bronze)
@@ -104,6 +111,13 @@ def _unwrap(items, key: str) -> list[dict]:
     return out
 
 
+def _day(v):
+    """``2018-12-17+01:00`` (xs:date with its offset, as the 2019 exports write it) -> ``2018-12-17``;
+    anything else is kept as published (and fails the Date rule if it is not a date)."""
+    match = _DAY.match(str(v).strip()) if v is not None else None
+    return match.group(1) if match else v
+
+
 def _record(m: dict, version: str) -> dict:
     if not isinstance(m, dict):
         raise _Bad("not a JSON object")
@@ -114,6 +128,7 @@ def _record(m: dict, version: str) -> dict:
     cpv = _CPV.match(str(m.get("codeCPV") or "").strip())
     if not cpv:
         raise _Bad(f"codeCPV: {m.get('codeCPV')!r} is not 8 digits (optional check digit)")
+    cpv_code = cpv.group(1).zfill(8)   # a 7-digit code lost its leading zero (divisions 03, 09) in a spreadsheet
     holders = [{"id": str(h.get("id") or "").strip(), "typeIdentifiant": h.get("typeIdentifiant"),
                 "denominationSociale": h.get("denominationSociale")} for h in _unwrap(m.get("titulaires"), "titulaire")]
     if not holders or any(not h["id"] for h in holders):
@@ -121,17 +136,17 @@ def _record(m: dict, version: str) -> dict:
     mods = []
     for i, md in enumerate(_unwrap(m.get("modifications"), "modification"), start=1):
         mods.append({"id": md.get("id", i), "montant": md.get("montant"), "dureeMois": md.get("dureeMois"),
-                     "dateNotificationModification": md.get("dateNotificationModification"),
-                     "datePublicationDonneesModification": md.get("datePublicationDonneesModification"),
+                     "dateNotificationModification": _day(md.get("dateNotificationModification")),
+                     "datePublicationDonneesModification": _day(md.get("datePublicationDonneesModification")),
                      "objetModification": md.get("objetModification"),
                      "titulaires": [{"id": h.get("id"), "typeIdentifiant": h.get("typeIdentifiant")}
                                     for h in _unwrap(md.get("titulaires"), "titulaire")]})
     place = m.get("lieuExecution") or {}
     return {"contract_id": m.get("id"), "buyer_siret": siret, "buyer_name": buyer.get("nom"),
-            "nature": m.get("nature"), "objet": m.get("objet"), "cpv_code": cpv.group(1),
+            "nature": m.get("nature"), "objet": m.get("objet"), "cpv_code": cpv_code,
             "procedure": m.get("procedure"), "place_code": place.get("code"), "place_type": place.get("typeCode"),
-            "duration_months": m.get("dureeMois"), "notified_on": m.get("dateNotification"),
-            "published_on": m.get("datePublicationDonnees"), "amount_eur": m.get("montant"),
+            "duration_months": m.get("dureeMois"), "notified_on": _day(m.get("dateNotification")),
+            "published_on": _day(m.get("datePublicationDonnees")), "amount_eur": m.get("montant"),
             "price_form": m.get("formePrix"), "offers_received": m.get("offresRecues"), "ccag": m.get("ccag"),
             "framework_id": m.get("idAccordCadre"), "group_type": m.get("typeGroupementOperateurs"),
             "holders_json": json.dumps(holders, ensure_ascii=False),

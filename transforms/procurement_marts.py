@@ -12,7 +12,7 @@ from datetime import date
 
 import polars as pl
 
-from .procurement import (AMENDMENT_LIMIT_PCT, EU_THRESHOLDS, JUST_UNDER, NATIONAL_THRESHOLDS,
+from .procurement import (AMENDMENT_LIMIT_PCT, EU_THRESHOLDS, JUST_UNDER, NATIONAL_THRESHOLDS, NO_COMPETITION,
                           PUBLICATION_LIMIT_DAYS, SPLIT_WINDOW_DAYS)
 
 WORKS_DIVISION = "45"
@@ -103,10 +103,26 @@ def amendments(contracts: pl.DataFrame, modifications: pl.DataFrame) -> pl.DataF
     return df.select(list(AMENDMENTS)).cast(AMENDMENTS).sort("contract_uid")
 
 
+FORMAL = ("Appel d'offres ouvert", "Appel d'offres restreint", "Procédure avec négociation", "Dialogue compétitif",
+          "Procédure concurrentielle avec négociation", "Procédure négociée avec mise en concurrence préalable",
+          "Procédure négociée ouverte", "Procédure négociée restreinte", "Procédure non négociée ouverte")
+
+
+def _below_required(procedure: str, threshold: float, eu: float) -> bool:
+    """Whether an award's procedure is weaker than what a purchase of `threshold` or more requires:
+    a formal procedure from the European threshold, some competition from 40 000 (the DECP does
+    not say whether an adapted procedure was advertised, so 90 000 is judged like 40 000)."""
+    if threshold >= eu:
+        return procedure not in FORMAL
+    return procedure in NO_COMPETITION
+
+
 def _split_groups(awards: list[dict]) -> dict[str, dict]:
     """Possible split purchases: awards of one buyer to one lead holder in one CPV division,
     each under a threshold, notified within SPLIT_WINDOW_DAYS of the first, whose total reaches
-    the threshold. The highest threshold crossed names the group; an award joins one group."""
+    the threshold, at least one of them awarded by a procedure weaker than the total requires
+    (lots of one properly run consultation are not a split). The highest threshold crossed names
+    the group; an award joins one group."""
     out: dict[str, dict] = {}
     keyed: dict[tuple, list[dict]] = {}
     for a in awards:
@@ -119,7 +135,8 @@ def _split_groups(awards: list[dict]) -> dict[str, dict]:
             while i < len(free):
                 grp = [r for r in free[i:] if (r["notified_on"] - free[i]["notified_on"]).days <= SPLIT_WINDOW_DAYS]
                 total = sum(r["amount_eur"] for r in grp)
-                if len(grp) >= 2 and total >= t:
+                eu = thresholds_for(grp[0]["notified_on"], grp[0]["cpv_division"])[-1]
+                if len(grp) >= 2 and total >= t and any(_below_required(r["procedure"], t, eu) for r in grp):
                     gid = hashlib.sha256("|".join(r["contract_uid"] for r in grp).encode()).hexdigest()[:12]
                     info = {"split_group": gid, "split_threshold_eur": t, "split_n_awards": len(grp),
                             "split_total_eur": round(total, 2),
@@ -212,7 +229,8 @@ def flags(contracts: pl.DataFrame, amended: pl.DataFrame, thresholds: pl.DataFra
         out.append(_flag(r["contract_uid"], "possible_split", "high", r["split_total_eur"], r["split_threshold_eur"],
                          f"{r['split_n_awards']} awards to {r['holder_id']} for CPV division {r['cpv_division']} within "
                          f"{r['split_span_days']} days total {r['split_total_eur']:,.0f} EUR HT, each under the "
-                         f"{r['split_threshold_eur']:,.0f} EUR threshold: possible split purchase (R2121-1 CCP)", r))
+                         f"{r['split_threshold_eur']:,.0f} EUR threshold, at least one without the procedure the total "
+                         "requires: possible split purchase (R2121-1 CCP)", r))
     for r in amended.filter(pl.col("over_limit")).iter_rows(named=True):
         out.append(_flag(r["contract_uid"], "amendment_over_limit", "high", r["growth_pct"], r["limit_pct"],
                          f"amount grew {r['growth_pct']} % by {r['n_modifications']} modification(s) "

@@ -214,3 +214,20 @@ def test_late_publication_and_empty_inputs():
     am, th = M.amendments(e["c"], e["m"]), M.threshold_awards(e["c"], e["h"])
     assert M.indicators(e["c"], e["h"], e["s"], am, th).is_empty() and M.flags(e["c"], am, th).is_empty()
     assert M.supplier_spend(e["c"], e["h"], e["s"]).is_empty() and M.procedure_mix(e["c"]).is_empty()
+
+
+def test_lots_of_one_consultation_are_not_a_split_but_mapa_over_the_eu_threshold_is():
+    aoo = "Appel d'offres ouvert"
+    lots = [marche(f"L{i}", 80000.0, "2025-03-03", cpv="90610000", proc=aoo) for i in range(4)]
+    mapa = [marche(f"M{i}", 80000.0 + i, f"2025-0{3 + i}-10", cpv="72260000", holders=("22222222200022",))
+            for i in range(3)]
+    r = marts(lots + mapa)
+    split = r["th"].filter(pl.col("possible_split"))
+    assert sorted(split["contract_uid"].str.slice(15)) == ["M0", "M1", "M2"]
+    assert split["split_threshold_eur"][0] == 221000.0 and split["split_total_eur"][0] == 240003.0
+
+
+def test_eu_thresholds_by_period():
+    assert [M.thresholds_for(date(y, 6, 1), "72")[-1] for y in (2017, 2019, 2021, 2023, 2025, 2027)] == [
+        209000.0, 221000.0, 214000.0, 215000.0, 221000.0, 216000.0]
+    assert M.thresholds_for(date(2019, 6, 1), "45")[-1] == 5548000.0
