@@ -108,3 +108,18 @@ def test_published_to_duckdb_and_rerun_idempotent(city):
     for t in tables:
         assert lake.read("gold", t).sort(pl.all()).equals(before[t]), t
     assert lake.read("silver", "procurement_contracts").height == city["truth"]["n_contracts"]
+
+
+def test_no_decp_delivered_is_an_empty_state(tmp_path):
+    from assets.lake import Lake
+    from orchestration.settings import Settings
+
+    env = {"LAKE_URI": str(tmp_path / "lake"), "LANDING_URI": str(tmp_path / "landing"),
+           "SERVING_PATH": str(tmp_path / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(tmp_path / "dagster"),
+           "CITY_PROFILE": "tiny", "SEED": "7"}
+    (tmp_path / "landing").mkdir()
+    s = Settings.from_env(env)
+    lake = Lake(s.lake_uri)
+    _run(s, lake)
+    assert lake.read("silver", "procurement_contracts").is_empty()
+    assert lake.read("gold", "procurement_indicators").is_empty() and lake.read("gold", "procurement_flags").is_empty()
