@@ -133,6 +133,10 @@ def _record(m: dict, version: str) -> dict:
                 "denominationSociale": h.get("denominationSociale")} for h in _unwrap(m.get("titulaires"), "titulaire")]
     if not holders or any(not h["id"] for h in holders):
         raise _Bad("titulaires: no holder, or a holder without id")
+    seen: dict[str, dict] = {}
+    for h in holders:   # a holder listed twice counts once, at its first place
+        seen.setdefault(h["id"], h)
+    holders = list(seen.values())
     mods = []
     for i, md in enumerate(_unwrap(m.get("modifications"), "modification"), start=1):
         mods.append({"id": md.get("id", i), "montant": md.get("montant"), "dureeMois": md.get("dureeMois"),

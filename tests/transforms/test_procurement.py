@@ -231,3 +231,10 @@ def test_eu_thresholds_by_period():
     assert [M.thresholds_for(date(y, 6, 1), "72")[-1] for y in (2017, 2019, 2021, 2023, 2025, 2027)] == [
         209000.0, 221000.0, 214000.0, 215000.0, 221000.0, 216000.0]
     assert M.thresholds_for(date(2019, 6, 1), "45")[-1] == 5548000.0
+
+
+def test_a_holder_listed_twice_counts_once():
+    b = bronze([marche("D1", 50000.0, "2025-01-10", holders=("81234567800025", "22222222200022", "81234567800025"))])
+    c, h = P.procurement_contracts(b), P.procurement_holders(b)
+    assert c["n_holders"][0] == 2 and h["holder_id"].to_list() == ["81234567800025", "22222222200022"]
+    assert h["amount_share_eur"].to_list() == [25000.0, 25000.0]
