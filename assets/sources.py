@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from transforms import parsing as P
+from transforms import road_annotations as RA
 
 
 @dataclass(frozen=True)
@@ -93,5 +94,12 @@ SOURCES: list[Source] = [
            "Administrative documents registry (PDF, DOCX, TXT)", ("delta", "pdf"),
            parse_one=P.parse_document),
 ]
+
+# Road damage labels, COCO JSON as CVAT / Label Studio export it (transforms/road_annotations.py)
+SOURCES.append(
+    Source("road_annotations", "voirie", "roads/annotations", ("*.json", "*/*.json"), "road_annotations",
+           "Road damage annotations of survey frames: COCO JSON (CVAT / Label Studio export), boxes and "
+           "polygons per damage class, a severity attribute per annotation", ("delta", "json"),
+           parse=RA.parse_coco_annotations))
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}
