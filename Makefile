@@ -51,9 +51,11 @@ bench-city: install
 bench-trees: install
 	$(BIN)/python bench/trees_eval.py --profile demo --seed 2718
 
-## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s
+## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s;
+## the shipped damage model on the real held-out tiles (bench/roads_real_damage.py)
 bench-roads: install
 	$(BIN)/python bench/roads_eval.py --test-spacing 10
+	$(BIN)/python bench/roads_real_damage.py
 
 ## make bench-waste: forecast MAE vs seasonal naive, a month of fixed rounds vs the platform's plans, VRP gaps
 bench-waste: install
