@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from quality.checks import table_check
@@ -287,10 +286,9 @@ def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
                                     "(a frame without damage has a row here and none in road_detections).")],
     pool="delta:silver/road_detections")
 def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
-    import cv2
     import torch
 
-    from models.roads.damage_net import DamageDetector
+    from models.roads.damage_net import DamageDetector, decode_image
 
     lk = lake.lake()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -308,8 +306,7 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
     all_scores, all_dets = [], []
     done_n = 0
     for imgs in _stream_images(lk, todo):
-        rgb = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-               for b in imgs["jpeg"]]
+        rgb = [decode_image(b) for b in imgs["jpeg"]]         # RGB, as in training
         preds = det.detect(rgb, batch_size=32)          # batched, under torch.inference_mode
         now = datetime.now(timezone.utc)
         for (sid, f), p in zip(zip(imgs["survey_id"], imgs["file"]), preds):
