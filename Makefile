@@ -68,9 +68,11 @@ bench-trees: install
 	$(BIN)/python bench/trees_eval.py --profile demo --seed 2718
 	$(BIN)/python bench/trees_real.py --json bench/results/trees_real.json
 
-## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s
+## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s;
+## the shipped damage model on the real held-out tiles (bench/roads_real_damage.py)
 bench-roads: install
 	$(BIN)/python bench/roads_eval.py --test-spacing 10
+	$(BIN)/python bench/roads_real_damage.py
 
 ## make bench-waste: forecast MAE vs seasonal naive, a month of fixed rounds vs the platform's plans, VRP gaps
 bench-waste: install

@@ -3,12 +3,13 @@ stored, scored by the damage CNN, aggregated into a PCI-style condition per segm
 into this season's repair plan and the crew's days.
 
     bronze/road_frames -> silver/road_frames -> silver/road_images (faces and plates blurred)
-      -> ml/roads_damage_model (trained on the simulator's labels, versioned, promoted)
+      -> ml/roads_damage_model (shipped weights; fine-tuned on the city's COCO labels when delivered)
       -> silver/road_detections + silver/road_frame_scores (promoted model, every row versioned)
       -> gold/road_segment_condition (PCI, grade, safety, trend; condition map in metadata)
       -> gold/road_network_summary, gold/road_damage_hotspots
       -> gold/road_repair_plan + gold/road_crew_days (CP-SAT under a budget, OR-Tools routing)
     silver/road_frames -> gold/survey_coverage
+    bronze/road_annotations (COCO) -> silver/road_annotations + silver/road_labelled_frames -> ml/roads_damage_model
 """
 
 import io
@@ -19,13 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from quality.checks import table_check
+from quality.suites_roads import (ROAD_ANNOTATIONS_SUITE, ROAD_LABELLED_FRAMES_SUITE, annotations_rules)
 from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_DETECTIONS_SUITE, ROAD_FRAME_SCORES_SUITE,
                                   ROAD_IMAGES_SUITE, ROAD_REPAIR_PLAN_SUITE, condition_rules, detections_rules,
                                   frame_scores_rules, images_rules, repair_plan_rules)
+from transforms import road_annotations as RA
 from transforms import roads as T
 
 from . import ml
@@ -129,85 +131,124 @@ def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
 # Damage model: training (versioned, cached, promoted) and scoring
 # --------------------------------------------------------------------------------------------
 
-def ground_truth_root(lake: LakeResource) -> Path:
-    """The simulator's ground truth sits beside the landing zone (Settings.ground_truth_path)."""
-    return Path(lake.landing_uri).parent / "ground_truth"
+@dg.multi_asset(
+    specs=[dg.AssetSpec(silver_key("road_annotations"), deps=[bronze("road_annotations")], group_name=GROUP,
+                        owners=OWNERS[GROUP], kinds={"delta", "polars"}, tags={"layer": "silver"},
+                        automation_condition=dg.AutomationCondition.eager(),
+                        description="Road damage annotations (COCO deliveries): one row per annotation with frame "
+                                    "id, class, severity, pixel box and polygon; the latest delivery of a frame wins.",
+                        metadata={"delta_path": "silver/road_annotations",
+                                  "natural_key": ["survey_id", "file", "annotation_id"]}),
+           dg.AssetSpec(silver_key("road_labelled_frames"), deps=[bronze("road_annotations")], group_name=GROUP,
+                        owners=OWNERS[GROUP], kinds={"delta", "polars"}, tags={"layer": "silver"},
+                        automation_condition=dg.AutomationCondition.eager(),
+                        description="Frames an annotator labelled (with zero or more annotations): size, "
+                                    "annotation count, delivery.",
+                        metadata={"delta_path": "silver/road_labelled_frames", "natural_key": ["survey_id", "file"]})],
+    pool="delta:silver/road_annotations")
+def road_annotations(context: dg.AssetExecutionContext, lake: LakeResource):
+    lk = lake.lake()
+    bronze_df = lk.read("bronze", "road_annotations") if lk.exists("bronze", "road_annotations") else None
+    ann = RA.silver_annotations(bronze_df) if bronze_df is not None else pl.DataFrame(
+        schema={**RA.ROAD_ANNOTATIONS, "delivery": pl.Utf8})
+    frames = RA.silver_labelled_frames(bronze_df) if bronze_df is not None else pl.DataFrame(
+        schema={"survey_id": pl.Utf8, "file": pl.Utf8, "image_width": pl.Int64, "image_height": pl.Int64,
+                "annotations": pl.Int64, "delivery": pl.Utf8})
+    lk.overwrite("silver", "road_annotations", ann)          # rebuilt whole from bronze: idempotent
+    lk.overwrite("silver", "road_labelled_frames", frames)
+    yield dg.MaterializeResult(asset_key=silver_key("road_annotations"), metadata=table_metadata(ann, extra={
+        "per_class": dg.MetadataValue.json(dict(ann.group_by("damage_class").len().iter_rows())),
+        "note": "no annotation delivered yet" if bronze_df is None else ""}))
+    yield dg.MaterializeResult(asset_key=silver_key("road_labelled_frames"), metadata=table_metadata(frames))
 
 
-def training_config(n_frames: int):
-    """Training size scaled to the data: 250 steps of 16 crops on the tiny city (about 15 s on 2
-    cores), 900 steps of 32 on the demo city (about 2 minutes); more frames do not train longer."""
-    from models.roads.damage_net import TrainConfig
-
-    batch = 16 if n_frames < 600 else 32
-    steps = int(np.clip(round(1.5 * n_frames), 200, 900))
-    epochs = max(1, int(np.ceil(steps * batch / max(1, int(n_frames * 0.85)))))
-    return TrainConfig(seed=0, epochs=epochs, batch_size=batch, max_steps=steps, threads=training_threads())
+def _card_metadata(folder: Path, version: str, metrics: dict, source: str, note: str, **extra) -> dict:
+    return {"version": version, "model_source": source, "note": note,
+            "metrics": dg.MetadataValue.json(metrics), "model_card_path": str(folder / "model_card.md"),
+            "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text()), **extra}
 
 
-def training_threads() -> int:
-    """One torch thread per core, unless the machine is already busy (1-min load average at or
-    above the core count): then one. Measured on the 2-core machine under load 8: a training step
-    took 0.13 s with one thread and 0.5 to 1.4 s with two (OpenMP threads spin waiting for a core
-    another process holds). The thread count does not change the version (not in the fingerprint)."""
-    cores = os.cpu_count() or 1
-    return 1 if os.getloadavg()[0] >= cores else cores
-
-
-@dg.asset(key=["ml", "roads_damage_model"], deps=[silver_key("road_images")], group_name=GROUP,
-          owners=OWNERS[GROUP], kinds={"torch"}, pool="ml:roads_damage", tags={"layer": "ml"},
+@dg.asset(key=["ml", "roads_damage_model"],
+          deps=[silver_key("road_images"), silver_key("road_annotations"), silver_key("road_labelled_frames")],
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch"}, pool="ml:roads_damage", tags={"layer": "ml"},
           automation_condition=dg.AutomationCondition.eager(),
-          description="Damage-grid CNN trained on the anonymised frames stored in the lake and the simulator's "
-                      "labels; version = hash of data + config + architecture; an existing version is reused, "
-                      "the new one promoted; model card beside the weights.")
+          description="Damage-grid CNN: the shipped model (trained on simulated frames and real pavement tiles) "
+                      "until the city's annotators deliver labels; then fine-tuned from it on the labelled, "
+                      "anonymised frames of the lake (silver.road_annotations), promoted only when at least as "
+                      "good as the shipped model on the same validation frames. Version = hash of data + config + "
+                      "base model; an existing version is reused; model card beside the weights.")
 def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from models.roads.damage_net import ARCH_VERSION, FrameSet, save_artifact, train_damage_model
-    from models.roads.dataset import load_survey, split_by_segment
+    from models.roads import finetune as FT
+    from models.roads.damage_net import ARCH_VERSION, save_artifact
+    from models.roads.dataset import FrameRecord
 
     lk = lake.lake()
-    truth = ground_truth_root(lake)
-    labelled = {(r.survey_id, r.path.name): r for r in load_survey(lake.landing, truth)} \
-        if (truth / "roads").exists() else {}
-    if not labelled:
-        row = ml.promoted(lk, MODEL)    # no labels here: keep the promoted model, or say why not
-        return dg.MaterializeResult(metadata={"version": row["version"], "trained_now": False,
-                                              "note": f"no labelled frames under {truth}/roads: promoted model kept"})
-    keys = lk.read("silver", "road_images", columns=["survey_id", "file", "anonymiser_version"])
-    keys = keys.filter(pl.struct("survey_id", "file").map_elements(
-        lambda s: (s["survey_id"], s["file"]) in labelled, return_dtype=pl.Boolean)).sort("survey_id", "file")
-    labels = pl.DataFrame([{"survey_id": k[0], "file": k[1], "damages": json.dumps(r.damages, sort_keys=True)}
-                           for k, r in labelled.items()])
-    data_fp = ml.frame_fingerprint(keys.join(labels, on=["survey_id", "file"]))
-    cfg = training_config(keys.height)
-    version = ml.fingerprint(data_fp, cfg.as_dict(), ARCH_VERSION, "roads-damage-grid")
-    if ml.find(lk, MODEL, version):
-        ml.register(lk, MODEL, version, metrics=json.loads(ml.find(lk, MODEL, version)["metrics_json"]),
-                    training_rows=keys.height)          # promote it again if another was promoted since
-        context.log.info(f"{MODEL} {version} already trained: reused")
-        return dg.MaterializeResult(metadata={"version": version, "trained_now": False, "training_frames": keys.height})
-    imgs = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"])
-    imgs = keys.select("survey_id", "file").join(imgs, on=["survey_id", "file"], how="left")
-    recs = [labelled[(s, f)] for s, f in zip(imgs["survey_id"], imgs["file"])]
-    by_key = dict(zip(zip(imgs["survey_id"], imgs["file"]), imgs["jpeg"]))
-    train_r, val_r = split_by_segment(recs, 0.15, seed=0)
-    train = FrameSet(train_r, cfg.grid, [by_key[(r.survey_id, r.path.name)] for r in train_r])
-    val = FrameSet(val_r, cfg.grid, [by_key[(r.survey_id, r.path.name)] for r in val_r])
-    t = time.perf_counter()
-    model, report = train_damage_model(train, val, cfg, log=context.log.info)
-    data = {"source": "silver/road_images (anonymised frames) + simulator labels (ground_truth/roads/*/frames.jsonl)",
-            "surveys": sorted({r.survey_id for r in recs}), "train_frames": len(train), "val_frames": len(val),
-            "val_split": "by road segment, share 0.15, seed 0", "data_fingerprint": data_fp}
+    base = FT.shipped_config()["version"]
+    base_dir = ml.artifact_dir(lk, MODEL, base)
+    if not ml.find(lk, MODEL, base) or not (base_dir / "model.pt").exists():
+        FT.copy_shipped(base_dir)
+        has_promoted = ml.registry(lk).filter((pl.col("model") == MODEL) & pl.col("promoted")).height > 0
+        ml.register(lk, MODEL, base, metrics=FT.shipped_metrics(), training_rows=0, promote=not has_promoted,
+                    notes="shipped with the code (models/roads/weights/damage_grid)")
+    imgs = lk.read("silver", "road_images", columns=["survey_id", "file", "segment_id"])
+    labelled = lk.read_or_empty("silver", "road_labelled_frames", {"survey_id": pl.Utf8, "file": pl.Utf8})
+    usable = labelled.select("survey_id", "file").join(imgs, on=["survey_id", "file"]).sort("survey_id", "file")
+    if usable.height < FT.MIN_LABELLED_FRAMES:
+        row = ml.promoted(lk, MODEL)
+        src = "shipped" if row["version"] == base else "promoted earlier (fine-tuned)"
+        note = (f"{usable.height} labelled frames in the lake (fewer than {FT.MIN_LABELLED_FRAMES}): no fine-tuning; "
+                f"the {src} model scores the frames")
+        context.log.info(note)
+        return dg.MaterializeResult(metadata=_card_metadata(
+            Path(row["artifact_path"]), row["version"], json.loads(row["metrics_json"]), src, note,
+            trained_now=False, labelled_frames=usable.height))
+    ann = lk.read("silver", "road_annotations").join(usable.select("survey_id", "file"), on=["survey_id", "file"])
+    damages = RA.annotations_to_damages(ann)
+    labels = ann.select("survey_id", "file", "annotation_id", "damage_class", "severity", "x0", "y0", "x1", "y1")
+    data_fp = ml.frame_fingerprint(usable.select("survey_id", "file")) + "/" + ml.frame_fingerprint(labels)
+    cfg = FT.finetune_config(usable.height)
+    version = ml.fingerprint(data_fp, cfg.as_dict(), ARCH_VERSION, base, "roads-damage-grid-finetuned")
+    found = ml.find(lk, MODEL, version)
+    if found:
+        metrics = json.loads(found["metrics_json"])
+        better = bool(metrics.get("promoted_over_shipped"))
+        ml.register(lk, MODEL, version if better else base, training_rows=found["training_rows"] if better else 0,
+                    metrics=metrics if better else json.loads(ml.find(lk, MODEL, base)["metrics_json"]))
+        row = ml.promoted(lk, MODEL)
+        return dg.MaterializeResult(metadata=_card_metadata(
+            Path(row["artifact_path"]), row["version"], json.loads(row["metrics_json"]),
+            "fine-tuned (reused)" if better else "shipped", f"fine-tuned version {version} already trained: reused",
+            trained_now=False, labelled_frames=usable.height))
+    stored = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"]).join(
+        usable.select("survey_id", "file"), on=["survey_id", "file"]).sort("survey_id", "file")
+    seg = dict(zip(zip(usable["survey_id"], usable["file"]), usable["segment_id"]))
+    recs = [FrameRecord(Path(f), s, seg[(s, f)] or "unmatched", "asphalt", damages.get((s, f), []), [], [])
+            for s, f in zip(stored["survey_id"], stored["file"])]
+    model, report, cfg = FT.finetune(recs, stored["jpeg"].to_list(), log=context.log.info)
+    val, base_val = report["val"], report["base_val"]
+    better = val["frame_macro_f1"] >= base_val["frame_macro_f1"]
+    report["limitations"] = (f"Fine-tuned from {base} on {report['train_frames']} labelled frames of this city; the "
+                             "real-tile figures of the shipped model are not re-measured after fine-tuning.")
+    data = {"source": "silver/road_images (anonymised frames) + silver/road_annotations (COCO deliveries)",
+            "surveys": sorted(set(usable["survey_id"])), "train_frames": report["train_frames"],
+            "val_frames": report["val_frames"], "val_split": "by road segment, share 0.15, seed 0",
+            "data_fingerprint": data_fp, "base_model": base}
     folder = ml.artifact_dir(lk, MODEL, version)
     save_artifact(model, cfg, report, data, folder.parent, version)
-    val_m = report.get("val", {})
-    metrics = {"frame_macro_f1": val_m.get("frame_macro_f1"), "cell_macro_f1": val_m.get("cell_macro_f1"),
-               "frame": val_m.get("frame"), "train_seconds": report.get("train_seconds"), "steps": report.get("steps")}
-    ml.register(lk, MODEL, version, metrics=metrics, training_rows=len(train),
-                notes=f"DamageNet arch {ARCH_VERSION}; {report.get('steps')} steps of {cfg.batch_size}")
-    return dg.MaterializeResult(metadata={
-        "version": version, "trained_now": True, "training_frames": len(train), "validation_frames": len(val),
-        "frame_macro_f1_val": val_m.get("frame_macro_f1"), "train_seconds": round(time.perf_counter() - t, 1),
-        "artifact": str(folder), "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text())})
+    metrics = {"frame_macro_f1": val["frame_macro_f1"], "cell_macro_f1": val["cell_macro_f1"],
+               "frame": val["frame"], "shipped_frame_macro_f1_same_frames": base_val["frame_macro_f1"],
+               "promoted_over_shipped": better, "train_seconds": report["train_seconds"], "steps": report["steps"]}
+    ml.register(lk, MODEL, version, metrics=metrics, training_rows=report["train_frames"], promote=better,
+                notes=f"fine-tuned from {base}; {report['steps']} steps of {cfg.batch_size}")
+    if not better:
+        ml.register(lk, MODEL, base, metrics=json.loads(ml.find(lk, MODEL, base)["metrics_json"]), training_rows=0)
+    note = (f"fine-tuned on {report['train_frames']} labelled frames: validation frame macro-F1 "
+            f"{val['frame_macro_f1']:.3f} against {base_val['frame_macro_f1']:.3f} for the shipped model: "
+            + ("promoted" if better else "NOT promoted, the shipped model stays"))
+    context.log.info(note)
+    return dg.MaterializeResult(metadata=_card_metadata(
+        folder, version, metrics, "fine-tuned", note, trained_now=True, promoted=better,
+        training_frames=report["train_frames"], validation_frames=report["val_frames"]))
 
 
 def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
@@ -245,10 +286,9 @@ def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
                                     "(a frame without damage has a row here and none in road_detections).")],
     pool="delta:silver/road_detections")
 def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
-    import cv2
     import torch
 
-    from models.roads.damage_net import DamageDetector
+    from models.roads.damage_net import DamageDetector, decode_image
 
     lk = lake.lake()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -266,8 +306,7 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
     all_scores, all_dets = [], []
     done_n = 0
     for imgs in _stream_images(lk, todo):
-        rgb = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-               for b in imgs["jpeg"]]
+        rgb = [decode_image(b) for b in imgs["jpeg"]]         # RGB, as in training
         preds = det.detect(rgb, batch_size=32)          # batched, under torch.inference_mode
         now = datetime.now(timezone.utc)
         for (sid, f), p in zip(zip(imgs["survey_id"], imgs["file"]), preds):
@@ -479,10 +518,15 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
         k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in info.items()}))
 
 
-ASSETS = [road_frames, survey_coverage, road_images, roads_damage_model, road_detections, road_segment_condition,
+ASSETS = [road_frames, survey_coverage, road_images, road_annotations, roads_damage_model, road_detections, road_segment_condition,
           road_network_summary, road_damage_hotspots, road_repair_plan]
 
 CHECKS = [
+    table_check("silver", "road_annotations", ROAD_ANNOTATIONS_SUITE, extra=annotations_rules,
+                description="Great Expectations on damage annotations: key (frame, annotation id) unique, classes "
+                            "and severities known, boxes inside their image"),
+    table_check("silver", "road_labelled_frames", ROAD_LABELLED_FRAMES_SUITE,
+                description="Great Expectations on labelled frames: one row per frame, sizes and counts in range"),
     table_check("silver", "road_images", ROAD_IMAGES_SUITE, extra=images_rules,
                 description="Great Expectations on the stored frames: key unique, anonymiser version set, blurred "
                             "share in [0, 0.5], every stored frame a JPEG; no frame stored without a version"),

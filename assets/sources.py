@@ -11,6 +11,7 @@ from transforms import inspections as TI
 from transforms import parsing as P
 from transforms import procurement as TP
 from transforms import territory as TT
+from transforms import road_annotations as RA
 
 
 @dataclass(frozen=True)
@@ -114,5 +115,12 @@ SOURCES: list[Source] = [
            "categorieEntreprise PME/ETI/GE): the company size the DECP does not carry", ("delta", "csv"),
            parse=TP.parse_sirene),
 ]
+
+# Road damage labels, COCO JSON as CVAT / Label Studio export it (transforms/road_annotations.py)
+SOURCES.append(
+    Source("road_annotations", "voirie", "roads/annotations", ("*.json", "*/*.json"), "road_annotations",
+           "Road damage annotations of survey frames: COCO JSON (CVAT / Label Studio export), boxes and "
+           "polygons per damage class, a severity attribute per annotation", ("delta", "json"),
+           parse=RA.parse_coco_annotations))
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}

@@ -2,7 +2,10 @@
 anonymisation recall, and end-to-end frames per second.
 
     .venv/bin/python bench/roads_eval.py [--train-seeds 42 1 2] [--test-seed 7] [--profile demo]
-                                         [--epochs 25] [--retrain] [--fps-frames 400]
+                                         [--epochs 25] [--retrain] [--fps-frames 400] [--shipped]
+
+With `--shipped` the shipped model (models/roads/weights/damage_grid) is measured instead of one
+trained here (all figures labelled "simulator": they are measured on simulated surveys).
 
 1. Simulates the road surveys of the training seeds and of the test seed (cached under
    `--workdir`, default data/bench/roads/).
@@ -89,6 +92,11 @@ def simulator_hash() -> str:
 
 
 def get_model(args, records_train, records_val, data: dict) -> tuple[DamageDetector, dict, bool]:
+    if args.shipped:
+        from models.roads.finetune import SHIPPED
+
+        print(f"using the shipped model {SHIPPED}")
+        return DamageDetector.from_artifact(SHIPPED), json.loads((SHIPPED / "model_card.json").read_text()), False
     cfg = TrainConfig(seed=args.train_seed, epochs=args.epochs, threads=args.train_threads)
     fp = config_fingerprint(cfg, data)
     version = f"{MODEL_NAME}-a{ARCH_VERSION}-{fp}"
@@ -289,6 +297,9 @@ def main() -> None:
     ap.add_argument("--workdir", default=str(ROOT / "data" / "bench" / "roads"))
     ap.add_argument("--models", default=str(ROOT / "data" / "models" / "roads_damage"))
     ap.add_argument("--retrain", action="store_true")
+    ap.add_argument("--shipped", action="store_true",
+                    help="evaluate the shipped model (models/roads/weights/damage_grid, trained on seed 42 and real "
+                         "tiles by bench/train_damage_model.py) instead of training one on --train-seeds")
     ap.add_argument("--train-threads", type=int, default=None,
                     help="torch threads for training (default one per core; 1 is faster on a busy machine)")
     ap.add_argument("--fps-frames", type=int, default=400)

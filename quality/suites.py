@@ -121,6 +121,16 @@ BRONZE_SPECS: dict[str, list[Col]] = {
     **_RECORD_TYPES,
 }
 
+# road damage annotations (COCO): one row per annotation, or per labelled image without any
+from transforms.road_annotations import DAMAGE_CLASSES as _RA_CLASSES, SEVERITIES as _RA_SEV  # noqa: E402
+
+BRONZE_SPECS["road_annotations"] = [
+    Col("survey_id"), Col("file"), Col("image_width", pl.Int64, min=16, max=10000),
+    Col("image_height", pl.Int64, min=16, max=10000), Col("annotation_id", pl.Int64, required=False),
+    Col("damage_class", allowed=_RA_CLASSES, required=False), Col("severity", allowed=_RA_SEV, required=False),
+    Col("x0", pl.Int64, min=0, required=False), Col("y0", pl.Int64, min=0, required=False),
+    Col("x1", pl.Int64, min=0, required=False), Col("y1", pl.Int64, min=0, required=False)]
+
 
 def bronze_suite(table: str) -> TableSuite:
     key = ("_delivery", "file") if table == "road_frames" else ("_delivery", ROW)

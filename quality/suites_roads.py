@@ -128,3 +128,32 @@ def repair_plan_rules(df: pl.DataFrame, lake) -> list[str]:
         return []
     cost, budget = float(df["cost_eur"].sum()), float(df["budget_eur"][0])
     return [f"repair plan costs {cost:,.2f} EUR, over its budget of {budget:,.2f} EUR"] if cost > budget + 1e-6 else []
+
+
+# --------------------------------------------------------------------------- damage annotations (COCO)
+
+from transforms import road_annotations as RA  # noqa: E402
+
+ROAD_ANNOTATIONS_SUITE = TableSuite(
+    table="road_annotations", key=("survey_id", "file", "annotation_id"),
+    not_null=("survey_id", "file", "annotation_id", "damage_class", "x0", "y0", "x1", "y1", "image_width",
+              "image_height", "delivery"),
+    types=RA.ROAD_ANNOTATIONS,
+    ranges={"x0": (0, None), "y0": (0, None), "image_width": (16, 10000), "image_height": (16, 10000),
+            "area_px": (0.0, None)},
+    in_set={"damage_class": RA.DAMAGE_CLASSES, "severity": RA.SEVERITIES})
+
+ROAD_LABELLED_FRAMES_SUITE = TableSuite(
+    table="road_labelled_frames", key=("survey_id", "file"),
+    not_null=("image_width", "image_height", "annotations", "delivery"),
+    types={"survey_id": pl.Utf8, "file": pl.Utf8, "image_width": pl.Int64, "image_height": pl.Int64,
+           "annotations": pl.Int64},
+    ranges={"annotations": (0, None), "image_width": (16, 10000), "image_height": (16, 10000)})
+
+
+def annotations_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every box inside its image, corners ordered."""
+    bad = df.filter((pl.col("x1") < pl.col("x0")) | (pl.col("y1") < pl.col("y0")) |
+                    (pl.col("x1") >= pl.col("image_width")) | (pl.col("y1") >= pl.col("image_height")))
+    return [f"{bad.height} annotation box(es) outside their image or with unordered corners, e.g. "
+            f"{bad.select('survey_id', 'file', 'annotation_id').row(0)}"] if bad.height else []

@@ -2,9 +2,15 @@
 
 * `anonymise`: faces and number plates found and blurred in a frame before it is stored
   (`anonymise_jpeg(bytes) -> (jpeg bytes, boxes, blurred area share)`).
-* `dataset`: survey frames and ground truth from the simulator, the cell grid and its labels.
-* `damage_net`: the damage-grid CNN, its training, versioned artifacts (weights, config, model
-  card) and batched inference (`DamageDetector`).
+* `dataset`: the cell grid and its labels; `load_survey` reads a simulated survey's ground truth
+  (benches and tests only: the pipeline reads labels from silver.road_annotations).
+* `damage_net`: the damage-grid CNN, versioned artifacts (weights, config, model card), batched
+  inference (`DamageDetector`), letterboxing and decoding.
+* `real_cracks`: the real pavement tiles (../shared/real/cracks), their fixed hold-out rule and
+  cell targets; `hard_negatives`: synthetic oil stains, markings, manholes, vehicle parts,
+  vegetation, shadows; `training`: training on simulated frames and real tiles together.
+* `finetune`: the shipped model (weights/damage_grid/) and its fine-tuning on a city's labels.
 
-bench/roads_eval.py measures them on a survey simulated with a seed the model never saw.
+bench/train_damage_model.py trains the shipped model; bench/roads_real_damage.py and
+bench/roads_eval.py measure it on real held-out tiles and on an unseen simulated survey.
 """

@@ -13,16 +13,16 @@ training sees crops and dilated layers would mostly see their zero padding). Pla
 depthwise ones: on this CPU oneDNN runs them 3 to 5 times faster per FLOP. Two 1x1 heads give
 the class and the severity of each cell. Inference: about 4.5 ms of CPU per frame.
 
-Training (`train_damage_model`): on crops of 4 x 12 cells (70 % of them holding a damaged
-cell), which learn several times faster per CPU second than whole frames; cross-entropy per
-cell (ignore cells masked, "none" down-weighted: about 95 % of cells are empty) plus a
-severity cross-entropy on damaged cells; AdamW, one-cycle schedule; horizontal flips and
-exposure jitter; fixed seed. bf16 autocast is used for training where the CPU has native bf16
-(AMX / AVX512-BF16: 3 times faster); weights stay fp32 and inference runs in fp32.
+Training: `train_damage_model` (simulated frames only, crops of 4 x 12 cells; kept for
+bench/roads_eval.py) and models/roads/training.py `train_mixed` (simulated frames and real
+pavement tiles with synthetic hard negatives: how the shipped model is trained and fine-tuned).
 
-Frame-level decision: a class is present in a frame when its probability in some cell reaches
-the class's threshold; the thresholds are tuned for F1 on the validation split (frames of
-road segments held out of training) and stored with the model.
+Input of any size: a frame is letterboxed (scaled keeping its aspect ratio, grey borders) to
+640 x 360, never stretched; a top-down image (`DamageDetector.detect_tiles`) is read whole,
+letterboxed to whole cells. Images are decoded once, by `decode_image`, from OpenCV's BGR to RGB.
+Decision: a class is present in a frame when its probability in some cell reaches the class's
+threshold (tuned for frame F1 on simulated validation frames); a cell is also flagged when
+1 - P(none) reaches the "any damage" threshold (tuned on real tuning tiles).
 """
 
 from __future__ import annotations
@@ -92,12 +92,53 @@ class DamageNet(nn.Module):
 # Preprocessing
 # --------------------------------------------------------------------------------------------
 
+PAD_VALUE = 114             # grey of letterbox borders
+
+
+def letterbox(rgb: np.ndarray, w: int, h: int) -> tuple[np.ndarray, float, int, int]:
+    """`rgb` scaled to fit in w x h keeping its aspect ratio (never stretched), centred on a
+    grey canvas; returns (canvas, scale, x offset, y offset): frame pixel = offset + scale * pixel."""
+    ih, iw = rgb.shape[:2]
+    if (ih, iw) == (h, w):
+        return rgb, 1.0, 0, 0
+    s = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * s)), max(1, round(ih * s))
+    small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    out = np.full((h, w, 3), PAD_VALUE, np.uint8)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = small
+    return out, s, x0, y0
+
+
 def roi_of(rgb: np.ndarray, spec: GridSpec) -> np.ndarray:
-    """The ROI (rows roi_top .. roi_top + roi_h) of an RGB frame, resized first if the frame
-    is not of the grid's size."""
+    """The ROI (rows roi_top .. roi_top + roi_h) of an RGB frame, letterboxed first (aspect kept,
+    grey borders) if the frame is not of the grid's size."""
     if rgb.shape[0] != spec.frame_h or rgb.shape[1] != spec.frame_w:
-        rgb = cv2.resize(rgb, (spec.frame_w, spec.frame_h), interpolation=cv2.INTER_AREA)
+        rgb = letterbox(rgb, spec.frame_w, spec.frame_h)[0]
     return rgb[spec.roi_top:spec.roi_top + spec.roi_h]
+
+
+def tile_input(rgb: np.ndarray, cell: int, max_side: int = 1024) -> np.ndarray:
+    """A top-down image (no sky, no ROI) as network input: letterboxed to a multiple of the
+    cell on each side, downscaled first when its longer side exceeds `max_side`."""
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    W, H = max(cell, int(np.ceil(w * s / cell)) * cell), max(cell, int(np.ceil(h * s / cell)) * cell)
+    if (H, W) == (h, w):
+        return rgb
+    out = np.full((H, W, 3), PAD_VALUE, np.uint8)
+    img = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    out[:img.shape[0], :img.shape[1]] = img
+    return out
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """A whole JPEG/PNG as RGB (OpenCV decodes BGR: converted here, the one place that reads
+    image bytes for the network)."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("cannot decode image bytes")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def to_batch(rois: Sequence[np.ndarray]) -> torch.Tensor:
@@ -110,10 +151,11 @@ def to_batch(rois: Sequence[np.ndarray]) -> torch.Tensor:
 def decode_roi(path_or_bytes: Path | bytes, spec: GridSpec) -> np.ndarray:
     """The RGB ROI of a JPEG given as a path or as bytes."""
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    try:
+        rgb = decode_image(data)
+    except ValueError:
         raise ValueError(f"cannot decode {path_or_bytes if not isinstance(path_or_bytes, bytes) else 'bytes'}")
-    return np.ascontiguousarray(roi_of(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), spec))
+    return np.ascontiguousarray(roi_of(rgb, spec))
 
 
 def has_native_bf16() -> bool:
@@ -405,9 +447,13 @@ def save_artifact(model: DamageNet, cfg: TrainConfig, report: dict, data: dict, 
         "training_run": {k: report[k] for k in ("steps", "train_seconds", "bf16_used", "threads") if k in report},
         "frame_thresholds": report.get("thresholds", {}),
         "validation": report.get("val", {}),
-        "limitations": "Trained on simulated frames only (flat-shaded asphalt, 5 damage classes); real "
-                       "imagery needs labelled real frames before production use. Cobbles are not rated.",
+        "limitations": report.get("limitations") or (
+            "Trained on simulated frames only (flat-shaded asphalt, 5 damage classes); real "
+            "imagery needs labelled real frames before production use. Cobbles are not rated."),
     }
+    for k in ("real_holdout", "real_tune", "licences", "hard_negatives", "base_model"):
+        if report.get(k) is not None:
+            card[k] = report[k]
     (out / "model_card.json").write_text(json.dumps(card, indent=1))
     (out / "model_card.md").write_text(_card_markdown(card))
     return out
@@ -432,6 +478,16 @@ def _card_markdown(card: dict) -> str:
                          f"{card['frame_thresholds'].get(c, '')} |")
         lines += ["", f"Frame macro-F1 {val['frame_macro_f1']:.3f}; cell macro-F1 {val['cell_macro_f1']:.3f}; "
                       f"severity accuracy on found cells {val['severity_accuracy_on_found_cells']:.3f}.", ""]
+    for k, title in (("real_holdout", "Real held-out tiles"), ("real_tune", "Real tuning tiles")):
+        r = card.get(k)
+        if r:
+            lines += [f"## {title} ({r['tiles']} tiles: {r['crack_tiles']} with cracks, {r['crack_free_tiles']} "
+                      f"crack-free)", "", f"Image-level \"has damage\" precision {r['precision']}, recall "
+                      f"{r['recall']}, false alarms on crack-free tiles {r['false_alarm_rate']}; box recall "
+                      f"{r['box_recall']} of {r['boxes']} boxes; threshold on 1 - P(none) {r['threshold']}.", ""]
+    for k in ("licences", "hard_negatives", "base_model"):
+        if card.get(k):
+            lines += [f"**{k.replace('_', ' ').capitalize()}.** {json.dumps(card[k])}", ""]
     lines += [f"**Limitations.** {card['limitations']}", ""]
     return "\n".join(lines)
 
@@ -483,6 +539,9 @@ class DamageDetector:
         self.config = config
         self.spec = GridSpec(**config["grid"])
         self.thresholds = np.array([config["thresholds"].get(c, 0.5) for c in DAMAGE_CLASSES], np.float32)
+        # "any damage": a cell whose 1 - P(none) reaches it is flagged even when no single class
+        # does (real cracks split their probability between the crack classes); 1.0 = off
+        self.any_threshold = float(config["thresholds"].get("any_damage", 1.0))
         self.version = config["version"]
 
     @classmethod
@@ -496,8 +555,19 @@ class DamageDetector:
             cl, sl = self.model(to_batch(rois))
             return (cl.softmax(1).permute(0, 2, 3, 1).numpy(), sl.softmax(1).permute(0, 2, 3, 1).numpy())
 
+    def detect_tiles(self, images: Sequence[np.ndarray], batch_size: int = 16) -> list[FramePrediction]:
+        """Detections for top-down RGB images (no sky: the whole image is read, letterboxed to
+        whole cells), one image at a time; boxes in the letterboxed image's pixels."""
+        out: list[FramePrediction] = []
+        c = self.spec.cell
+        for img in images:
+            cp, sp = self.probabilities([tile_input(img, c)])
+            out += self.decode(cp, sp, roi_top=0)
+        return out
+
     def detect(self, frames: Sequence[np.ndarray], batch_size: int = 32) -> list[FramePrediction]:
-        """Detections for full RGB frames (any size: resized to the grid's frame size)."""
+        """Detections for full RGB frames (any size: letterboxed to the grid's frame size, boxes
+        in that letterboxed frame's pixels)."""
         out: list[FramePrediction] = []
         for i in range(0, len(frames), batch_size):
             rois = [roi_of(f, self.spec) for f in frames[i:i + batch_size]]
@@ -505,21 +575,28 @@ class DamageDetector:
             out += self.decode(cp, sp)
         return out
 
-    def decode(self, cp: np.ndarray, sp: np.ndarray) -> list[FramePrediction]:
+    def decode(self, cp: np.ndarray, sp: np.ndarray, roi_top: int | None = None) -> list[FramePrediction]:
         """Turn probabilities into detections: a cell reports the damage class with the highest
-        probability among those over their threshold."""
+        probability among those over their threshold; a cell with no class over its threshold
+        but 1 - P(none) over the "any damage" threshold reports its likeliest damage class with
+        confidence 1 - P(none)."""
         res = []
         dmg = cp[..., 1:]                                        # N, R, C, 5
         over = dmg >= self.thresholds
+        anyd = (1.0 - cp[..., 0]) >= self.any_threshold
         masked = np.where(over, dmg, -1.0)
-        best = masked.argmax(-1)
+        best = np.where(over.any(-1), masked.argmax(-1), dmg.argmax(-1))
         fs = frame_scores(cp)
+        top = self.spec.roi_top if roi_top is None else roi_top
+        s = self.spec.cell
         for n in range(len(cp)):
             dets = []
-            for r, c in zip(*np.nonzero(over[n].any(-1))):
+            for r, c in zip(*np.nonzero(over[n].any(-1) | anyd[n])):
                 k = int(best[n, r, c])
+                conf = float(dmg[n, r, c, k]) if over[n, r, c, k] else float(1.0 - cp[n, r, c, 0])
+                box = (int(c) * s, top + int(r) * s, int(c) * s + s - 1, top + int(r) * s + s - 1)
                 dets.append(CellDetection(DAMAGE_CLASSES[k], SEVERITIES[int(sp[n, r, c].argmax())],
-                                          float(dmg[n, r, c, k]), (int(r), int(c)), self.spec.cell_box(int(r), int(c))))
+                                          conf, (int(r), int(c)), box))
             scores = {c: round(float(fs[n, k]), 4) for k, c in enumerate(DAMAGE_CLASSES)}
             present = {c: s for k, (c, s) in enumerate(scores.items()) if fs[n, k] >= self.thresholds[k]}
             res.append(FramePrediction(dets, present, scores))

@@ -1,8 +1,9 @@
 """Survey frames and their labels for the damage network.
 
-Frames come from the simulator's landing zone (`roads/surveys/<survey_id>/*.jpg`) and its
-ground truth (`roads/<survey_id>/frames.jsonl`: every damage with class, severity and pixel
-bbox). The network sees a region of interest (ROI) of the frame, the rows below `roi_top` (the
+In the pipeline, labels come from the lake (silver.road_annotations, delivered as COCO JSON);
+`load_survey` reads a simulated survey's frames and its ground truth
+(`roads/<survey_id>/frames.jsonl`: every damage with class, severity and pixel bbox) for the
+benches and tests. The network sees a region of interest (ROI) of the frame, the rows below `roi_top` (the
 road; the sky and facades above cannot hold road damage), cut into square cells.
 
 Cell labelling rule (`cell_targets`): a damage labels a cell when, on each axis, their overlap

@@ -6,8 +6,10 @@ little between campaigns; each frame shows damages drawn from it (five classes, 
 severities), and some frames show a real face (cropped from scikit-image's public-domain
 astronaut photo) or a French SIV number plate, which the lake must blur.
 
-The landing zone gets the frames and a `manifest.json` written last; the ground truth (every
-damage, face and plate box, every segment's true state) goes to `<truth>/roads/`.
+The landing zone gets the frames and a `manifest.json` written last, and the damage labels as an
+annotator would deliver them: one CVAT COCO 1.0 JSON per survey in `roads/annotations/`
+(`coco_annotations`); the ground truth (every damage, face and plate box, every segment's true
+state) goes to `<truth>/roads/`, for evaluation only.
 
 Rendering is a flat-shaded windscreen view: a sky and facade band on top, then a mildly
 perspective road band (lateral scale shrinks linearly towards the horizon). Textures are
@@ -1026,6 +1028,8 @@ def simulate_roads(city: City, landing: Path, truth: Path) -> dict:
                 key = f"{d['class']}_{d['severity']}"
                 c[key] = c.get(key, 0) + 1
         atomic_write_text(truth / "roads" / sid / "frames.jsonl", "\n".join(lines) + "\n")
+        coco = coco_annotations(sid, plan["frames"], [tr for _, tr, _ in results], size)
+        atomic_write_text(landing / "roads" / "annotations" / f"{sid}.json", json.dumps(coco, indent=None))
         frames = plan["frames"]
         manifest = {
             "survey_id": sid, "vehicle_id": plan["vehicle_id"],
@@ -1039,6 +1043,28 @@ def simulate_roads(city: City, landing: Path, truth: Path) -> dict:
 
     _write_segment_state(city, states, seg_counts, truth)
     return stats
+
+
+def coco_annotations(survey_id: str, frames: list[dict], truths: list[dict], size: tuple[int, int]) -> dict:
+    """The survey's damage labels as a CVAT "COCO 1.0" export: every frame in `images` (a frame
+    without damage is a labelled negative), one rectangle annotation per damage with its
+    severity as a CVAT attribute; `file_name` is `<survey_id>/<file>`."""
+    w, h = size
+    cats = [{"id": i + 1, "name": c, "supercategory": ""} for i, c in enumerate(DAMAGE_CLASSES)]
+    images, anns = [], []
+    for k, (f, tr) in enumerate(zip(frames, truths), start=1):
+        images.append({"id": k, "width": w, "height": h, "file_name": f"{survey_id}/{f['file']}", "license": 0,
+                       "flickr_url": "", "coco_url": "", "date_captured": 0})
+        for d in tr["damages"]:
+            x0, y0, x1, y1 = d["bbox"]
+            bw, bh = x1 - x0 + 1, y1 - y0 + 1
+            anns.append({"id": len(anns) + 1, "image_id": k, "category_id": DAMAGE_CLASSES.index(d["class"]) + 1,
+                         "segmentation": [], "area": float(bw * bh), "bbox": [float(x0), float(y0), float(bw), float(bh)],
+                         "iscrowd": 0, "attributes": {"severity": d["severity"], "occluded": False}})
+    return {"licenses": [{"name": "", "id": 0, "url": ""}],
+            "info": {"contributor": "", "date_created": "", "description": "CVAT COCO 1.0 (simulated survey labels)",
+                     "url": "", "version": "1.0", "year": ""},
+            "categories": cats, "images": images, "annotations": anns}
 
 
 def _write_segment_state(city: City, states, seg_counts, truth: Path) -> None:

@@ -1,0 +1,170 @@
+"""The damage model with real imagery: the fixed hold-out rule of the real crack tiles, their cell
+targets, letterboxing and colour order, the synthetic hard negatives, mixed training, and the
+shipped weights on the held-out real tiles (the acceptance figures of bench/roads_real_damage.py).
+
+Tests that read ../shared/real/cracks skip when it is absent, except under CI=true."""
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.roads.damage_net import DamageDetector, decode_image, letterbox, roi_of, tile_input
+from models.roads.dataset import IGNORE, GridSpec
+from models.roads.finetune import SHIPPED
+from models.roads.hard_negatives import KINDS, paint_negatives
+from models.roads.real_cracks import (CRACK_ANY, HOLDOUT_PHOTOS, TUNE_PHOTOS, box_found, load_tiles, photo_of,
+                                      split_of, tile_targets)
+from tests.conftest import SHARED
+
+CRACKS = SHARED / "real" / "cracks"
+
+
+def _need_cracks():
+    if not (CRACKS / "images.csv").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CRACKS} is required under CI=true")
+        pytest.skip(f"{CRACKS} not present")
+
+
+def test_hold_out_rule_by_source_photo():
+    assert photo_of("images/crack/k1_MAX_1644_9_3.jpg") == "k1_MAX_1644"
+    assert photo_of("images/crack/h1_MAX_0008_15m_2_11.jpg") == "h1_MAX_0008_15m"
+    assert split_of("images/no_crack/k1_MAX_1647_0_1.jpg") == "holdout"
+    assert split_of("images/crack/k1_MAX_1641_3_15.jpg") == "tune"
+    assert split_of("images/crack/k1_MAX_1631_13_6.jpg") == "train"
+    assert not set(HOLDOUT_PHOTOS) & set(TUNE_PHOTOS)
+
+
+def test_real_set_splits_are_fixed():
+    _need_cracks()
+    tiles = load_tiles(CRACKS)
+    by = {s: [t for t in tiles if t.split == s] for s in ("train", "tune", "holdout")}
+    counts = {s: (sum(t.has_crack for t in v), sum(not t.has_crack for t in v)) for s, v in by.items()}
+    assert counts == {"train": (159, 48), "tune": (52, 16), "holdout": (83, 36)}
+    assert not {photo_of(t.file) for t in by["train"]} & {photo_of(t.file) for t in by["holdout"]}
+
+
+def test_tile_targets_thin_and_wide_boxes():
+    thin = (40.0, 0.0, 60.0, 255.0)             # a vertical crack 20 px wide: runs through its cells
+    wide = (128.0, 128.0, 250.0, 250.0)         # a loose box around a diagonal crack
+    t, masks = tile_targets([thin, wide])
+    assert (t[:, 1] == CRACK_ANY).all()
+    assert (t[4:, 4:] == IGNORE).all() and t[0, 5] == 0
+    assert masks.shape == (2, 8, 8) and masks[1, 4:, 4:].all() and not masks[1, :4].any()
+    flagged = np.zeros((8, 8), bool)
+    assert not box_found(wide, flagged)
+    flagged[7, 7] = True
+    assert box_found(wide, flagged) and not box_found(thin, flagged)
+
+
+def test_letterbox_keeps_aspect_and_colour_order():
+    spec = GridSpec()
+    big = np.zeros((720, 1280, 3), np.uint8)
+    big[:, :, 0] = 200                                              # red in RGB
+    lb, s, x0, y0 = letterbox(big, 640, 360)
+    assert (s, x0, y0) == (0.5, 0, 0) and lb.shape == (360, 640, 3)
+    square = np.full((400, 400, 3), 50, np.uint8)
+    lb, s, x0, y0 = letterbox(square, 640, 360)
+    assert s == 0.9 and x0 == 140 and y0 == 0
+    assert (lb[:, :140] == 114).all() and (lb[:, 140:500] == 50).all()     # padded, not stretched
+    assert roi_of(square, spec).shape == (spec.roi_h, 640, 3)
+    assert tile_input(np.zeros((250, 300, 3), np.uint8), 32).shape == (256, 320, 3)
+    # JPEG bytes written as RGB by PIL decode to RGB (OpenCV's BGR converted once)
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, "JPEG", quality=95)
+    rgb = decode_image(buf.getvalue())
+    assert rgb[..., 0].mean() > 180 and rgb[..., 2].mean() < 20
+
+
+def test_hard_negatives_avoid_damage_and_are_seeded():
+    base = np.full((256, 256, 3), 110, np.uint8)
+    avoid = np.zeros((256, 256), bool)
+    avoid[100:160, 100:160] = True
+    for seed in range(30):
+        img, painted = paint_negatives(base, np.random.default_rng(seed), 2, avoid=avoid)
+        assert not (painted & avoid).any()
+        assert (img[avoid] == 110).all()
+        again, _ = paint_negatives(base, np.random.default_rng(seed), 2, avoid=avoid)
+        assert np.array_equal(img, again)
+    kinds_seen = {KINDS[int(np.random.default_rng(s).integers(len(KINDS)))] for s in range(200)}
+    assert kinds_seen == set(KINDS)
+
+
+def test_mixed_training_steps_are_deterministic(tmp_path):
+    _need_cracks()
+    import torch
+
+    from models.roads.damage_net import FrameSet
+    from models.roads.dataset import load_survey
+    from models.roads.training import MixedConfig, train_mixed
+    from models.simulator.city import build_city
+    from models.simulator.roads import simulate_roads
+
+    simulate_roads(build_city("tiny", 5), tmp_path / "landing", tmp_path / "truth")
+    recs = load_survey(tmp_path / "landing", tmp_path / "truth")[:30]
+    real = load_tiles(CRACKS, ("train",))[:20]
+    cfg = MixedConfig(seed=3, steps=3, batch_size=4, widths=(8, 8, 16, 16, 16))
+    losses = []
+    for _ in range(2):
+        model, rep = train_mixed(FrameSet(recs, cfg.grid), real, cfg, log=lambda *_: None)
+        losses.append(rep["loss_first"])
+        assert all(np.isfinite(rep["loss_first"]))
+    assert losses[0] == losses[1]
+    # fine-tuning starts from given weights
+    m2, _ = train_mixed(FrameSet(recs, cfg.grid), [], MixedConfig(seed=3, steps=1, batch_size=2, widths=(8, 8, 16, 16, 16),
+                                                                   lr=1e-9), init_state=model.state_dict(), log=lambda *_: None)
+    for a, b in zip(model.state_dict().values(), m2.state_dict().values()):
+        if a.dtype == torch.float32 and a.ndim > 1:
+            assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_shipped_weights_are_small_and_load():
+    assert (SHIPPED / "model.pt").stat().st_size < 5 * 2 ** 20
+    cfg = json.loads((SHIPPED / "config.json").read_text())
+    assert 0 < cfg["thresholds"]["any_damage"] < 1
+    card = json.loads((SHIPPED / "model_card.json").read_text())
+    assert card["real_holdout"]["tiles"] == 119 and "CC BY-SA 4.0" in json.dumps(card["licences"])
+    det = DamageDetector.from_artifact(SHIPPED, threads=1)
+    odd = np.full((500, 900, 3), 120, np.uint8)               # any frame size goes through
+    p = det.detect([odd])[0]
+    assert set(p.scores) and all(0 <= d.box[0] < 640 for d in p.detections)
+
+
+def _holdout_metrics():
+    from models.roads.training import real_metrics, tile_probs
+
+    det = DamageDetector.from_artifact(SHIPPED, threads=1)
+    hold = load_tiles(CRACKS, ("holdout",))
+    return det, hold, real_metrics(tile_probs(det.model, hold), hold, det.any_threshold)
+
+
+def test_shipped_model_on_held_out_real_tiles():
+    """The shipped model's measured level on the held-out real tiles (never used for training or
+    tuning), as the model card states it: a drop below it fails (precision 0.905, recall 0.458,
+    false alarms 0.111, box recall 0.370 when shipped)."""
+    _need_cracks()
+    from models.roads.training import tile_probs
+
+    det, hold, m = _holdout_metrics()
+    assert m["tiles"] == 119 and m["crack_tiles"] == 83 and m["crack_free_tiles"] == 36
+    card = json.loads((SHIPPED / "model_card.json").read_text())["real_holdout"]
+    for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
+        assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
+    assert m["precision"] >= 0.85 and m["recall"] >= 0.40 and m["false_alarm_rate"] <= 0.15, m
+    # the pipeline's own decoding flags (at least) every tile the metric flags
+    preds = det.detect_tiles([decode_image(t.jpeg) for t in hold[:20]])
+    probs = tile_probs(det.model, hold[:20])
+    by_metric = ((1 - probs[..., 0]) >= det.any_threshold).reshape(20, -1).any(1)
+    assert all(bool(p.detections) for p, f in zip(preds, by_metric) if f)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped model (recall 0.458, "
+                                       "false alarms 0.111 on the held-out real tiles): see docs/roads.md")
+def test_acceptance_line_on_held_out_real_tiles():
+    _need_cracks()
+    _, _, m = _holdout_metrics()
+    assert m["recall"] >= 0.90 and m["precision"] >= 0.85 and m["false_alarm_rate"] <= 0.10, m
