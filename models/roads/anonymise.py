@@ -1,30 +1,35 @@
 """Blur faces and number plates in survey frames before anything is stored (GDPR).
 
-Two detectors, both without downloaded weights:
+Fail safe: each kind has a learned detector with shipped weights AND the older classical cues,
+and the union of their boxes is blurred (when unsure, blur more, never less).
 
-* Faces: OpenCV's Haar cascades shipped inside opencv-python-headless (`cv2.data.haarcascades`):
-  the frontal cascades `frontalface_default` and `frontalface_alt2`, whose union is kept (on
-  610 simulated faces each alone missed 1 % and 3 %, the union none), with minNeighbors 1 and
-  a 1.25 scale step. The profile cascade (run on the frame and its mirror image: it knows one
-  side only) is available with `profile_faces=True`; it adds half the face cost and the
-  simulator plants frontal faces only, so it is off by default. The search is limited to the
-  upper part of the frame (`AnonymiserConfig.face_band`, the top 56 %): from a windscreen
-  camera a standing person's face is at about the camera's height, i.e. near or above the
-  horizon, while the lower part of the frame is road and car rears; this also cuts the cost of
-  the cascades, which dominates anonymisation (about 25 ms of CPU of the 30 per frame).
-* Number plates: the Haar plate cascades are trained on Russian plates (on simulated French
-  plates `russian_plate_number` covered 63 %, `license_plate_rus_16stages` none), so plates
-  use colour/contour cues of the EU/SIV plate instead:
+* Faces: MTCNN (models/roads/face_mtcnn.py; pretrained P/R/O-Net weights of facenet-pytorch,
+  MIT, shipped in models/roads/weights/) over the WHOLE frame, mirrored-padded so faces cut by
+  the frame's edge are found, with thresholds lowered on the training split of the real face
+  set (81 % of its faces wear masks, which the default thresholds miss; see docs/roads.md), a
+  margin of `face_mtcnn_margin` on every side (an MTCNN box spans brows to chin; masked faces
+  are often boxed around the eyes only). Plus, as before, OpenCV's Haar cascades shipped inside
+  opencv-python-headless (`cv2.data.haarcascades`): the frontal cascades `frontalface_default`
+  and `frontalface_alt2` (union; on 610 simulated faces each alone missed 1 % and 3 %, the union
+  none), minNeighbors 1, a 1.25 scale step, on the upper part of the frame
+  (`AnonymiserConfig.face_band`, the top 56 %: from a windscreen camera a standing person's face
+  is near or above the horizon). The profile cascade is available with `profile_faces=True`.
+* Number plates: a small fully convolutional heat-map net (models/roads/plate_net.py) trained
+  on the training split of real EU plates and synthetic plates (bench/train_plate_detector.py;
+  dim, shaded, one-band foreign, dirty, blurred, tilted, occluded, night), plus the colour /
+  contour cues of the EU/SIV plate tuned on the simulator:
   (a) a bright, unsaturated rectangle of plate proportions (about 4.7:1) that holds dark
   characters, and (b) the two saturated blue bands (EU band left, department band right) at
   the distance a plate of their height puts them, or one band next to a bright text area.
-  (a) alone fails on a white car (the plate merges with the body), (b) alone on a navy car
-  (the band merges with it), hence both.
+  (The Haar plate cascades are trained on Russian plates and covered 63 % of simulated French
+  plates, so they are not used.)
 
-Only the detected boxes, widened by a margin, are blurred (a strong Gaussian blur over a
-pixelated copy, so the blur cannot be undone by sharpening); the rest of the frame is kept
-intact because the damage model and the road engineers need it. `anonymise_jpeg` keeps the
-EXIF block (GPS, time) of the input so the stored frame stays geotagged.
+Only the detected boxes, widened by a margin, are redacted: by default a strong Gaussian blur
+over a pixelated copy (so the blur cannot be undone by sharpening), or a solid fill with
+`redaction="fill"`; the rest of the frame is kept intact because the damage model and the road
+engineers need it. Frames of any size and orientation are accepted. All detectors take RGB
+(`decode_jpeg` converts OpenCV's BGR). `anonymise_jpeg` keeps the EXIF block (GPS, time) of
+the input so the stored frame stays geotagged.
 """
 
 from __future__ import annotations
@@ -61,6 +66,22 @@ class AnonymiserConfig:
     plate_max_h: int = 70
     blur_strength: float = 0.5        # Gaussian sigma as a fraction of the box's smaller side
     jpeg_quality: int = 90
+    # learned detectors (fail safe: their boxes are added to the classical cues' boxes)
+    face_haar: bool = True            # the Haar cascades above, in `face_band`
+    face_mtcnn: bool = True           # MTCNN over the whole frame
+    face_mtcnn_min_size: float = 20.0     # smallest face side searched, px of the frame
+    # P/R/O-Net thresholds, lowered from MTCNN's 0.6/0.7/0.7 on the real faces' TRAINING split
+    # (masked faces): recall of faces >= 20 px 0.65 -> 0.96 there (with the border and the 30 %
+    # margin below), for more false blurs
+    face_mtcnn_thresholds: tuple[float, float, float] = (0.5, 0.1, 0.05)
+    face_mtcnn_border: float = 0.5        # mirrored padding, in min sizes: faces cut by the edge
+    face_mtcnn_margin: float = 0.3        # added on every side, in box sides
+    plate_net: bool = True
+    plate_net_threshold: float | None = None   # None: the threshold recorded with the weights
+    plate_net_pad_cells: float = 0.25          # padding of a heat-map box, in 4 px cells of the net
+    plate_net_margin: float = 0.05             # then added on every side, in box widths/heights
+    redaction: str = "blur"                    # "blur" or "fill" (solid `fill_rgb`)
+    fill_rgb: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass
@@ -95,14 +116,34 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
 # --------------------------------------------------------------------------------------------
 
 def detect_faces(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) -> list[Detection]:
-    """Face boxes (with margin) in an RGB frame.
+    """Face boxes (with margin) in an RGB frame: MTCNN's over the whole frame and the Haar
+    cascades' in the face band (each switchable in `cfg`).
 
-    The cascades run on an octave pyramid of our own rather than on OpenCV's default one:
+    The Haar cascades run on an octave pyramid of our own rather than on OpenCV's default one:
     OpenCV slides its window by 2 px only while the window is at most twice the cascade's size
     and by 1 px beyond, so large windows on a full-size image are the costly ones. Each octave
     (`face_scale`, then halved while the image is taller than the window) looks for windows of
     one to two cascade sizes; together they cover faces from about 27 px up to the band's
     height, 20 % cheaper than OpenCV's pyramid with the same recall."""
+    out = _mtcnn_faces(rgb, cfg) if cfg.face_mtcnn else []
+    return out + (_haar_faces(rgb, cfg) if cfg.face_haar else [])
+
+
+def _mtcnn_faces(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
+    from models.roads import face_mtcnn
+
+    H, W = rgb.shape[:2]
+    m = cfg.face_mtcnn_margin
+    out = []
+    for x0, y0, x1, y1, _ in face_mtcnn.detect(rgb, cfg.face_mtcnn_min_size, cfg.face_mtcnn_thresholds,
+                                                border=cfg.face_mtcnn_border):
+        w, h = x1 - x0, y1 - y0
+        out.append(Detection("face", (int(max(0, x0 - m * w)), int(max(0, y0 - m * h)),
+                                      int(min(W - 1, x1 + m * w)), int(min(H - 1, y1 + m * h))), "mtcnn"))
+    return out
+
+
+def _haar_faces(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     H, W = rgb.shape[:2]
     r0, r1 = int(cfg.face_band[0] * H), int(cfg.face_band[1] * H)
     grey = cv2.cvtColor(rgb[r0:r1], cv2.COLOR_RGB2GRAY)
@@ -154,7 +195,29 @@ _PLATE_ASPECT = 520 / 110        # French SIV plate, 520 x 110 mm
 
 
 def detect_plates(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) -> list[Detection]:
-    """Plate boxes (with margin) in an RGB frame, from the white-text and blue-band cues."""
+    """Plate boxes (with margin) in an RGB frame: the learned heat-map net's and the
+    white-text and blue-band cues' (each switchable in `cfg`)."""
+    out = _net_plates(rgb, cfg) if cfg.plate_net else []
+    return out + _cue_plates(rgb, cfg)
+
+
+def _net_plates(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
+    from models.roads import plate_net
+
+    net, meta = plate_net.load()
+    thr = cfg.plate_net_threshold if cfg.plate_net_threshold is not None else float(meta["threshold"])
+    p, s = plate_net.heatmap(rgb, net)
+    H, W = rgb.shape[:2]
+    m = cfg.plate_net_margin
+    out = []
+    for x0, y0, x1, y1, _ in plate_net.boxes_from_heatmap(p, s, rgb.shape, thr, cfg.plate_net_pad_cells):
+        w, h = x1 - x0 + 1, y1 - y0 + 1
+        out.append(Detection("plate", (int(max(0, x0 - m * w)), int(max(0, y0 - m * h)),
+                                       int(min(W - 1, x1 + m * w)), int(min(H - 1, y1 + m * h))), "plate_net"))
+    return out
+
+
+def _cue_plates(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     H, W = rgb.shape[:2]
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     sat = hsv[..., 1]
@@ -290,9 +353,19 @@ def _merge_overlapping(boxes: list[Box]) -> list[Box]:
     return boxes
 
 
+def fill_boxes(rgb: np.ndarray, boxes: list[Box], colour: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """Paint each box in place with a solid colour (the `redaction="fill"` setting)."""
+    for x0, y0, x1, y1 in boxes:
+        rgb[y0:y1 + 1, x0:x1 + 1] = colour
+    return rgb
+
+
 def blur_boxes(rgb: np.ndarray, boxes: list[Box], strength: float = 0.5) -> np.ndarray:
     """Blur each box in place: pixelate to about 6 blocks across its smaller side, then a
-    Gaussian blur, so no identifying detail survives and the edges do not look blocky."""
+    Gaussian blur, so no identifying detail survives and the edges do not look blocky. The
+    Gaussian runs on the pixelated (small) image before it is scaled back up: the same
+    smoothing as a blur of sigma `strength` x side / 3 at full size, at a cost that does not
+    grow with the box (a full-size blur of a large box cost more than the detectors)."""
     for x0, y0, x1, y1 in boxes:
         sub = rgb[y0:y1 + 1, x0:x1 + 1]
         h, w = sub.shape[:2]
@@ -300,25 +373,49 @@ def blur_boxes(rgb: np.ndarray, boxes: list[Box], strength: float = 0.5) -> np.n
             continue
         k = max(1.0, min(h, w) / 6.0)
         small = cv2.resize(sub, (max(1, int(w / k)), max(1, int(h / k))), interpolation=cv2.INTER_AREA)
-        big = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         sigma = max(1.5, strength * min(h, w) / 3)
-        sub[:] = cv2.GaussianBlur(big, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        small = cv2.GaussianBlur(small, (0, 0), max(0.5, sigma / k), borderType=cv2.BORDER_REPLICATE)
+        sub[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     return rgb
+
+
+def redact_union(rgb: np.ndarray, boxes: list[Box], cfg: AnonymiserConfig = AnonymiserConfig()) -> float:
+    """Redact the union of `boxes` in place and return its share of the frame's area.
+
+    Each connected part of the union is blurred as one block (its bounding box, so no seam
+    inside a part), and only the union's own pixels are replaced: overlapping boxes of several
+    detectors neither leave a seam nor blur the empty corners of their bounding box."""
+    H, W = rgb.shape[:2]
+    if not boxes:
+        return 0.0
+    mask = np.zeros((H, W), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        mask[y0:y1 + 1, x0:x1 + 1] = 1
+    if cfg.redaction == "fill":
+        rgb[mask > 0] = cfg.fill_rgb
+    elif cfg.redaction == "blur":
+        n, lab, st, _ = cv2.connectedComponentsWithStats(mask, 4)
+        for i in range(1, n):
+            x, y, w, h, _ = st[i]
+            block = rgb[y:y + h, x:x + w].copy()
+            blur_boxes(block, [(0, 0, w - 1, h - 1)], cfg.blur_strength)
+            sel = lab[y:y + h, x:x + w] == i
+            rgb[y:y + h, x:x + w][sel] = block[sel]
+    else:
+        raise ValueError(f"unknown redaction {cfg.redaction!r} (blur or fill)")
+    return float(mask.mean())
 
 
 def anonymise_image(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig(),
                     copy: bool = True) -> tuple[np.ndarray, list[Detection], float]:
-    """Detect faces and plates in an RGB frame and blur them.
+    """Detect faces and plates in an RGB frame and redact them (blur, or fill: `cfg.redaction`).
 
-    Returns the blurred frame (a copy unless `copy=False`), the detections (boxes with margin)
-    and the share of the frame's area that was blurred (overlaps counted once)."""
+    Returns the redacted frame (a copy unless `copy=False`), the detections (boxes with margin)
+    and the share of the frame's area that was redacted (overlaps counted once)."""
     out = rgb.copy() if copy else rgb
     dets = detect_faces(rgb, cfg) + detect_plates(rgb, cfg)
-    boxes = _merge_overlapping([d.box for d in dets])
-    blur_boxes(out, boxes, cfg.blur_strength)
-    H, W = rgb.shape[:2]
-    area = sum((x1 - x0 + 1) * (y1 - y0 + 1) for x0, y0, x1, y1 in boxes)
-    return out, dets, float(area / (H * W))
+    share = redact_union(out, [d.box for d in dets], cfg)
+    return out, dets, share
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,14 +469,20 @@ def anonymise_jpeg(jpeg: bytes, cfg: AnonymiserConfig = AnonymiserConfig()) -> t
 
 
 def anonymiser_version(cfg: AnonymiserConfig = AnonymiserConfig()) -> str:
-    """Names what blurred a stored frame: detector settings and the OpenCV build whose cascades
-    ran (a change to either gives a new version, and the frames are anonymised again)."""
+    """Names what blurred a stored frame: detector settings, the shipped weights and the OpenCV
+    build whose cascades ran (a change to any gives a new version, and the frames are
+    anonymised again)."""
     import hashlib
     import json
     from dataclasses import asdict
+    from pathlib import Path
 
-    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "code": 1}, sort_keys=True, default=str)
-    return f"haar-plates-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    weights = Path(__file__).with_name("weights")
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+              for p in sorted(weights.glob("*.pt")) + sorted(weights.glob("*.json"))}
+    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "weights": digest, "code": 2},
+                      sort_keys=True, default=str)
+    return f"mtcnn-platenet-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
 @dataclass

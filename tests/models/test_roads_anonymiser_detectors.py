@@ -1,0 +1,88 @@
+"""The anonymiser's learned detectors and settings without ../shared: shipped weights load and
+find a real (public-domain) face, colour order, frames of any size and orientation, solid fill,
+and the version follows the weights. The figures on real photos are in
+tests/models/test_roads_real_privacy.py and bench/roads_real_anon.py."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from models.roads import face_mtcnn, plate_net
+from models.roads.anonymise import AnonymiserConfig, anonymise_image, anonymiser_version, decode_jpeg, encode_jpeg
+from tests.models.test_roads_models import _astronaut_face, _paste_plate, _planted_scene, _street
+
+
+def _covered(box, boxes) -> float:
+    x0, y0, x1, y1 = box
+    m = np.zeros((y1 - y0 + 1, x1 - x0 + 1), bool)
+    for a in boxes:
+        ax0, ay0, ax1, ay1 = max(a[0], x0), max(a[1], y0), min(a[2], x1), min(a[3], y1)
+        if ax1 >= ax0 and ay1 >= ay0:
+            m[ay0 - y0:ay1 - y0 + 1, ax0 - x0:ax1 - x0 + 1] = True
+    return float(m.mean())
+
+
+def test_mtcnn_weights_load_and_find_the_face_at_the_default_thresholds():
+    img, faces, _ = _planted_scene()
+    boxes = face_mtcnn.detect(img)                      # MTCNN's own thresholds (0.6, 0.7, 0.7)
+    assert boxes.shape[1] == 5 and (boxes[:, 4] > 0.7).all()
+    for f in faces:
+        assert max(_covered(f, [tuple(int(v) for v in b[:4])] ) for b in boxes) > 0.6, (f, boxes)
+
+
+def test_jpeg_round_trip_keeps_rgb_order_for_the_detectors():
+    """A frame goes through OpenCV's JPEG codec (BGR inside) and comes back in RGB order, the
+    order both nets were trained in (MTCNN itself scores a channel-swapped face about the
+    same, so the order is checked on the pixels)."""
+    face = np.ascontiguousarray(_astronaut_face(120))
+    canvas = np.full((240, 320, 3), 200, np.uint8)
+    canvas[40:40 + face.shape[0], 100:220] = face[:200]
+    canvas[:20, :20] = (230, 20, 20)                                        # a red corner
+    rgb = decode_jpeg(encode_jpeg(canvas, 95))
+    assert np.abs(rgb.astype(int) - canvas.astype(int)).mean() < 4        # same channel order back
+    assert rgb[5:15, 5:15, 0].mean() > 200 and rgb[5:15, 5:15, 2].mean() < 60
+    s_rgb = face_mtcnn.detect(rgb, 40, (0.6, 0.7, 0.0))[:, 4].max()
+    assert s_rgb > 0.95
+
+
+@pytest.mark.parametrize("shape", [(360, 640), (640, 360), (721, 1283), (97, 211)])
+def test_any_frame_size_and_orientation(shape):
+    H, W = shape
+    rng = np.random.default_rng(0)
+    img = cv2.resize(_street(rng), (W, H), interpolation=cv2.INTER_AREA)
+    pw = max(30, W // 6)
+    box = _paste_plate(img, W * 0.6, H * 0.75, pw, 2.0)
+    out, dets, share = anonymise_image(img)
+    assert out.shape == img.shape and 0 <= share <= 1
+    assert all(0 <= d.box[0] <= d.box[2] < W and 0 <= d.box[1] <= d.box[3] < H for d in dets)
+    if pw >= 40:
+        assert _covered(box, [d.box for d in dets]) >= 0.8, (shape, box, [d.box for d in dets])
+
+
+def test_plate_net_heatmap_follows_the_frame_orientation():
+    img = np.zeros((640, 360, 3), np.uint8)
+    p, s = plate_net.heatmap(img)
+    assert s == pytest.approx(1.0) and p.shape == (160, 90)
+
+
+def test_fill_setting_paints_the_regions_and_blur_stays_the_default():
+    assert AnonymiserConfig().redaction == "blur"
+    img, faces, plates = _planted_scene()
+    cfg = dataclasses.replace(AnonymiserConfig(), redaction="fill", fill_rgb=(0, 0, 0))
+    out, dets, share = anonymise_image(img, cfg)
+    for x0, y0, x1, y1 in faces + plates:
+        assert (out[y0:y1 + 1, x0:x1 + 1] == 0).all(axis=-1).mean() > 0.9
+    mask = (out == 0).all(axis=-1)
+    assert mask.mean() == pytest.approx(share, abs=0.01)
+    with pytest.raises(ValueError):
+        anonymise_image(img, dataclasses.replace(AnonymiserConfig(), redaction="smudge"))
+
+
+def test_version_names_the_weights_and_settings():
+    v = anonymiser_version()
+    assert v.startswith("mtcnn-platenet-") and v == anonymiser_version()
+    assert anonymiser_version(dataclasses.replace(AnonymiserConfig(), plate_net_threshold=0.9)) != v
