@@ -515,5 +515,16 @@ def anonymise_many(jpegs: list[bytes], cfg: AnonymiserConfig = AnonymiserConfig(
         except Exception as exc:  # noqa: BLE001 - reported per frame by the caller
             return exc
 
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(one, jpegs))
+    n = workers or os.cpu_count() or 1
+    # one torch thread per frame while frames run in parallel: torch's own pool would compete
+    # with the frame threads for the same cores
+    import torch
+
+    torch_threads = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            return list(pool.map(one, jpegs))
+    finally:
+        torch.set_num_threads(torch_threads)

@@ -116,7 +116,7 @@ def test_real_heldout_photos_reach_the_lake_blurred(lake_env):
         assert after.shape == before.shape
         assert Image.open(io.BytesIO(rec["jpeg"])).getexif().get_ifd(0x8825), "GPS EXIF lost"
         boxes = [b["box"] for b in json.loads(rec["boxes_json"])]
-        if kind == "plate":     # a road frame keeps most of its pixels (the quality suite's bound)
+        if kind == "plate":     # a day road frame keeps most of its pixels (the damage model needs them)
             assert rec["blurred_share"] < 0.5, (r.path.name, rec["blurred_share"])
         for g in r.boxes:
             if g[3] - g[1] < 20:
