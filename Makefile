@@ -69,10 +69,10 @@ bench-trees: install
 	$(BIN)/python bench/trees_real.py --json bench/results/trees_real.json
 
 ## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s;
-## the shipped damage model on the real held-out tiles (bench/roads_real_damage.py)
+## real held-out plates, faces and crack tiles against the targets (bench/roads_real.py: anonymiser + damage)
 bench-roads: install
 	$(BIN)/python bench/roads_eval.py --test-spacing 10
-	$(BIN)/python bench/roads_real_damage.py
+	$(BIN)/python bench/roads_real.py
 
 ## make bench-waste: forecast MAE vs seasonal naive, a month of fixed rounds vs the platform's plans, VRP gaps
 bench-waste: install
