@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
@@ -41,6 +41,7 @@ class BadDelivery(ValueError):
 class Parsed:
     good: pl.DataFrame
     bad: pl.DataFrame  # columns: _row_number, reason, raw
+    notes: list[str] = field(default_factory=list)  # schema drift: warnings, the good rows still land
 
     @staticmethod
     def empty_bad() -> pl.DataFrame:
@@ -155,10 +156,28 @@ def read_csv_rows(data: bytes, name: str, spec: list[Col], *, delimiter: str = "
             rows.append([i, *row])
     except csv.Error as exc:
         raise BadDelivery(f"{name}: malformed CSV near line {reader.line_num} ({exc})") from exc
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise BadDelivery(f"{name}: column(s) {', '.join(dup)} appear more than once in the header")
     raw = pl.DataFrame(rows, schema={ROW: pl.Int64, **{h: pl.Utf8 for h in header}}, orient="row")
     v = validate_records(raw, spec)
     bad_df = pl.concat([pl.DataFrame(bad, schema=Parsed.empty_bad().schema), v.bad]) if bad else v.bad
-    return Parsed(v.good, bad_df.sort(ROW))
+    return Parsed(v.good, bad_df.sort(ROW), schema_drift(header, spec))
+
+
+def schema_drift(columns: list[str], spec: list[Col]) -> list[str]:
+    """Columns a delivery brings that its spec does not know (dropped from bronze), and optional
+    columns it no longer carries (a renamed column shows as both): one note each kind."""
+    known = {c.name for c in spec}
+    extra = [c for c in columns if c not in known and c != ROW]
+    gone = [c.name for c in spec if not c.required and c.name not in columns]
+    notes = []
+    if extra:
+        notes.append(f"unexpected column(s) {', '.join(extra)} not in the {len(known)}-column spec: "
+                     "not stored (the other columns landed)")
+    if extra and gone:
+        notes.append(f"optional column(s) {', '.join(gone)} absent (renamed?): stored as NULL")
+    return notes
 
 
 def _records_to_raw(records: list[tuple[int, dict]], keys: list[str]) -> pl.DataFrame:
@@ -274,7 +293,7 @@ def parse_litter_parquet(data: bytes, name: str) -> Parsed:
     raw = df.select([pl.col(c.name).cast(pl.Utf8) if c.name in df.columns else pl.lit(None, pl.Utf8).alias(c.name)
                      for c in spec])
     v = validate_records(raw, spec, row_offset=1)
-    return Parsed(v.good, v.bad)
+    return Parsed(v.good, v.bad, schema_drift(df.columns, spec))
 
 
 # ---------------------------------------------------------------- administration
@@ -439,11 +458,62 @@ def parse_survey_frame(data: bytes, name: str) -> dict:
 
 # ---------------------------------------------------------------- trees
 
+# point data record length (bytes) of each LAS point format 0-10, the minimum a record can have
+_LAS_MIN_RECORD = (20, 28, 26, 34, 57, 63, 30, 36, 38, 59, 67)
+LAZ_MAX_RATIO = 50          # a LAZ chunk compresses points ~5-10x: 50x is no real file
+LAS_MAX_POINTS = 2_000_000_000
+
+
+def check_las_header(data: bytes, name: str) -> int:
+    """Check a LAS/LAZ public header block against the file's size before any point is read:
+    signature, version, header and VLR sizes, point format and record length, and a point count
+    the bytes can hold (uncompressed: exactly; LAZ: at most LAZ_MAX_RATIO times the compressed
+    bytes). Returns the announced point count; raises BadDelivery otherwise, so that a poison
+    file ("LASF" then random bytes) costs microseconds, not gigabytes."""
+    import math
+    import struct
+
+    def bad(why: str):
+        return BadDelivery(f"{name}: unreadable LAS/LAZ (header check: {why})")
+
+    size = len(data)
+    if size < 227 or data[:4] != b"LASF":
+        raise bad(f"{size} bytes, signature {data[:4]!r}: not a LAS 1.x public header block")
+    major, minor = data[24], data[25]
+    if major != 1 or minor > 4:
+        raise bad(f"version {major}.{minor} (expected 1.0-1.4)")
+    header_size, offset, n_vlr = struct.unpack_from("<HII", data, 94)
+    fmt_raw, rec_len, legacy = struct.unpack_from("<BHI", data, 104)
+    if not 227 <= header_size <= size or not header_size <= offset <= size:
+        raise bad(f"header size {header_size} / point offset {offset} outside the {size}-byte file")
+    if n_vlr * 54 > offset - header_size:
+        raise bad(f"{n_vlr} VLRs cannot fit in the {offset - header_size} bytes before the points")
+    fmt, compressed = fmt_raw & 0x3F, bool(fmt_raw & 0xC0)
+    if fmt > 10 or not _LAS_MIN_RECORD[fmt] <= rec_len <= _LAS_MIN_RECORD[fmt] + 1024:
+        raise bad(f"point format {fmt_raw} with {rec_len}-byte records")
+    n = legacy
+    if minor >= 4 and header_size >= 375 and legacy == 0:
+        (n,) = struct.unpack_from("<Q", data, 247)
+    scale = struct.unpack_from("<3d", data, 131)
+    bounds = struct.unpack_from("<6d", data, 179)
+    if not all(math.isfinite(v) and v > 0 for v in scale) or not all(math.isfinite(v) for v in bounds):
+        raise bad(f"scale {scale} / bounds {bounds} not finite and positive")
+    body = size - offset
+    room = body * LAZ_MAX_RATIO // rec_len if compressed else body // rec_len
+    if n > min(room, LAS_MAX_POINTS):
+        raise bad(f"announces {n} points of {rec_len} bytes but {body} bytes of point data can hold at "
+                  f"most {room}{' compressed' if compressed else ''}")
+    return int(n)
+
+
 def parse_laz_tile(data: bytes, name: str) -> dict:
-    """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry."""
+    """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry.
+    The header is checked against the file's size first (check_las_header); ingestion runs this
+    under a time and memory budget (transforms/guard.py)."""
     import laspy
     import numpy as np
 
+    check_las_header(data, name)
     try:
         las = laspy.read(io.BytesIO(data))
     except Exception as exc:  # laspy/lazrs raise LaspyException, ValueError, OSError...
