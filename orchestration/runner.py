@@ -65,7 +65,7 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
     from assets.sources import SOURCES
 
     from .recovery import recover_dead_runs, worker_tags
-    from .sensors import ingest_job_name
+    from .sensors import _now, ingest_job_name
 
     # runs a killed driver left STARTED are marked failed and their pool slots freed; the sensors
     # below then retry their deliveries (a delivery is done only when its run succeeded)
@@ -104,7 +104,7 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
         waiting = [(k, v[3]) for k, v in json.loads(result.cursor).items() if len(v) > 3 and v[3].get("due")]
         for k, st in waiting:
             failures.append(f"{source.name}/{k}: run {st['attempt']} failed, retry {st['attempt'] + 1} due in "
-                            f"{max(0, st['due'] - time.time()):.0f} s (next `make run` or the daemon): "
+                            f"{max(0, st['due'] - _now()):.0f} s (next `make run` or the daemon): "
                             f"{st.get('last_error', '')[:200]}")
     return runs_done, failures
 

@@ -42,6 +42,10 @@ Outcome = Callable[[str], tuple[str, str]]
 GiveUp = Callable[[str, str, str], None]  # (delivery key, checksum, reason)
 
 
+def _now() -> float:
+    return time.time()
+
+
 def ingest_job_name(source: Source) -> str:
     return f"ingest_{source.name}"
 
@@ -107,7 +111,7 @@ def evaluate_landing(source: Source, landing: Path, cursor: dict, existing_parti
     the landing zone and the pending ones. `cursor` maps delivery key -> [sha256, size, mtime_ns]
     (done) or [sha256, size, mtime_ns, pending state]. Without `outcome` pending deliveries are
     left as they are."""
-    now = time.time() if now is None else now
+    now = _now() if now is None else now
     cursor = dict(cursor)
     seen = {}
     for k, v in sorted(cursor.items()):
@@ -169,6 +173,8 @@ def run_error(instance: dg.DagsterInstance, run_id: str) -> str:
         ev = rec.dagster_event
         data = ev.event_specific_data if ev else None
         err = getattr(data, "error", None)
+        while err is not None and err.cause is not None:  # the user code's own exception, not the wrapper
+            err = err.cause
         text = (err.message.strip() if err is not None else "") or (ev.message if ev else "") or rec.message or ""
         msgs.append((0 if ev and ev.event_type == dg.DagsterEventType.STEP_FAILURE else 1, text))
     return sorted(msgs, key=lambda m: m[0])[0][1] if msgs else "run failed (no error recorded)"
