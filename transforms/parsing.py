@@ -510,10 +510,10 @@ def parse_laz_tile(data: bytes, name: str) -> dict:
     """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry.
     The header is checked against the file's size first (check_las_header); ingestion runs this
     under a time and memory budget (transforms/guard.py)."""
+    check_las_header(data, name)
     import laspy
     import numpy as np
 
-    check_las_header(data, name)
     try:
         las = laspy.read(io.BytesIO(data))
     except Exception as exc:  # laspy/lazrs raise LaspyException, ValueError, OSError...

@@ -101,3 +101,7 @@ def quarantine(settings) -> pl.DataFrame:
     from assets.lake import QUARANTINE_SCHEMA, Lake
 
     return Lake(settings.lake_uri).read_or_empty("", "quarantine", QUARANTINE_SCHEMA)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_LIDAR = ROOT.parent / "shared/real/lidar/ign_lidarhd/870000_6618000.subset.50mx100m.las"
