@@ -17,11 +17,11 @@ import dagster as dg
 import polars as pl
 
 from quality.checks import bronze_check
-from transforms.guard import run_limited
 from transforms.parsing import BadDelivery, Parsed
 from transforms.validation import ROW
 
 from .lake import LINEAGE, Lake, LakeResource, move_to_quarantine, quarantine_destination, table_metadata
+from .guard import run_limited
 from .layers import OWNERS
 from .sources import SOURCES, Source
 
@@ -48,7 +48,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-# Parsers that run in a child process under a budget (transforms/guard.py): one delivery may use
+# Parsers that run in a child process under a budget (assets/guard.py): one delivery may use
 # at most this many seconds and MB; a poison file is quarantined with "exceeded N s / N MB".
 PARSE_BUDGETS: dict[str, tuple[str, float, int]] = {
     "lidar_tiles": ("transforms.parsing:parse_laz_tile", 120.0, 4096),

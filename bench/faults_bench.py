@@ -179,17 +179,23 @@ def main() -> int:
     base, secs = make_run(simulate=True)
     print(f"baseline make run (simulate + everything): {secs:.0f} s, {len(base.failures)} failure(s)")
     logs = sorted((landing / "waste/collection_logs").glob("collecte_*.csv"))
-    sample = next(p for p in logs if p.read_text().count("\n") >= 6)
+    sample = next(p for p in logs if p.read_text().count("\n") >= 6 and "_" not in p.stem[9:])
     lines = sample.read_text().splitlines(keepends=True)
     good_row = lines[1]
+
+    def row_on(day: str) -> str:
+        """The sample's first row moved to another day (same truck and bin: references hold)."""
+        f = good_row.split(",")
+        f[3] = day + f[3][10:]
+        return ",".join(f)
     probes: list[Probe] = []
     P = lambda name: probes.append(Probe(name)) or probes[-1]  # noqa: E731
 
     # ---------------------------------------------------------------- file probes, one pass
     cl = "waste/collection_logs"
     write(landing, f"{cl}/collecte_2031-01-01.csv", b"")
-    write(landing, f"{cl}/collecte_2031-01-02.csv", (LOG_HEADER + good_row.replace("BOM", "BÖM")).encode("latin-1"))
-    write(landing, f"{cl}/collecte_2031-01-03.csv", ("\ufeff" + LOG_HEADER + good_row.replace("BOM-", "BOMX-"))
+    write(landing, f"{cl}/collecte_2031-01-02.csv", (LOG_HEADER + row_on("2031-01-02").replace(",", ",Réservé-", 1)).encode("latin-1"))
+    write(landing, f"{cl}/collecte_2031-01-03.csv", ("\ufeff" + LOG_HEADER + row_on("2031-01-03"))
           .replace("\n", "\r\n").encode("utf-8"))
     write(landing, f"{cl}/collecte_2031-01-04.csv", bytes(random.Random(1).getrandbits(8) for _ in range(4096)))
     jl = sorted((landing / "waste/bin_sensors").glob("*.jsonl"))[0].read_text().splitlines()
@@ -203,8 +209,9 @@ def main() -> int:
     write(landing, "trees/tiles/2031/L93_1026000_6280000.laz", b"LASF" + bytes(random.Random(4).getrandbits(8)
                                                                              for _ in range(5000)))
     odd = "collecte 2031-01-06 (copie) é'$x.csv"
-    write(landing, f"{cl}/{odd}", LOG_HEADER + good_row.replace("BOM-", "ODD-"))
-    write(landing, f"{cl}/collecte_2031-01-07_doublon.csv", sample.read_bytes())
+    write(landing, f"{cl}/{odd}", LOG_HEADER + row_on("2031-01-06"))
+    other = next(p for p in logs if p != sample and p.read_text().count("\n") >= 2 and "_" not in p.stem[9:])
+    write(landing, f"{cl}/collecte_2031-01-07_doublon.csv", other.read_bytes())  # not the file corrected below
     survey = landing / "roads/surveys/S-2031-01"
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 200
     write(survey, "f0001.jpg", png)
@@ -212,10 +219,10 @@ def main() -> int:
         {"file": "f0001.jpg", "sha256": hashlib.sha256(png).hexdigest()}]}))
     os.symlink("/etc/passwd", landing / cl / "collecte_2031-01-08.csv")
     outside = work / "outside.csv"
-    outside.write_text(LOG_HEADER + good_row.replace("BOM-", "OUT-"))
+    outside.write_text(LOG_HEADER + row_on("2031-01-09"))
     os.symlink(outside, landing / cl / "collecte_2031-01-09.csv")
-    write(landing, f"{cl}/collecte_2031-01-10.csv", LOG_HEADER.replace("\n", ",driver\n") + good_row.replace(
-        "BOM-", "DRV-").replace("\n", ",Paul\n"))
+    write(landing, f"{cl}/collecte_2031-01-10.csv", LOG_HEADER.replace("\n", ",driver\n")
+          + row_on("2031-01-10").replace("\n", ",Paul\n"))
     corrected = lines[:1] + lines[1:4]
     corrected[2] = corrected[2].replace(corrected[2].split(",")[4], str(float(corrected[2].split(",")[4]) + 1.0), 1)
     sample.write_text("".join(corrected))
@@ -296,7 +303,7 @@ def main() -> int:
     expect("crash between quarantine reason and move", not bad_csv.exists() and len(q("collecte_2031-01-12.csv")) == 1,
            "reason recorded once, file moved on retry")
 
-    write(landing, f"{cl}/collecte_2031-01-13.csv", LOG_HEADER + good_row.replace("BOM-", "KIL-"))
+    write(landing, f"{cl}/collecte_2031-01-13.csv", LOG_HEADER + row_on("2031-01-13"))
     ready = work / "ready"
     env = {**os.environ, "FAULT_READY": str(ready)}
     child = subprocess.Popen([sys.executable, "-c", KILL_CHILD.format(root=str(ROOT))], env=env, cwd=ROOT,

@@ -10,8 +10,9 @@ import time
 import polars as pl
 import pytest
 
-from transforms.guard import run_limited
-from transforms.parsing import BadDelivery, check_las_header, parse_laz_tile
+from assets.guard import run_limited
+from transforms.las_header import check_las_header
+from transforms.parsing import BadDelivery, parse_laz_tile
 
 from .helpers import SHARED_LIDAR, drive, quarantine, read, write
 

@@ -5,6 +5,8 @@ end) must cost one quarantine row, not a hung pipeline or an exhausted machine. 
 the delivery's bytes on stdin, an address-space limit (RLIMIT_AS) and a CPU-time limit
 (RLIMIT_CPU), and the parent stops waiting after the wall-clock budget. Whatever goes wrong is
 reported as `BadDelivery` naming the budget: "exceeded 60 s" or "exceeded 2048 MB".
+Process handling lives here, beside the lake helpers, so that transforms/ stays pure (bytes in,
+records out); the child imports only transforms/ and what the parser needs.
 """
 
 import os
@@ -16,10 +18,10 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
-from .parsing import BadDelivery
+from transforms.parsing import BadDelivery
 
 ROOT = Path(__file__).resolve().parents[1]
-_CHILD = "from transforms.guard import _child; _child()"
+_CHILD = "from assets.guard import _child; _child()"
 
 
 def run_limited(func: str, data: bytes, name: str, *, seconds: float, mb: int):
