@@ -162,7 +162,7 @@ def main() -> int:
     from orchestration.mqtt import RAW_LIMIT, parse_batch
     from orchestration.runner import run_all
     from orchestration.settings import get_settings
-    from tests.faults.helpers import drive, litter_parquet, write
+    from tests.faults.helpers import drive, write
 
     settings = get_settings()
     landing, lake = Path(settings.landing_uri), Lake(settings.lake_uri)
@@ -272,7 +272,15 @@ def main() -> int:
     # ---------------------------------------------------------------- faults during runs
     from assets.lake import Lake as LakeCls
 
-    litter_parquet(landing / "waste/litter/litter_2031-01-11.parquet", list(range(90000, 90040)))
+    # 40 detections taken from the simulated deliveries (positions on the city's streets), new ids
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = pa.concat_tables([pq.read_table(f) for f in sorted((landing / "waste/litter").glob("litter_*.parquet"))])
+    src = src.slice(0, 40)
+    src = src.set_column(src.column_names.index("detection_id"), "detection_id",
+                         pa.array([f"BENCH-{i:05d}" for i in range(src.num_rows)]))
+    pq.write_table(src, landing / "waste/litter/litter_2031-01-11.parquet")
     real = LakeCls.replace_where
 
     def refuse(self, layer, tbl, *a, **k):
