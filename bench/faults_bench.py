@@ -48,17 +48,27 @@ def env_for(work: Path, profile: str, seed: int) -> dict:
             "CITY_PROFILE": profile, "SEED": str(seed)}
 
 
-def mart_hashes(serving: str) -> dict[str, tuple[int, str]]:
-    """(rows, sha256 of the rows sorted) of every mart published to the DuckDB file."""
+def mart_snapshot(serving: str) -> dict:
+    """Every mart published to the DuckDB file, as a Polars frame."""
     import duckdb
 
-    out = {}
     with duckdb.connect(serving, read_only=True) as con:
-        for schema, table in con.execute("SELECT schema_name, table_name FROM main.lakehouse_catalog").fetchall():
-            rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
-            text = "\n".join(sorted(repr(r) for r in rows))
-            out[f"{schema}.{table}"] = (len(rows), hashlib.sha256(text.encode()).hexdigest()[:16])
-    return out
+        names = con.execute("SELECT schema_name, table_name FROM main.lakehouse_catalog").fetchall()
+        return {f"{s}.{t}": con.execute(f'SELECT * FROM "{s}"."{t}"').pl() for s, t in names}
+
+
+def mart_hash(df) -> tuple[int, str]:
+    """(rows, sha256 of the rows sorted): a mart's count and content hash."""
+    text = "\n".join(sorted(repr(r) for r in df.rows()))
+    return df.height, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differing_columns(a, b) -> list[str]:
+    import polars as pl
+
+    if a.columns != b.columns or a.height != b.height:
+        return ["<shape>"]
+    return [c for c in a.columns if a[c].cast(pl.Utf8).sort().to_list() != b[c].cast(pl.Utf8).sort().to_list()]
 
 
 def stale_rows(lake) -> dict[str, int]:
@@ -334,12 +344,16 @@ def main() -> int:
 
     # ---------------------------------------------------------------- two more make runs: nothing moves
     a_run, secs_a = make_run()
-    a = mart_hashes(settings.serving_path)
+    a = mart_snapshot(settings.serving_path)
     b_run, secs_b = make_run()
-    b = mart_hashes(settings.serving_path)
-    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    expect("two make runs after the probes", not differ and not b_run.failures,
-           f"{len(a)} marts, identical counts and hashes" if not differ else f"differ: {', '.join(differ)}")
+    b = mart_snapshot(settings.serving_path)
+    counts_differ = sorted(k for k in set(a) | set(b) if k not in a or k not in b or a[k].height != b[k].height)
+    differ = {k: differing_columns(a[k], b[k]) for k in sorted(set(a) & set(b)) if mart_hash(a[k]) != mart_hash(b[k])}
+    expect("two make runs after the probes: counts", not counts_differ and not b_run.failures,
+           f"{len(a)} marts, identical row counts" if not counts_differ else f"differ: {', '.join(counts_differ)}")
+    expect("two make runs after the probes: content hashes", not differ,
+           f"{len(a) - len(differ)}/{len(a)} marts identical" + ("; differing columns: " + "; ".join(
+               f"{k} ({', '.join(v)})" for k, v in differ.items()) if differ else ""))
     stale = stale_rows(lake)
     with dg.DagsterInstance.get() as instance:
         hung += in_progress_runs(instance)
