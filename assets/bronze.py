@@ -8,6 +8,7 @@ moved under `_quarantine/` and bad rows written to the `quarantine` table; the g
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,8 @@ from quality.checks import bronze_check
 from transforms.parsing import BadDelivery, Parsed
 from transforms.validation import ROW
 
-from .lake import LINEAGE, Lake, LakeResource, move_to_quarantine, table_metadata
+from .lake import LINEAGE, Lake, LakeResource, move_to_quarantine, quarantine_destination, table_metadata
+from .guard import run_limited
 from .layers import OWNERS
 from .sources import SOURCES, Source
 
@@ -46,9 +48,46 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def delivery_checksum(source: Source, path: Path) -> str:
+# Parsers that run in a child process under a budget (assets/guard.py): one delivery may use
+# at most this many seconds and MB; a poison file is quarantined with "exceeded N s / N MB".
+PARSE_BUDGETS: dict[str, tuple[str, float, int]] = {
+    "lidar_tiles": ("transforms.parsing:parse_laz_tile", 120.0, 4096),
+    "documents": ("transforms.parsing:parse_document", 60.0, 2048),
+}
+
+
+def landing_refusal(source: Source, landing: Path, path: Path) -> str | None:
+    """Why a delivery must not be read, or None: a symlink anywhere below the landing zone (the
+    delivery itself, a folder on its way, a survey's manifest) or a path that resolves outside
+    the landing zone. Decided from the links alone, without opening the target."""
+    landing = Path(landing)
+    try:
+        rel = Path(path).relative_to(landing)
+    except ValueError:
+        return f"{path} is not under the landing zone {landing}: refused, not read"
+    cur = landing
+    for part in rel.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return (f"{rel.as_posix()}: symbolic link to {os.readlink(cur)!r} refused (a delivery must be a "
+                    "regular file in the landing zone); not read")
+    if source.folder_delivery and (Path(path) / "manifest.json").is_symlink():
+        return f"{rel.as_posix()}/manifest.json: symbolic link refused; not read"
+    if not Path(path).resolve().is_relative_to(landing.resolve()):
+        return f"{rel.as_posix()}: resolves outside the landing zone ({Path(path).resolve()}); refused, not read"
+    return None
+
+
+def delivery_checksum(source: Source, path: Path, landing: Path | None = None) -> str:
     """Content hash of a delivery: the file's sha256, or a survey folder's manifest's sha256
-    (the manifest lists every frame's sha256, so it stands for the folder)."""
+    (the manifest lists every frame's sha256, so it stands for the folder). A symbolic link is
+    never followed: its hash is that of the link's text."""
+    path = Path(path)
+    if path.is_symlink() or (source.folder_delivery and (path / "manifest.json").is_symlink()):
+        link = path if path.is_symlink() else path / "manifest.json"
+        return hashlib.sha256(b"symlink:" + os.readlink(link).encode()).hexdigest()
+    if landing is not None and landing_refusal(source, landing, path):
+        return hashlib.sha256(b"refused:" + str(path).encode()).hexdigest()
     return sha256_file(path / "manifest.json" if source.folder_delivery else path)
 
 
@@ -88,28 +127,29 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
     landing, quarantine_root = Path(landing), Path(quarantine_root)
     path = landing / source.root / key
     kept = quarantine_root / source.name / source.root / key
-    if not path.exists():
-        if kept.exists():
+    if not (path.exists() or path.is_symlink()):
+        if kept.exists() or kept.is_symlink():
             path = kept  # quarantined by an earlier run: re-derive the same records from it
         else:
             raise FileNotFoundError(f"{source.name}: delivery '{key}' not found at {path} "
                                     f"(nor in quarantine at {kept})")
-    rep = IngestReport(source.name, key, checksum=delivery_checksum(source, path))
+    in_landing = path.is_relative_to(landing) and not path.is_relative_to(quarantine_root)
+    base = landing if in_landing else quarantine_root
+    refusal = landing_refusal(source, base, path)
+    rep = IngestReport(source.name, key, checksum=delivery_checksum(source, path, base))
     rel = path.relative_to(landing).as_posix() if path.is_relative_to(landing) else str(path)
 
     def quarantine_whole(reason: str, item: str | None = None) -> IngestReport:
-        dest = path
-        if path.is_relative_to(landing) and not path.is_relative_to(quarantine_root):
-            dest = move_to_quarantine(path, landing, quarantine_root, source.name)
-        q = {"source": source.name, "delivery": key, "item": item or key, "row_number": None,
-             "reason": reason, "raw": None, "original_path": str(landing / source.root / key),
-             "quarantined_path": str(dest), "checksum": rep.checksum, "run_id": run_id}
-        lake.quarantine([q])
+        q = quarantine_files(lake, source, key, [(path, item or key, reason, None, str(landing / source.root / key))], landing, quarantine_root,
+                             run_id, rep.checksum)
         if lake.exists("bronze", source.bronze_table):
             empty = lake.read("bronze", source.bronze_table).clear()
             lake.replace_where("bronze", source.bronze_table, empty, "_delivery", key)
-        rep.status, rep.quarantined = ("duplicate" if reason.startswith("duplicate") else "quarantined"), [q]
+        rep.status, rep.quarantined = ("duplicate" if reason.startswith("duplicate") else "quarantined"), q
         return rep
+
+    if refusal:  # decided from the link itself: the target is never opened
+        return quarantine_whole(refusal)
 
     # The sensor's duplicate_of tag is a hint; the lake's lineage decides: only bytes that already
     # brought rows into bronze under another delivery make a duplicate (two empty daily logs, e.g.
@@ -130,7 +170,11 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
         if source.parse is not None:
             parsed: Parsed = source.parse(data, key)
         else:
-            rec = source.parse_one(data, key)
+            if source.name in PARSE_BUDGETS:
+                func, seconds, mb = PARSE_BUDGETS[source.name]
+                rec = run_limited(func, data, key, seconds=seconds, mb=mb)
+            else:
+                rec = source.parse_one(data, key)
             rec.update(_item_ids(source, key))
             schema = RECORD_SCHEMAS[source.name]
             parsed = Parsed(pl.DataFrame([{k: rec.get(k) for k in schema}], schema=schema)
@@ -140,6 +184,13 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
 
     good = _lineage(parsed.good, key, rel, rep.checksum, now, run_id)
     rep.rows = lake.replace_where("bronze", source.bronze_table, good, "_delivery", key)
+    notes = [{"source": source.name, "delivery": key, "item": key, "row_number": None,
+              "reason": f"warning, schema drift: {n}", "raw": None, "original_path": str(path),
+              "quarantined_path": None, "checksum": rep.checksum, "run_id": run_id}
+             for n in getattr(parsed, "notes", [])]
+    if notes:  # the good rows landed; the drift is on record for the data owner
+        lake.quarantine(notes)
+        rep.quarantined += notes
     if parsed.bad.height:
         bad_copy = quarantine_root / source.name / source.root / f"{key}.bad_rows.csv"
         bad_copy.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +200,44 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
                  "quarantined_path": str(bad_copy), "checksum": rep.checksum, "run_id": run_id}
                 for r in parsed.bad.iter_rows(named=True)]
         lake.quarantine(rows)
-        rep.bad_rows, rep.quarantined, rep.status = len(rows), rows, "partial"
+        rep.bad_rows, rep.quarantined, rep.status = len(rows), rep.quarantined + rows, "partial"
     return rep
+
+
+def quarantine_files(lake: Lake, source: Source, key: str, items: list[tuple], landing: Path,
+                     quarantine_root: Path, run_id: str, checksum: str | None) -> list[dict]:
+    """Quarantine files of one delivery: `items` are (path or None, item, reason, row_number, original path).
+    The reason rows are committed first, naming where each file will go, and the files are moved
+    after: a crash in between leaves the reasons recorded and the files still in the landing
+    zone, and the retried run writes the same rows (insert-only, same ids) and moves them to the
+    same places. Nothing is lost between the two."""
+    landing, quarantine_root = Path(landing), Path(quarantine_root)
+    plans, rows = [], []
+    for path, item, reason, row_number, original in items:
+        dest = path
+        if path is not None and path.is_relative_to(landing) and not path.is_relative_to(quarantine_root):
+            dest = quarantine_destination(path, landing, quarantine_root, source.name)
+            plans.append((path, dest))
+        rows.append({"source": source.name, "delivery": key, "item": item, "row_number": row_number,
+                     "reason": reason, "raw": None, "original_path": original,
+                     "quarantined_path": None if dest is None else str(dest),
+                     "checksum": checksum, "run_id": run_id})
+    lake.quarantine(rows)
+    for path, dest in plans:
+        move_to_quarantine(path, landing, quarantine_root, source.name, dest=dest)
+    return rows
+
+
+def quarantine_failed_delivery(lake: Lake, source: Source, key: str, landing: Path, quarantine_root: Path,
+                               reason: str, checksum: str | None) -> list[dict]:
+    """A delivery whose runs kept failing (retry limit reached): its file goes to quarantine with
+    the last error, its rows (if an earlier version had landed) stay as they were, so that the
+    lake shows the last good delivery and the quarantine table says why the new one is not in."""
+    path = Path(landing) / source.root / key
+    if not (path.exists() or path.is_symlink()):
+        path = None
+    return quarantine_files(lake, source, key, [(path, key, reason, None, str(Path(landing) / source.root / key))], landing, quarantine_root,
+                            run_id="retry-limit", checksum=checksum)
 
 
 def _item_ids(source: Source, key: str) -> dict:
@@ -180,6 +267,10 @@ def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: 
         if not fp.exists() and (kept_dir / name).exists():
             fp = kept_dir / name
         item = f"{key}/{name}"
+        if fp.is_symlink() or not fp.resolve().is_relative_to(folder.resolve()):
+            bad.append({"item": item, "row_number": i, "reason": f"{item}: symbolic link or path outside the "
+                        "delivery refused; not read", "path": fp, "checksum": None})
+            continue
         if not fp.exists():
             bad.append({"item": item, "row_number": i, "reason": f"{item}: listed in manifest.json but "
                         "missing from the delivery", "path": None, "checksum": fr.get("sha256")})
@@ -207,15 +298,10 @@ def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: 
         pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("_ingested_at"), pl.lit(run_id).alias("_run_id"))
     rep.rows = lake.replace_where("bronze", source.bronze_table, df, "_delivery", key)
     qrows = []
-    for b in bad:
-        dest = b["path"]
-        if dest is not None and dest.is_relative_to(folder):
-            dest = move_to_quarantine(dest, landing, qroot, source.name)
-        qrows.append({"source": source.name, "delivery": key, "item": b["item"], "row_number": b["row_number"],
-                      "reason": b["reason"], "raw": None, "original_path": str(folder / Path(b["item"]).name),
-                      "quarantined_path": None if dest is None else str(dest), "checksum": b["checksum"],
-                      "run_id": run_id})
-    lake.quarantine(qrows)
+    for b in bad:  # reasons first, then the moves (quarantine_files)
+        qrows += quarantine_files(lake, source, key, [(b["path"], b["item"], b["reason"], b["row_number"],
+                                    str(folder / Path(b["item"]).name))],
+                                  landing, qroot, run_id, b["checksum"])
     rep.bad_rows, rep.quarantined = len(qrows), qrows
     rep.status = "partial" if qrows else "ingested"
     return rep

@@ -8,6 +8,7 @@ Dagster assets and sensors.
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from datetime import datetime, timezone
@@ -114,10 +115,12 @@ class Lake:
         return df.height
 
     def merge(self, layer: str, table: str, df: pl.DataFrame, keys: list[str],
-              update: bool = True) -> dict:
+              update: bool = True, delete_missing: bool = False) -> dict:
         """Upsert `df` on its natural key: matched rows updated, new rows inserted. Re-running
-        with the same input changes nothing but the table version."""
-        if df.is_empty() and self.exists(layer, table):
+        with the same input changes nothing but the table version. With `delete_missing`, `df`
+        is the table's whole current content: target rows whose key it no longer holds (a
+        delivery replaced by a shorter or corrected one) are deleted in the same commit."""
+        if df.is_empty() and self.exists(layer, table) and not delete_missing:
             return {"num_source_rows": 0}
         dups = df.group_by(keys).len().filter(pl.col("len") > 1)
         if dups.height:
@@ -134,7 +137,10 @@ class Lake:
             m = self.table(layer, table).merge(data, predicate=pred, source_alias="s", target_alias="t")
             if update:
                 m = m.when_matched_update_all()
-            return m.when_not_matched_insert_all().execute()
+            m = m.when_not_matched_insert_all()
+            if delete_missing:
+                m = m.when_not_matched_by_source_delete()
+            return m.execute()
 
         return self._retry(go)
 
@@ -156,22 +162,52 @@ class Lake:
         return df.height
 
 
-def move_to_quarantine(path: Path, landing_root: Path, quarantine_root: Path, source: str) -> Path:
-    """Move a bad file under quarantine/<source>/ keeping its relative path; never overwrite an
-    earlier quarantined file (a suffix is added), never delete anything."""
-    rel = path.resolve().relative_to(landing_root.resolve())
-    dest = quarantine_root / source / rel
+def landing_relative(path: Path, landing_root: Path) -> Path:
+    """`path` relative to the landing zone without following a symlink at its last component (a
+    link is quarantined as the link, never as what it points to)."""
+    return (Path(path).parent.resolve() / Path(path).name).relative_to(Path(landing_root).resolve())
+
+
+def quarantine_destination(path: Path, landing_root: Path, quarantine_root: Path, source: str) -> Path:
+    """Where `move_to_quarantine` will put `path`: quarantine/<source>/<relative path>, with a
+    numeric suffix when an earlier, different file already sits there. Computed before the move so
+    the reason row can be written first (a crash between the two leaves the reason recorded and
+    the file still in the landing zone, and the next attempt moves it to the same place)."""
+    path = Path(path)
+    dest = quarantine_root / source / landing_relative(path, landing_root)
+    if not (dest.exists() or dest.is_symlink()):
+        return dest
+    if _same_entry(path, dest):
+        return dest
+    stem, i = dest.name, 1
+    while True:
+        cand = dest.with_name(f"{stem}.{i}")
+        if not (cand.exists() or cand.is_symlink()) or _same_entry(path, cand):
+            return cand
+        i += 1
+
+
+def _same_entry(a: Path, b: Path) -> bool:
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    return a.is_file() and b.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+
+
+def move_to_quarantine(path: Path, landing_root: Path, quarantine_root: Path, source: str,
+                       dest: Path | None = None) -> Path:
+    """Move a bad file (or a symlink, as the link itself) under quarantine/<source>/ keeping its
+    relative path; never overwrite an earlier quarantined file (a suffix is added), never delete
+    anything but a second copy of bytes already kept. Idempotent: a path already moved is not
+    an error."""
+    path = Path(path)
+    dest = dest or quarantine_destination(path, landing_root, quarantine_root, source)
+    if not (path.exists() or path.is_symlink()):
+        return dest  # moved by an earlier attempt
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        if path.is_file() and dest.is_file() and dest.read_bytes() == path.read_bytes():
-            path.unlink()  # the identical bytes are already kept in quarantine
-            return dest
-        stem = dest.name
-        i = 1
-        while dest.exists():
-            dest = dest.with_name(f"{stem}.{i}")
-            i += 1
-    shutil.move(str(path), str(dest))
+    if (dest.exists() or dest.is_symlink()) and _same_entry(path, dest):
+        path.unlink()  # the identical bytes are already kept in quarantine
+        return dest
+    shutil.move(str(path), str(dest))  # a rename on one file system; moves a symlink as the link
     return dest
 
 

@@ -1,6 +1,7 @@
 """Decorators that turn a plain `Lake -> polars.DataFrame` function into a silver or gold asset.
 
-Silver tables are upserted with Delta MERGE on their natural key (idempotent re-runs); gold marts
+Silver tables are upserted with Delta MERGE on their natural key (idempotent re-runs), and rows no
+delivery holds any more (a replaced delivery's withdrawn rows) are deleted in the same commit; gold marts
 are recomputed whole and overwritten. Both follow their inputs with declarative automation
 (`AutomationCondition.eager()`), report row count, schema and a preview, and take a pool of
 size 1 per Delta table so two runs never commit to the same table at once.
@@ -65,13 +66,19 @@ def silver(table: str, *, group: str, deps: list, keys: list[str], kinds: set[st
             lk = lake.lake()
             t = time.perf_counter()
             df = fn(lk)
-            stats = lk.merge("silver", table, df, keys)
+            # fn returns the table's whole current content (from all of bronze): rows a replaced
+            # delivery withdrew are deleted in the same commit as the upsert
+            stats = lk.merge("silver", table, df, keys, delete_missing=True)
             total = lk.read("silver", table)
             context.log.info(f"silver/{table}: {df.height} source rows merged on {keys}: {stats}")
+            if int(stats.get("num_target_rows_deleted", 0) or 0):
+                context.log.warning(f"silver/{table}: {stats['num_target_rows_deleted']} row(s) no longer in any "
+                                    "delivery deleted (a delivery was replaced or withdrawn)")
             return dg.MaterializeResult(metadata=table_metadata(total, extra={
                 "merged_source_rows": df.height,
                 "inserted": int(stats.get("num_target_rows_inserted", 0) or 0),
                 "updated": int(stats.get("num_target_rows_updated", 0) or 0),
+                "deleted": int(stats.get("num_target_rows_deleted", 0) or 0),
                 "seconds": round(time.perf_counter() - t, 2)}))
 
         _asset.__doc__ = fn.__doc__

@@ -14,7 +14,8 @@ Delivery guarantees
   ``_delivery = mqtt/<batch id>``, ``_source_file = mqtt://host:port/<topic>``), so a redelivered
   message, or one already delivered as a file, is not written twice.
 - Malformed messages (not JSON, not a WasteContainer, a field out of range) go to the quarantine
-  table with the reason and the raw payload; they are acknowledged too (kept, not retried forever).
+  table with the reason, the payload's size and the bytes received (cut at RAW_LIMIT = 4 KiB, the
+  cut noted); they are acknowledged too (kept, not retried forever).
 
 MQTT 5 also lets the subscriber announce a Receive Maximum: Mosquitto's default of 20 messages in
 flight per client would otherwise cap a subscriber that holds its acknowledgements until the
@@ -54,8 +55,19 @@ class MqttStats:
     errors: list = field(default_factory=list)
 
 
+RAW_LIMIT = 4096  # bytes of a malformed payload kept in the quarantine row (its size is recorded)
+
+
+def raw_payload(p: bytes, limit: int = RAW_LIMIT) -> str:
+    """The bytes received, as text (undecodable bytes as \\xNN), cut at `limit` bytes with a note
+    of the full size: the quarantine row shows what arrived, never a rebuilt version of it."""
+    text = p[:limit].decode("utf-8", "backslashreplace")
+    return text if len(p) <= limit else f"{text}... [truncated: {limit} of {len(p)} bytes kept]"
+
+
 def parse_batch(payloads: list[bytes]) -> tuple[pl.DataFrame, list[dict]]:
-    """Typed bronze rows (the file parser's rules) and bad messages (index, reason, raw)."""
+    """Typed bronze rows (the file parser's rules) and bad messages (index, reason, raw: the
+    payload's own bytes, cut at RAW_LIMIT)."""
     lines, index, bad = [], [], []
     for i, p in enumerate(payloads):
         try:
@@ -63,7 +75,8 @@ def parse_batch(payloads: list[bytes]) -> tuple[pl.DataFrame, list[dict]]:
             if not isinstance(msg, dict):
                 raise ValueError("not a JSON object")
         except (UnicodeDecodeError, ValueError) as exc:
-            bad.append({"i": i, "reason": f"invalid JSON ({exc})", "raw": p[:2000].decode("utf-8", "replace")})
+            bad.append({"i": i, "reason": f"invalid JSON ({str(exc)[:200]}); payload {len(p)} bytes",
+                        "raw": raw_payload(p)})
             continue
         lines.append(json.dumps(msg, ensure_ascii=False))
         index.append(i)
@@ -72,8 +85,9 @@ def parse_batch(payloads: list[bytes]) -> tuple[pl.DataFrame, list[dict]]:
     parsed = parse_bin_readings(("\n".join(lines) + "\n").encode(), "mqtt")
     for r in parsed.bad.iter_rows(named=True):
         i = index[r[ROW] - 1]
-        bad.append({"i": i, "reason": r["reason"].split(": ", 1)[-1] if r["reason"].startswith("line ") else r["reason"],
-                    "raw": r["raw"]})
+        reason = r["reason"].split(": ", 1)[-1] if r["reason"].startswith("line ") else r["reason"]
+        bad.append({"i": i, "reason": f"{reason[:500]}; payload {len(payloads[i])} bytes",
+                    "raw": raw_payload(payloads[i])})
     good = parsed.good.with_columns(pl.col(ROW).map_elements(lambda k: index[k - 1], return_dtype=pl.Int64).alias(ROW))
     return good, bad
 

@@ -64,8 +64,12 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
     """Evaluate every landing sensor and execute what it requests. Returns (runs, failures)."""
     from assets.sources import SOURCES
 
-    from .sensors import ingest_job_name
+    from .recovery import recover_dead_runs, worker_tags
+    from .sensors import _now, ingest_job_name
 
+    # runs a killed driver left STARTED are marked failed and their pool slots freed; the sensors
+    # below then retry their deliveries (a delivery is done only when its run succeeded)
+    recover_dead_runs(instance, say=say)
     cursors_path = _cursor_file(home)
     cursors = json.loads(cursors_path.read_text()) if cursors_path.exists() else {}
     runs_done, failures = 0, []
@@ -83,7 +87,7 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
                                                                     "dagster/sensor_name": sensor.name}), limit=1)
             if already and already[0].is_success:
                 continue
-            tags = {**req.tags, "dagster/run_key": req.run_key, "dagster/sensor_name": sensor.name}
+            tags = {**req.tags, "dagster/run_key": req.run_key, "dagster/sensor_name": sensor.name, **worker_tags()}
             res = job.execute_in_process(instance=instance, partition_key=req.partition_key, tags=tags, run_config=QUIET,
                                          raise_on_error=False)
             runs_done += 1
@@ -93,9 +97,22 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
                 say(f"    {source.name}: {i}/{len(requests)} deliveries")
         if requests:
             say(f"  {source.name}: {len(requests)} new deliveries")
+        # the cursor keeps each delivery pending until its run succeeded: a failed one is retried
+        # by the next `make run` (or the daemon) after its backoff, then quarantined at the limit
         cursors[sensor.name] = result.cursor
-        cursors_path.write_text(json.dumps(cursors, indent=1, sort_keys=True))
+        _write_atomic(cursors_path, json.dumps(cursors, indent=1, sort_keys=True))
+        waiting = [(k, v[3]) for k, v in json.loads(result.cursor).items() if len(v) > 3 and v[3].get("due")]
+        for k, st in waiting:
+            failures.append(f"{source.name}/{k}: run {st['attempt']} failed, retry {st['attempt'] + 1} due in "
+                            f"{max(0, st['due'] - _now()):.0f} s (next `make run` or the daemon): "
+                            f"{st.get('last_error', '')[:200]}")
     return runs_done, failures
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _execute(defs: dg.Definitions, instance, job_name: str) -> list[str]:

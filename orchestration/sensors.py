@@ -5,20 +5,45 @@ The cursor remembers, per delivery, its content hash and the (size, mtime) it wa
 a tick re-hashes only files that changed. A delivery whose bytes were already delivered under
 another name is still run once, tagged `lakehouse/duplicate_of`; the bronze asset checks the
 lake's lineage and quarantines it as a duplicate instead of ingesting it twice.
+
+A delivery is done only when its run succeeded. Until then its cursor entry carries a fourth
+element, the pending state {run_key, attempt, due, requested}: each tick looks the run up by its
+run key; a failed run is retried (new run key `<hash>:retry<n>`) after a backoff of
+RETRY_BACKOFF_S[n-1] seconds (none when the run died with its worker: crash recovery, see
+orchestration/recovery.py), and after RETRY_LIMIT failed runs the delivery is moved to quarantine
+with the last error. `make run` (orchestration/runner.py) evaluates these same sensors, so the
+driver and the daemon retry alike.
 """
 
 import json
+import time
 from pathlib import Path
+from typing import Callable
 
 import dagster as dg
 
-from assets.bronze import delivery_checksum, partitions_for
+from assets.bronze import delivery_checksum, partitions_for, quarantine_failed_delivery
 from assets.lake import LakeResource
 from assets.sources import SOURCES, Source
+
+from .recovery import DEAD_WORKER, recover_dead_runs
 
 SOURCE_TAG = "lakehouse/source"
 CHECKSUM_TAG = "lakehouse/checksum"
 DUPLICATE_TAG = "lakehouse/duplicate_of"
+ATTEMPT_TAG = "lakehouse/attempt"
+RETRY_LIMIT = 4                      # runs per delivery content: the first and 3 retries
+RETRY_BACKOFF_S = (15, 60, 240)      # wait after the 1st, 2nd, 3rd failed run
+UNSEEN_GRACE_S = 600                 # a requested run still unknown to the instance after this is requested again
+
+# outcome(run_key) -> (status, error): status "success", "failure", "dead" (worker died), "running",
+# or "unknown" (no run with that key yet)
+Outcome = Callable[[str], tuple[str, str]]
+GiveUp = Callable[[str, str, str], None]  # (delivery key, checksum, reason)
+
+
+def _now() -> float:
+    return time.time()
 
 
 def ingest_job_name(source: Source) -> str:
@@ -26,43 +51,133 @@ def ingest_job_name(source: Source) -> str:
 
 
 def _stamp(path: Path) -> list:
-    target = path / "manifest.json" if path.is_dir() else path
-    st = target.stat()
+    target = path / "manifest.json" if path.is_dir() and not path.is_symlink() else path
+    st = target.lstat()
     return [st.st_size, st.st_mtime_ns]
 
 
-def evaluate_landing(source: Source, landing: Path, cursor: dict, existing_partitions: set[str]):
+def _request(source: Source, key: str, checksum: str, run_key: str, attempt: int,
+             duplicate_of: str | None = None) -> dg.RunRequest:
+    # Dagster's own run retries stay off for ingestion (max_retries 0): the sensor's policy is the
+    # only one, the same under the daemon and under `make run`.
+    tags = {SOURCE_TAG: source.name, CHECKSUM_TAG: checksum, ATTEMPT_TAG: str(attempt), "dagster/max_retries": "0"}
+    if duplicate_of:
+        tags[DUPLICATE_TAG] = duplicate_of
+    return dg.RunRequest(run_key=run_key, partition_key=key, tags=tags)
+
+
+def _follow_pending(source: Source, cursor: dict, outcome: Outcome, give_up: GiveUp | None, now: float):
+    """Advance every pending delivery by its run's outcome; returns the retries due now."""
+    runs = []
+    for key, v in sorted(cursor.items()):
+        if len(v) < 4:
+            continue
+        checksum, st = v[0], dict(v[3])
+        status, error = outcome(st["run_key"])
+        if status == "success":
+            cursor[key] = v[:3]
+            continue
+        if status == "running":
+            continue
+        if status == "unknown":
+            if now - st.get("requested", now) >= UNSEEN_GRACE_S:  # lost request: ask again, same key
+                st["requested"] = now
+                runs.append(_request(source, key, checksum, st["run_key"], st["attempt"], st.get("duplicate_of")))
+                cursor[key] = [*v[:3], st]
+            continue
+        # failed (or died with its worker)
+        if st["attempt"] >= RETRY_LIMIT:
+            reason = (f"gave up after {st['attempt']} failed runs (retry limit {RETRY_LIMIT}); last error: "
+                      f"{error[:800]}")
+            if give_up is not None:
+                give_up(key, checksum, reason)
+            cursor[key] = v[:3]
+            continue
+        if st.get("due") is None:
+            st["due"] = now + (0 if status == "dead" else RETRY_BACKOFF_S[min(st["attempt"], len(RETRY_BACKOFF_S)) - 1])
+            st["last_error"] = error[:300]
+        if now >= st["due"]:
+            base = st["run_key"].split(":retry")[0]
+            st = {"run_key": f"{base}:retry{st['attempt']}", "attempt": st["attempt"] + 1, "due": None,
+                  "requested": now, "duplicate_of": st.get("duplicate_of")}
+            runs.append(_request(source, key, checksum, st["run_key"], st["attempt"], st.get("duplicate_of")))
+        cursor[key] = [*v[:3], st]
+    return runs
+
+
+def evaluate_landing(source: Source, landing: Path, cursor: dict, existing_partitions: set[str],
+                     outcome: Outcome | None = None, give_up: GiveUp | None = None, now: float | None = None):
     """Pure sensor logic: (run requests, partitions to add, new cursor) for the deliveries now in
-    the landing zone. `cursor` maps delivery key -> [sha256, size, mtime_ns]."""
+    the landing zone and the pending ones. `cursor` maps delivery key -> [sha256, size, mtime_ns]
+    (done) or [sha256, size, mtime_ns, pending state]. Without `outcome` pending deliveries are
+    left as they are."""
+    now = _now() if now is None else now
     cursor = dict(cursor)
     seen = {}
     for k, v in sorted(cursor.items()):
         seen.setdefault(v[0], k)
-    runs, new_parts = [], []
+    runs = _follow_pending(source, cursor, outcome, give_up, now) if outcome is not None else []
+    new_parts = []
+    retried = {r.partition_key for r in runs}
     for key, path in source.deliveries(landing):
         try:
             stamp = _stamp(path)
         except FileNotFoundError:
             continue  # moved away between listing and stat
         prev = cursor.get(key)
-        if prev and prev[1:] == stamp:
+        if prev and prev[1:3] == stamp:
             continue  # unchanged since last hashed
-        checksum = delivery_checksum(source, path)
+        checksum = delivery_checksum(source, path, landing)
         if prev and prev[0] == checksum:
-            cursor[key] = [checksum, *stamp]  # touched, same bytes: nothing to do
+            cursor[key] = [checksum, *stamp, *prev[3:]]  # touched, same bytes: nothing to do
             continue
-        tags = {SOURCE_TAG: source.name, CHECKSUM_TAG: checksum}
         original = seen.get(checksum)
         run_key = checksum
+        dup = None
         if original is not None and original != key:
-            tags[DUPLICATE_TAG] = original
-            run_key = f"{checksum}:duplicate:{key}"
+            dup, run_key = original, f"{checksum}:duplicate:{key}"
         if key not in existing_partitions and key not in new_parts:
             new_parts.append(key)
-        runs.append(dg.RunRequest(run_key=run_key, partition_key=key, tags=tags))
-        cursor[key] = [checksum, *stamp]
+        if key in retried:  # new bytes replace a pending retry of the old ones
+            runs = [r for r in runs if r.partition_key != key]
+        runs.append(_request(source, key, checksum, run_key, 1, dup))
+        cursor[key] = [checksum, *stamp, {"run_key": run_key, "attempt": 1, "due": None, "requested": now,
+                                          "duplicate_of": dup}]
         seen.setdefault(checksum, key)
     return runs, new_parts, cursor
+
+
+def run_outcome(instance: dg.DagsterInstance, sensor_name: str) -> Outcome:
+    """The outcome of the newest run with a given run key, from the instance."""
+
+    def outcome(run_key: str) -> tuple[str, str]:
+        found = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key,
+                                                              "dagster/sensor_name": sensor_name}), limit=1)
+        if not found:
+            return "unknown", ""
+        run = found[0]
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            return "success", ""
+        if not run.is_finished:
+            return "running", ""
+        error = run_error(instance, run.run_id)
+        return ("dead" if DEAD_WORKER in error else "failure"), f"run {run.run_id}: {error}"
+
+    return outcome
+
+
+def run_error(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The first step failure's message of a run, else its run-failure message."""
+    msgs = []
+    for rec in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}):
+        ev = rec.dagster_event
+        data = ev.event_specific_data if ev else None
+        err = getattr(data, "error", None)
+        while err is not None and err.cause is not None:  # the user code's own exception, not the wrapper
+            err = err.cause
+        text = (err.message.strip() if err is not None else "") or (ev.message if ev else "") or rec.message or ""
+        msgs.append((0 if ev and ev.event_type == dg.DagsterEventType.STEP_FAILURE else 1, text))
+    return sorted(msgs, key=lambda m: m[0])[0][1] if msgs else "run failed (no error recorded)"
 
 
 def build_sensor(source: Source) -> dg.SensorDefinition:
@@ -71,11 +186,25 @@ def build_sensor(source: Source) -> dg.SensorDefinition:
     @dg.sensor(name=f"landing_{source.name}", job_name=ingest_job_name(source), minimum_interval_seconds=30,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Watches landing/{source.root} for new {source.name} deliveries; one run per "
-                           f"delivery, run_key = content hash.")
+                           f"delivery, run_key = content hash; failed runs retried {RETRY_LIMIT - 1} times "
+                           "with backoff, then the delivery is quarantined with the last error.")
     def _sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
-        existing = set(context.instance.get_dynamic_partitions(source.name)) if context.instance else set()
-        runs, new_parts, cursor = evaluate_landing(source, lake.landing, cursor, existing)
+        try:
+            instance = context.instance
+        except dg.DagsterInvariantViolationError:
+            instance = None  # a context built in a test without an instance
+        existing, outcome = set(), None
+        if instance is not None:
+            recover_dead_runs(instance)
+            existing = set(instance.get_dynamic_partitions(source.name))
+            outcome = run_outcome(instance, f"landing_{source.name}")
+
+        def give_up(key: str, checksum: str, reason: str) -> None:
+            quarantine_failed_delivery(lake.lake(), source, key, lake.landing, lake.quarantine_root, reason, checksum)
+            context.log.warning(f"{source.name}/{key}: {reason}")
+
+        runs, new_parts, cursor = evaluate_landing(source, lake.landing, cursor, existing, outcome, give_up)
         return dg.SensorResult(
             run_requests=runs, cursor=json.dumps(cursor, sort_keys=True),
             dynamic_partitions_requests=[parts.build_add_request(new_parts)] if new_parts else [],

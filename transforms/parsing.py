@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
@@ -41,6 +41,7 @@ class BadDelivery(ValueError):
 class Parsed:
     good: pl.DataFrame
     bad: pl.DataFrame  # columns: _row_number, reason, raw
+    notes: list[str] = field(default_factory=list)  # schema drift: warnings, the good rows still land
 
     @staticmethod
     def empty_bad() -> pl.DataFrame:
@@ -159,10 +160,28 @@ def read_csv_rows(data: bytes, name: str, spec: list[Col], *, delimiter: str = "
             rows.append([i, *row])
     except csv.Error as exc:
         raise BadDelivery(f"{name}: malformed CSV near line {reader.line_num} ({exc})") from exc
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise BadDelivery(f"{name}: column(s) {', '.join(dup)} appear more than once in the header")
     raw = pl.DataFrame(rows, schema={ROW: pl.Int64, **{h: pl.Utf8 for h in header}}, orient="row")
     v = validate_records(raw, spec)
     bad_df = pl.concat([pl.DataFrame(bad, schema=Parsed.empty_bad().schema), v.bad]) if bad else v.bad
-    return Parsed(v.good, bad_df.sort(ROW))
+    return Parsed(v.good, bad_df.sort(ROW), schema_drift(header, spec))
+
+
+def schema_drift(columns: list[str], spec: list[Col]) -> list[str]:
+    """Columns a delivery brings that its spec does not know (dropped from bronze), and optional
+    columns it no longer carries (a renamed column shows as both): one note each kind."""
+    known = {c.name for c in spec}
+    extra = [c for c in columns if c not in known and c != ROW]
+    gone = [c.name for c in spec if not c.required and c.name not in columns]
+    notes = []
+    if extra:
+        notes.append(f"unexpected column(s) {', '.join(extra)} not in the {len(known)}-column spec: "
+                     "not stored (the other columns landed)")
+    if extra and gone:
+        notes.append(f"optional column(s) {', '.join(gone)} absent (renamed?): stored as NULL")
+    return notes
 
 
 def _records_to_raw(records: list[tuple[int, dict]], keys: list[str]) -> pl.DataFrame:
@@ -278,7 +297,7 @@ def parse_litter_parquet(data: bytes, name: str) -> Parsed:
     raw = df.select([pl.col(c.name).cast(pl.Utf8) if c.name in df.columns else pl.lit(None, pl.Utf8).alias(c.name)
                      for c in spec])
     v = validate_records(raw, spec, row_offset=1)
-    return Parsed(v.good, v.bad)
+    return Parsed(v.good, v.bad, schema_drift(df.columns, spec))
 
 
 # ---------------------------------------------------------------- administration
@@ -487,7 +506,12 @@ def _lambert93_bounds(x0: float, y0: float, x1: float, y1: float, epsg: int, nam
 def parse_laz_tile(data: bytes, name: str) -> dict:
     """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry.
     The bounds are in Lambert-93 whatever the tile's declared CRS (``crs_epsg``); whether the tile
-    lies in the city's territory is decided in silver against the reference communes."""
+    lies in the city's territory is decided in silver against the reference communes. The header
+    is checked against the file's size first (check_las_header); ingestion runs this under a time
+    and memory budget (assets/guard.py)."""
+    from .las_header import check_las_header
+
+    check_las_header(data, name)
     import laspy
     import numpy as np
 

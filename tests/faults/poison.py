@@ -1,0 +1,16 @@
+"""Parsers that misbehave on purpose, run by the guard's child process in tests/faults."""
+
+
+def hog_memory(data: bytes, name: str):
+    chunks = []
+    while True:  # what a decompression bomb does
+        chunks.append(bytearray(64 << 20))
+
+
+def spin(data: bytes, name: str):
+    while True:  # what a parser stuck in a loop does
+        pass
+
+
+def echo(data: bytes, name: str):
+    return {"name": name, "n": len(data)}

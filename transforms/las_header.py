@@ -1,0 +1,52 @@
+"""LAS/LAZ public header block checked against the file's size before any point is read, so a
+poison file ("LASF" then random bytes, or a header announcing billions of points) costs
+microseconds instead of gigabytes. Pure: bytes in, a point count or BadDelivery out."""
+
+import math
+import struct
+
+from .parsing import BadDelivery
+
+# point data record length (bytes) of each LAS point format 0-10, the minimum a record can have
+_LAS_MIN_RECORD = (20, 28, 26, 34, 57, 63, 30, 36, 38, 59, 67)
+LAZ_MAX_RATIO = 50          # a LAZ chunk compresses points ~5-10x: 50x is no real file
+LAS_MAX_POINTS = 2_000_000_000
+
+
+def check_las_header(data: bytes, name: str) -> int:
+    """Check a LAS/LAZ public header block against the file's size before any point is read:
+    signature, version, header and VLR sizes, point format and record length, and a point count
+    the bytes can hold (uncompressed: exactly; LAZ: at most LAZ_MAX_RATIO times the compressed
+    bytes). Returns the announced point count; raises BadDelivery otherwise, so that a poison
+    file ("LASF" then random bytes) costs microseconds, not gigabytes."""
+    def bad(why: str):
+        return BadDelivery(f"{name}: unreadable LAS/LAZ (header check: {why})")
+
+    size = len(data)
+    if size < 227 or data[:4] != b"LASF":
+        raise bad(f"{size} bytes, signature {data[:4]!r}: not a LAS 1.x public header block")
+    major, minor = data[24], data[25]
+    if major != 1 or minor > 4:
+        raise bad(f"version {major}.{minor} (expected 1.0-1.4)")
+    header_size, offset, n_vlr = struct.unpack_from("<HII", data, 94)
+    fmt_raw, rec_len, legacy = struct.unpack_from("<BHI", data, 104)
+    if not 227 <= header_size <= size or not header_size <= offset <= size:
+        raise bad(f"header size {header_size} / point offset {offset} outside the {size}-byte file")
+    if n_vlr * 54 > offset - header_size:
+        raise bad(f"{n_vlr} VLRs cannot fit in the {offset - header_size} bytes before the points")
+    fmt, compressed = fmt_raw & 0x3F, bool(fmt_raw & 0xC0)
+    if fmt > 10 or not _LAS_MIN_RECORD[fmt] <= rec_len <= _LAS_MIN_RECORD[fmt] + 1024:
+        raise bad(f"point format {fmt_raw} with {rec_len}-byte records")
+    n = legacy
+    if minor >= 4 and header_size >= 375 and legacy == 0:
+        (n,) = struct.unpack_from("<Q", data, 247)
+    scale = struct.unpack_from("<3d", data, 131)
+    bounds = struct.unpack_from("<6d", data, 179)
+    if not all(math.isfinite(v) and v > 0 for v in scale) or not all(math.isfinite(v) for v in bounds):
+        raise bad(f"scale {scale} / bounds {bounds} not finite and positive")
+    body = size - offset
+    room = body * LAZ_MAX_RATIO // rec_len if compressed else body // rec_len
+    if n > min(room, LAS_MAX_POINTS):
+        raise bad(f"announces {n} points of {rec_len} bytes but {body} bytes of point data can hold at "
+                  f"most {room}{' compressed' if compressed else ''}")
+    return int(n)
