@@ -311,8 +311,9 @@ def cleanliness_index(detections: pl.DataFrame, segments: pl.DataFrame, trend_da
     seg = snap_to_segments(det["x_2154"].to_numpy(), det["y_2154"].to_numpy(), segments)
     segs = segments.with_row_index("_i").select("_i", "segment_id", "street_name", "quartier", "length_m")
     w = pl.DataFrame({"category": list(LITTER_WEIGHTS), "w": list(LITTER_WEIGHTS.values())})
-    det = det.with_columns(pl.Series("_i", seg, pl.UInt32)).filter(pl.col("_i") != 4294967295) \
-        .join(w, on="category", how="left").with_columns(pl.col("w").fill_null(1.0))
+    # -1 = no segment within reach: dropped before the index turns unsigned (the join key's type)
+    det = det.with_columns(pl.Series("_i", np.asarray(seg, np.int64))).filter(pl.col("_i") >= 0) \
+        .with_columns(pl.col("_i").cast(pl.UInt32)).join(w, on="category", how="left").with_columns(pl.col("w").fill_null(1.0))
     last = det["detected_date"].max() if det.height else None
     per_day = det.group_by("_i", "detected_date").agg(pl.col("count").sum().alias("n"),
                                                        (pl.col("count") * pl.col("w")).sum().alias("wn"))

@@ -126,6 +126,17 @@ def test_cleanliness_index_and_zones():
     assert z.height == 1 and z["segment_ids"][0] == "S1,S2" and z["zone_id"][0] == "PZ-001"
 
 
+def test_cleanliness_index_ignores_litter_far_from_every_street():
+    """A detection beyond reach of every segment is left out (it crashed the mart once: -1 cast unsigned)."""
+    d = date(2026, 10, 30)
+    det = pl.DataFrame({"detection_id": ["D1", "D2"], "x_2154": [50.0, 90_000.0], "y_2154": [1.0, 90_000.0],
+                        "category": ["can", "can"], "count": [1, 1], "confidence": [0.9, 0.9],
+                        "detected_date": [d, d]})
+    cci = T.cleanliness_index(det, _segments())
+    assert cci.filter(pl.col("segment_id") == "S1")["clean_city_index"][0] < 5
+    assert cci.filter(pl.col("segment_id") == "S3").height in (0, 1)
+
+
 def test_sorting_quality_trend():
     days = [date(2026, 10, 1) + timedelta(i) for i in range(10)]
     ev = pl.DataFrame({"quartier": ["Q"] * 10, "waste_stream": ["emballages"] * 10, "collection_date": days,
