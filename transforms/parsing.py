@@ -414,6 +414,14 @@ def _dms(values, ref: str) -> float:
     return -out if ref in ("S", "W") else out
 
 
+def _stable(exc: Exception) -> str:
+    """An error's text without object addresses (`<_io.BytesIO object at 0x7f...>`), so the same
+    bad file always gets the same quarantine reason (a retry then finds its first row)."""
+    import re
+
+    return re.sub(r"<([\w.]+) object at 0x[0-9a-f]+>", r"<\1>", str(exc))
+
+
 def parse_survey_frame(data: bytes, name: str) -> dict:
     """Decode one survey JPEG fully and read its EXIF position, heading and time.
 
@@ -427,7 +435,7 @@ def parse_survey_frame(data: bytes, name: str) -> dict:
             im.load()  # decode all pixels: a truncated JPEG fails here
             width, height = im.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadDelivery(f"{name}: cannot decode image ({exc})") from exc
+        raise BadDelivery(f"{name}: cannot decode image ({_stable(exc)})") from exc
     if fmt != "JPEG":
         raise BadDelivery(f"{name}: expected a JPEG, found {fmt}")
     gps = exif.get_ifd(0x8825)

@@ -168,3 +168,16 @@ def test_unreadable_pdf_is_a_bad_delivery():
     with pytest.raises(P.BadDelivery, match="unreadable PDF"):
         P.parse_document(b"%PDF-1.4 garbage", "x.pdf")
     assert P.parse_document("Objet : test\nBonjour".encode(), "a.txt")["title"] == "Objet : test"
+
+
+def test_undecodable_frame_reason_is_stable():
+    """The same bad bytes give the same reason twice (no object address in it), so a retried
+    delivery finds its first quarantine row instead of adding another."""
+    from transforms.parsing import BadDelivery, parse_survey_frame
+
+    reasons = []
+    for _ in range(2):
+        with pytest.raises(BadDelivery) as err:
+            parse_survey_frame(b"not an image" * 8, "frame_000001.jpg")
+        reasons.append(str(err.value))
+    assert reasons[0] == reasons[1] and "0x" not in reasons[0]
