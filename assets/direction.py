@@ -29,7 +29,7 @@ QUARANTINE_WRITERS = [silver_key("road_frames"), silver_key("road_images"), silv
 
 @gold("data_quarantine", group="direction",
       deps=[dg.AssetKey(["lake", "quarantine"]), *[dg.AssetKey(["bronze", s.bronze_table]) for s in SOURCES],
-            *QUARANTINE_WRITERS])
+            *QUARANTINE_WRITERS], may_be_empty="nothing was quarantined: every delivery, item and row was good")
 def data_quarantine(lake: Lake):
     """Every quarantined delivery, item or row: source, delivery, item, row number, reason, where
     the original is kept, when."""

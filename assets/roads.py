@@ -23,9 +23,10 @@ import numpy as np
 import polars as pl
 
 from quality.checks import table_check
-from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_DETECTIONS_SUITE, ROAD_FRAME_SCORES_SUITE,
-                                  ROAD_IMAGES_SUITE, ROAD_REPAIR_PLAN_SUITE, condition_rules, detections_rules,
-                                  frame_scores_rules, images_rules, repair_plan_rules)
+from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_CREW_DAYS_SUITE, ROAD_DETECTIONS_SUITE,
+                                  ROAD_FRAME_SCORES_SUITE, ROAD_IMAGES_SUITE, ROAD_REPAIR_PLAN_SUITE, condition_rules,
+                                  crew_days_rules, detections_rules, frame_scores_rules, images_rules,
+                                  repair_plan_rules)
 from transforms import roads as T
 
 from . import ml
@@ -170,8 +171,8 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
         if (truth / "roads").exists() else {}
     if not labelled:
         row = ml.promoted(lk, MODEL)    # no labels here: keep the promoted model, or say why not
-        return dg.MaterializeResult(metadata={"version": row["version"], "trained_now": False,
-                                              "note": f"no labelled frames under {truth}/roads: promoted model kept"})
+        return dg.MaterializeResult(metadata=ml.model_metadata(lk, MODEL, row["version"], trained_now=False, extra={
+            "note": f"no labelled frames under {truth}/roads: promoted model kept"}))
     keys = lk.read("silver", "road_images", columns=["survey_id", "file", "anonymiser_version"])
     keys = keys.filter(pl.struct("survey_id", "file").map_elements(
         lambda s: (s["survey_id"], s["file"]) in labelled, return_dtype=pl.Boolean)).sort("survey_id", "file")
@@ -184,7 +185,8 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
         ml.register(lk, MODEL, version, metrics=json.loads(ml.find(lk, MODEL, version)["metrics_json"]),
                     training_rows=keys.height)          # promote it again if another was promoted since
         context.log.info(f"{MODEL} {version} already trained: reused")
-        return dg.MaterializeResult(metadata={"version": version, "trained_now": False, "training_frames": keys.height})
+        return dg.MaterializeResult(metadata=ml.model_metadata(lk, MODEL, version, trained_now=False,
+                                                               extra={"training_frames": keys.height}))
     imgs = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"])
     imgs = keys.select("survey_id", "file").join(imgs, on=["survey_id", "file"], how="left")
     recs = [labelled[(s, f)] for s, f in zip(imgs["survey_id"], imgs["file"])]
@@ -204,10 +206,9 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
                "frame": val_m.get("frame"), "train_seconds": report.get("train_seconds"), "steps": report.get("steps")}
     ml.register(lk, MODEL, version, metrics=metrics, training_rows=len(train),
                 notes=f"DamageNet arch {ARCH_VERSION}; {report.get('steps')} steps of {cfg.batch_size}")
-    return dg.MaterializeResult(metadata={
-        "version": version, "trained_now": True, "training_frames": len(train), "validation_frames": len(val),
-        "frame_macro_f1_val": val_m.get("frame_macro_f1"), "train_seconds": round(time.perf_counter() - t, 1),
-        "artifact": str(folder), "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text())})
+    return dg.MaterializeResult(metadata=ml.model_metadata(lk, MODEL, version, trained_now=True, extra={
+        "training_frames": len(train), "validation_frames": len(val),
+        "frame_macro_f1_val": val_m.get("frame_macro_f1"), "train_seconds": round(time.perf_counter() - t, 1)}))
 
 
 def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
@@ -304,8 +305,8 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
 # Segment condition, network summary, hotspots
 # --------------------------------------------------------------------------------------------
 
-def _register_gold(table: str, description: str) -> None:
-    GOLD_TABLES[table] = GoldTable(table, GROUP, description)
+def _register_gold(table: str, description: str, may_be_empty: str = "") -> None:
+    GOLD_TABLES[table] = GoldTable(table, GROUP, description, may_be_empty)
 
 
 GRADE_COLOURS = {1.0: "#1a9641", 1.5: "#52b151", 2.0: "#8acc62", 2.5: "#c4e687", 3.0: "#ffffbf", 3.5: "#fed791",
@@ -408,7 +409,8 @@ def road_damage_hotspots(lake: Lake):
 _register_gold("road_repair_plan", "Proposed treatments of the season under the budget (CP-SAT): segment, "
                                    "treatment, m2, cost EUR, PCI before/after, reasons, solver status and gap")
 _register_gold("road_crew_days", "The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
-                                 "segment, treatment, arrival time, work hours, travel")
+                                 "segment, treatment, arrival time, work hours, travel",
+               may_be_empty="no site in the repair plan (its gx_gold_suite fails when the plan has sites)")
 
 
 def repair_budget(options: pl.DataFrame) -> float:
@@ -442,7 +444,11 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     values = [option_value(r["pci_gain"], r["length_m"], r["class_weight"],
                            bool(r["safety_critical"]) and r["treatment"] != "crack_sealing")
               for r in opts.iter_rows(named=True)]
-    res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget, time_limit_s=10)
+    res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget)
+    if opts.height and res.status not in ("OPTIMAL", "FEASIBLE"):
+        # a failed solve never replaces the last good plan: fail visibly, both tables untouched
+        raise dg.Failure(f"repair plan not solved ({res.status}: {res.notes}); the previous plan is kept",
+                         metadata={"solver_status": res.status, "kept_previous_plan": True})
     plan = opts.with_columns(pl.Series("value", values, pl.Float64).round(3))[res.chosen]
     plan = plan.sort(["safety_critical", "value"], descending=True).with_columns(
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("priority"),
@@ -453,8 +459,13 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     depot = places.filter(pl.col("kind") == "depot")
     depot_xy = (depot["x_2154"][0], depot["y_2154"][0]) if depot.height else (
         float(plan["x_2154"].mean() or 0), float(plan["y_2154"].mean() or 0))
-    stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(), depot_xy,
-                            time_limit_s=5) if plan.height else ([], {"days": 0, "status": "NO_SITES"})
+    stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(),
+                            depot_xy) if plan.height else ([], {"days": 0, "status": "NO_SITES", "found": True})
+    if not info.get("found", True):
+        raise dg.Failure(f"crew days not solved ({info.get('status')}, {info.get('dropped_parts')} parts dropped): "
+                         f"the previous repair plan and crew days are kept", metadata={
+                             "routing_status": str(info.get("status")), "kept_previous_plan": True,
+                             "notes": dg.MetadataValue.json(info.get("notes", []))})
     days = pl.DataFrame([{"day": s.day, "sequence": s.sequence, "segment_id": plan["segment_id"][s.site],
                           "street_name": plan["street_name"][s.site], "treatment": plan["treatment"][s.site],
                           "part": s.part, "parts": s.parts, "arrival_hhmm": f"{7 + (s.arrival_min + 30) // 60:02d}:"
@@ -498,4 +509,7 @@ CHECKS = [
     table_check("gold", "road_repair_plan", ROAD_REPAIR_PLAN_SUITE, extra=repair_plan_rules,
                 description="The repair plan never exceeds its budget, one treatment per segment, solver status "
                             "OPTIMAL or FEASIBLE"),
+    table_check("gold", "road_crew_days", ROAD_CREW_DAYS_SUITE, extra=crew_days_rules,
+                description="Crew days: routing status acceptable, every planned site scheduled with all its parts "
+                            "once, each day within the 7.5 h shift, (day, order) unique"),
 ]

@@ -18,6 +18,7 @@ import polars as pl
 
 from models.trees.health import CLASSES, FEATURES, HealthModel, feature_matrix, model_card, train
 from models.trees.inspection import InspectionConfig, plan_inspections
+from quality.suites import ROUTING_OK
 from models.trees import pipeline as P
 from quality import suites_trees as QS
 from quality.checks import table_check
@@ -187,7 +188,8 @@ def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -
     truth_file = lake.landing.parent / "ground_truth" / "trees" / "trees.csv"
     if not truth_file.exists():
         context.log.warning(f"no vitality labels at {truth_file}: the promoted model (if any) is kept")
-        return dg.MaterializeResult(metadata={"trained": False, "reason": f"no labels at {truth_file}"})
+        return dg.MaterializeResult(metadata=ml.model_metadata(lk, VITALITY_MODEL, trained_now=False, extra={
+            "reason": f"no labels at {truth_file}: promoted model kept"}))
     twin = lk.read("silver", "tree_twin")
     labelled = P.vitality_labels(twin, pl.read_csv(truth_file, infer_schema_length=0))
     from models.trees.health import CONFIG
@@ -197,7 +199,8 @@ def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -
     if ml.find(lk, VITALITY_MODEL, version):
         ml.register(lk, VITALITY_MODEL, version, metrics=json.loads(ml.find(lk, VITALITY_MODEL, version)["metrics_json"]),
                     training_rows=labelled.height)
-        return dg.MaterializeResult(metadata={"trained": False, "version": version, "reason": "version exists"})
+        return dg.MaterializeResult(metadata=ml.model_metadata(lk, VITALITY_MODEL, version, trained_now=False,
+                                                               extra={"reason": "version exists"}))
     t = time.perf_counter()
     model, metrics = train(feature_matrix(labelled.to_dict(as_series=False)), labelled["label"].to_numpy(),
                            labelled["tree_id"].to_numpy())
@@ -210,10 +213,9 @@ def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -
     (d / "MODEL_CARD.md").write_text(md)
     (d / "model_card.json").write_text(js)
     ml.register(lk, VITALITY_MODEL, version, metrics=metrics, training_rows=labelled.height)
-    return dg.MaterializeResult(metadata={
-        "trained": True, "version": version, "seconds": round(time.perf_counter() - t, 2),
-        "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
-        "model_card": dg.MetadataValue.md(md)})
+    return dg.MaterializeResult(metadata=ml.model_metadata(lk, VITALITY_MODEL, version, trained_now=True, extra={
+        "seconds": round(time.perf_counter() - t, 2), "test_accuracy": metrics["test"]["accuracy"],
+        "test_macro_f1": metrics["test"]["macro_f1"]}))
 
 
 @_asset(["silver", "tree_health"], [dg.AssetKey(["ml", "tree_vitality_model"]), dg.AssetKey(["silver", "tree_twin"])],
@@ -264,6 +266,10 @@ def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) 
     lk = lake.lake()
     plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
                                    plan_inspections)
+    if info["candidates"] and info["solver_status"] not in ROUTING_OK:
+        # a failed solve never replaces the last good rounds: fail visibly, table untouched
+        raise dg.Failure(f"inspection rounds not solved ({info['solver_status']}); the previous plan is kept",
+                         metadata={"solver_status": str(info["solver_status"]), "kept_previous_plan": True})
     lk.overwrite("silver", "tree_inspection_plan", plan)
     return dg.MaterializeResult(metadata=table_metadata(plan, extra={k: v for k, v in info.items()}))
 

@@ -18,6 +18,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
+from .progress import execute_watched
 from .settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,8 +85,8 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
             if already and already[0].is_success:
                 continue
             tags = {**req.tags, "dagster/run_key": req.run_key, "dagster/sensor_name": sensor.name}
-            res = job.execute_in_process(instance=instance, partition_key=req.partition_key, tags=tags, run_config=QUIET,
-                                         raise_on_error=False)
+            res = execute_watched(job, instance, say, assets=False, label=f"{source.name}/{req.partition_key}: ",
+                                  partition_key=req.partition_key, tags=tags, run_config=QUIET, raise_on_error=False)
             runs_done += 1
             if not res.success:
                 failures.append(f"{source.name}/{req.partition_key}: run {res.run_id} failed")
@@ -98,8 +99,8 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
     return runs_done, failures
 
 
-def _execute(defs: dg.Definitions, instance, job_name: str) -> list[str]:
-    res = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+def _execute(defs: dg.Definitions, instance, job_name: str, say=print) -> list[str]:
+    res = execute_watched(defs.resolve_job_def(job_name), instance, say, raise_on_error=False, run_config=QUIET)
     if res.success:
         return []
     failed = [e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -147,9 +148,10 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
         summary.ingested_runs = runs
         summary.failures += failures
         summary.stages.append(Stage("bronze", time.perf_counter() - t, f"{runs} delivery runs"))
+        report_quarantine(instance, settings, say=console.print)
 
         t = stage("3/3 silver, models and scoring, plans, gold marts, DuckDB publication (job nightly_marts)")
-        summary.failures += _execute(defs, instance, "nightly_marts")
+        summary.failures += _execute(defs, instance, "nightly_marts", say=console.print)
         summary.stages.append(Stage("silver to DuckDB", time.perf_counter() - t))
 
     from assets.layers import GOLD_TABLES
@@ -165,6 +167,21 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
         st.rows = 0
     print_summary(console, settings, summary)
     return summary
+
+
+def report_quarantine(instance: dg.DagsterInstance, settings: Settings, say=print) -> None:
+    """Record a materialisation of `lake/quarantine` (an external asset: the bronze ingestion
+    appends to it) with its rows, columns and counts by source, so the UI shows its state."""
+    from assets.lake import QUARANTINE_SCHEMA, Lake, table_metadata
+
+    lake = Lake(settings.lake_uri, settings.storage_options)
+    q = lake.read_or_empty("", "quarantine", QUARANTINE_SCHEMA)
+    by_source = q.group_by("source").len().sort("source").to_dicts() if q.height else []
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=["lake", "quarantine"], description="quarantine log after ingestion (make run)",
+        metadata=table_metadata(q.sort("quarantined_at", nulls_last=True), extra={
+            "by_source": dg.MetadataValue.json(by_source), "delta_path": "quarantine"})))
+    say(f"  lake/quarantine: {q.height} entries recorded")
 
 
 def published_counts(path: str) -> dict[str, int]:
