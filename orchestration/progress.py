@@ -35,7 +35,7 @@ class RunWatcher:
         self.instance, self.run_id, self.say = instance, run_id, say
         self.assets, self.heartbeat_s, self.label = assets, heartbeat_s, label
         self.cursor: str | None = None
-        self.running: dict[str, float] = {}       # step key -> start (monotonic)
+        self.running: dict[str, float] = {}       # step key -> start (event time, epoch seconds)
         self.done = 0
         self.t0 = time.monotonic()
         self.last_line = self.t0
@@ -56,19 +56,19 @@ class RunWatcher:
             self.cursor = conn.cursor
             for rec in conn.records:
                 self._event(rec.event_log_entry)
-        now = time.monotonic()
-        if now - self.last_line >= self.heartbeat_s:
+        if time.monotonic() - self.last_line >= self.heartbeat_s:
+            now = time.time()
             steps = sorted(self.running, key=self.running.get)
             what = ", ".join(f"{k} ({_fmt_s(now - self.running[k])})" for k in steps[:4]) or "starting up"
             more = f" and {len(steps) - 4} more" if len(steps) > 4 else ""
-            self._emit(f"    … {self.label}{_fmt_s(now - self.t0)} elapsed, {self.done} step(s) done; "
+            self._emit(f"    … {self.label}{_fmt_s(time.monotonic() - self.t0)} elapsed, {self.done} step(s) done; "
                        f"running: {what}{more}")
 
     def _event(self, entry) -> None:
         ev = entry.dagster_event
         if ev is None:
             return
-        now = time.monotonic()
+        now = entry.timestamp   # when it happened, not when it was read
         step = ev.step_key or ""
         kind = ev.event_type
         if kind == dg.DagsterEventType.STEP_START:
@@ -80,6 +80,8 @@ class RunWatcher:
             started = self.running.pop(step, now)
             self.done += 1
             err = ev.event_specific_data.error
+            while err is not None and err.cause is not None:   # the user's error, not Dagster's wrapper
+                err = err.cause
             msg = (err.message if err else "").strip().splitlines()
             self._emit(f"    ✗ {step} failed after {_fmt_s(now - started)}: {msg[0][:200] if msg else ''}")
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION and self.assets:
