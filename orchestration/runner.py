@@ -148,11 +148,12 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
         summary.ingested_runs = runs
         summary.failures += failures
         summary.stages.append(Stage("bronze", time.perf_counter() - t, f"{runs} delivery runs"))
-        report_quarantine(instance, settings, say=console.print)
 
         t = stage("3/3 silver, models and scoring, plans, gold marts, DuckDB publication (job nightly_marts)")
         summary.failures += _execute(defs, instance, "nightly_marts", say=console.print)
         summary.stages.append(Stage("silver to DuckDB", time.perf_counter() - t))
+        # after silver too: some silver steps quarantine frames and tiles
+        report_quarantine(instance, settings, say=console.print)
 
     from assets.layers import GOLD_TABLES
     from assets.lake import Lake

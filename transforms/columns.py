@@ -98,6 +98,7 @@ COLUMN_DOCS: dict[str, str] = {
     "frames_surveyed": "Road frames captured that day",
     "treatment": "Treatment package (crack_sealing, patching, crack_sealing+patching, resurfacing)",
     "area_m2": "Area treated, m²",
+    "treated_m2": "Area the treatment covers, m²",
     "cost_eur": "Cost of the treatment, EUR",
     "budget_eur": "Season budget the plan is solved under, EUR",
     "value": "Objective value of the option (PCI points x km x class weight, + safety bonus); in "
@@ -361,6 +362,10 @@ COLUMN_DOCS: dict[str, str] = {
     "decisions": "The meeting's decisions (JSON)",
     "attendees": "The meeting's attendees (JSON)",
     # ---- quarantine and lineage
+    "quarantine_id": "Identifier of the quarantine entry",
+    "raw": "The rejected row as delivered (text), when a row",
+    "original_path": "Where the item was delivered in the landing zone",
+    "run_id": "Dagster run that quarantined it",
     "source": "Source of the delivery",
     "delivery": "Delivery (partition) the item came in",
     "item": "File or item quarantined",

@@ -116,8 +116,15 @@ def test_every_model_materialisation_shows_version_metrics_and_card(ui, model):
 
 
 def test_published_tables_have_column_descriptions_and_quarantine_is_recorded(ui):
+    from assets.layers import GOLD_TABLES
+
     _, latest = ui
-    cols = latest(["gold", "road_crew_days"])["dagster/column_schema"]["schema"]["columns"]
-    assert cols and all(c["description"] for c in cols), [c["name"] for c in cols if not c["description"]]
+    missing = {}
+    for table in GOLD_TABLES:
+        cols = latest(["gold", table])["dagster/column_schema"]["schema"]["columns"]
+        assert cols, table
+        missing.update({f"{table}.{c['name']}": 1 for c in cols if not c["description"]})
+    assert not missing, sorted(missing)
     q = latest(["lake", "quarantine"])
     assert q["dagster/row_count"]["intValue"] > 0      # the tiny city plants bad inputs
+    assert all(c["description"] for c in q["dagster/column_schema"]["schema"]["columns"])
