@@ -6,6 +6,9 @@ import polars as pl
 
 from transforms import direction as T
 
+from quality.checks import table_check
+from quality.suites_marts import MARTS
+
 from .lake import QUARANTINE_SCHEMA, Lake
 from .sources import SOURCES
 from .layers import gold, silver_key
@@ -40,3 +43,5 @@ def data_quarantine(lake: Lake):
 
 
 ASSETS = [city_daily_kpis, data_quarantine]
+
+CHECKS = [table_check("gold", t, MARTS[t]) for t in ("city_daily_kpis", "data_quarantine")]

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from quality.checks import table_check
+from quality.suites_marts import MARTS
 from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_CREW_DAYS_SUITE, ROAD_DETECTIONS_SUITE,
                                   ROAD_FRAME_SCORES_SUITE, ROAD_IMAGES_SUITE, ROAD_REPAIR_PLAN_SUITE, condition_rules,
                                   crew_days_rules, detections_rules, frame_scores_rules, images_rules,
@@ -512,4 +513,5 @@ CHECKS = [
     table_check("gold", "road_crew_days", ROAD_CREW_DAYS_SUITE, extra=crew_days_rules,
                 description="Crew days: routing status acceptable, every planned site scheduled with all its parts "
                             "once, each day within the 7.5 h shift, (day, order) unique"),
+    *[table_check("gold", t, MARTS[t]) for t in ("road_network_summary", "survey_coverage", "road_damage_hotspots")],
 ]

@@ -19,6 +19,7 @@ import polars as pl
 from models.trees.health import CLASSES, FEATURES, HealthModel, feature_matrix, model_card, train
 from models.trees.inspection import InspectionConfig, plan_inspections
 from quality.suites import ROUTING_OK
+from quality.suites_marts import MARTS
 from models.trees import pipeline as P
 from quality import suites_trees as QS
 from quality.checks import table_check
@@ -378,4 +379,7 @@ CHECKS = [
                 description="Inspection plan: each tree once, planned visits with team, order and start, every "
                             "tree in the risk register, reasons carried"),
     lidar_tiles_processed,
+    table_check("gold", "tree_inspection_plan", QS.INSPECTION, extra=QS.inspection_rules),
+    *[table_check("gold", t, MARTS[t]) for t in ("tree_inventory", "tree_changes", "canopy_by_quartier",
+                                                  "trees_by_quartier", "tree_risk_register")],
 ]

@@ -19,6 +19,7 @@ from models.waste import network as N
 from models.waste import planning as P
 from quality import suites_waste as QS
 from quality.checks import table_check
+from quality.suites_marts import MARTS
 from transforms import waste as T
 
 from . import ml
@@ -403,4 +404,7 @@ CHECKS = [
                    "visited once or dropped with a reason, windows respected, trips run depot ... disposal, depot"),
     table_check("gold", "collection_stops", QS.STOPS, extra=QS.stops_rules),
     table_check("gold", "collection_routes", QS.ROUTES, extra=QS.routes_rules),
+    table_check("gold", "bin_fill_forecast", QS.FORECAST, extra=QS.forecast_rules),
+    *[table_check("gold", t, MARTS[t]) for t in ("cleanliness_index", "priority_zones", "sorting_quality",
+                                                  "tonnage_daily", "collection_kpis")],
 ]
