@@ -280,6 +280,7 @@ def segment_pci(quantities: pl.DataFrame, frames: pl.DataFrame) -> pl.DataFrame:
         detail: dict[str, dict] = {}
         dens = {c: 0.0 for c in DAMAGE_CLASSES}
         for f in sorted(damaged):
+            damaged[f] = dict(sorted(damaged[f].items()))   # one order whatever the grouping gave: sums and JSON repeatable
             p, cdv = frame_pci(damaged[f])
             pcis.append(p)
             cdvs.append(cdv)
