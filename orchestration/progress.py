@@ -10,6 +10,7 @@ check, and a heartbeat line naming the steps still running whenever nothing was 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 import time
 import uuid
 from typing import Callable
@@ -96,6 +97,32 @@ class RunWatcher:
                 desc = (data.description or "").splitlines()
                 self._emit(f"    ✗ check {data.asset_check_key.to_user_string()} failed: "
                            f"{desc[0][:200] if desc else ''}")
+
+
+@contextmanager
+def heartbeat(say: Callable[[str], None], label: str, every_s: float = HEARTBEAT_S):
+    """For work that is not a Dagster run (simulating the city): yields a `say` to print
+    through, and prints "… label: N s elapsed" whenever nothing was printed for `every_s`."""
+    t0 = time.monotonic()
+    last = [t0]
+    stop = threading.Event()
+
+    def tell(msg: str) -> None:
+        last[0] = time.monotonic()
+        say(msg)
+
+    def loop():
+        while not stop.wait(min(1.0, every_s / 4)):
+            if time.monotonic() - last[0] >= every_s:
+                tell(f"    … {label}: {_fmt_s(time.monotonic() - t0)} elapsed")
+
+    th = threading.Thread(target=loop, name="heartbeat", daemon=True)
+    th.start()
+    try:
+        yield tell
+    finally:
+        stop.set()
+        th.join(timeout=5)
 
 
 def execute_watched(job: dg.JobDefinition, instance: dg.DagsterInstance, say: Callable[[str], None], *,

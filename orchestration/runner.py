@@ -18,7 +18,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
-from .progress import execute_watched
+from .progress import execute_watched, heartbeat
 from .settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -134,8 +134,9 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
             raise SystemExit(f"the landing zone {settings.landing_uri} holds another city (profile {done['profile']}, "
                              f"seed {done['seed']}); run `make clean` or point LANDING_URI/LAKE_URI elsewhere")
         else:
-            stats = sim(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
-                        bad_inputs=bad_inputs, progress=lambda m: console.print(f"  {m}"))
+            with heartbeat(console.print, "simulating") as say:
+                stats = sim(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
+                            bad_inputs=bad_inputs, progress=lambda m: say(f"  {m}"))
         brief = ", ".join(f"{k} {v['seconds']} s" for k, v in stats.items() if isinstance(v, dict) and "seconds" in v)
         summary.stages.append(Stage("simulate", time.perf_counter() - t, brief))
 

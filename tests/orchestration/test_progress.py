@@ -33,3 +33,13 @@ def test_progress_lines_and_heartbeat(tmp_path):
     assert "✓ quick" in text and "42 rows" in text
     assert any("running: slow" in line for line in lines), lines     # the heartbeat during the long step
     assert "broken failed" in text and "planted failure" in text
+
+
+def test_heartbeat_outside_a_run():
+    from orchestration.progress import heartbeat
+
+    lines: list[str] = []
+    with heartbeat(lines.append, "simulating", every_s=0.4) as say:
+        time.sleep(1.0)
+        say("  roads: done")
+    assert any("simulating" in line and "elapsed" in line for line in lines) and "  roads: done" in lines
