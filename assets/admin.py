@@ -14,6 +14,7 @@ import polars as pl
 
 from quality import suites_admin as QS
 from quality.checks import table_check
+from quality.suites_marts import MARTS
 from transforms import admin as T
 
 from .lake import Lake, LakeResource, table_metadata
@@ -355,4 +356,6 @@ CHECKS = [
                 description="Minutes: one row per registered transcript, actions present"),
     table_check("gold", "document_index", S["document_index"], extra=QS.index_redacted,
                 description="Index: chunk key unique, 384-float embeddings, no e-mail/phone/IBAN left"),
+    *[table_check("gold", t, MARTS[t]) for t in ("dsp_revenue", "dsp_asset_inventory", "dsp_complaint_counts",
+                                                  "dsp_investment_plan", "dsp_tariff_changes", "meeting_actions")],
 ]

@@ -6,6 +6,9 @@ import polars as pl
 
 from transforms import direction as T
 
+from quality.checks import table_check
+from quality.suites_marts import MARTS
+
 from .lake import QUARANTINE_SCHEMA, Lake
 from .sources import SOURCES
 from .layers import gold, silver_key
@@ -29,7 +32,7 @@ QUARANTINE_WRITERS = [silver_key("road_frames"), silver_key("road_images"), silv
 
 @gold("data_quarantine", group="direction",
       deps=[dg.AssetKey(["lake", "quarantine"]), *[dg.AssetKey(["bronze", s.bronze_table]) for s in SOURCES],
-            *QUARANTINE_WRITERS])
+            *QUARANTINE_WRITERS], may_be_empty="nothing was quarantined: every delivery, item and row was good")
 def data_quarantine(lake: Lake):
     """Every quarantined delivery, item or row: source, delivery, item, row number, reason, where
     the original is kept, when."""
@@ -40,3 +43,5 @@ def data_quarantine(lake: Lake):
 
 
 ASSETS = [city_daily_kpis, data_quarantine]
+
+CHECKS = [table_check("gold", t, MARTS[t]) for t in ("city_daily_kpis", "data_quarantine")]

@@ -238,8 +238,11 @@ def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
 
 
 def table_metadata(df: pl.DataFrame, *, preview_rows: int = 10, extra: dict | None = None) -> dict:
-    """Row count, column schema and a Markdown preview, the metadata every asset reports."""
-    cols = [dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()]
+    """Row count, column schema (each column described from transforms/columns.py) and a
+    Markdown preview, the metadata every asset reports."""
+    from transforms.columns import describe
+
+    cols = [dg.TableColumn(name, str(dtype), description=describe(name) or None) for name, dtype in df.schema.items()]
     meta = {
         "dagster/row_count": df.height,
         "dagster/column_schema": dg.TableSchema(columns=cols),

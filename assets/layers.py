@@ -27,6 +27,7 @@ class GoldTable:
     table: str
     schema: str        # DuckDB schema it is published to
     description: str
+    may_be_empty: str = ""   # why an empty table can be right (its `contract` check then passes)
 
 
 GOLD_TABLES: dict[str, GoldTable] = {}
@@ -88,13 +89,13 @@ def silver(table: str, *, group: str, deps: list, keys: list[str], kinds: set[st
 
 
 def gold(table: str, *, group: str, deps: list, kinds: set[str] | None = None,
-         plot: Callable[[pl.DataFrame], bytes] | None = None):
+         plot: Callable[[pl.DataFrame], bytes] | None = None, may_be_empty: str = ""):
     """Declare a gold mart: `fn(lake) -> DataFrame`, overwritten whole and published to the
     DuckDB schema named after its service group."""
 
     def wrap(fn: Callable[[Lake], pl.DataFrame]) -> dg.AssetsDefinition:
         desc = (fn.__doc__ or table).strip()
-        GOLD_TABLES[table] = GoldTable(table, group, desc)
+        GOLD_TABLES[table] = GoldTable(table, group, desc, may_be_empty)
 
         @dg.asset(key=gold_key(table), deps=deps, group_name=group, owners=OWNERS[group],
                   kinds=kinds or {"delta", "polars"}, description=desc,

@@ -8,7 +8,9 @@ always traceable to the model that made it.
 
 A version is a content hash of what the model was trained from (data fingerprint + training
 configuration + code version), so re-materialising the training asset on unchanged data finds
-the existing version and does not retrain (idempotent). Plain Python, no Dagster.
+the existing version and does not retrain (idempotent). Plain Python; only `model_metadata`
+builds Dagster metadata (imported there), so every materialisation of a model asset, trained now
+or reused, shows the same things in the UI: version, metrics, where the model card is.
 """
 
 from __future__ import annotations
@@ -77,6 +79,67 @@ def register(lake: Lake, model: str, version: str, *, metrics: dict, training_ro
     # MERGE touches only this model's rows, so two services registering at once do not collide
     lake.merge("ml", "model_registry", rows, ["model", "version"])
     return row
+
+
+MODEL_CARD_NAMES = ("model_card.md", "MODEL_CARD.md", "README.md")
+
+
+def model_card_path(folder: str | Path) -> Path | None:
+    """The model card (Markdown) in a version's artifact folder, whatever the service named it."""
+    for name in MODEL_CARD_NAMES:
+        p = Path(folder) / name
+        if p.exists():
+            return p
+    return None
+
+
+def _flat_metrics(metrics: dict, prefix: str = "", depth: int = 0) -> dict[str, float]:
+    """Numeric leaves of a metrics dict as `a/b` -> float (two levels), for the UI's plots."""
+    out: dict[str, float] = {}
+    for k, v in (metrics or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)) and v == v:
+            out[key] = float(v)
+        elif isinstance(v, dict) and depth < 1:
+            out.update(_flat_metrics(v, f"{key}/", depth + 1))
+    return out
+
+
+def model_metadata(lake: Lake, model: str, version: str | None = None, *, trained_now: bool,
+                   extra: dict | None = None) -> dict:
+    """Dagster metadata for a model asset's materialisation, from the registry (so a reused
+    version shows exactly what its training run showed): version, trained now or reused,
+    promoted, trained_at, training rows, every metric (as JSON and numeric leaves as
+    `metric/<name>` entries), the artifact folder and the model card (path and text). `version`
+    defaults to the promoted one (version "none" when nothing is promoted yet). Raises
+    LookupError when the model has no such version."""
+    import dagster as dg
+
+    if version is None:
+        r = registry(lake).filter((pl.col("model") == model) & pl.col("promoted"))
+        if r.is_empty():   # nothing trained yet (e.g. no labels): say so rather than show nothing
+            return {"version": "none", "trained_now": False, "metrics": dg.MetadataValue.json({}),
+                    "model_card_path": "missing", **(extra or {})}
+        version = r["version"][0]
+    row = find(lake, model, version)
+    if row is None:
+        raise LookupError(f"model {model!r} has no version {version!r} in ml/model_registry")
+    metrics = json.loads(row["metrics_json"] or "{}")
+    card = model_card_path(row["artifact_path"])
+    meta: dict = {
+        "version": row["version"], "trained_now": bool(trained_now), "promoted": bool(row["promoted"]),
+        "trained_at": str(row["trained_at"]), "training_rows": int(row["training_rows"] or 0),
+        "metrics": dg.MetadataValue.json(metrics),
+        "artifact": dg.MetadataValue.path(str(row["artifact_path"])),
+        "model_card_path": dg.MetadataValue.path(str(card)) if card else "missing",
+    }
+    meta.update({f"metric/{k}": v for k, v in _flat_metrics(metrics).items()})
+    if card:
+        meta["model_card"] = dg.MetadataValue.md(card.read_text()[:20000])
+    meta.update(extra or {})
+    return meta
 
 
 def promoted(lake: Lake, model: str) -> dict:

@@ -23,10 +23,12 @@ import dagster as dg
 import polars as pl
 
 from quality.checks import table_check
+from quality.suites_marts import MARTS
 from quality.suites_roads import (ROAD_ANNOTATIONS_SUITE, ROAD_LABELLED_FRAMES_SUITE, annotations_rules)
-from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_DETECTIONS_SUITE, ROAD_FRAME_SCORES_SUITE,
-                                  ROAD_IMAGES_SUITE, ROAD_REPAIR_PLAN_SUITE, condition_rules, detections_rules,
-                                  frame_scores_rules, images_rules, repair_plan_rules)
+from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_CREW_DAYS_SUITE, ROAD_DETECTIONS_SUITE,
+                                  ROAD_FRAME_SCORES_SUITE, ROAD_IMAGES_SUITE, ROAD_REPAIR_PLAN_SUITE, condition_rules,
+                                  crew_days_rules, detections_rules, frame_scores_rules, images_rules,
+                                  repair_plan_rules)
 from transforms import road_annotations as RA
 from transforms import roads as T
 
@@ -343,8 +345,8 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
 # Segment condition, network summary, hotspots
 # --------------------------------------------------------------------------------------------
 
-def _register_gold(table: str, description: str) -> None:
-    GOLD_TABLES[table] = GoldTable(table, GROUP, description)
+def _register_gold(table: str, description: str, may_be_empty: str = "") -> None:
+    GOLD_TABLES[table] = GoldTable(table, GROUP, description, may_be_empty)
 
 
 GRADE_COLOURS = {1.0: "#1a9641", 1.5: "#52b151", 2.0: "#8acc62", 2.5: "#c4e687", 3.0: "#ffffbf", 3.5: "#fed791",
@@ -447,7 +449,8 @@ def road_damage_hotspots(lake: Lake):
 _register_gold("road_repair_plan", "Proposed treatments of the season under the budget (CP-SAT): segment, "
                                    "treatment, m2, cost EUR, PCI before/after, reasons, solver status and gap")
 _register_gold("road_crew_days", "The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
-                                 "segment, treatment, arrival time, work hours, travel")
+                                 "segment, treatment, arrival time, work hours, travel",
+               may_be_empty="no site in the repair plan (its gx_gold_suite fails when the plan has sites)")
 
 
 def repair_budget(options: pl.DataFrame) -> float:
@@ -481,7 +484,11 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     values = [option_value(r["pci_gain"], r["length_m"], r["class_weight"],
                            bool(r["safety_critical"]) and r["treatment"] != "crack_sealing")
               for r in opts.iter_rows(named=True)]
-    res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget, time_limit_s=10)
+    res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget)
+    if opts.height and res.status not in ("OPTIMAL", "FEASIBLE"):
+        # a failed solve never replaces the last good plan: fail visibly, both tables untouched
+        raise dg.Failure(f"repair plan not solved ({res.status}: {res.notes}); the previous plan is kept",
+                         metadata={"solver_status": res.status, "kept_previous_plan": True})
     plan = opts.with_columns(pl.Series("value", values, pl.Float64).round(3))[res.chosen]
     plan = plan.sort(["safety_critical", "value"], descending=True).with_columns(
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("priority"),
@@ -492,8 +499,13 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     depot = places.filter(pl.col("kind") == "depot")
     depot_xy = (depot["x_2154"][0], depot["y_2154"][0]) if depot.height else (
         float(plan["x_2154"].mean() or 0), float(plan["y_2154"].mean() or 0))
-    stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(), depot_xy,
-                            time_limit_s=5) if plan.height else ([], {"days": 0, "status": "NO_SITES"})
+    stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(),
+                            depot_xy) if plan.height else ([], {"days": 0, "status": "NO_SITES", "found": True})
+    if not info.get("found", True):
+        raise dg.Failure(f"crew days not solved ({info.get('status')}, {info.get('dropped_parts')} parts dropped): "
+                         f"the previous repair plan and crew days are kept", metadata={
+                             "routing_status": str(info.get("status")), "kept_previous_plan": True,
+                             "notes": dg.MetadataValue.json(info.get("notes", []))})
     days = pl.DataFrame([{"day": s.day, "sequence": s.sequence, "segment_id": plan["segment_id"][s.site],
                           "street_name": plan["street_name"][s.site], "treatment": plan["treatment"][s.site],
                           "part": s.part, "parts": s.parts, "arrival_hhmm": f"{7 + (s.arrival_min + 30) // 60:02d}:"
@@ -542,4 +554,8 @@ CHECKS = [
     table_check("gold", "road_repair_plan", ROAD_REPAIR_PLAN_SUITE, extra=repair_plan_rules,
                 description="The repair plan never exceeds its budget, one treatment per segment, solver status "
                             "OPTIMAL or FEASIBLE"),
+    table_check("gold", "road_crew_days", ROAD_CREW_DAYS_SUITE, extra=crew_days_rules,
+                description="Crew days: routing status acceptable, every planned site scheduled with all its parts "
+                            "once, each day within the 7.5 h shift, (day, order) unique"),
+    *[table_check("gold", t, MARTS[t]) for t in ("road_network_summary", "survey_coverage", "road_damage_hotspots")],
 ]

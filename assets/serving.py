@@ -16,6 +16,8 @@ import duckdb
 # the service modules register their gold tables (and serving SQL) when imported: import them
 # all before the serving asset below takes its dependencies from the registry
 from . import admin, direction, procurement, reference, roads, trees, waste  # noqa: F401,E402
+from transforms.columns import describe
+
 from .lake import Lake, LakeResource
 from .layers import GOLD_TABLES, SERVING_SQL, gold_key
 
@@ -66,6 +68,10 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
             desc = GOLD_TABLES[table].description if table in GOLD_TABLES else ""
             comment = desc.replace("'", "''")
             con.execute(f'COMMENT ON TABLE "{schema}"."{table}" IS \'{comment}\'')
+            for col in arrow.column_names:
+                doc = describe(col).replace("'", "''")
+                if doc:
+                    con.execute(f'COMMENT ON COLUMN "{schema}"."{table}"."{col}" IS \'{doc}\'')
             con.execute("INSERT INTO main.lakehouse_catalog VALUES (?, ?, ?, ?, ?, ?)",
                         [schema, table, arrow.num_rows, desc, lake.uri("gold", table), now])
             counts[f"{schema}.{table}"] = arrow.num_rows

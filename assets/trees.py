@@ -19,6 +19,8 @@ import polars as pl
 from models.trees.health import CLASSES, FEATURES, HealthModel, feature_matrix, model_card, train
 from models.trees.inspection import InspectionConfig, plan_inspections
 from models.trees import labels as L
+from quality.suites import ROUTING_OK
+from quality.suites_marts import MARTS
 from models.trees import pipeline as P
 from quality import suites_trees as QS
 from quality.checks import table_check
@@ -303,6 +305,10 @@ def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) 
     lk = lake.lake()
     plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
                                    plan_inspections)
+    if info["candidates"] and info["solver_status"] not in ROUTING_OK:
+        # a failed solve never replaces the last good rounds: fail visibly, table untouched
+        raise dg.Failure(f"inspection rounds not solved ({info['solver_status']}); the previous plan is kept",
+                         metadata={"solver_status": str(info["solver_status"]), "kept_previous_plan": True})
     lk.overwrite("silver", "tree_inspection_plan", plan)
     return dg.MaterializeResult(metadata=table_metadata(plan, extra={k: v for k, v in info.items()}))
 
@@ -413,4 +419,7 @@ CHECKS = [
                 description="Inspection plan: each tree once, planned visits with team, order and start, every "
                             "tree in the risk register, reasons carried"),
     lidar_tiles_processed,
+    table_check("gold", "tree_inspection_plan", QS.INSPECTION, extra=QS.inspection_rules),
+    *[table_check("gold", t, MARTS[t]) for t in ("tree_inventory", "tree_changes", "canopy_by_quartier",
+                                                  "trees_by_quartier", "tree_risk_register")],
 ]

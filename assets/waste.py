@@ -19,6 +19,7 @@ from models.waste import network as N
 from models.waste import planning as P
 from quality import suites_waste as QS
 from quality.checks import table_check
+from quality.suites_marts import MARTS
 from transforms import waste as T
 
 from . import ml
@@ -64,7 +65,10 @@ MODEL = "bin_fill_forecaster"
 CODE_VERSION = "gru-v1"
 COLLECTION_HOUR = P.COLLECTION_HOUR      # shared with bench/waste_month_bench.py (models/simulator/waste_month.py)
 SELECT_THRESHOLD = P.SELECT_THRESHOLD
-VRP_SECONDS = {"tiny": 3.0, "demo": 10.0, "city": 30.0}
+# Reproducible rounds: the search stops after VRP_SOLUTIONS solutions (the same plan on an idle or a
+# loaded machine); VRP_SECONDS is only the wall-clock safety net, reaching it fails the asset.
+VRP_SOLUTIONS = {"tiny": 300, "demo": 1000, "city": 3000}
+VRP_SECONDS = {"tiny": 120.0, "demo": 300.0, "city": 900.0}
 TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
 GROUP = "proprete"
 
@@ -113,8 +117,7 @@ def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -
         if not known["promoted"]:
             ml.register(lk, MODEL, version, metrics=json.loads(known["metrics_json"]),
                         training_rows=known["training_rows"])
-        return dg.MaterializeResult(metadata={"version": version, "retrained": False,
-                                              **json.loads(known["metrics_json"])})
+        return dg.MaterializeResult(metadata=ml.model_metadata(lk, MODEL, version, trained_now=False))
     D = len(panel.days) if panel else 0
     hold = max(1, D // 5)
     train_days = list(range(1, max(1, D - hold)))
@@ -129,8 +132,8 @@ def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -
             "config": cfg.__dict__, "training": info}
     F.save(model, cfg, folder, card)
     ml.register(lk, MODEL, version, metrics=metrics, training_rows=int(info.get("samples", 0)))
-    return dg.MaterializeResult(metadata={"version": version, "retrained": True, **info, **metrics,
-                                          "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text())})
+    return dg.MaterializeResult(metadata=ml.model_metadata(lk, MODEL, version, trained_now=True, extra={
+        k: v for k, v in info.items() if isinstance(v, (int, float, str))}))
 
 
 def _plan_dates(as_of_local_date):
@@ -215,10 +218,15 @@ def _densities(events: pl.DataFrame) -> dict:
     return d
 
 
-def _previous_routes(lk: Lake) -> list:
-    if not lk.exists("gold", "collection_stops"):
+def _previous_routes(lk: Lake, plan_date) -> list:
+    """The routes of the latest plan *before* `plan_date` (the warm start): a re-run for the same
+    day starts from the same routes as the first run, so it finds the same plan."""
+    if not lk.exists("silver", "collection_stops"):
         return []
-    prev = lk.read("gold", "collection_stops").filter(pl.col("kind") == "bin").sort("truck_id", "trip", "stop_order")
+    prev = lk.read("silver", "collection_stops").filter((pl.col("kind") == "bin") & (pl.col("plan_date") < plan_date))
+    if prev.is_empty():
+        return []
+    prev = prev.filter(pl.col("plan_date") == prev["plan_date"].max()).sort("truck_id", "trip", "stop_order")
     return [(t, s, g["bin_id"].to_list()) for (t, s), g in prev.group_by(["truck_id", "waste_stream"], maintain_order=True)]
 
 
@@ -277,7 +285,14 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     fleet = P.Fleet(trucks["truck_id"].to_list(), trucks["capacity_kg"].to_list(),
                     [c * 1000 for c in trucks["capacity_m3"].to_list()], shift_s)
     plan = P.plan_routes(stops, fleet, D[np.ix_(sub, sub)], Tm[np.ix_(sub, sub)],
-                         VRP_SECONDS.get(_profile(), 10.0), previous=_previous_routes(lk))
+                         VRP_SECONDS.get(_profile(), 300.0), previous=_previous_routes(lk, plan_date),
+                         solution_limit=VRP_SOLUTIONS.get(_profile(), 1000))
+    if stops and not plan.solution.found:
+        # a failed solve never replaces the last good plan: fail visibly, tables untouched
+        raise dg.Failure(f"collection plan for {plan_date} not solved ({plan.solution.status}); the previous "
+                         f"plan is kept. {' '.join(plan.solution.notes[-3:])}",
+                         metadata={"solver_status": plan.solution.status, "kept_previous_plan": True,
+                                   "selected_bins": len(stops)})
     shift_start = trucks["shift_start"][0]
     from zoneinfo import ZoneInfo
 
@@ -401,4 +416,7 @@ CHECKS = [
                    "visited once or dropped with a reason, windows respected, trips run depot ... disposal, depot"),
     table_check("gold", "collection_stops", QS.STOPS, extra=QS.stops_rules),
     table_check("gold", "collection_routes", QS.ROUTES, extra=QS.routes_rules),
+    table_check("gold", "bin_fill_forecast", QS.FORECAST, extra=QS.forecast_rules),
+    *[table_check("gold", t, MARTS[t]) for t in ("cleanliness_index", "priority_zones", "sorting_quality",
+                                                  "tonnage_daily", "collection_kpis")],
 ]

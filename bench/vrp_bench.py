@@ -99,16 +99,17 @@ def check_bks(files: list[Path]) -> list[dict]:
 
 def run_one(args: tuple) -> dict:
     """Solve one instance (default pair, or one named config in this process)."""
-    path, limit, config_name, workers = args
+    path, limit, config_name, workers = args[:4]
+    solutions = args[4] if len(args) > 4 else None
     path = Path(path)
     inst = read_instance(path)
     bks = read_solution(path.with_suffix(".sol"))
     problem = problem_from_instance(inst)
     t0 = time.perf_counter()
     if config_name is None:
-        sol = solve(problem, time_limit_s=limit, workers=workers)
+        sol = solve(problem, time_limit_s=limit, workers=workers, solution_limit=solutions)
     else:
-        sol = solve_single(problem, TUNING_CONFIGS[config_name], time_limit_s=limit)
+        sol = solve_single(problem, TUNING_CONFIGS[config_name], time_limit_s=limit, solution_limit=solutions)
     wall = time.perf_counter() - t0
     cost = sol.total_distance / inst.scale
     feasible = sol.feasible and len(sol.routes) <= problem.num_vehicles
@@ -116,6 +117,7 @@ def run_one(args: tuple) -> dict:
         "instance": inst.name,
         "kind": inst.kind,
         "limit_s": limit,
+        "solution_limit": solutions,
         "config": config_name or "+".join(c.name for c in DEFAULT_CONFIGS),
         "cost": round(cost, 1),
         "bks": bks.cost,
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limits", type=float, nargs="+", default=[10.0, 30.0], help="time limits in seconds")
     ap.add_argument("--instances", nargs="+", help="instance names (default: all)")
+    ap.add_argument("--solutions", type=int, help="solution limit per search (reproducible; the time limit is "
+                                                  "then only the wall-clock safety net)")
     ap.add_argument("--dir", type=Path, default=VRP_DIR, help="instance folder")
     ap.add_argument("--workers", type=int, default=2, help="processes per solve (default pair mode)")
     ap.add_argument("--single", nargs="+", metavar="CONFIG", choices=sorted(TUNING_CONFIGS),
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     t_start = time.time()
     if args.single:
-        jobs = [(str(f), lim, c, 1) for lim in args.limits for c in args.single for f in files]
+        jobs = [(str(f), lim, c, 1, args.solutions) for lim in args.limits for c in args.single for f in files]
         with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as ex:
             for r in ex.map(run_one, jobs):
                 rows.append(r)
@@ -225,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for lim in args.limits:
             for f in files:
-                r = run_one((str(f), lim, None, args.workers))
+                r = run_one((str(f), lim, None, args.workers, args.solutions))
                 rows.append(r)
                 print_row(r)
     load_after = os.getloadavg()

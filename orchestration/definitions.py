@@ -15,7 +15,8 @@ from assets import admin, direction, procurement, reference, roads, trees, waste
 from assets.bronze import BRONZE_ASSETS, BRONZE_CHECKS, QUARANTINE  # noqa: E402
 from assets.lake import LakeResource  # noqa: E402
 from assets.serving import ServingResource, cannes_duckdb  # noqa: E402
-from quality.checks import silver_check  # noqa: E402
+from assets.layers import GOLD_TABLES  # noqa: E402
+from quality.checks import contract_check, silver_check  # noqa: E402
 from quality.suites import SILVER_SUITES  # noqa: E402
 
 from .jobs import JOBS, SCHEDULES, automation_sensor  # noqa: E402
@@ -27,6 +28,25 @@ SERVICE_ASSETS = [a for m in SERVICE_MODULES for a in m.ASSETS]
 SILVER_CHECKS = [silver_check(t) for t in SILVER_SUITES]
 # further checks a service module declares beside its assets (`CHECKS = [...]`)
 SERVICE_CHECKS = [c for m in SERVICE_MODULES for c in getattr(m, "CHECKS", [])]
+# plan tables kept in silver (their history) that must not come out empty either
+PLAN_TABLES = [("silver", "collection_selection"), ("silver", "collection_stops"), ("silver", "tree_inspection_plan")]
+
+
+def _lake_inputs(key: dg.AssetKey) -> list[tuple[str, str]]:
+    """The silver/gold/ml lake tables an asset is computed from (bronze and the quarantine log
+    are deliveries, not inputs that must carry rows)."""
+    for a in SERVICE_ASSETS:
+        if key in a.keys:
+            return sorted({(d.path[0], d.path[1]) for d in a.asset_deps[key]
+                           if len(d.path) == 2 and d.path[0] in ("silver", "gold")})
+    return []
+
+
+# every published (gold) and plan table: a blocking `contract` check (written, not empty while its
+# inputs have rows), declared from the registry the tables are declared in
+CONTRACT_CHECKS = [contract_check("gold", t, _lake_inputs(dg.AssetKey(["gold", t])), may_be_empty=g.may_be_empty)
+                   for t, g in GOLD_TABLES.items()] + [
+    contract_check(layer, t, _lake_inputs(dg.AssetKey([layer, t]))) for layer, t in PLAN_TABLES]
 
 
 def resources_for(settings: Settings) -> dict:
@@ -41,7 +61,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
         assets=[*BRONZE_ASSETS, QUARANTINE, *SERVICE_ASSETS, cannes_duckdb],
-        asset_checks=[*BRONZE_CHECKS, *SILVER_CHECKS, *SERVICE_CHECKS],
+        asset_checks=[*BRONZE_CHECKS, *SILVER_CHECKS, *SERVICE_CHECKS, *CONTRACT_CHECKS],
         sensors=[*SENSORS, automation_sensor], jobs=JOBS, schedules=SCHEDULES,
         resources=resources_for(settings),
     )

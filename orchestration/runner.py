@@ -18,6 +18,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
+from .progress import execute_watched, heartbeat
 from .settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -88,8 +89,8 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
             if already and already[0].is_success:
                 continue
             tags = {**req.tags, "dagster/run_key": req.run_key, "dagster/sensor_name": sensor.name, **worker_tags()}
-            res = job.execute_in_process(instance=instance, partition_key=req.partition_key, tags=tags, run_config=QUIET,
-                                         raise_on_error=False)
+            res = execute_watched(job, instance, say, assets=False, label=f"{source.name}/{req.partition_key}: ",
+                                  partition_key=req.partition_key, tags=tags, run_config=QUIET, raise_on_error=False)
             runs_done += 1
             if not res.success:
                 failures.append(f"{source.name}/{req.partition_key}: run {res.run_id} failed")
@@ -115,8 +116,8 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _execute(defs: dg.Definitions, instance, job_name: str) -> list[str]:
-    res = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+def _execute(defs: dg.Definitions, instance, job_name: str, say=print) -> list[str]:
+    res = execute_watched(defs.resolve_job_def(job_name), instance, say, raise_on_error=False, run_config=QUIET)
     if res.success:
         return []
     failed = [e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -158,8 +159,9 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
             raise SystemExit(f"the landing zone {settings.landing_uri} holds another city (profile {done['profile']}, "
                              f"seed {done['seed']}); run `make clean` or point LANDING_URI/LAKE_URI elsewhere")
         else:
-            stats = sim(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
-                        bad_inputs=bad_inputs, progress=lambda m: console.print(f"  {m}"))
+            with heartbeat(console.print, "simulating") as say:
+                stats = sim(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
+                            bad_inputs=bad_inputs, progress=lambda m: say(f"  {m}"))
         brief = ", ".join(f"{k} {v['seconds']} s" for k, v in stats.items() if isinstance(v, dict) and "seconds" in v)
         summary.stages.append(Stage("simulate", time.perf_counter() - t, brief))
 
@@ -178,8 +180,10 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
             console.print(f"  no delivery has reached bronze (landing zone {settings.landing_uri}): nothing to build")
             summary.stages.append(Stage("silver to DuckDB", 0.0, "nothing delivered"))
         else:
-            summary.failures += _execute(defs, instance, "nightly_marts")
+            summary.failures += _execute(defs, instance, "nightly_marts", say=console.print)
             summary.stages.append(Stage("silver to DuckDB", time.perf_counter() - t))
+            # after silver too: some silver steps quarantine frames and tiles
+            report_quarantine(instance, settings, say=console.print)
 
     from assets.layers import GOLD_TABLES
     from assets.lake import Lake
@@ -194,6 +198,21 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
         st.rows = 0
     print_summary(console, settings, summary)
     return summary
+
+
+def report_quarantine(instance: dg.DagsterInstance, settings: Settings, say=print) -> None:
+    """Record a materialisation of `lake/quarantine` (an external asset: the bronze ingestion
+    appends to it) with its rows, columns and counts by source, so the UI shows its state."""
+    from assets.lake import QUARANTINE_SCHEMA, Lake, table_metadata
+
+    lake = Lake(settings.lake_uri, settings.storage_options)
+    q = lake.read_or_empty("", "quarantine", QUARANTINE_SCHEMA)
+    by_source = q.group_by("source").len().sort("source").to_dicts() if q.height else []
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=["lake", "quarantine"], description="quarantine log after ingestion (make run)",
+        metadata=table_metadata(q.sort("quarantined_at", nulls_last=True), extra={
+            "by_source": dg.MetadataValue.json(by_source), "delta_path": "quarantine"})))
+    say(f"  lake/quarantine: {q.height} entries recorded")
 
 
 def published_counts(path: str) -> dict[str, int]:

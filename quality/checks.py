@@ -98,3 +98,44 @@ def table_check(layer: str, table: str, suite: TableSuite, *, description: str |
             metadata={**(result.metadata or {}), "rule_failures": dg.MetadataValue.json(problems[:50])})
 
     return _check
+
+
+def contract_check(layer: str, table: str, inputs: list[tuple[str, str]], *, may_be_empty: str = "",
+                   description: str | None = None) -> dg.AssetChecksDefinition:
+    """The blocking check every published table has (`contract`): the table was written, and
+    it is not empty while every lake table it is computed from has rows (a failed or partial
+    solve, a broken join, a filter gone wrong publish nothing). `may_be_empty` names why an empty
+    table can be right (then it passes, saying so). Domain rules are separate checks
+    (`table_check`)."""
+    ins = ", ".join(f"{l}/{t}" for l, t in inputs) or "none"
+
+    @dg.asset_check(asset=dg.AssetKey([layer, table]), name="contract", blocking=True,
+                    required_resource_keys={"lake"},
+                    description=description or f"{layer}/{table} written, and not empty while its inputs "
+                                               f"({ins}) have rows" + (f"; may be empty: {may_be_empty}"
+                                                                      if may_be_empty else ""))
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        lk = context.resources.lake.lake()
+        return contract_result(lk, layer, table, inputs, may_be_empty)
+
+    return _check
+
+
+def contract_result(lk, layer: str, table: str, inputs: list[tuple[str, str]],
+                    may_be_empty: str = "") -> dg.AssetCheckResult:
+    """`contract_check`'s verdict on the lake as it is (plain function, testable)."""
+    if not lk.exists(layer, table):
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   description=f"{layer}/{table} was not written")
+    rows = lk.count(layer, table)
+    in_rows = {f"{l}/{t}": lk.count(l, t) for l, t in inputs}
+    meta = {"rows": rows, "input_rows": dg.MetadataValue.json(in_rows)}
+    if rows:
+        return dg.AssetCheckResult(passed=True, metadata=meta, description=f"{rows} rows")
+    if may_be_empty:
+        return dg.AssetCheckResult(passed=True, metadata=meta, description=f"empty, allowed: {may_be_empty}")
+    if in_rows and all(in_rows.values()):
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=meta,
+                                   description=f"{layer}/{table} is empty although its inputs have rows: {in_rows}")
+    return dg.AssetCheckResult(passed=True, metadata=meta,
+                               description=f"empty, as an input is empty: {in_rows}")

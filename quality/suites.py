@@ -17,6 +17,8 @@ from transforms.parsing import SPECS
 from transforms.validation import ROW, Col
 
 LINEAGE_NOT_NULL = ["_delivery", "_source_file", "_checksum", "_ingested_at", "_run_id"]
+# OR-Tools routing statuses a published plan may carry (anything else is a failed solve)
+ROUTING_OK = ("ROUTING_SUCCESS", "ROUTING_OPTIMAL", "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED")
 
 
 @dataclass(frozen=True)

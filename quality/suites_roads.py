@@ -11,7 +11,7 @@ import polars as pl
 
 from transforms import roads as T
 
-from .suites import TableSuite
+from .suites import ROUTING_OK, TableSuite
 
 SEG = ("silver", "street_segments", "segment_id")
 GRADES = [1.0 + 0.5 * k for k in range(9)]
@@ -158,3 +158,38 @@ def annotations_rules(df: pl.DataFrame, lake) -> list[str]:
                     (pl.col("x1") >= pl.col("image_width")) | (pl.col("y1") >= pl.col("image_height")))
     return [f"{bad.height} annotation box(es) outside their image or with unordered corners, e.g. "
             f"{bad.select('survey_id', 'file', 'annotation_id').row(0)}"] if bad.height else []
+
+
+ROAD_CREW_DAYS_SUITE = TableSuite(
+    table="road_crew_days", key=("day", "sequence"),
+    not_null=("day", "sequence", "segment_id", "treatment", "part", "parts", "arrival_hhmm", "work_hours",
+              "routing_status"),
+    types={"day": pl.Int64, "sequence": pl.Int64, "segment_id": pl.Utf8, "part": pl.Int64, "parts": pl.Int64,
+           "work_hours": pl.Float64, "routing_status": pl.Utf8},
+    ranges={"day": (1, None), "sequence": (1, None), "part": (1, None), "work_hours": (0.0, 7.5),
+            "arrival_min_after_start": (0, 7.5 * 60), "travel_km_before": (0.0, None)},
+    in_set={"routing_status": ROUTING_OK},
+    references={"segment_id": ("gold", "road_repair_plan", "segment_id")})
+
+
+def crew_days_rules(df: pl.DataFrame, lake) -> list[str]:
+    """Every site of the repair plan is scheduled with all its parts, each part once, each day
+    within the shift; crew days exist whenever the plan has sites."""
+    out = []
+    plan = lake.read("gold", "road_repair_plan", columns=["segment_id"]) if lake.exists("gold", "road_repair_plan") \
+        else pl.DataFrame(schema={"segment_id": pl.Utf8})
+    if plan.height and df.is_empty():
+        out.append(f"no crew days although the repair plan has {plan.height} site(s)")
+        return out
+    missing = plan.join(df.select("segment_id").unique(), on="segment_id", how="anti")
+    if missing.height:
+        out.append(f"{missing.height} planned site(s) without a crew day, e.g. {missing['segment_id'][0]}")
+    parts = df.group_by("segment_id").agg(pl.col("part").n_unique().alias("done"), pl.col("parts").max(),
+                                          pl.len().alias("rows"))
+    bad = parts.filter((pl.col("done") != pl.col("parts")) | (pl.col("rows") != pl.col("parts")))
+    if bad.height:
+        out.append(f"{bad.height} site(s) with missing or repeated parts, e.g. {bad['segment_id'][0]}")
+    day_work = df.group_by("day").agg(pl.col("work_hours").sum()).filter(pl.col("work_hours") > 7.5 + 1e-6)
+    if day_work.height:
+        out.append(f"{day_work.height} day(s) with more than a 7.5 h shift of work")
+    return out

@@ -1,10 +1,9 @@
 """A real city: the tiny city is simulated, its ground truth deleted, then `lakehouse run
 --no-simulate` ingests the landing zone and runs the whole chain. Nothing raises; every asset
 materialises (an asset without its inputs reports its documented empty state, docs/ARCHITECTURE.md
-"A real city"), except, on this branch, the two chains whose models still train from the
-simulator's ground truth (roads damage, trees vitality): their removal is done on the roads and
-trees branches, so those two expectations are xfail(strict=False) here. Without them the nightly
-job does not publish (the DuckDB asset waits for every mart); `lakehouse publish` does."""
+"A real city"), the roads damage chain included (the shipped model when the city delivered no
+label) and the trees vitality chain (trained from inspection records delivered to the landing
+zone)."""
 
 import os
 import shutil
@@ -94,14 +93,10 @@ def test_waste_forecaster_trained_on_the_delivered_calendar(real_city):
     assert "silver.city_calendar:" in card and "holidays package" in card
 
 
-@pytest.mark.xfail(strict=False, reason="the roads damage model still trains from data/ground_truth/roads; "
-                                        "its ground-truth dependency is removed on the roads engineer's branch")
 def test_roads_damage_chain_without_ground_truth(real_city):
     assert _missing(real_city, real_city["chains"]["roads"]) == []
 
 
-@pytest.mark.xfail(strict=False, reason="the trees vitality model still trains from data/ground_truth/trees; "
-                                        "its ground-truth dependency is removed on the trees engineer's branch")
 def test_trees_vitality_chain_without_ground_truth(real_city):
     """The trees chain materialises (serving aside: it also waits for roads), and the vitality
     model is trained from labels delivered to the landing zone, not from the simulator's truth."""

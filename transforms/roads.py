@@ -280,6 +280,7 @@ def segment_pci(quantities: pl.DataFrame, frames: pl.DataFrame) -> pl.DataFrame:
         detail: dict[str, dict] = {}
         dens = {c: 0.0 for c in DAMAGE_CLASSES}
         for f in sorted(damaged):
+            damaged[f] = dict(sorted(damaged[f].items()))   # one order whatever the grouping gave: sums and JSON repeatable
             p, cdv = frame_pci(damaged[f])
             pcis.append(p)
             cdvs.append(cdv)
@@ -422,17 +423,19 @@ def damage_hotspots(condition: pl.DataFrame, detections: pl.DataFrame, frames: p
     latest = condition.filter(pl.col("is_latest") & pl.col("graded") & (pl.col("max_cdv") > 0))
     det = detections.join(frames.select("survey_id", "file", "segment_id"), on=["survey_id", "file"])
     sev_rank = pl.col("severity").replace_strict({"low": 1, "medium": 2, "high": 3}, return_dtype=pl.Int64)
-    frames_ex = (det.with_columns(sev_rank.alias("_sr")).sort(["_sr", "confidence"], descending=True)
+    # every sort ends on a key, so ties come out in one order on every run
+    frames_ex = (det.with_columns(sev_rank.alias("_sr"))
+                 .sort(["_sr", "confidence", "file"], descending=[True, True, False])
                  .group_by("survey_id", "segment_id", maintain_order=True)
                  .agg(pl.col("file").unique(maintain_order=True).head(3).str.join(",").alias("example_frames")))
     counts = (det.group_by("survey_id", "segment_id", "damage_class", "severity").len()
-              .with_columns(sev_rank.alias("_sr")).sort(["_sr", "len"], descending=True)
+              .with_columns(sev_rank.alias("_sr")).sort(["_sr", "len", "damage_class"], descending=[True, True, False])
               .group_by("survey_id", "segment_id", maintain_order=True)
               .agg(pl.format("{} {} x{}", pl.col("severity"), pl.col("damage_class"), pl.col("len")).head(3)
                    .str.join(", ").alias("top_damage")))
     worst = frames_ex.join(counts, on=["survey_id", "segment_id"])
     out = (latest.join(worst, on=["survey_id", "segment_id"], how="left")
-           .sort(["pci", "max_cdv"], descending=[False, True])
+           .sort(["pci", "max_cdv", "survey_id", "segment_id"], descending=[False, True, False, False])
            .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
            .filter(pl.col("rank") <= top))
     return out.select("rank", "survey_id", "segment_id", "street_name", "quartier", "road_class", "length_m",

@@ -326,7 +326,9 @@ def cleanliness_index(detections: pl.DataFrame, segments: pl.DataFrame, trend_da
         pl.col("d").mean().round(2).alias("items_per_100m"), pl.col("wd").mean().round(2).alias("weighted_per_100m"),
         pl.col("wd").filter(recent).mean().alias("_wr"), pl.col("wd").filter(~recent).mean().alias("_wp"),
         pl.col("detected_date").min().alias("first_day"), pl.col("detected_date").max().alias("last_day"))
-    dom = det.group_by("_i", "category").agg((pl.col("count") * pl.col("w")).sum().alias("s")) \
+    # rounded: a float sum's last bit depends on the order the rows were summed in, and a tie
+    # must go to the same category (by name) on every run
+    dom = det.group_by("_i", "category").agg((pl.col("count") * pl.col("w")).sum().round(6).alias("s")) \
         .sort("s", "category", descending=[True, False]).group_by("_i", maintain_order=True).first() \
         .select("_i", pl.col("category").alias("dominant_category"))
     out = segs.join(agg, on="_i", how="inner").join(dom, on="_i", how="left").with_columns(

@@ -46,6 +46,17 @@ most (it fixes the number of routes, which the ILS rarely reduces); PATH_CHEAPES
 choice for CVRP, measured worst. With reload trips the pair is ILS + guided local search
 (:data:`DISPOSAL_CONFIGS`). Where ILS is unavailable (older OR-Tools) it falls back to guided
 local search, and a run whose first solution fails is retried with :data:`FALLBACK_CONFIG`.
+
+Reproducible plans
+------------------
+``solution_limit`` (OR-Tools ``RoutingSearchParameters.solution_limit``: the number of solutions
+the search may generate, ILS and GLS alike) stops the search after a fixed amount of *work*, so
+the same problem gives the same plan on an idle or a loaded machine (one search per process, its
+seed fixed). The wall-clock ``time_limit_s`` is then only a safety net: a search that reaches it
+before the solution limit would depend on machine load, so it fails loudly with status
+:data:`SAFETY_NET_TIMEOUT` (no plan) instead of returning a plan another run would not repeat.
+Production callers (waste rounds, road crew days, tree inspections) always pass a solution
+limit; without one (the benchmark's default) the search is bounded by wall-clock time as before.
 """
 
 from __future__ import annotations
@@ -73,7 +84,11 @@ __all__ = [
     "routes_distance",
     "problem_from_instance",
     "ils_available",
+    "SAFETY_NET_TIMEOUT",
 ]
+
+# status of a search stopped by the wall-clock safety net before its solution limit: no plan
+SAFETY_NET_TIMEOUT = "SAFETY_NET_TIMEOUT"
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +240,8 @@ class VRPSolution:
     @property
     def found(self) -> bool:
         return self.objective >= 0 and self.status not in ("ROUTING_FAIL", "ROUTING_INVALID", "ROUTING_INFEASIBLE",
-                                                           "ROUTING_NOT_SOLVED", "ROUTING_FAIL_TIMEOUT")
+                                                           "ROUTING_NOT_SOLVED", "ROUTING_FAIL_TIMEOUT",
+                                                           SAFETY_NET_TIMEOUT)
 
     @property
     def feasible(self) -> bool:
@@ -359,8 +375,10 @@ def ils_available() -> bool:
     )
 
 
-def build_search_parameters(cfg: SearchConfig, time_limit_s: float, has_time_windows: bool):
-    """Turn a :class:`SearchConfig` into OR-Tools ``RoutingSearchParameters``."""
+def build_search_parameters(cfg: SearchConfig, time_limit_s: float, has_time_windows: bool,
+                            solution_limit: int | None = None):
+    """Turn a :class:`SearchConfig` into OR-Tools ``RoutingSearchParameters`` (with
+    ``solution_limit``, the deterministic bound; ``time_limit_s`` stays as the wall-clock net)."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
     from ortools.util import optional_boolean_pb2
 
@@ -369,6 +387,8 @@ def build_search_parameters(cfg: SearchConfig, time_limit_s: float, has_time_win
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = fss.Value.Value(cfg.resolved_first_solution(has_time_windows))
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    if solution_limit is not None:
+        params.solution_limit = max(1, int(solution_limit))
     ops = params.local_search_operators
     if cfg.lean_operators:
         for name in _PD_OPERATORS + _LNS_OPERATORS:
@@ -699,6 +719,7 @@ def solve_single(
     initial_routes: Sequence[Sequence[int]] | None = None,
     always_return_plan: bool | None = None,
     deadline: float | None = None,
+    solution_limit: int | None = None,
 ) -> VRPSolution:
     """One search in this process.
 
@@ -715,17 +736,22 @@ def solve_single(
 
     If the configured first solution finds nothing (e.g. savings with reload trips) and time
     remains, the search is retried with :data:`FALLBACK_CONFIG` (noted in ``notes``).
+
+    ``solution_limit``: stop after that many solutions (reproducible); the time limit or
+    ``deadline`` is then a safety net, and reaching it returns no plan, status
+    :data:`SAFETY_NET_TIMEOUT`.
     """
     t0 = time.time()
     cfg = config or default_configs(problem)[0]
     if always_return_plan is None:
         always_return_plan = problem.has_time_windows
     end = deadline if deadline is not None else t0 + time_limit_s
-    model, assignment, status, notes, cfg_used = _run_search(problem, cfg, end, initial_routes, always_return_plan)
-    if assignment is None and cfg != FALLBACK_CONFIG and end - time.time() > 0.2:
+    model, assignment, status, notes, cfg_used = _run_search(problem, cfg, end, initial_routes, always_return_plan,
+                                                             solution_limit)
+    if assignment is None and status != SAFETY_NET_TIMEOUT and cfg != FALLBACK_CONFIG and end - time.time() > 0.2:
         notes.append(f"{cfg.name} found no solution ({status}): retried with {FALLBACK_CONFIG.name}")
         model, assignment, status, notes2, cfg_used = _run_search(
-            problem, FALLBACK_CONFIG, end, initial_routes, always_return_plan)
+            problem, FALLBACK_CONFIG, end, initial_routes, always_return_plan, solution_limit)
         notes.extend(notes2)
     if assignment is None:
         return VRPSolution(routes=[], total_distance=0, dropped=problem.customers(), status=status, objective=-1,
@@ -757,7 +783,8 @@ def solve_single(
 
 
 def _run_search(problem: VRPProblem, cfg: SearchConfig, end: float,
-                initial_routes: Sequence[Sequence[int]] | None, always_return_plan: bool):
+                initial_routes: Sequence[Sequence[int]] | None, always_return_plan: bool,
+                solution_limit: int | None = None):
     """Build the model and run one configured search until ``end``; see :func:`solve_single`."""
     from ortools.constraint_solver import routing_enums_pb2
 
@@ -797,7 +824,7 @@ def _run_search(problem: VRPProblem, cfg: SearchConfig, end: float,
     if warm is not None and use_ils:
         cfg_used = replace(cfg, first_solution="LOCAL_CHEAPEST_INSERTION")
     remaining = max(0.05, end - time.time() - 0.05)
-    params = build_search_parameters(cfg_used, remaining, problem.has_time_windows)
+    params = build_search_parameters(cfg_used, remaining, problem.has_time_windows, solution_limit)
     if use_ils:
         params.use_iterated_local_search = True
         if warm is not None:
@@ -812,6 +839,12 @@ def _run_search(problem: VRPProblem, cfg: SearchConfig, end: float,
     if assignment is not None and status == "ROUTING_NOT_SOLVED":
         # SolveWithIteratedLocalSearch does not update RoutingModel.status() in 9.15.
         status = "ROUTING_SUCCESS"
+    if solution_limit is not None and time.time() >= end - 0.1:
+        # the wall-clock net stopped the search before its solution limit: what it found depends
+        # on machine load, so no plan (the caller keeps its last good one or fails)
+        notes.append(f"{cfg_used.name}: wall-clock safety net reached before {solution_limit} solutions "
+                     f"(machine too slow or the limit too high): no reproducible plan")
+        return model, None, SAFETY_NET_TIMEOUT, notes, cfg_used
     if warm is not None:
         notes.append(f"search objective {assignment.ObjectiveValue() if assignment is not None else None}")
         if assignment is None or assignment.ObjectiveValue() > warm.ObjectiveValue():
@@ -827,9 +860,9 @@ def _copy_assignment(routing, assignment):
 
 
 def _worker(args: tuple) -> VRPSolution:
-    problem, cfg, deadline, initial_routes, always_return_plan = args
+    problem, cfg, deadline, initial_routes, always_return_plan, solution_limit = args
     return solve_single(problem, cfg, initial_routes=initial_routes, always_return_plan=always_return_plan,
-                        deadline=deadline)
+                        deadline=deadline, solution_limit=solution_limit)
 
 
 def _better(a: VRPSolution, b: VRPSolution) -> bool:
@@ -846,8 +879,13 @@ def solve(
     workers: int | None = None,
     initial_routes: Sequence[Sequence[int]] | None = None,
     always_return_plan: bool | None = None,
+    solution_limit: int | None = None,
 ) -> VRPSolution:
     """Solve ``problem`` within ``time_limit_s`` wall-clock seconds and return the best plan.
+
+    With ``solution_limit`` each search stops after that many solutions and the plan does not
+    depend on machine load; ``time_limit_s`` is then the safety net (see :func:`solve_single`):
+    should any of the parallel searches reach it, the whole solve returns no plan.
 
     ``configs`` (default :func:`default_configs`) are run side by side, one spawned process per
     configuration, at most ``workers`` at a time (default: ``min(len(configs), os.cpu_count())``);
@@ -861,11 +899,11 @@ def solve(
     deadline = t0 + time_limit_s
     if workers <= 1 or len(cfgs) == 1:
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
-                            deadline=deadline)
+                            deadline=deadline, solution_limit=solution_limit)
         best.wall_time_s = time.time() - t0
         return best
     ctx = mp.get_context("spawn")
-    jobs = [(problem, c, deadline, initial_routes, always_return_plan) for c in cfgs]
+    jobs = [(problem, c, deadline, initial_routes, always_return_plan, solution_limit) for c in cfgs]
     results, lost = [], []
     try:
         pool = ctx.Pool(processes=min(workers, len(cfgs)))
@@ -892,13 +930,17 @@ def solve(
     except (AssertionError, OSError) as exc:
         # e.g. inside a daemonic worker ("daemonic processes are not allowed to have children").
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
-                            deadline=deadline)
+                            deadline=deadline, solution_limit=solution_limit)
         best.notes.append(f"parallel runs unavailable ({exc}); one search run in-process")
         best.wall_time_s = time.time() - t0
         return best
+    if not results and solution_limit is not None:
+        return VRPSolution(routes=[], total_distance=0, dropped=problem.customers(), status=SAFETY_NET_TIMEOUT,
+                           objective=-1, config={}, wall_time_s=time.time() - t0,
+                           notes=[f"parallel runs {lost} returned nothing in time: no reproducible plan"])
     if not results:
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
-                            deadline=time.time() + max(1.0, min(time_limit_s, 10.0)))
+                            deadline=time.time() + max(1.0, min(time_limit_s, 10.0)), solution_limit=solution_limit)
         best.notes.append(f"parallel runs {lost} returned nothing in time; one search run in-process")
         best.wall_time_s = time.time() - t0
         return best
@@ -907,6 +949,14 @@ def solve(
         if _better(r, best):
             best = r
     runs = [run for r in results for run in r.runs] or [{"config": c.name} for c in cfgs]
+    timed_out = [r for r in results if r.status == SAFETY_NET_TIMEOUT]
+    if solution_limit is not None and (timed_out or lost):
+        # which run wins must not depend on which one the clock stopped: no plan
+        best = timed_out[0] if timed_out else VRPSolution(
+            routes=[], total_distance=0, dropped=problem.customers(), status=SAFETY_NET_TIMEOUT, objective=-1,
+            config={}, wall_time_s=0.0)
+        best.notes = best.notes + [f"runs {[c.name for c in cfgs]}: one stopped by the wall-clock safety net "
+                                   f"or lost: no reproducible plan"]
     best.runs = runs
     if lost:
         best.notes.append(f"parallel runs {lost} returned nothing in time and were stopped")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.routing.vrp import DISPOSAL_CONFIGS, VRPProblem, VRPSolution, solve
+from models.routing.vrp import DISPOSAL_CONFIGS, SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution, solve
 
 GLS_WARM = DISPOSAL_CONFIGS[1]   # guided local search from an assignment
 # Guided local search from the empty plan (every bin dropped, inserted by the local search): finds a
@@ -120,8 +120,14 @@ def warm_routes(previous: list[tuple[str, str, list[str]]], stops: list[Stop],
 
 
 def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, time_limit_s: float,
-                previous: list[tuple[str, str, list[str]]] | None = None, workers: int | None = None) -> Plan:
-    """Solve tomorrow's plan (both cores by default) and describe it stop by stop."""
+                previous: list[tuple[str, str, list[str]]] | None = None, workers: int | None = None,
+                solution_limit: int | None = None) -> Plan:
+    """Solve tomorrow's plan (both cores by default) and describe it stop by stop.
+
+    With `solution_limit` (what the platform passes) every search stops after that many
+    solutions, so the plan does not depend on machine load, and `time_limit_s` is the wall-clock
+    safety net of each search: reaching it gives no plan (status SAFETY_NET_TIMEOUT, not retried).
+    Without it, `time_limit_s` bounds the search (the month simulation's mode)."""
     streams = [s for s in STREAMS if any(st.stream == s for st in stops)]
     if not stops:
         empty = VRPSolution(routes=[], total_distance=0, dropped=[], status="EMPTY", objective=0, config={},
@@ -130,15 +136,19 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
     problem, vehicles = build_problem(stops, fleet, D, T, streams)
     init = warm_routes(previous or [], stops, vehicles, fleet)
     if init is None:
-        sol = solve(problem, time_limit_s=time_limit_s, workers=workers, always_return_plan=True)
+        sol = solve(problem, time_limit_s=time_limit_s, workers=workers, always_return_plan=True,
+                    solution_limit=solution_limit)
     else:
         # Yesterday's routes restored and improved by guided local search (the ILS entry point
         # takes a warm start only as a hint to local cheapest insertion, which found no plan on
         # these instances), beside the usual cold search; the better plan wins.
-        half = time_limit_s / 2
+        half = time_limit_s / 2 if solution_limit is None else time_limit_s
         warm = solve(problem, time_limit_s=half, configs=[GLS_WARM], initial_routes=init, workers=1,
-                     always_return_plan=True)
-        sol = solve(problem, time_limit_s=half, workers=workers, always_return_plan=True)
+                     always_return_plan=True, solution_limit=solution_limit)
+        sol = solve(problem, time_limit_s=half, workers=workers, always_return_plan=True,
+                    solution_limit=solution_limit)
+        if SAFETY_NET_TIMEOUT in (warm.status, sol.status):
+            warm = sol = warm if warm.status == SAFETY_NET_TIMEOUT else sol
         if warm.found and (not sol.found or warm.objective <= sol.objective):
             warm.notes.append(f"warm start kept: objective {warm.objective} vs cold search {sol.objective}")
             warm.runs = warm.runs + sol.runs
@@ -146,13 +156,14 @@ def plan_routes(stops: list[Stop], fleet: Fleet, D: np.ndarray, T: np.ndarray, t
         else:
             sol.notes.append(f"cold search kept: objective {sol.objective} vs warm start {warm.objective}")
     retries, limit = 0, time_limit_s
-    while not sol.found and retries < MAX_RETRIES:
+    while not sol.found and sol.status != SAFETY_NET_TIMEOUT and retries < MAX_RETRIES:
         # No first solution within the limit (a busy machine, a large day): every stop came back
         # dropped. Search again with twice the time rather than return an empty plan.
         # The insertion heuristics can fail to build any first plan on a busy day with every
         # stream (measured: 87 bins, no plan in 16 s); the retry starts from the empty plan.
         retries += 1; limit *= 2
-        again = solve(problem, time_limit_s=limit, configs=[GLS_FROM_EMPTY], workers=1, always_return_plan=True)
+        again = solve(problem, time_limit_s=limit, configs=[GLS_FROM_EMPTY], workers=1, always_return_plan=True,
+                      solution_limit=None if solution_limit is None else solution_limit * 2 ** retries)
         again.notes = sol.notes + [f"no plan within {limit / 2:.1f} s: searched again for {limit:.1f} s "
                                    f"from the empty plan"] + again.notes
         sol = again

@@ -3,6 +3,7 @@ silver -> forecaster training (model card, registry, idempotent) -> forecast -> 
 routes on the street network -> marts, with every blocking check passing; then the rules of the
 checks fail on planted bad plans."""
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -87,7 +88,10 @@ def test_forecaster_registered_with_card_and_not_retrained(waste_city):
     res = dg.materialize([A.bin_fill_forecaster], resources={"lake": LakeResource(lake_uri=s.lake_uri,
                                                                                   landing_uri=s.landing_uri)})
     meta = res.asset_materializations_for_node(A.bin_fill_forecaster.op.name)[0].metadata
-    assert meta["retrained"].value is False and meta["version"].value == row["version"]
+    assert meta["trained_now"].value is False and meta["version"].value == row["version"]
+    # a reused version shows what its training showed: metrics and the model card
+    assert meta["metric/mae_model"].value == pytest.approx(json.loads(row["metrics_json"])["mae_model"])
+    assert Path(meta["model_card_path"].value).name == "model_card.md" and "MAE" in meta["model_card"].value
 
 
 def test_check_rules_fail_on_bad_plans(waste_city):

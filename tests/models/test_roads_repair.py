@@ -17,6 +17,12 @@ CELLS_PER_DAMAGE = {"longitudinal_crack": 4, "transverse_crack": 4, "alligator_c
 
 @pytest.fixture(scope="module")
 def demo_condition():
+    return build_demo_condition()
+
+
+def build_demo_condition():
+    """Segment condition of the demo city's ground truth and the depot (also used by
+    tests/assets/test_plan_safety.py)."""
     from datetime import datetime, timezone
 
     from models.simulator.city import build_city
@@ -67,7 +73,7 @@ def test_demo_repair_plan_within_budget_and_optimal(demo_condition):
     full = opts.filter(pl.col("treatment") == "resurfacing")["cost_eur"].sum()
     for share in (0.05, 0.12, 0.3):
         budget = round(share * full / 1000) * 1000
-        res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget, time_limit_s=20)
+        res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget)
         chosen = opts[res.chosen]
         print(f"budget {budget:,.0f} EUR: {res.status}, gap {res.gap:.4%}, {len(res.chosen)} items, "
               f"cost {chosen['cost_eur'].sum():,.0f} EUR, {res.wall_s:.2f} s")
@@ -82,7 +88,31 @@ def test_demo_repair_plan_within_budget_and_optimal(demo_condition):
         assert crit <= fixed
     # the crew's days: every chosen site visited, each day within the shift
     stops, info = crew_days(chosen.select("x_2154", "y_2154").to_numpy()[:25], chosen["crew_hours"].to_list()[:25],
-                            depot, time_limit_s=3)
+                            depot)
     assert {s.site for s in stops} == set(range(min(25, chosen.height)))
     assert info["dropped_parts"] == 0 and not info["violations"]
     assert all(s.arrival_min + s.work_min <= 7.5 * 60 for s in stops)
+    # reproducible: the same plan again, whatever the clock did (solution limit, not wall time)
+    again, info2 = crew_days(chosen.select("x_2154", "y_2154").to_numpy()[:25], chosen["crew_hours"].to_list()[:25],
+                             depot)
+    assert [(s.day, s.sequence, s.site, s.part) for s in again] == [(s.day, s.sequence, s.site, s.part) for s in stops]
+    res2 = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget)
+    assert res2.chosen == res.chosen
+
+
+def test_safety_nets_fail_loudly_without_a_plan():
+    """A wall-clock net reached before the work bound gives no plan, never a partial one."""
+    import numpy as np
+
+    from models.roads.repair import SAFETY_NET_TIMEOUT, crew_days, plan_repairs
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 5000, (60, 2))
+    stops, info = crew_days(xy, list(rng.uniform(1, 6, 60)), (2500, 2500), solution_limit=10**9, safety_s=0.5)
+    assert stops == [] and not info["found"] and info["status"] == SAFETY_NET_TIMEOUT
+    n = 3000
+    res = plan_repairs([f"s{i // 3}" for i in range(n)], list(rng.uniform(1e3, 5e4, n)), list(rng.uniform(0, 50, n)),
+                       budget=5e6, deterministic_time=1e9, safety_s=0.05)
+    assert res.status in (SAFETY_NET_TIMEOUT, "OPTIMAL")
+    if res.status == SAFETY_NET_TIMEOUT:
+        assert res.chosen == []

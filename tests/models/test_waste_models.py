@@ -148,3 +148,24 @@ def pl_day_in(days):
     import polars as pl
 
     return pl.col("day").is_in(days)
+
+
+def test_plan_bounded_by_solutions_is_reproducible_and_its_safety_net_fails_loudly():
+    """With a solution limit the plan is the same on every run (it does not depend on how fast
+    the machine is); a wall-clock net reached first gives no plan, never a partial one."""
+    from models.routing.vrp import SAFETY_NET_TIMEOUT
+
+    rng = np.random.default_rng(5)
+    n = 14
+    xs = np.r_[0, 50, rng.uniform(100, 3000, n)]
+    ys = np.r_[0, 0, rng.uniform(-1500, 1500, n)]
+    D = np.hypot(xs[:, None] - xs[None, :], ys[:, None] - ys[None, :])
+    T = D / 5.0
+    stops = [P.Stop(f"B{i}", "verre" if i % 3 else "ordures_menageres", 0, 0, None, kg=150, litres_compacted=500)
+             for i in range(n)]
+    fleet = P.Fleet(["T1", "T2"], [1000.0, 1000.0], [10000.0, 10000.0], 6 * 3600)
+    a = P.plan_routes(stops, fleet, D, T, time_limit_s=60, workers=1, solution_limit=60)
+    b = P.plan_routes(stops, fleet, D, T, time_limit_s=60, workers=1, solution_limit=60)
+    assert a.solution.found and a.stops == b.stops and a.solution.objective == b.solution.objective
+    c = P.plan_routes(stops, fleet, D, T, time_limit_s=0.001, workers=1, solution_limit=10**9)
+    assert c.solution.status == SAFETY_NET_TIMEOUT and not c.solution.found

@@ -161,7 +161,7 @@ def test_repair_options_and_budget():
     vals = [option_value(r["pci_gain"], r["length_m"], r["class_weight"], r["safety_critical"])
             for r in opts.iter_rows(named=True)]
     for budget in (0.0, 5000.0, 20000.0, 1e7):
-        res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), vals, budget, time_limit_s=5)
+        res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), vals, budget)
         assert res.status == "OPTIMAL" and res.cost <= budget
         chosen = opts[res.chosen]
         assert chosen["segment_id"].is_unique().all() and chosen["cost_eur"].sum() <= budget
