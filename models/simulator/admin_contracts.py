@@ -173,8 +173,8 @@ def _docx(doc: dict, when: datetime) -> bytes:
 
     d = Document()
     d.add_heading(doc["title"], level=1)
-    for i, (h, paras) in enumerate(doc["articles"]):
-        if i in (3, 6):
+    for h, paras in doc["articles"]:
+        if h.split("–")[-1].strip().startswith(("Redevance", "Rapport")):  # a new page
             d.add_page_break()
         d.add_heading(h, level=2)
         for p in paras:
