@@ -48,13 +48,13 @@ HEADINGS = {
 }
 REPORT_CONTENTS = {  # code: wording of the R3131-3/R3131-4 contents
     "comptes": r"comptes?\b|données comptables|compte rendu financier",
-    "qualite": r"qualité du service|indicateurs? de (?:qualité|performance)",
+    "qualite": r"qualité d[eu] service|indicateurs? de (?:qualité|performance)",
     "patrimoine": r"inventaire|biens de retour|patrimoine",
     "investissements": r"investissements?|travaux",
     "tarifs": r"tarifs?\b|tarification|évolution des prix",
 }
 
-HEADING_RE = re.compile(r"^\s*(?:article|art\.|chapitre|titre)\s+[\dIVX]+\b.{0,100}$", re.I)
+HEADING_RE = re.compile(r"^\s*(?:#+\s*)?(?:article|art\.|chapitre|titre)\s+[\dIVX]+\b.{0,100}$", re.I)
 _NUM = r"\d{1,3}(?:[ .\u00a0\u202f]\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?"
 EUR_RE = re.compile(rf"(?P<n>{_NUM})\s*(?:(?P<m>millions?)\s+d['’]euros|(?P<k>M€)|€|euros?\b|EUR\b)", re.I)
 PCT_RE = re.compile(r"(?P<n>\d+(?:[,.]\d+)?)\s*(?:%|pour\s?cent|points?\s+de\s+pourcentage)", re.I)
@@ -245,7 +245,8 @@ def _rules_paragraph(p: Paragraph, emit) -> None:
         emit("object", "", m["o"].strip(" :,"), "text", m.group(0), "object:pour-objet")
     for s in _sentences(t):
         sl = s.lower()
-        if re.search(r"durée|conclu|période", sl) and not re.search(r"préavis|pénalit|rapport", sl):
+        if re.search(r"durée|conclu|période", sl) and not re.search(
+                r"préavis|pénalit|rapport|prolongation|excéder|dépasser|supérieure|maximale", sl):
             d = DUR_RE.search(s)
             if d and parse_months(d):
                 emit("duration_months", "", str(parse_months(d)), "months", s, "duration:durée")
@@ -319,7 +320,8 @@ def _report_contents(paras: list[Paragraph], emit_at) -> None:
     """The sentence announcing the annual report's contents and the list items that follow it."""
     for i, p in enumerate(paras):
         t = _fold(p.text)
-        m = re.search(r"rapport[^.]{0,200}?(?:comprend|comporte|contient|retrace|précise|présente|fait\s+apparaître)"
+        m = re.search(r"rapport[^.]{0,200}?(?:comprend|comprenant|comporte|comportant|contient|contenant|retrace|précise|présente|"
+                      r"fait\s+apparaître)"
                       r"\s*(?:notamment)?", t, re.I)
         if not m:
             continue

@@ -145,3 +145,16 @@ def test_blocking_check_on_the_clause_table(planted):
     assert QS.clauses_valid(bad_date, None)
     orphan = df.filter(pl.col("field") != "penalty_eur_per_step")
     assert any("without the amount" in m for m in QS.clauses_valid(orphan, None))
+
+
+def test_real_legal_texts_give_the_annual_report_clause_and_no_guess():
+    """Loi Sapin articles 40 and 40-1 (Légifrance via Etalab, Licence Ouverte 2.0; tests/data/legal)."""
+    from pathlib import Path
+
+    legal = Path(__file__).resolve().parents[1] / "data" / "legal"
+    rows, _ = clause_rows((legal / "loi-93-122-article-40-1.txt").read_bytes(), "a.txt", "a.txt", "")
+    got = {r["field"]: r["value"] for r in rows}
+    assert got == {"annual_report_deadline": "--06-01", "annual_report_contents": "comptes;qualite"}
+    # article 40 caps an extension at one year and states no contract: nothing is read as a contract term
+    rows, _ = clause_rows((legal / "loi-93-122-article-40.txt").read_bytes(), "b.txt", "b.txt", "")
+    assert rows == []
