@@ -17,6 +17,7 @@ from quality.checks import table_check
 from quality.suites_marts import MARTS
 from transforms import admin as T
 
+from . import contracts as CONTRACTS
 from .lake import Lake, LakeResource, table_metadata
 from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, serving_sql, silver, silver_key
 
@@ -91,11 +92,13 @@ def dsp_revenue(lake: Lake):
     return T.dsp_revenue(_lines(lake), lake.read("silver", "dsp_contracts"))
 
 
-@gold("dsp_kpi_compliance", group=GROUP, deps=[silver_key("dsp_kpis"), silver_key("dsp_contracts")])
+@gold("dsp_kpi_compliance", group=GROUP, deps=[silver_key("dsp_kpis"), silver_key("dsp_contracts"),
+                                             silver_key("contract_clauses")])
 def dsp_kpi_compliance(lake: Lake):
     """Per contract, year and KPI: value against the contractual target, compliant, shortfall (KPI
     unit and % of target), penalty (EUR) under the standard clause."""
-    return T.kpi_compliance(lake.read("silver", "dsp_kpis"), lake.read("silver", "dsp_contracts"))
+    return T.kpi_compliance(lake.read("silver", "dsp_kpis"), lake.read("silver", "dsp_contracts"),
+                            lake.read("silver", "contract_clauses") if lake.exists("silver", "contract_clauses") else None)
 
 
 @gold("dsp_investment_plan", group=GROUP, deps=[silver_key("dsp_investments")])
@@ -329,7 +332,7 @@ serving_sql("CREATE OR REPLACE MACRO administration.search_documents(query_vec, 
 ASSETS = [dsp_report_lines, documents, dsp_pnl, dsp_kpis, dsp_investments, dsp_assets, dsp_tariffs, dsp_complaints,
           dsp_revenue, dsp_kpi_compliance, dsp_investment_plan, dsp_asset_inventory, dsp_tariff_changes,
           dsp_complaint_counts, dsp_financials, dsp_findings, dsp_reports, document_chunks, meeting_minutes,
-          document_index, meeting_actions]
+          document_index, meeting_actions, *CONTRACTS.ASSETS]
 
 S = QS.SUITES
 CHECKS = [
@@ -358,4 +361,5 @@ CHECKS = [
                 description="Index: chunk key unique, 384-float embeddings, no e-mail/phone/IBAN left"),
     *[table_check("gold", t, MARTS[t]) for t in ("dsp_revenue", "dsp_asset_inventory", "dsp_complaint_counts",
                                                   "dsp_investment_plan", "dsp_tariff_changes", "meeting_actions")],
+    *CONTRACTS.CHECKS,
 ]

@@ -7,6 +7,7 @@ return failure messages.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -41,7 +42,7 @@ SUITES = {
     "dsp_kpi_compliance": TableSuite(table="dsp_kpi_compliance", key=LINE_KEY,
                                      not_null=("target", "direction", "compliant", "penalty_eur", "penalty_schedule"),
                                      ranges={"penalty_eur": (0, None)}, references=CONTRACT_REF,
-                                     in_set={"penalty_schedule": ("contract", "default_clause")}),
+                                     in_set={"penalty_schedule": T.PENALTY_SCHEDULES}),
     "dsp_findings": TableSuite(table="dsp_findings", key=("finding_id",),
                                not_null=("contract_id", "year", "finding_type", "severity", "message", "evidence"),
                                in_set={"severity": ("high", "medium", "low"),
@@ -54,6 +55,11 @@ SUITES = {
                                   references={"doc_id": ("silver", "documents", "source_file")}),
     "meeting_minutes": TableSuite(table="meeting_minutes", key=("doc_id",), not_null=("title", "actions"),
                                   references={"doc_id": ("silver", "documents", "source_file")}),
+    "contract_clauses": TableSuite(table="contract_clauses", key=("contract_id", "field", "qualifier"),
+                                   not_null=("contract_id", "field", "qualifier", "value", "unit", "raw_text", "page",
+                                             "paragraph", "confidence", "method", "source_file"),
+                                   types=dict(T.CONTRACT_CLAUSES),
+                                   ranges={"confidence": (0, 1), "page": (1, None), "paragraph": (1, None)}),
     "document_index": TableSuite(table="document_index", key=("chunk_id",),
                                  not_null=("doc_id", "chunk_no", "text", "embedding")),
 }
@@ -74,6 +80,29 @@ def totals_and_previous(*sections: str):
 def kpi_targets(df: pl.DataFrame, lake) -> list[str]:
     """Extra rule: every KPI has a contractual target and a direction (minimum or maximum)."""
     return T.missing_targets(df, pl.DataFrame(schema=T.DSP_INVESTMENTS))
+
+
+def clauses_valid(df: pl.DataFrame, lake) -> list[str]:
+    """Extra rule on silver/contract_clauses: known fields only, numeric fields parse as numbers,
+    dates are ISO, and a penalty cap or step never stands without its amount per step."""
+    from models.admin.clauses import FIELDS
+
+    out = [f"unknown field {f!r}" for f in sorted(set(df["field"]) - set(FIELDS))]
+    for r in df.iter_rows(named=True):
+        where = f"{r['contract_id']}/{r['field']}"
+        if r["unit"] in ("EUR", "%", "months"):
+            try:
+                float(r["value"])
+            except ValueError:
+                out.append(f"{where}: {r['value']!r} is not a number")
+        if r["unit"] == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}|--\d{2}-\d{2}", r["value"]):
+            out.append(f"{where}: {r['value']!r} is not an ISO date")
+    per = df.filter(pl.col("qualifier") == "*")
+    for cid in set(per["contract_id"]):
+        f = set(per.filter(pl.col("contract_id") == cid)["field"])
+        if f and "penalty_eur_per_step" not in f:
+            out.append(f"{cid}: penalty cap or step without the amount per step")
+    return out
 
 
 def investment_plan(df: pl.DataFrame, lake) -> list[str]:

@@ -65,6 +65,11 @@ PENALTY_CLAUSE = (f"clause type de la Ville, le contrat ne fixant pas d'échéan
                   f"la redevance annuelle par tranche entamée de {PENALTY_STEP_PCT:g} % d'écart à la cible, "
                   f"plafonné à {PENALTY_CAP_PCT_OF_FEE:g} % par indicateur")
 PENALTY_SCHEDULE_COLUMNS = ("penalty_eur_per_step", "penalty_step_pct", "penalty_cap_eur")
+# silver/contract_clauses: clauses extracted from the contract documents (models/admin/clauses.py)
+CONTRACT_CLAUSES = {"contract_id": pl.Utf8, "field": pl.Utf8, "qualifier": pl.Utf8, "value": pl.Utf8, "unit": pl.Utf8,
+                    "raw_text": pl.Utf8, "page": pl.Int64, "paragraph": pl.Int64, "confidence": pl.Float64,
+                    "method": pl.Utf8, "source_file": pl.Utf8, "checksum": pl.Utf8}
+PENALTY_SCHEDULES = ("contract", "contract_clause", "default_clause")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -234,35 +239,67 @@ def dsp_revenue(lines: pl.DataFrame, contracts: pl.DataFrame) -> pl.DataFrame:
              "net_result_eur").sort("contract_id", "year")
 
 
-def _schedules(contracts: pl.DataFrame) -> pl.DataFrame:
+def clause_schedules(clauses: pl.DataFrame | None) -> pl.DataFrame:
+    """Per contract, the KPI penalty schedule extracted from its document (silver/contract_clauses,
+    qualifier "*" = every indicator): EUR per step, step %, cap EUR (null = the document states
+    none) and where the step clause is (page, paragraph)."""
+    schema = {"contract_id": pl.Utf8, "_c_per_step": pl.Float64, "_c_step": pl.Float64, "_c_cap": pl.Float64,
+              "_c_where": pl.Utf8}
+    if clauses is None or clauses.height == 0:
+        return pl.DataFrame(schema=schema)
+    c = clauses.filter((pl.col("qualifier") == "*") & pl.col("field").is_in(list(PENALTY_SCHEDULE_COLUMNS)))
+
+    def one(fld: str, name: str) -> pl.DataFrame:
+        return c.filter(pl.col("field") == fld).select("contract_id", pl.col("value").cast(pl.Float64).alias(name),
+                                                       pl.format("p. {}, § {}", "page", "paragraph").alias(f"{name}_w"))
+    out = one("penalty_eur_per_step", "_c_per_step").rename({"_c_per_step_w": "_c_where"})
+    out = out.join(one("penalty_step_pct", "_c_step").drop("_c_step_w"), on="contract_id", how="full", coalesce=True)
+    out = out.join(one("penalty_cap_eur", "_c_cap").drop("_c_cap_w"), on="contract_id", how="full", coalesce=True)
+    return out.select(list(schema))
+
+
+def _schedules(contracts: pl.DataFrame, clauses: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per contract: the penalty schedule in force (EUR per started step, step in % of the target,
-    cap in EUR per KPI and year, null = uncapped), `penalty_schedule` contract | default_clause
-    and the clause's wording. A contract has its own schedule when it states both the amount per
-    step and the step; otherwise the city's standard clause applies (from its annual fee)."""
+    cap in EUR per KPI and year, null = uncapped), `penalty_schedule` and the clause's wording.
+    Precedence: the delivery's columns (`contract`, when it states both the amount per step and the
+    step) > the schedule extracted from the contract document (`contract_clause`, amount and step
+    found) > the city's standard clause (`default_clause`, from the annual fee)."""
     c = contracts.with_columns([pl.lit(None, pl.Float64).alias(k) for k in PENALTY_SCHEDULE_COLUMNS
                                 if k not in contracts.columns])
+    c = c.join(clause_schedules(clauses), on="contract_id", how="left")
     own = pl.col("penalty_eur_per_step").is_not_null() & pl.col("penalty_step_pct").is_not_null()
+    doc = ~own & pl.col("_c_per_step").is_not_null() & pl.col("_c_step").is_not_null()
     fee = pl.col("annual_fee_eur")
+
+    def wording(prefix, per_step, step, cap) -> pl.Expr:
+        return pl.format(prefix + "{} EUR par tranche entamée de {} % d'écart à la cible{}",
+                         per_step.round(0).cast(pl.Int64), step,
+                         pl.when(cap.is_not_null()).then(pl.format(", plafonné à {} EUR par indicateur",
+                                                                   cap.round(0).cast(pl.Int64)))
+                         .otherwise(pl.lit(", sans plafond")))
     return c.select(
         "contract_id", "annual_fee_eur",
-        pl.when(own).then(pl.lit("contract")).otherwise(pl.lit("default_clause")).alias("penalty_schedule"),
-        pl.when(own).then(pl.col("penalty_eur_per_step")).otherwise(fee * PENALTY_RATE_PCT_OF_FEE / 100).alias("_per_step"),
-        pl.when(own).then(pl.col("penalty_step_pct")).otherwise(pl.lit(PENALTY_STEP_PCT)).alias("_step"),
-        pl.when(own).then(pl.col("penalty_cap_eur")).otherwise(fee * PENALTY_CAP_PCT_OF_FEE / 100).alias("_cap"),
-        pl.when(own).then(pl.format(
-            "clause du contrat : {} EUR par tranche entamée de {} % d'écart à la cible{}",
-            pl.col("penalty_eur_per_step").round(0).cast(pl.Int64), pl.col("penalty_step_pct"),
-            pl.when(pl.col("penalty_cap_eur").is_not_null())
-            .then(pl.format(", plafonné à {} EUR par indicateur", pl.col("penalty_cap_eur").round(0).cast(pl.Int64)))
-            .otherwise(pl.lit(", sans plafond"))))
+        pl.when(own).then(pl.lit("contract")).when(doc).then(pl.lit("contract_clause"))
+        .otherwise(pl.lit("default_clause")).alias("penalty_schedule"),
+        pl.when(own).then(pl.col("penalty_eur_per_step")).when(doc).then(pl.col("_c_per_step"))
+        .otherwise(fee * PENALTY_RATE_PCT_OF_FEE / 100).alias("_per_step"),
+        pl.when(own).then(pl.col("penalty_step_pct")).when(doc).then(pl.col("_c_step"))
+        .otherwise(pl.lit(PENALTY_STEP_PCT)).alias("_step"),
+        pl.when(own).then(pl.col("penalty_cap_eur")).when(doc).then(pl.col("_c_cap"))
+        .otherwise(fee * PENALTY_CAP_PCT_OF_FEE / 100).alias("_cap"),
+        pl.when(own).then(wording("clause du contrat : ", pl.col("penalty_eur_per_step"), pl.col("penalty_step_pct"),
+                                  pl.col("penalty_cap_eur")))
+        .when(doc).then(pl.format("clause extraite du document contractuel ({}) : {}", pl.col("_c_where"),
+                                  wording("", pl.col("_c_per_step"), pl.col("_c_step"), pl.col("_c_cap"))))
         .otherwise(pl.lit(PENALTY_CLAUSE)).alias("_clause"))
 
 
-def kpi_compliance(kpis: pl.DataFrame, contracts: pl.DataFrame) -> pl.DataFrame:
+def kpi_compliance(kpis: pl.DataFrame, contracts: pl.DataFrame, clauses: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per contract, year and KPI: value against the contractual target, compliant or not, the
     shortfall (in the KPI's unit and in % of the target) and the penalty under the contract's own
-    schedule, or the city's standard clause when the contract states none (`penalty_schedule`)."""
-    df = kpis.join(_schedules(contracts), on="contract_id", how="left").with_columns(
+    schedule (delivery columns, else the clause extracted from its document), or the city's
+    standard clause when neither states one (`penalty_schedule`, see `_schedules`)."""
+    df = kpis.join(_schedules(contracts, clauses), on="contract_id", how="left").with_columns(
         pl.when(pl.col("direction") == "max").then(pl.col("value") <= pl.col("target"))
         .otherwise(pl.col("value") >= pl.col("target")).alias("compliant"))
     df = df.with_columns(
@@ -481,7 +518,9 @@ def findings(fin: pl.DataFrame, compliance: pl.DataFrame, inv_plan: pl.DataFrame
         add(k["contract_id"], k["year"], "kpi_below_target", sev, k["code"], k["value"], k["target"], k["unit"],
             f"{k['label']} : seuil {'maximal' if k['direction'] == 'max' else 'minimal'} non respecté"
             + (" (pénalité selon la clause type de la Ville : le contrat ne fixe pas d'échéancier)"
-               if k.get("penalty_schedule") == "default_clause" else ""),
+               if k.get("penalty_schedule") == "default_clause" else
+               " (pénalité selon la clause extraite du document contractuel, la livraison ne fixant pas d'échéancier)"
+               if k.get("penalty_schedule") == "contract_clause" else ""),
             rows(k["contract_id"], k["year"], ("kpis", k["code"])), k["penalty_eur"])
     for r in inv_plan.filter(pl.col("is_total")).iter_rows(named=True):
         if r["planned_eur"] and 100 * r["actual_eur"] / r["planned_eur"] < INVESTMENT_RATIO_MIN_PCT:

@@ -1170,4 +1170,9 @@ def simulate_admin(city: City, landing: Path, truth: Path) -> dict:
     landing, truth = Path(landing), Path(truth)
     counts, dsp = _write_dsp(city, landing, truth, rng)
     counts.update(_write_documents(city, landing, truth, rng, dsp))
+    from .admin_contracts import write_contracts
+
+    when = datetime(city.profile.end_date.year, city.profile.end_date.month, city.profile.end_date.day, 9)
+    counts.update(write_contracts(CONTRACTS, PENALTY_SCHEDULES, landing, truth,
+                                  np.random.default_rng(sub_seed(city.seed, "admin_contracts")), when))
     return counts
