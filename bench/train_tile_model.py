@@ -5,7 +5,7 @@
                                                [--steps 400] [--real ../shared/real/cracks] [--out ...]
 
 `--init`: the trunk to start from, the mixed model (simulated frames + real training tiles) that
-bench/train_damage_model.py writes with its default arguments (shipped as damage_grid at commit
+bench/train_damage_model.py writes with `--real-share 0.34 --polish-steps 400` (shipped as damage_grid at commit
 0d91720, version roads-damage-grid-a1-0f79ef62a7). Trains on the real training photos, sets the
 threshold on the tuning photos (at most 1 false alarm in 16 crack-free tuning tiles), measures
 the held-out photos once at the end (figures in the model card; nothing is chosen on them).
