@@ -10,7 +10,10 @@
   cell targets; `hard_negatives`: synthetic oil stains, markings, manholes, vehicle parts,
   vegetation, shadows; `training`: training on simulated frames and real tiles together.
 * `finetune`: the shipped model (weights/damage_grid/) and its fine-tuning on a city's labels.
+* `tile_model`: "has damage" for top-down pavement tiles (weights/damage_tile/), apart from the
+  frame grid model (vehicle frames -> grid model; top-down tiles -> tile model).
 
-bench/train_damage_model.py trains the shipped model; bench/roads_real_damage.py and
+bench/train_damage_model.py trains the shipped grid model, bench/train_tile_model.py the tile
+model; bench/roads_real_damage.py and
 bench/roads_eval.py measure it on real held-out tiles and on an unseen simulated survey.
 """

@@ -1,7 +1,7 @@
 """The shipped damage model and its fine-tuning on a city's own labels (no Dagster here).
 
 `SHIPPED` (models/roads/weights/damage_grid/: weights, config with thresholds, model card) is
-trained by bench/train_damage_model.py on simulated frames and real pavement tiles; a city with
+trained by bench/train_damage_model.py on simulated frames (real top-down tiles have their own model, models/roads/tile_model.py); a city with
 no labels scores its frames with it on day one. When the city's annotators deliver labels
 (COCO, silver.road_annotations), `finetune` starts from the shipped weights and trains on the
 labelled frames stored in the lake (anonymised JPEGs), split by road segment: per-class

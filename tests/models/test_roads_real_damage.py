@@ -16,6 +16,7 @@ from models.roads.damage_net import DamageDetector, decode_image, letterbox, roi
 from models.roads.dataset import IGNORE, GridSpec
 from models.roads.finetune import SHIPPED
 from models.roads.hard_negatives import KINDS, paint_negatives
+from models.roads.tile_model import TILE_MODEL, load_tile_model, tile_metrics, tile_scores, tune_tile_threshold
 from models.roads.real_cracks import (CRACK_ANY, HOLDOUT_PHOTOS, TUNE_PHOTOS, box_found, load_tiles, photo_of,
                                       split_of, tile_targets)
 from tests.conftest import SHARED
@@ -123,7 +124,11 @@ def test_mixed_training_steps_are_deterministic(tmp_path):
 
 
 def test_shipped_weights_are_small_and_load():
-    assert (SHIPPED / "model.pt").stat().st_size < 5 * 2 ** 20
+    assert (SHIPPED / "model.pt").stat().st_size + (TILE_MODEL / "model.pt").stat().st_size < 5 * 2 ** 20
+    tm, tcfg = load_tile_model()
+    assert 0 < tcfg["threshold"] < 1
+    p, cells = tile_scores(tm, [np.full((256, 256, 3), 120, np.uint8), np.full((300, 200, 3), 90, np.uint8)])
+    assert p.shape == (2,) and ((0 <= p) & (p <= 1)).all() and len(cells) == 2
     cfg = json.loads((SHIPPED / "config.json").read_text())
     assert 0 < cfg["thresholds"]["any_damage"] < 1
     card = json.loads((SHIPPED / "model_card.json").read_text())
@@ -142,10 +147,9 @@ def _holdout_metrics():
     return det, hold, real_metrics(tile_probs(det.model, hold), hold, det.any_threshold)
 
 
-def test_shipped_model_on_held_out_real_tiles():
-    """The shipped model's measured level on the held-out real tiles (never used for training or
-    tuning), as the model card states it: a drop below it fails (precision 0.905, recall 0.458,
-    false alarms 0.111, box recall 0.370 when shipped)."""
+def test_grid_model_on_held_out_real_tiles_matches_its_card():
+    """The grid model (vehicle frames) is not the real-tile model any more; its figures on the
+    held-out tiles are still recorded in its card and must not drift."""
     _need_cracks()
     from models.roads.training import tile_probs
 
@@ -153,8 +157,10 @@ def test_shipped_model_on_held_out_real_tiles():
     assert m["tiles"] == 119 and m["crack_tiles"] == 83 and m["crack_free_tiles"] == 36
     card = json.loads((SHIPPED / "model_card.json").read_text())["real_holdout"]
     for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
-        assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
-    assert m["precision"] >= 0.85 and m["recall"] >= 0.40 and m["false_alarm_rate"] <= 0.15, m
+        if card[k] is None:
+            assert m[k] is None
+        else:
+            assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
     # the pipeline's own decoding flags (at least) every tile the metric flags
     preds = det.detect_tiles([decode_image(t.jpeg) for t in hold[:20]])
     probs = tile_probs(det.model, hold[:20])
@@ -162,9 +168,48 @@ def test_shipped_model_on_held_out_real_tiles():
     assert all(bool(p.detections) for p, f in zip(preds, by_metric) if f)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped model (recall 0.458, "
-                                       "false alarms 0.111 on the held-out real tiles): see docs/roads.md")
+def _tile_holdout_metrics():
+    tm, tcfg = load_tile_model()
+    hold = load_tiles(CRACKS, ("holdout",))
+    s, cells = tile_scores(tm, [decode_image(t.jpeg) for t in hold])
+    return tile_metrics(s, cells, hold, float(tcfg["threshold"]))
+
+
+def test_tile_model_on_held_out_real_tiles():
+    """The tile model's measured level on the held-out real tiles (never used for training,
+    tuning or any choice), as its model card states it: a drop below it fails (precision 0.901,
+    recall 0.771, false alarms 0.194, box recall 0.732 when shipped)."""
+    _need_cracks()
+    m = _tile_holdout_metrics()
+    assert m["tiles"] == 119 and m["crack_tiles"] == 83 and m["crack_free_tiles"] == 36
+    card = json.loads((TILE_MODEL / "model_card.json").read_text())["real_holdout"]
+    for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
+        assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
+    assert m["precision"] >= 0.85 and m["recall"] >= 0.75, m
+
+
+def test_tile_threshold_rule():
+    s = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1, 0.05, 0.6])
+    has = np.array([True, True, True, True, False, False, False, False])
+    assert tune_tile_threshold(s, has, 0.0) == pytest.approx(0.6001)        # above every crack-free score
+    assert tune_tile_threshold(s, has, 0.25) == pytest.approx(0.2001)       # one of 4 crack-free may pass
+
+
+def test_tile_training_is_deterministic():
+    _need_cracks()
+    from models.roads.tile_model import TileConfig, train_tile_model
+
+    tiles = load_tiles(CRACKS, ("train",))
+    tiles = [t for t in tiles if t.has_crack][:4] + [t for t in tiles if not t.has_crack][:4]
+    cfg = TileConfig(seed=2, steps=2, batch_size=4, widths=(8, 8, 16, 16, 16))
+    a = train_tile_model(tiles, cfg, log=lambda *_: None)[1]["loss_first"]
+    b = train_tile_model(tiles, cfg, log=lambda *_: None)[1]["loss_first"]
+    assert a == b and all(np.isfinite(a))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile model (recall 0.771, "
+                                       "false alarms 0.194 on the held-out real tiles): see docs/roads.md")
 def test_acceptance_line_on_held_out_real_tiles():
     _need_cracks()
-    _, _, m = _holdout_metrics()
+    m = _tile_holdout_metrics()
     assert m["recall"] >= 0.90 and m["precision"] >= 0.85 and m["false_alarm_rate"] <= 0.10, m
