@@ -70,6 +70,8 @@ class AnonymiserConfig:
     face_haar: bool = True            # the Haar cascades above, in `face_band`
     face_mtcnn: bool = True           # MTCNN over the whole frame
     face_mtcnn_min_size: float = 20.0     # smallest face side searched, px of the frame
+    face_mtcnn_factor: float = 0.709      # P-Net pyramid step (MTCNN's own)
+    face_mtcnn_pyramid: str = "chain"     # each level resized from the previous one (face_mtcnn.detect)
     # P/R/O-Net thresholds, lowered from MTCNN's 0.6/0.7/0.7 on the real faces' TRAINING split
     # (masked faces): recall of faces >= 20 px 0.65 -> 0.96 there (with the border and the 30 %
     # margin below), for more false blurs
@@ -136,7 +138,8 @@ def _mtcnn_faces(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     m = cfg.face_mtcnn_margin
     out = []
     for x0, y0, x1, y1, _ in face_mtcnn.detect(rgb, cfg.face_mtcnn_min_size, cfg.face_mtcnn_thresholds,
-                                                border=cfg.face_mtcnn_border):
+                                                cfg.face_mtcnn_factor, border=cfg.face_mtcnn_border,
+                                                pyramid=cfg.face_mtcnn_pyramid):
         w, h = x1 - x0, y1 - y0
         out.append(Detection("face", (int(max(0, x0 - m * w)), int(max(0, y0 - m * h)),
                                       int(min(W - 1, x1 + m * w)), int(min(H - 1, y1 + m * h))), "mtcnn"))
