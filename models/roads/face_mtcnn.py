@@ -25,6 +25,17 @@ from torch import nn
 WEIGHTS = Path(__file__).with_name("weights")
 
 
+def _max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """`MaxPool2d(2, 2, ceil_mode=True)` as the maximum of four strided views: the same values
+    (max is exact), but torch's CPU max-pool kernel took 40 % of P-Net's time on a 640 x 360
+    frame and this takes a seventh of it."""
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        x = nn.functional.pad(x, (0, w % 2, 0, h % 2), value=float("-inf"))
+    return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                         torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
+
 class PNet(nn.Module):
     """Proposal net: fully convolutional, 12 px window, stride 2."""
 
@@ -41,7 +52,7 @@ class PNet(nn.Module):
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = _max_pool_2x2(self.prelu1(self.conv1(x)))      # = self.pool1, about 7 times faster
         x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
         return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)
 
@@ -118,7 +129,10 @@ def _load() -> tuple[PNet, RNet, ONet]:
                 sd = torch.load(WEIGHTS / f"{name}.pt", map_location="cpu", weights_only=True)
                 sd = {k: v for k, v in sd.items() if not k.startswith("softmax")}
                 net.load_state_dict(sd)
-                _nets[name] = net.eval()
+                # P-Net runs on whole pyramid levels: channels-last (NHWC) convolutions are about a
+                # quarter faster on one CPU thread there, and a frame's HWC array is already in
+                # that layout (no copy); R-/O-Net run on small crop batches and stay as they are
+                _nets[name] = net.eval().to(memory_format=torch.channels_last) if name == "pnet" else net.eval()
     return _nets["pnet"], _nets["rnet"], _nets["onet"]
 
 
@@ -184,7 +198,7 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def detect(rgb: np.ndarray, min_size: float = 20.0, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
-           factor: float = 0.709, border: float = 0.0) -> np.ndarray:
+           factor: float = 0.709, border: float = 0.0, pyramid: str = "frame") -> np.ndarray:
     """Face boxes (N, 5: x0, y0, x1, y1, score) in an RGB uint8 frame, over the whole frame.
 
     `min_size` is the smallest face side searched, in pixels (the pyramid's first scale is
@@ -195,7 +209,8 @@ def detect(rgb: np.ndarray, min_size: float = 20.0, thresholds: tuple[float, flo
     if border > 0:
         b = int(round(border * min_size))
         H0, W0 = rgb.shape[:2]
-        boxes = detect(cv2.copyMakeBorder(rgb, b, b, b, b, cv2.BORDER_REFLECT_101), min_size, thresholds, factor)
+        boxes = detect(cv2.copyMakeBorder(rgb, b, b, b, b, cv2.BORDER_REFLECT_101), min_size, thresholds, factor,
+                       pyramid=pyramid)
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]] - b, 0, W0 - 1)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]] - b, 0, H0 - 1)
         return boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
@@ -209,10 +224,19 @@ def detect(rgb: np.ndarray, min_size: float = 20.0, thresholds: tuple[float, flo
         scale *= factor
         m *= factor
     cand = []
+    prev = rgb
     for s in scales:
         hs, ws = int(H * s + 1), int(W * s + 1)
-        im = cv2.resize(rgb, (ws, hs), interpolation=cv2.INTER_AREA)
-        t = (torch.from_numpy(im).permute(2, 0, 1)[None].float() - 127.5) * 0.0078125
+        if pyramid == "linear":
+            im = cv2.resize(rgb, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        else:
+            # "frame" (default): every level area-resized from the frame, as MTCNN does;
+            # "chain": each level from the previous one (INTER_AREA at a non-integer ratio
+            # reads its whole source, so "chain" is a few ms cheaper, but it changes what
+            # P-Net sees: it covered 5 fewer real held-out faces, so it is not the default)
+            im = cv2.resize(prev if pyramid == "chain" else rgb, (ws, hs), interpolation=cv2.INTER_AREA)
+            prev = im
+        t = torch.from_numpy(im).permute(2, 0, 1)[None].float().sub_(127.5).mul_(0.0078125)
         reg, prob = pnet(t)
         p = prob[0, 1].numpy()
         ys, xs = np.nonzero(p >= thresholds[0])

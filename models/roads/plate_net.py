@@ -73,7 +73,9 @@ def load(path: Path | None = None) -> tuple[PlateNet, dict]:
             meta = json.loads(path.with_suffix(".json").read_text())
             net = PlateNet(meta.get("width", 24))
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            _cache[str(path)] = (net.eval(), meta)
+            # channels-last (NHWC): about a quarter faster on one CPU thread, and `to_input`'s
+            # tensor is a view of the HWC frame, already in that layout
+            _cache[str(path)] = (net.eval().to(memory_format=torch.channels_last), meta)
     return _cache[str(path)]
 
 
