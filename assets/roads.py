@@ -164,10 +164,11 @@ def road_annotations(context: dg.AssetExecutionContext, lake: LakeResource):
     yield dg.MaterializeResult(asset_key=silver_key("road_labelled_frames"), metadata=table_metadata(frames))
 
 
-def _card_metadata(folder: Path, version: str, metrics: dict, source: str, note: str, **extra) -> dict:
-    return {"version": version, "model_source": source, "note": note,
-            "metrics": dg.MetadataValue.json(metrics), "model_card_path": str(folder / "model_card.md"),
-            "model_card": dg.MetadataValue.md((folder / "model_card.md").read_text()), **extra}
+def _card_metadata(lk: Lake, version: str, source: str, note: str, *, trained_now: bool, **extra) -> dict:
+    """The registry's view of `version` (ml.model_metadata: version, metrics, model card), plus
+    where the model comes from and what this materialisation did."""
+    return ml.model_metadata(lk, MODEL, version, trained_now=trained_now,
+                             extra={"model_source": source, "note": note, **extra})
 
 
 @dg.asset(key=["ml", "roads_damage_model"],
@@ -202,8 +203,7 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
                 f"the {src} model scores the frames")
         context.log.info(note)
         return dg.MaterializeResult(metadata=_card_metadata(
-            Path(row["artifact_path"]), row["version"], json.loads(row["metrics_json"]), src, note,
-            trained_now=False, labelled_frames=usable.height))
+            lk, row["version"], src, note, trained_now=False, labelled_frames=usable.height))
     ann = lk.read("silver", "road_annotations").join(usable.select("survey_id", "file"), on=["survey_id", "file"])
     damages = RA.annotations_to_damages(ann)
     labels = ann.select("survey_id", "file", "annotation_id", "damage_class", "severity", "x0", "y0", "x1", "y1")
@@ -218,8 +218,7 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
                     metrics=metrics if better else json.loads(ml.find(lk, MODEL, base)["metrics_json"]))
         row = ml.promoted(lk, MODEL)
         return dg.MaterializeResult(metadata=_card_metadata(
-            Path(row["artifact_path"]), row["version"], json.loads(row["metrics_json"]),
-            "fine-tuned (reused)" if better else "shipped", f"fine-tuned version {version} already trained: reused",
+            lk, row["version"], "fine-tuned (reused)" if better else "shipped", f"fine-tuned version {version} already trained: reused",
             trained_now=False, labelled_frames=usable.height))
     stored = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"]).join(
         usable.select("survey_id", "file"), on=["survey_id", "file"]).sort("survey_id", "file")
@@ -249,7 +248,7 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
             + ("promoted" if better else "NOT promoted, the shipped model stays"))
     context.log.info(note)
     return dg.MaterializeResult(metadata=_card_metadata(
-        folder, version, metrics, "fine-tuned", note, trained_now=True, promoted=better,
+        lk, version, "fine-tuned", note, trained_now=True, promoted_now=better,
         training_frames=report["train_frames"], validation_frames=report["val_frames"]))
 
 

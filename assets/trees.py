@@ -211,14 +211,14 @@ def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -
     refusal = L.training_refusal(labelled)
     if refusal:
         context.log.warning(f"vitality model not trained: {refusal}")
-        return dg.MaterializeResult(metadata={"trained": False, "reason": refusal, **_vitality_meta(lk, info)})
+        return dg.MaterializeResult(metadata={"trained": False, "reason": refusal, **_vitality_meta(lk, info, trained_now=False)})
     version = ml.fingerprint(ml.frame_fingerprint(labelled.select("tree_id", "epoch", "label", *FEATURES)), CONFIG,
                              "tree_vitality/2-inspections")
     if ml.find(lk, VITALITY_MODEL, version):
         ml.register(lk, VITALITY_MODEL, version, metrics=json.loads(ml.find(lk, VITALITY_MODEL, version)["metrics_json"]),
                     training_rows=labelled.height)
         return dg.MaterializeResult(metadata={"trained": False, "reason": "version exists (same records, same config)",
-                                              **_vitality_meta(lk, info)})
+                                              **_vitality_meta(lk, info, trained_now=False)})
     t = time.perf_counter()
     model, metrics = train(feature_matrix(labelled.to_dict(as_series=False)), labelled["label"].to_numpy(),
                            labelled["tree_id"].to_numpy())
@@ -236,24 +236,18 @@ def tree_vitality_model(context: dg.AssetExecutionContext, lake: LakeResource) -
     ml.register(lk, VITALITY_MODEL, version, metrics=metrics, training_rows=labelled.height,
                 notes="labels: arborists' inspection records")
     return dg.MaterializeResult(metadata={
-        "trained": True, "seconds": round(time.perf_counter() - t, 2), **_vitality_meta(lk, info),
+        "trained": True, "seconds": round(time.perf_counter() - t, 2), **_vitality_meta(lk, info, trained_now=True),
         "model_card": dg.MetadataValue.md(md)})
 
 
-def _vitality_meta(lk: Lake, info: dict) -> dict:
-    """Version, metrics and model card path of the promoted vitality model (or why there is none),
-    with the inspection records' matching counts: reported on every materialisation."""
+def _vitality_meta(lk: Lake, info: dict, *, trained_now: bool) -> dict:
+    """The promoted vitality model as the registry shows it (ml.model_metadata: version, metrics,
+    model card; version "none" when no model was ever trained), with the inspection records'
+    matching counts: reported on every materialisation."""
     meta = {"inspection_records": info["records"], "matched_by_tree_id": info["matched_by_tree_id"],
             "matched_by_position": info["matched_by_position"], "unmatched_records": info["unmatched"],
             "min_training_records": L.MIN_TRAINING_RECORDS}
-    try:
-        reg = ml.promoted(lk, VITALITY_MODEL)
-    except LookupError:
-        return {**meta, "version": "none", "metrics": dg.MetadataValue.json({}), "model_card_path": "none"}
-    metrics = json.loads(reg["metrics_json"])
-    return {**meta, "version": reg["version"], "metrics": dg.MetadataValue.json(metrics),
-            "test_accuracy": metrics["test"]["accuracy"], "test_macro_f1": metrics["test"]["macro_f1"],
-            "model_card_path": dg.MetadataValue.path(str(Path(reg["artifact_path"]) / "MODEL_CARD.md"))}
+    return ml.model_metadata(lk, VITALITY_MODEL, trained_now=trained_now, extra=meta)
 
 
 @_asset(["silver", "tree_health"], [dg.AssetKey(["ml", "tree_vitality_model"]), dg.AssetKey(["silver", "tree_twin"])],

@@ -110,14 +110,14 @@ def test_tree_chain_on_tiny_city(lake_env):
 
     mine = [A.lidar_points, A.tree_detections, A.tree_twin, A.tree_vitality_model, A.tree_health, A.tree_risk,
             A.tree_inspection_plan, A.tree_inventory, A.tree_changes, A.canopy_by_quartier,
-            A.tree_inspection_plan_mart, A.tree_risk_register]
+            A.tree_inspection_plan_mart, A.tree_risk_register, A.trees_by_quartier]
     res = dg.materialize([*mine, *A.CHECKS],
                          resources={"lake": LakeResource(lake_uri=lake_env.lake_uri, landing_uri=lake_env.landing_uri)},
                          raise_on_error=False)
     failures = [e.event_specific_data.error.message[:500] for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
     checks = [e.event_specific_data for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert res.success, (failures, [(c.check_name, c.description) for c in checks if not c.passed])
-    assert len(checks) == len(A.CHECKS) == 6 and all(c.passed for c in checks), [(c.check_name, c.description) for c in checks]
+    assert len(checks) == len(A.CHECKS) == 12 and all(c.passed for c in checks), [(c.check_name, c.description) for c in checks]
 
     # points in Delta, one partition per registered tile and epoch, heights above ground
     products = lake.read("silver", "lidar_tile_products")
