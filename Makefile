@@ -80,10 +80,13 @@ bench-waste: install
 	$(BIN)/python bench/waste_month_bench.py
 	$(BIN)/python bench/vrp_bench.py
 
-## make bench-admin: seconds per DSP control report, search top-1 on planted queries
+## make bench-admin: seconds per DSP control report, search top-1 on planted queries, contract clauses
+## (precision / recall per field), procurement marts on a real DECP export
 bench-admin: install
 	$(BIN)/python bench/admin_reports_bench.py
 	$(BIN)/python bench/search_bench.py
+	$(BIN)/python bench/admin_clauses.py
+	$(BIN)/python bench/procurement_real.py
 
 clean:
 	rm -rf data .dagster
