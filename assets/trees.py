@@ -247,7 +247,11 @@ def _vitality_meta(lk: Lake, info: dict, *, trained_now: bool) -> dict:
     meta = {"inspection_records": info["records"], "matched_by_tree_id": info["matched_by_tree_id"],
             "matched_by_position": info["matched_by_position"], "unmatched_records": info["unmatched"],
             "min_training_records": L.MIN_TRAINING_RECORDS}
-    return ml.model_metadata(lk, VITALITY_MODEL, trained_now=trained_now, extra=meta)
+    out = ml.model_metadata(lk, VITALITY_MODEL, trained_now=trained_now, extra=meta)
+    test = (out["metrics"].data or {}).get("test", {}) if out["version"] != "none" else {}
+    if test:    # the two figures the arborists' team reads first
+        out.update(test_accuracy=test["accuracy"], test_macro_f1=test["macro_f1"])
+    return out
 
 
 @_asset(["silver", "tree_health"], [dg.AssetKey(["ml", "tree_vitality_model"]), dg.AssetKey(["silver", "tree_twin"])],

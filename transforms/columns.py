@@ -387,6 +387,7 @@ COLUMN_DOCS: dict[str, str] = {
     "scene_top_share": "Share of the tile's canopy tops with a column stem within 3 m",
     "vitality_known": "A vitality class is known for the tree (false: 'vitality unknown', never taken as healthy)",
     "inspection_reason": "Why the tree is on the inspection plan",
+    "inspection_priority": "Inspection priority: TRAQ risk score, + 8 points when the vitality is unknown",
     "inspection_date": "Inspection date (filled in by the arborist)",
     "defects": "Defects seen (free text, |-separated; filled in by the arborist)",
     "likelihood_of_failure": "TRAQ likelihood of failure: improbable, possible, probable, imminent (arborist)",
