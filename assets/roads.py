@@ -175,7 +175,7 @@ def _card_metadata(lk: Lake, version: str, source: str, note: str, *, trained_no
           deps=[silver_key("road_images"), silver_key("road_annotations"), silver_key("road_labelled_frames")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch"}, pool="ml:roads_damage", tags={"layer": "ml"},
           automation_condition=dg.AutomationCondition.eager(),
-          description="Damage-grid CNN: the shipped model (trained on simulated frames and real pavement tiles) "
+          description="Damage-grid CNN: the shipped model (trained on simulated frames; its threshold set on real tiles) "
                       "until the city's annotators deliver labels; then fine-tuned from it on the labelled, "
                       "anonymised frames of the lake (silver.road_annotations), promoted only when at least as "
                       "good as the shipped model on the same validation frames. Version = hash of data + config + "

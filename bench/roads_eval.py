@@ -298,8 +298,9 @@ def main() -> None:
     ap.add_argument("--models", default=str(ROOT / "data" / "models" / "roads_damage"))
     ap.add_argument("--retrain", action="store_true")
     ap.add_argument("--shipped", action="store_true",
-                    help="evaluate the shipped model (models/roads/weights/damage_grid, trained on seed 42 and real "
-                         "tiles by bench/train_damage_model.py) instead of training one on --train-seeds")
+                    help="evaluate the shipped model (models/roads/weights/damage_grid, trained on simulated seed 42 by "
+                         "bench/train_damage_model.py; real tiles only set its threshold) instead of training "
+                         "one on --train-seeds")
     ap.add_argument("--train-threads", type=int, default=None,
                     help="torch threads for training (default one per core; 1 is faster on a busy machine)")
     ap.add_argument("--fps-frames", type=int, default=400)
