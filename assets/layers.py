@@ -19,7 +19,8 @@ from .lake import Lake, LakeResource, table_metadata
 
 OWNERS = {"reference": ["team:data-platform"], "voirie": ["team:voirie"],
           "espaces_verts": ["team:espaces-verts"], "proprete": ["team:proprete"],
-          "administration": ["team:administration"], "direction": ["team:direction"]}
+          "administration": ["team:administration"], "direction": ["team:direction"],
+          "relation_usagers": ["team:relation-usagers"]}
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,11 @@ from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_CREW_DAYS_SUITE, RO
                                   crew_days_rules, detections_rules, frame_scores_rules, images_rules,
                                   repair_plan_rules)
 from transforms import road_annotations as RA
+from transforms import citizens as TC
 from transforms import roads as T
 
 from . import ml
+from .citizens import resident_reports
 from .lake import Lake, LakeResource, image_metadata, table_metadata
 from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
 
@@ -461,7 +463,8 @@ def repair_budget(options: pl.DataFrame) -> float:
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(gold_key("road_repair_plan"), deps=[gold_key("road_segment_condition"), silver_key("places")],
+    specs=[dg.AssetSpec(gold_key("road_repair_plan"), deps=[gold_key("road_segment_condition"), silver_key("places"),
+                                                            silver_key("citizen_request_routing")],
                         group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
                         automation_condition=dg.AutomationCondition.eager(),
                         description=GOLD_TABLES["road_repair_plan"].description,
@@ -478,10 +481,10 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
 
     lk = lake.lake()
     cond = lk.read("gold", "road_segment_condition")
-    opts = T.repair_options(cond)
+    opts = TC.boost_repair_options(T.repair_options(cond), resident_reports(lk, "segment"))
     budget = repair_budget(opts)
     values = [option_value(r["pci_gain"], r["length_m"], r["class_weight"],
-                           bool(r["safety_critical"]) and r["treatment"] != "crack_sealing")
+                           bool(r["safety_critical"]) and r["treatment"] != "crack_sealing") + r["report_bonus"]
               for r in opts.iter_rows(named=True)]
     res = plan_repairs(opts["segment_id"].to_list(), opts["cost_eur"].to_list(), values, budget)
     if opts.height and res.status not in ("OPTIMAL", "FEASIBLE"):

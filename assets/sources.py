@@ -124,3 +124,24 @@ SOURCES.append(
            parse=RA.parse_coco_annotations))
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}
+
+
+def _open311(data: bytes, name: str):
+    """A GeoReport v2 requests export (JSON array): good rows redacted, bad requests with their reason."""
+    import polars as pl
+
+    from models.citizens.open311 import BadRequest, decode_requests, parse_requests
+    try:
+        good, bad = parse_requests(decode_requests(data, name))
+    except BadRequest as exc:
+        raise P.BadDelivery(str(exc)) from None
+    return P.Parsed(good, pl.DataFrame(bad, schema=P.Parsed.empty_bad().schema))
+
+
+# Residents' reports, Open311 GeoReport v2 (models/citizens/open311.py); live: orchestration/nats.py
+SOURCES.append(
+    Source("citizen_requests", "relation_usagers", "citizens/requests", ("*.json",), "citizen_requests",
+           "Residents' reports as Open311 GeoReport v2 service requests (JSON export): category, position, "
+           "time, status; free text redacted before storage, photos referenced (anonymised in silver)",
+           ("delta", "json"), parse=_open311))
+SOURCES_BY_NAME = {s.name: s for s in SOURCES}

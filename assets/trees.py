@@ -24,12 +24,14 @@ from quality.suites_marts import MARTS
 from models.trees import pipeline as P
 from quality import suites_trees as QS
 from quality.checks import table_check
+from transforms import citizens as TC
 from transforms import inspections as TI
 from transforms import territory as TT
 from transforms import trees as T
 from transforms.geo import wkt_coords
 
 from . import ml
+from .citizens import resident_reports
 from .lake import Lake, LakeResource, move_to_quarantine, image_metadata, table_metadata
 from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
 
@@ -294,14 +296,16 @@ def tree_risk(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
         "ratings": dg.MetadataValue.json(r.group_by("risk_rating").len().sort("risk_rating").to_dicts())}))
 
 
-@_asset(["silver", "tree_inspection_plan"], [dg.AssetKey(["silver", "tree_risk"]), silver_key("places")],
+@_asset(["silver", "tree_inspection_plan"], [dg.AssetKey(["silver", "tree_risk"]), silver_key("places"),
+                                            silver_key("citizen_request_routing")],
         "Tomorrow's arborist rounds: the trees most worth a visit (TRAQ score; a tree of unknown vitality "
         "ranked as if declining, with that reason) that two teams can inspect in a 7 h 30 shift, routed with "
         "OR-Tools (every tree optional, drop penalty = priority); carries the arborist's form columns, empty",
         {"ortools", "delta"})
 def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
-    plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
+    risk = TC.mark_reported_trees(lk.read("silver", "tree_risk"), resident_reports(lk, "tree"))
+    plan, info = P.inspection_plan(risk, lk.read("silver", "places"), InspectionConfig(),
                                    plan_inspections)
     if info["candidates"] and info["solver_status"] not in ROUTING_OK:
         # a failed solve never replaces the last good rounds: fail visibly, table untouched

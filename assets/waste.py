@@ -20,9 +20,11 @@ from models.waste import planning as P
 from quality import suites_waste as QS
 from quality.checks import table_check
 from quality.suites_marts import MARTS
+from transforms import citizens as TC
 from transforms import waste as T
 
 from . import ml
+from .citizens import resident_reports
 from .lake import Lake, LakeResource, image_metadata, table_metadata
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
@@ -172,7 +174,8 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
         "bins_by_source": dg.MetadataValue.json(dict(df.group_by("rate_source").len().iter_rows()))}))
 
 
-@dg.asset(key=silver_key("collection_selection"), automation_condition=dg.AutomationCondition.eager(), deps=[silver_key("bin_fill_forecast")],
+@dg.asset(key=silver_key("collection_selection"), automation_condition=dg.AutomationCondition.eager(),
+          deps=[silver_key("bin_fill_forecast"), silver_key("citizen_request_routing")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
           description="Bins to empty on the next collection day, each with its reason: due bins (overflow before "
                       "the next possible visit, sensor alert) start their stream's trip, which also takes its bins "
@@ -180,7 +183,7 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
                       "a stream with nothing due is deferred")
 def collection_selection(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
-    fc = _latest(lk.read("silver", "bin_fill_forecast"))
+    fc = TC.mark_reported_bins(_latest(lk.read("silver", "bin_fill_forecast")), resident_reports(lk, "bin"))
     sel = T.select_bins(fc, SELECT_THRESHOLD, positions=lk.read("silver", "collection_points"))
     plan_date = fc["plan_date"][0]
     lk.replace_where("silver", "collection_selection", sel, "plan_date", str(plan_date))

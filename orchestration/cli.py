@@ -121,6 +121,30 @@ def cmd_replay_mqtt(args) -> int:
     return 0
 
 
+def cmd_ingest_nats(args) -> int:
+    import logging
+
+    from assets.lake import Lake
+
+    from .nats import NatsIngestor
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    s = _settings(args)
+    ing = NatsIngestor(Lake(s.lake_uri, s.storage_options), args.url, args.subject, args.durable,
+                       batch=args.batch, ack_wait_s=args.ack_wait)
+    st = ing.run(max_seconds=args.max_seconds, idle_exit_s=args.idle_exit, max_messages=args.max_messages)
+    print(f"received {st.received}, inserted {st.inserted}, quarantined {st.quarantined}, batches {st.batches}")
+    return 0
+
+
+def cmd_replay_nats(args) -> int:
+    from .nats import replay
+
+    s = _settings(args)
+    print(f"published {replay(args.landing or s.landing_uri, args.url)} service requests to {args.url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lakehouse", description="Cannes lakehouse command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -166,6 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     rq.add_argument("--rate", type=float, help="messages per second (default: as fast as possible)")
     rq.add_argument("--landing", help="landing folder (default LANDING_URI)")
     rq.set_defaults(fn=cmd_replay_mqtt)
+    np_ = sub.add_parser("ingest-nats", help="residents' reports (Open311) from NATS JetStream to bronze, exactly once")
+    np_.add_argument("--url", default="nats://127.0.0.1:4222")
+    np_.add_argument("--subject", default="cannes.citizens.requests.>")
+    np_.add_argument("--durable", default="lakehouse-citizen-requests", help="durable consumer: the server keeps its place")
+    np_.add_argument("--batch", type=int, default=200, help="messages per micro-batch (one Delta commit)")
+    np_.add_argument("--ack-wait", type=float, default=30.0, help="seconds before an unacknowledged message is redelivered")
+    np_.add_argument("--max-seconds", type=float)
+    np_.add_argument("--idle-exit", type=float)
+    np_.add_argument("--max-messages", type=int)
+    np_.set_defaults(fn=cmd_ingest_nats)
+    rn = sub.add_parser("replay-nats", help="publish the landing zone's service requests onto NATS JetStream")
+    rn.add_argument("--url", default="nats://127.0.0.1:4222")
+    rn.add_argument("--landing", help="landing folder (default LANDING_URI)")
+    rn.set_defaults(fn=cmd_replay_nats)
     args = p.parse_args(argv)
     return args.fn(args)
 

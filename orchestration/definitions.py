@@ -11,7 +11,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from assets import admin, direction, procurement, reference, roads, trees, waste  # noqa: E402
+from assets import admin, citizens, direction, procurement, reference, roads, trees, waste  # noqa: E402
 from assets.bronze import BRONZE_ASSETS, BRONZE_CHECKS, QUARANTINE  # noqa: E402
 from assets.lake import LakeResource  # noqa: E402
 from assets.serving import ServingResource, cannes_duckdb  # noqa: E402
@@ -23,7 +23,7 @@ from .jobs import JOBS, SCHEDULES, automation_sensor  # noqa: E402
 from .sensors import SENSORS  # noqa: E402
 from .settings import Settings, get_settings  # noqa: E402
 
-SERVICE_MODULES = [reference, roads, trees, waste, admin, procurement, direction]
+SERVICE_MODULES = [reference, roads, trees, waste, admin, procurement, direction, citizens]
 SERVICE_ASSETS = [a for m in SERVICE_MODULES for a in m.ASSETS]
 SILVER_CHECKS = [silver_check(t) for t in SILVER_SUITES]
 # further checks a service module declares beside its assets (`CHECKS = [...]`)

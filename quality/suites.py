@@ -215,3 +215,8 @@ SILVER_SUITES: dict[str, TableSuite] = _build_silver()
 
 def silver_suite(table: str) -> TableSuite:
     return SILVER_SUITES[table]
+
+# residents' reports (Open311), quality/suites_citizens.py
+from .suites_citizens import BRONZE_CITIZEN_REQUESTS  # noqa: E402
+
+BRONZE_SPECS["citizen_requests"] = BRONZE_CITIZEN_REQUESTS

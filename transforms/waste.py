@@ -222,6 +222,9 @@ def select_bins(forecast: pl.DataFrame, threshold: float = 0.85, positions: pl.D
         "would overflow before the next possible visit on {} (forecast {} >= {})", pl.col("next_visit_date"),
         pl.col("fill_at_next_visit").round(2), pl.lit(due_fill)))
     r3 = pl.when(pl.col("sensor_status").is_in(ALERT_STATUS)).then(pl.format("sensor reports {}", pl.col("sensor_status")))
+    if "resident_report" in f.columns:   # a resident reported it (transforms.citizens.mark_reported_bins): due
+        r3 = pl.concat_str([r3, pl.col("resident_report")], separator="; ", ignore_nulls=True)
+        r3 = pl.when(r3 != "").then(r3)
     if batch_fill is None:
         f = f.with_columns(pl.concat_str([r1, r2, r3], separator="; ", ignore_nulls=True).alias("reason"))
     else:

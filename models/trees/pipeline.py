@@ -267,11 +267,15 @@ def inspection_candidates(risk: pl.DataFrame, n: int) -> pl.DataFrame:
     :data:`models.trees.risk.UNKNOWN_VITALITY_PRIORITY` when the tree's vitality is unknown (ranked as
     if declining until an arborist has rated it), with the reason in words."""
     known = pl.col("vitality_known") if "vitality_known" in risk.columns else pl.col("vitality").is_not_null()
+    # a resident's report (transforms.citizens.mark_reported_trees) adds its priority and names itself
+    bonus = pl.col("report_priority").fill_null(0.0) if "report_priority" in risk.columns else pl.lit(0.0)
+    report = pl.col("report_reason") if "report_reason" in risk.columns else pl.lit(None, pl.Utf8)
     return risk.with_columns(
-        (pl.col("risk_score") + pl.when(known).then(0.0).otherwise(traq.UNKNOWN_VITALITY_PRIORITY))
+        (pl.col("risk_score") + pl.when(known).then(0.0).otherwise(traq.UNKNOWN_VITALITY_PRIORITY) + bonus)
         .alias("inspection_priority"),
-        pl.when(known).then(pl.format("TRAQ {} risk", pl.col("risk_rating")))
-        .otherwise(pl.format("vitality unknown: rate it (TRAQ {} risk without vitality)", pl.col("risk_rating")))
+        pl.concat_str([report, pl.when(known).then(pl.format("TRAQ {} risk", pl.col("risk_rating")))
+                       .otherwise(pl.format("vitality unknown: rate it (TRAQ {} risk without vitality)",
+                                            pl.col("risk_rating")))], separator="; ", ignore_nulls=True)
         .alias("inspection_reason"),
     ).sort(["inspection_priority", "height_m", "tree_id"], descending=[True, True, False]).head(n)
 
