@@ -130,7 +130,7 @@ def cmd_ingest_nats(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     s = _settings(args)
-    ing = NatsIngestor(Lake(s.lake_uri, s.storage_options), args.url, args.subject, args.durable,
+    ing = NatsIngestor(Lake(s.lake_uri, s.storage_options), args.url, args.subject, args.durable, args.stream,
                        batch=args.batch, ack_wait_s=args.ack_wait)
     st = ing.run(max_seconds=args.max_seconds, idle_exit_s=args.idle_exit, max_messages=args.max_messages)
     print(f"received {st.received}, inserted {st.inserted}, quarantined {st.quarantined}, batches {st.batches}")
@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     np_.add_argument("--url", default="nats://127.0.0.1:4222")
     np_.add_argument("--subject", default="cannes.citizens.requests.>")
     np_.add_argument("--durable", default="lakehouse-citizen-requests", help="durable consumer: the server keeps its place")
+    np_.add_argument("--stream", default="CITIZENS", help="JetStream stream holding the reports (created if absent)")
     np_.add_argument("--batch", type=int, default=200, help="messages per micro-batch (one Delta commit)")
     np_.add_argument("--ack-wait", type=float, default=30.0, help="seconds before an unacknowledged message is redelivered")
     np_.add_argument("--max-seconds", type=float)

@@ -20,7 +20,7 @@ MARKER = ".simulated.json"
 
 def simulate(profile: str = "demo", seed: int = 42, landing: Path | str = "data/landing",
              ground_truth: Path | str = "data/ground_truth", bad_inputs: bool = False,
-             parts: tuple[str, ...] = ("roads", "trees", "waste", "admin"),
+             parts: tuple[str, ...] = ("roads", "trees", "waste", "admin", "citizens"),
              progress=None) -> dict:
     """Simulate the city and write every delivery. Returns counts per part and seconds taken."""
     from .reference import write_reference
@@ -43,8 +43,10 @@ def simulate(profile: str = "demo", seed: int = 42, landing: Path | str = "data/
             from .waste import simulate_waste as fn
         elif part == "admin":
             from .admin import simulate_admin as fn
+        elif part == "citizens":
+            from .citizens import simulate_citizens as fn
         else:
-            raise ValueError(f"unknown simulator part {part!r}; expected roads, trees, waste or admin")
+            raise ValueError(f"unknown simulator part {part!r}; expected roads, trees, waste, admin or citizens")
         stats[part] = dict(fn(city, landing, ground_truth))
         if part == "admin":   # the buyers' DECP exports and the holders' SIRENE extract
             from .procurement import simulate_procurement
