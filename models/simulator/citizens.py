@@ -115,7 +115,8 @@ def plant_requests(city: City) -> tuple[list[dict], list[dict]]:
         close = ack + timedelta(hours=float(rng.uniform(4, 300)))
         if ack < end:
             versions.append({**base, "updated_datetime": _iso(ack), "status_notes": "Pris en charge par le service."})
-        if close < end - timedelta(days=2) and item:
+        # every other report of a category is still being handled (open): the plans act on those
+        if close < end - timedelta(days=2) and item and sum(t[0] == code for t in targets[:i]) % 2 == 0:
             versions.append({**base, "updated_datetime": _iso(close), "status": "closed",
                              "status_notes": "Intervention réalisée."})
         truth.append({"service_request_id": rid, "service_code": code, "x_2154": round(float(x), 2),
