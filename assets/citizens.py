@@ -153,6 +153,8 @@ CHECKS = [
     table_check("silver", "citizen_request_routing", QC.SUITES["citizen_request_routing"],
                 extra=QC.matched_within_threshold,
                 description="Every report routed to a known service, its segment known; a match within its distance"),
+    table_check("silver", "citizen_media", QC.SUITES["citizen_media"], extra=QC.photos_are_anonymised_jpegs,
+                description="Stored residents' photos: one per request, an anonymised JPEG with the anonymiser's version"),
     table_check("gold", "citizen_response_kpis", QC.SUITES["citizen_response_kpis"]),
     table_check("gold", "citizen_agent_queue", QC.SUITES["citizen_agent_queue"]),
 ]

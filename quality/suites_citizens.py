@@ -39,6 +39,11 @@ SUITES = {
                                     not_null=("requests", "share_resolved_within_target"),
                                     ranges={"share_resolved_within_target": (0, 1), "requests": (1, None),
                                             "median_hours_to_acknowledge": (0, None), "median_hours_to_resolve": (0, None)}),
+    "citizen_media": _suite("citizen_media", {"service_request_id": pl.Utf8, "file": pl.Utf8, "source_sha256": pl.Utf8,
+                                              "blurred_boxes": pl.Int64, "blurred_share": pl.Float64,
+                                              "anonymiser_version": pl.Utf8}, ("service_request_id",),
+                            not_null=("file", "source_sha256", "anonymiser_version"),
+                            ranges={"blurred_share": (0, 1), "blurred_boxes": (0, None)}, references=REQ),
     "citizen_agent_queue": _suite("citizen_agent_queue", T.ROUTING, ("service_request_id",), not_null=("reason",),
                                   references=REQ),
 }
@@ -55,3 +60,10 @@ def matched_within_threshold(df: pl.DataFrame, lake) -> list[str]:
     lim = pl.col("item_kind").replace_strict(T.MATCH_M, default=None)
     bad = df.filter(pl.col("matched") & (pl.col("item_id").is_null() | (pl.col("distance_m") > lim)))
     return [f"{bad.height} matched report(s) without an item or beyond the match distance"] if bad.height else []
+
+
+def photos_are_anonymised_jpegs(df: pl.DataFrame, lake) -> list[str]:
+    """Every stored photo is a JPEG, none stored without the anonymiser's version."""
+    bad = df.filter(pl.col("jpeg").is_null() | (pl.col("jpeg").bin.slice(0, 2) != b"\xff\xd8")
+                    | pl.col("anonymiser_version").is_null())
+    return [f"{bad.height} stored photo(s) not an anonymised JPEG"] if bad.height else []

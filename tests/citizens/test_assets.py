@@ -32,7 +32,7 @@ def materialised(tiny_city, tmp_path_factory):
     lake = Lake(str(root / "lake"))
     build_reference(lake, landing, tiny_city["city"])
     reps = ingest(lake, landing, "citizen_requests")
-    res = dg.materialize([*C.ASSETS[:5], *C.CHECKS[:4]], resources={"lake": LakeResource(
+    res = dg.materialize([*C.ASSETS[:5], *C.CHECKS[:5]], resources={"lake": LakeResource(
         lake_uri=str(root / "lake"), landing_uri=str(landing))}, selection=[a.key for a in C.ASSETS[:5]])
     return lake, reps, res, tiny_city
 
