@@ -15,13 +15,16 @@ import duckdb
 
 # the service modules register their gold tables (and serving SQL) when imported: import them
 # all before the serving asset below takes its dependencies from the registry
-from . import admin, direction, procurement, reference, roads, trees, waste  # noqa: F401,E402
+from . import admin, citizens, direction, procurement, reference, roads, trees, waste  # noqa: F401,E402
 from transforms.columns import describe
 
+import polars as pl
+
+from .communes import CommuneResolver, publish_communes
 from .lake import Lake, LakeResource
 from .layers import GOLD_TABLES, SERVING_SQL, gold_key
 
-SCHEMAS = ("voirie", "espaces_verts", "proprete", "administration", "direction")
+SCHEMAS = ("voirie", "espaces_verts", "proprete", "administration", "direction", "relation_usagers")
 
 
 def delta_extension_path() -> Path:
@@ -51,6 +54,7 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     counts: dict[str, int] = {}
     now = datetime.now(timezone.utc)
+    place = CommuneResolver.from_lake(lake)   # every mart carries its rows' commune (assets/communes.py)
     con = duckdb.connect(str(tmp))
     try:
         for schema in SCHEMAS:
@@ -61,7 +65,7 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
             dt = lake.table("gold", table)
             if dt is None:
                 continue
-            arrow = dt.to_pyarrow_table()
+            arrow = place.add(pl.from_arrow(dt.to_pyarrow_table())).to_arrow()
             con.register("_src", arrow)
             con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM _src')
             con.unregister("_src")
@@ -101,11 +105,12 @@ class ServingResource(dg.ConfigurableResource):
 def cannes_duckdb(context: dg.AssetExecutionContext, lake: LakeResource, serving: ServingResource) -> dg.MaterializeResult:
     t = time.perf_counter()
     counts = publish(lake.lake(), serving.path)
+    communes = publish_communes(serving.path, CommuneResolver.from_lake(lake.lake()).communes)
     table = "| table | rows |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in counts.items())
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(serving.path), "tables": len(counts),
         "dagster/row_count": sum(counts.values()), "tables_published": dg.MetadataValue.md(table),
-        "seconds": round(time.perf_counter() - t, 2)})
+        "commune_files": dg.MetadataValue.json(communes), "seconds": round(time.perf_counter() - t, 2)})
 
 
 

@@ -45,12 +45,14 @@ class Profile:
     lidar_density: float = 8.0   # points per m2
     dsp_years: tuple[int, ...] = (2023, 2024, 2025)
     end_date: date = date(2026, 10, 31)
+    # the agglomeration's other communes simulated beside Cannes (None = all of OTHER_COMMUNES)
+    other_communes: tuple[str, ...] | None = None
 
 
 PROFILES: dict[str, Profile] = {
     # Tests: a few hundred metres of street, a handful of everything.
     "tiny": Profile("tiny", 300.0, ("Le Suquet", "Croisette"), 24, 2, 3, 60, 60.0, 0.5,
-                    dsp_years=(2024, 2025)),
+                    dsp_years=(2024, 2025), other_communes=()),
     "demo": Profile("demo", 260.0, None, 150, 3, 7, 600, 40.0, 0.25),
     "city": Profile("city", 130.0, None, 1500, 12, 30, 15000, 4.0, 0.5),
 }
@@ -71,6 +73,26 @@ QUARTIERS: dict[str, tuple[float, float]] = {
     "Le Suquet": (1023500, 6280350),
 }
 QUARTIER_CODES = {name: f"Q{i + 1:02d}" for i, name in enumerate(QUARTIERS)}
+
+# The other communes of the Agglomération Cannes Lérins: INSEE code, two real quartiers each with an
+# approximate centroid (Lambert-93, schematic like Cannes's) and real street names; each quartier
+# is a small block (QUARTIER_BLOCK_M) so the demo stays small: a few street segments per commune.
+OTHER_COMMUNES: dict[str, dict] = {
+    "Le Cannet": {"insee": "06030", "quartiers": {
+        "Rocheville": ((1024400, 6284500), ["Avenue de Rocheville", "Avenue du Campon", "Rue de la Cigale"]),
+        "Le Vieux Cannet": ((1025900, 6284300), ["Rue Saint-Sauveur", "Boulevard Sadi Carnot", "Avenue Victoria"])}},
+    "Mougins": {"insee": "06085", "quartiers": {
+        "Mougins Village": ((1023300, 6286700), ["Avenue Jean-Charles Mallet", "Boulevard Courteline",
+                                                 "Chemin du Font de Currault"]),
+        "Tournamy": ((1022000, 6285700), ["Avenue de Tournamy", "Chemin de la Chapelle", "Avenue du Maréchal Juin"])}},
+    "Mandelieu-la-Napoule": {"insee": "06079", "quartiers": {
+        "Capitou": ((1018600, 6281400), ["Avenue de Fréjus", "Avenue du Capitou", "Boulevard des Écureuils"]),
+        "La Napoule": ((1018700, 6278100), ["Avenue Henry Clews", "Boulevard Henry Clews", "Rue de la Pinède"])}},
+    "Théoule-sur-Mer": {"insee": "06138", "quartiers": {
+        "Théoule Village": ((1018300, 6275900), ["Boulevard de l'Esquillon", "Avenue de Lérins", "Rue du Port"]),
+        "Miramar": ((1017300, 6273300), ["Corniche d'Or", "Avenue de Miramar", "Chemin de la Galère"])}},
+}
+QUARTIER_BLOCK_M = (640.0, 520.0)
 
 # City outline: the coast to the south, the hills to the north (schematic).
 CITY_OUTLINE: list[tuple[float, float]] = [
@@ -166,6 +188,7 @@ class Quartier:
     code: str
     name: str
     polygon: list[tuple[float, float]]   # Lambert-93, closed implicitly
+    commune: str = "Cannes"
 
     @property
     def area_m2(self) -> float:
@@ -340,6 +363,7 @@ def build_city(profile: str | Profile = "demo", seed: int = 42) -> City:
                                     cap, stream))
 
     places = _places(quartiers, segments, rng)
+    _other_communes(prof, seed, quartiers, segments, bins)
     trucks = [
         {"truck_id": f"BOM-{i + 1:02d}", "capacity_kg": 9500 if i % 4 else 6000,
          "capacity_m3": 19.0 if i % 4 else 12.0, "shift_start": "05:00", "shift_hours": 7.0,
@@ -347,6 +371,49 @@ def build_city(profile: str | Profile = "demo", seed: int = 42) -> City:
         for i in range(prof.n_trucks)
     ]
     return City(prof, seed, quartiers, segments, bins, places, trucks)
+
+
+def _other_communes(prof: Profile, seed: int, quartiers: list, segments: list, bins: list) -> None:
+    """Append the other communes' quartiers, street grids and a few bins (their own random
+    stream, after Cannes's: Cannes's reference data is the same with or without them)."""
+    rng = np.random.default_rng([seed, 2])
+    names = list(OTHER_COMMUNES) if prof.other_communes is None else list(prof.other_communes)
+    s = prof.street_spacing_m
+    k = 0
+    for commune in names:
+        for qname, ((cx, cy), streets) in OTHER_COMMUNES[commune]["quartiers"].items():
+            k += 1
+            w, h = QUARTIER_BLOCK_M
+            poly = [(cx - w / 2, cy - h / 2), (cx + w / 2, cy - h / 2), (cx + w / 2, cy + h / 2), (cx - w / 2, cy + h / 2)]
+            quartiers.append(Quartier(f"Q{100 + k:03d}", qname, poly, commune))
+            gx = np.arange(cx - w / 2 + s / 2, cx + w / 2, s)
+            gy = np.arange(cy - h / 2 + s / 2, cy + h / 2, s)
+            X, Y = np.meshgrid(gx, gy)
+            X = X + rng.normal(0, s * 0.05, X.shape)
+            Y = Y + rng.normal(0, s * 0.05, Y.shape)
+            first = len(segments)
+            for axis in (0, 1):
+                lines = range(X.shape[0]) if axis == 0 else range(X.shape[1])
+                for li in lines:
+                    cls = "secondary" if li == 0 else "residential"
+                    steps = X.shape[1] - 1 if axis == 0 else X.shape[0] - 1
+                    for j in range(steps):
+                        a = (li, j) if axis == 0 else (j, li)
+                        b = (li, j + 1) if axis == 0 else (j + 1, li)
+                        segments.append(Segment(f"SEG-{len(segments) + 1:05d}", streets[(li * 2 + axis) % len(streets)],
+                                                qname, cls, "asphalt", round(float(X[a]), 2), round(float(Y[a]), 2),
+                                                round(float(X[b]), 2), round(float(Y[b]), 2), 50 if cls == "secondary" else 30))
+            for i in range(2):   # two bins per quartier
+                sg = segments[first + int(rng.integers(len(segments) - first))] if len(segments) > first else None
+                if sg is None:
+                    continue
+                t = rng.uniform(0.2, 0.8)
+                dx, dy = sg.x1 - sg.x0, sg.y1 - sg.y0
+                L = math.hypot(dx, dy)
+                stream = ("ordures_menageres", "emballages")[i]
+                bins.append(CollectionPoint(f"BIN-{len(bins) + 1:05d}", sg.segment_id, qname,
+                                            round(sg.x0 + t * dx + dy / L * 4, 2), round(sg.y0 + t * dy - dx / L * 4, 2),
+                                            660, stream))
 
 
 def _places(quartiers, segments, rng) -> list[Place]:

@@ -44,13 +44,19 @@ def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def communes_geojson(city: City) -> dict:
-    """The simulated Cannes as a commune (INSEE 06029): the outline around its quartiers, WGS84."""
-    hull = _hull([(x, y) for q in city.quartiers for x, y in q.polygon])
-    ring = [[round(v, 7) for v in to_wgs84(x, y)] for x, y in hull]
-    ring.append(ring[0])
-    return {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"insee": CANNES_INSEE, "name": "Cannes"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    """The simulated communes (Cannes, INSEE 06029, and the agglomeration's others the profile
+    holds): each the outline around its quartiers, WGS84."""
+    from .city import OTHER_COMMUNES
+
+    feats = []
+    for commune in dict.fromkeys(q.commune for q in city.quartiers):
+        hull = _hull([(x, y) for q in city.quartiers if q.commune == commune for x, y in q.polygon])
+        ring = [[round(v, 7) for v in to_wgs84(x, y)] for x, y in hull]
+        ring.append(ring[0])
+        insee = CANNES_INSEE if commune == "Cannes" else OTHER_COMMUNES[commune]["insee"]
+        feats.append({"type": "Feature", "properties": {"insee": insee, "name": commune},
+                      "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    return {"type": "FeatureCollection", "features": feats}
 
 
 def write_reference(city: City, landing: Path) -> dict:
@@ -60,7 +66,7 @@ def write_reference(city: City, landing: Path) -> dict:
         ring = [list(map(lambda v: round(v, 7), to_wgs84(x, y))) for x, y in q.polygon]
         ring.append(ring[0])
         feats.append({"type": "Feature",
-                      "properties": {"code": q.code, "name": q.name, "commune": "Cannes"},
+                      "properties": {"code": q.code, "name": q.name, "commune": q.commune},
                       "geometry": {"type": "Polygon", "coordinates": [ring]}})
     atomic_write_text(ref / "quartiers.geojson",
                       json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False))
@@ -98,6 +104,6 @@ def write_reference(city: City, landing: Path) -> dict:
     atomic_write_text(ref / "fleet.json", json.dumps(
         {"depot_id": "DEPOT-LA-BOCCA", "disposal_id": "DISPOSAL-01", "trucks": city.trucks},
         ensure_ascii=False, indent=1))
-    return {"communes": 1, "quartiers": len(city.quartiers), "street_segments": len(city.segments),
+    return {"communes": len({q.commune for q in city.quartiers}), "quartiers": len(city.quartiers), "street_segments": len(city.segments),
             "street_km": round(city.street_km, 1), "collection_points": len(city.bins),
             "places": len(city.places), "trucks": len(city.trucks)}
