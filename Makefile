@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: run run-real test install lock ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt clean lint
+.PHONY: run run-real test install lock ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt ingest-nats clean lint
 
 # The environment is the lock file (pip-compile of pyproject.toml; `make lock` rewrites it):
 # requirements-dev.lock = runtime + dev (tests, import-linter), requirements.lock = runtime only.
@@ -49,6 +49,10 @@ test: install
 ## make ui: the Dagster UI on http://127.0.0.1:3000 (webserver + daemon: sensors, schedule, automation)
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dg dev --host 127.0.0.1 --port 3000
+
+## make ingest-nats: the long-running residents' reports subscriber (NATS JetStream 127.0.0.1:4222 -> bronze, exactly once)
+ingest-nats: install
+	$(BIN)/lakehouse ingest-nats
 
 ## make ingest-mqtt: the long-running bin-sensor subscriber (MQTT 127.0.0.1:1883 -> bronze, exactly once)
 ingest-mqtt: install

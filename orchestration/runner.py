@@ -237,6 +237,9 @@ def print_summary(console: Console, settings: Settings, s: RunSummary) -> None:
     for k, v in s.published.items():
         m.add_row(k, str(v))
     console.print(m)
+    communes = sorted((Path(settings.serving_path).parent / "communes").glob("*.duckdb"))
+    if communes:
+        console.print("commune files (each holds only its commune's rows): " + ", ".join(str(p) for p in communes))
     console.print("silver: " + ", ".join(f"{k} {v}" for k, v in s.silver_rows.items()))
     console.print(f"quarantine: {s.quarantined} entries (SELECT * FROM direction.data_quarantine, or "
                   f"`.venv/bin/lakehouse quarantine`)")
