@@ -50,7 +50,7 @@ def resident_reports(lake: Lake, kind: str) -> pl.DataFrame:
 def citizen_requests(lake: Lake):
     """One row per resident's report (Open311): latest status, redacted description, service,
     position (WGS84, Lambert-93), requested / acknowledged / resolved times, versions received."""
-    return T.requests(lake.read("bronze", "citizen_requests"))
+    return T.requests(lake.read_or_empty("bronze", "citizen_requests", {}))
 
 
 @silver("citizen_request_routing", group=GROUP, deps=[silver_key("citizen_requests"), silver_key("street_segments"),
@@ -115,7 +115,7 @@ def root_heave_candidates(lake: Lake):
     """Damaged pavement (survey PCI < 70 or an open pothole/pavement report) within 8 m of a large
     tree (>= 12 m or DBH >= 40 cm): root heave candidates for a joint voirie / espaces verts visit."""
     return M.root_heave_candidates(lake.read("silver", "street_segments"), _read(lake, "gold", "road_segment_condition"),
-                                   lake.read("silver", "tree_risk"), _read(lake, "silver", "citizen_request_routing"),
+                                   _read(lake, "silver", "tree_risk"), _read(lake, "silver", "citizen_request_routing"),
                                    communes_of_quartiers(lake))
 
 
@@ -128,7 +128,7 @@ def cleanliness_hotspots(lake: Lake):
     overflows (a sensor reading >= 100 %) coincide, at least two of the three."""
     return M.cleanliness_hotspots(lake.read("silver", "street_segments"), _read(lake, "gold", "cleanliness_index"),
                                   _read(lake, "silver", "citizen_request_routing"), _read(lake, "silver", "bin_readings"),
-                                  lake.read("silver", "collection_points"), communes_of_quartiers(lake))
+                                  _read(lake, "silver", "collection_points"), communes_of_quartiers(lake))
 
 
 @gold("works_coordination", group="direction",

@@ -95,6 +95,8 @@ def root_heave_candidates(segments: pl.DataFrame, condition: pl.DataFrame, trees
            else pl.DataFrame(schema={"segment_id": pl.Utf8, "resident_reports": pl.Utf8}))
     seg = segments.join(pci, on="segment_id", how="left").join(rep, on="segment_id", how="left").filter(
         (pl.col("pci") < DAMAGED_PCI) | pl.col("resident_reports").is_not_null())
+    if trees is None or trees.is_empty():
+        return pl.DataFrame(schema=ROOT_HEAVE)
     big = trees.filter((pl.col("height_m") >= LARGE_TREE_H) | (pl.col("dbh_cm").fill_null(0) >= LARGE_TREE_DBH))
     if seg.is_empty() or big.is_empty():
         return pl.DataFrame(schema=ROOT_HEAVE)
@@ -135,7 +137,7 @@ def cleanliness_hotspots(segments: pl.DataFrame, cleanliness: pl.DataFrame, rout
         else pl.DataFrame(schema={"segment_id": pl.Utf8, "complaints": pl.Int64}))
     ov = (readings.filter(pl.col("filling_level") >= OVERFLOW_FILL).join(bins.select("bin_id", "segment_id"), on="bin_id")
           .group_by("segment_id").agg(pl.len().cast(pl.Int64).alias("bin_overflows"))
-          if readings is not None and readings.height else pl.DataFrame(schema={"segment_id": pl.Utf8, "bin_overflows": pl.Int64}))
+          if readings is not None and readings.height and bins is not None else pl.DataFrame(schema={"segment_id": pl.Utf8, "bin_overflows": pl.Int64}))
     df = segments.select("segment_id", "street_name", "quartier").join(lit, on="segment_id", how="left").join(
         comp, on="segment_id", how="left").join(ov, on="segment_id", how="left").with_columns(
         pl.col("litter_items", "complaints", "bin_overflows").fill_null(0))
