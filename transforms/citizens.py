@@ -141,8 +141,9 @@ def open_reports(routing: pl.DataFrame, kind: str) -> pl.DataFrame:
 #: a safety-critical fix's bonus (models/roads/repair.py SAFETY_BONUS), a resident's report being
 #: as good a reason to act as the survey's own safety flag
 REPORT_BONUS_REPAIR = 50.0
-#: inspection priority added to a reported tree: above any TRAQ score (Extreme = 12)
-REPORT_PRIORITY_TREE = 20.0
+#: inspection priority added to a reported tree: TRAQ risk scores are 0-100 (models/trees/risk.py),
+#: so a reported tree ranks above every unreported one and the rounds drop it last
+REPORT_PRIORITY_TREE = 100.0
 
 
 def boost_repair_options(options: pl.DataFrame, reports: pl.DataFrame) -> pl.DataFrame:
