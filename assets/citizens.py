@@ -89,12 +89,16 @@ def citizen_media(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
         "anonymised_now": len(rows), "quarantined_now": len(bad)}))
 
 
-@gold("citizen_agent_queue", group=GROUP, deps=[silver_key("citizen_request_routing"), silver_key("citizen_requests")],
-      may_be_empty="every open report matched its street segment, bin or tree")
+@gold("citizen_agent_queue", group=GROUP, deps=[silver_key("citizen_request_routing"), silver_key("citizen_requests"),
+                                               gold_key("road_segment_condition")],
+      may_be_empty="every open report matched its street segment, bin or tree and can enter its plan")
 def citizen_agent_queue(lake: Lake):
-    """Open reports that matched no street segment, bin or tree: queued for an agent, with the
-    reason (nearest item and its distance), the redacted description and where it is."""
-    r = lake.read("silver", "citizen_request_routing").filter(~pl.col("matched") & (pl.col("status") == "open"))
+    """Open reports for an agent, with the reason: those that matched no street segment, bin or tree
+    (nearest item and its distance), and pothole/pavement reports on a segment no survey has graded
+    (no repair option); the redacted description and where it is."""
+    cond = _read(lake, "gold", "road_segment_condition")
+    graded = cond.filter(pl.col("is_latest") & pl.col("graded"))["segment_id"].to_list() if cond is not None else None
+    r = T.agent_queue(lake.read("silver", "citizen_request_routing"), graded)
     return r.join(lake.read("silver", "citizen_requests").select("service_request_id", "description", "address",
                                                                  "lat", "lon"), on="service_request_id", how="left")
 

@@ -135,6 +135,21 @@ def open_reports(routing: pl.DataFrame, kind: str) -> pl.DataFrame:
             .select("item_id", "reports", pl.format("resident report {}", pl.col("_ids")).alias("report_reason")))
 
 
+def agent_queue(routing: pl.DataFrame, graded_segments: list[str] | None) -> pl.DataFrame:
+    """Open reports an agent must handle: those that matched nothing (their routing reason), and
+    pothole/pavement reports on a segment no survey has graded (the repair plan has no option for
+    it: someone must go and look)."""
+    open_ = routing.filter(pl.col("status") == "open")
+    unmatched = open_.filter(~pl.col("matched"))
+    if graded_segments is None:
+        return unmatched
+    ungraded = open_.filter(pl.col("matched") & (pl.col("item_kind") == "segment")
+                            & ~pl.col("item_id").is_in(graded_segments)).with_columns(pl.format(
+        "segment {} ({}) has no graded survey, so no repair option: send a technician", pl.col("item_id"),
+        pl.col("street_name")).alias("reason"))
+    return pl.concat([unmatched, ungraded]).sort("service_request_id")
+
+
 # -------------------------------------------------------------------- the plans' boosts
 
 #: objective points a reported segment's repair options gain (per report, at most 3): the size of

@@ -117,3 +117,14 @@ def test_tree_report_enters_the_inspection_candidates(routed, tiny_city):
     top = after.head(min(3, len(reported)))
     assert set(top["tree_id"].to_list()) <= reported
     assert top["inspection_reason"].str.starts_with("resident report ").all()
+
+
+def test_reports_on_ungraded_segments_queue_for_an_agent(routed):
+    _, routing = routed
+    rep = T.open_reports(routing, "segment")
+    graded = rep["item_id"].to_list()[:1]
+    q = T.agent_queue(routing, graded)
+    ungraded = q.filter(pl.col("matched"))
+    assert set(ungraded["item_id"].to_list()) == set(rep["item_id"].to_list()[1:])
+    assert ungraded["reason"].str.contains("has no graded survey, so no repair option").all()
+    assert q.filter(~pl.col("matched")).height == routing.filter(~pl.col("matched") & (pl.col("status") == "open")).height
