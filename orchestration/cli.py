@@ -55,10 +55,15 @@ def cmd_publish(args) -> int:
 
     from . import definitions  # noqa: F401  (registers the gold tables)
 
+    from assets.communes import CommuneResolver, publish_communes
+
     s = _settings(args)
-    counts = publish(Lake(s.lake_uri, s.storage_options), s.serving_path)
+    lake = Lake(s.lake_uri, s.storage_options)
+    counts = publish(lake, s.serving_path)
     for k, v in counts.items():
         print(f"{k}\t{v}")
+    for commune, info in publish_communes(s.serving_path, CommuneResolver.from_lake(lake).communes).items():
+        print(f"{commune}\t{info['path']}\t{info['tables']} tables, {info['rows']} rows")
     return 0
 
 
