@@ -34,7 +34,8 @@ from transforms import roads as T
 
 from . import ml
 from .lake import Lake, LakeResource, image_metadata, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
+from .catalog import gold_asset_args, gold_spec
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "voirie"
 MODEL = "roads_damage"
@@ -68,7 +69,6 @@ def survey_coverage(lake: Lake):
 
 @dg.asset(key=silver_key("road_images"), deps=[silver_key("road_frames")], group_name=GROUP, owners=OWNERS[GROUP],
           kinds={"delta", "opencv"}, pool="delta:silver/road_images", tags={"layer": "silver"},
-          automation_condition=dg.AutomationCondition.eager(),
           description="Survey frames with faces and number plates blurred (JPEG bytes, EXIF kept), what was "
                       "blurred and the anonymiser version; the only place frames' pixels are stored.",
           metadata={"delta_path": "silver/road_images", "natural_key": ["survey_id", "file"]})
@@ -136,14 +136,12 @@ def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
 @dg.multi_asset(
     specs=[dg.AssetSpec(silver_key("road_annotations"), deps=[bronze("road_annotations")], group_name=GROUP,
                         owners=OWNERS[GROUP], kinds={"delta", "polars"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Road damage annotations (COCO deliveries): one row per annotation with frame "
                                     "id, class, severity, pixel box and polygon; the latest delivery of a frame wins.",
                         metadata={"delta_path": "silver/road_annotations",
                                   "natural_key": ["survey_id", "file", "annotation_id"]}),
            dg.AssetSpec(silver_key("road_labelled_frames"), deps=[bronze("road_annotations")], group_name=GROUP,
                         owners=OWNERS[GROUP], kinds={"delta", "polars"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Frames an annotator labelled (with zero or more annotations): size, "
                                     "annotation count, delivery.",
                         metadata={"delta_path": "silver/road_labelled_frames", "natural_key": ["survey_id", "file"]})],
@@ -174,7 +172,6 @@ def _card_metadata(lk: Lake, version: str, source: str, note: str, *, trained_no
 @dg.asset(key=["ml", "roads_damage_model"],
           deps=[silver_key("road_images"), silver_key("road_annotations"), silver_key("road_labelled_frames")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch"}, pool="ml:roads_damage", tags={"layer": "ml"},
-          automation_condition=dg.AutomationCondition.eager(),
           description="Damage-grid CNN: the shipped model (trained on simulated frames; its threshold set on real tiles) "
                       "until the city's annotators deliver labels; then fine-tuned from it on the labelled, "
                       "anonymised frames of the lake (silver.road_annotations), promoted only when at least as "
@@ -277,12 +274,10 @@ def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
 @dg.multi_asset(
     specs=[dg.AssetSpec(silver_key("road_detections"), deps=[["ml", "roads_damage_model"], silver_key("road_images")],
                         group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "torch"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Damage found per frame by the promoted model: one row per grid cell over its "
                                     "class threshold (class, severity, confidence, cell, pixel box, model version)."),
            dg.AssetSpec(silver_key("road_frame_scores"), deps=[["ml", "roads_damage_model"], silver_key("road_images")],
                         group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "torch"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Every frame scored, by which model version, with its detection count "
                                     "(a frame without damage has a row here and none in road_detections).")],
     pool="delta:silver/road_detections")
@@ -344,9 +339,6 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
 # Segment condition, network summary, hotspots
 # --------------------------------------------------------------------------------------------
 
-def _register_gold(table: str, description: str, may_be_empty: str = "") -> None:
-    GOLD_TABLES[table] = GoldTable(table, GROUP, description, may_be_empty)
-
 
 GRADE_COLOURS = {1.0: "#1a9641", 1.5: "#52b151", 2.0: "#8acc62", 2.5: "#c4e687", 3.0: "#ffffbf", 3.5: "#fed791",
                  4.0: "#fdae61", 4.5: "#ea633e", 5.0: "#d7191c"}
@@ -396,18 +388,12 @@ def condition_map_png(condition: pl.DataFrame, segments: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-_register_gold("road_segment_condition", "Per survey and segment: PCI 0-100, band, grade 1-5 (0.5 steps, NULL on "
-                                         "cobbles), distress densities, safety flags, trend against the previous survey")
-
-
-@dg.asset(key=gold_key("road_segment_condition"),
-          deps=[silver_key("road_detections"), silver_key("road_frame_scores"), silver_key("road_frames"),
-                silver_key("street_segments")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars", "matplotlib"},
-          pool="delta:gold/road_segment_condition", tags={"layer": "gold"},
-          automation_condition=dg.AutomationCondition.eager(),
-          description=GOLD_TABLES["road_segment_condition"].description,
-          metadata={"delta_path": "gold/road_segment_condition", "duckdb_table": f"{GROUP}.road_segment_condition"})
+@dg.asset(**gold_asset_args(
+    "road_segment_condition", group=GROUP, kinds={"delta", "polars", "matplotlib"},
+    deps=[silver_key("road_detections"), silver_key("road_frame_scores"), silver_key("road_frames"),
+          silver_key("street_segments")],
+    description="Per survey and segment: PCI 0-100, band, grade 1-5 (0.5 steps, NULL on cobbles), distress densities, "
+                "safety flags, trend against the previous survey"))
 def road_segment_condition(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     t = time.perf_counter()
@@ -445,33 +431,25 @@ def road_damage_hotspots(lake: Lake):
 # Repair plan (CP-SAT) and crew days (OR-Tools routing)
 # --------------------------------------------------------------------------------------------
 
-_register_gold("road_repair_plan", "Proposed treatments of the season under the budget (CP-SAT): segment, "
-                                   "treatment, m2, cost EUR, PCI before/after, reasons, solver status and gap")
-_register_gold("road_crew_days", "The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
-                                 "segment, treatment, arrival time, work hours, travel",
-               may_be_empty="no site in the repair plan (its gx_gold_suite fails when the plan has sites)")
-
-
-def repair_budget(options: pl.DataFrame) -> float:
-    env = os.environ.get("ROADS_REPAIR_BUDGET_EUR")
-    if env:
-        return float(env)
+def repair_budget(options: pl.DataFrame, budget_eur: float | None = None) -> float:
+    """The season's budget: `budget_eur` (settings: ROADS_REPAIR_BUDGET_EUR) when set, else
+    BUDGET_SHARE of resurfacing every option's segment, to the nearest 1,000 EUR."""
+    if budget_eur:
+        return float(budget_eur)
     full = options.filter(pl.col("treatment") == "resurfacing")["cost_eur"].sum()
     return float(round(BUDGET_SHARE * full / 1000) * 1000)
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(gold_key("road_repair_plan"), deps=[gold_key("road_segment_condition"), silver_key("places")],
-                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
-                        automation_condition=dg.AutomationCondition.eager(),
-                        description=GOLD_TABLES["road_repair_plan"].description,
-                        metadata={"delta_path": "gold/road_repair_plan",
-                                  "duckdb_table": f"{GROUP}.road_repair_plan"}),
-           dg.AssetSpec(gold_key("road_crew_days"), deps=[gold_key("road_segment_condition"), silver_key("places")],
-                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
-                        automation_condition=dg.AutomationCondition.eager(),
-                        description=GOLD_TABLES["road_crew_days"].description,
-                        metadata={"delta_path": "gold/road_crew_days", "duckdb_table": f"{GROUP}.road_crew_days"})],
+    specs=[gold_spec("road_repair_plan", group=GROUP, kinds={"delta", "ortools"},
+                     deps=[gold_key("road_segment_condition"), silver_key("places")],
+                     description="Proposed treatments of the season under the budget (CP-SAT): segment, treatment, m2, "
+                                 "cost EUR, PCI before/after, reasons, solver status and gap"),
+           gold_spec("road_crew_days", group=GROUP, kinds={"delta", "ortools"},
+                     deps=[gold_key("road_segment_condition"), silver_key("places")],
+                     description="The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
+                                 "segment, treatment, arrival time, work hours, travel",
+                     may_be_empty="no site in the repair plan (its gx_gold_suite fails when the plan has sites)")],
     pool="delta:gold/road_repair_plan")
 def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     from models.roads.repair import crew_days, option_value, plan_repairs
@@ -479,7 +457,7 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     lk = lake.lake()
     cond = lk.read("gold", "road_segment_condition")
     opts = T.repair_options(cond)
-    budget = repair_budget(opts)
+    budget = repair_budget(opts, lake.roads_repair_budget_eur)
     values = [option_value(r["pci_gain"], r["length_m"], r["class_weight"],
                            bool(r["safety_critical"]) and r["treatment"] != "crack_sealing")
               for r in opts.iter_rows(named=True)]

@@ -31,7 +31,8 @@ from transforms.geo import wkt_coords
 
 from . import ml
 from .lake import Lake, LakeResource, move_to_quarantine, image_metadata, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
+from .catalog import CONTRACT, gold_asset_args
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "espaces_verts"
 VITALITY_MODEL = "tree_vitality"
@@ -78,7 +79,7 @@ def trees_by_quartier(lake: Lake):
 def _asset(key: list[str], deps: list, description: str, kinds: set[str], **kw):
     return dg.asset(key=key, deps=deps, group_name=GROUP, owners=OWNERS[GROUP], kinds=kinds,
                     description=description, pool=f"delta:{'/'.join(key)}", tags={"layer": key[0]},
-                    automation_condition=dg.AutomationCondition.eager(), **kw)
+                    **kw)
 
 
 def _load_avg() -> str:
@@ -298,7 +299,7 @@ def tree_risk(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
         "Tomorrow's arborist rounds: the trees most worth a visit (TRAQ score; a tree of unknown vitality "
         "ranked as if declining, with that reason) that two teams can inspect in a 7 h 30 shift, routed with "
         "OR-Tools (every tree optional, drop penalty = priority); carries the arborist's form columns, empty",
-        {"ortools", "delta"})
+        {"ortools", "delta"}, metadata={CONTRACT: True})
 def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
@@ -346,17 +347,12 @@ def tree_inspection_plan_mart(lake: Lake):
     return lake.read("silver", "tree_inspection_plan")
 
 
-GOLD_TABLES["tree_risk_register"] = GoldTable(
-    "tree_risk_register", GROUP, "Living trees by TRAQ risk: rating, score, failure / impact / consequence "
-    "levels, targets and reasons; exported as GeoJSON and GeoParquet for QGIS")
-
-
-@dg.asset(key=gold_key("tree_risk_register"), deps=[dg.AssetKey(["silver", "tree_risk"]), gold_key("tree_inventory"),
-                                                    dg.AssetKey(["silver", "tree_inspection_plan"]), silver_key("quartiers")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "geoparquet", "geojson"},
-          description=GOLD_TABLES["tree_risk_register"].description, pool="delta:gold/tree_risk_register",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          metadata={"delta_path": "gold/tree_risk_register", "duckdb_table": f"{GROUP}.tree_risk_register"})
+@dg.asset(**gold_asset_args(
+    "tree_risk_register", group=GROUP, kinds={"delta", "geoparquet", "geojson"},
+    deps=[dg.AssetKey(["silver", "tree_risk"]), gold_key("tree_inventory"), dg.AssetKey(["silver", "tree_inspection_plan"]),
+          silver_key("quartiers")],
+    description="Living trees by TRAQ risk: rating, score, failure / impact / consequence levels, targets and reasons; "
+                "exported as GeoJSON and GeoParquet for QGIS"))
 def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from models.trees.export import risk_map_png, write_geojson, write_geoparquet
 

@@ -5,7 +5,6 @@ plan against the fixed rounds, the Clean City Index, priority zones and sorting 
 
 import io
 import json
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from transforms import waste as T
 
 from . import ml
 from .lake import Lake, LakeResource, image_metadata, table_metadata
+from .catalog import CONTRACT, NIGHTLY_ONLY
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 
@@ -73,10 +73,6 @@ TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
 GROUP = "proprete"
 
 
-def _profile() -> str:
-    return os.environ.get("CITY_PROFILE", "demo")
-
-
 def _calendar(lk: Lake) -> tuple[WC.CityCalendar, pl.DataFrame]:
     """The city's calendar from silver.city_calendar (empty when the city delivered none)."""
     from transforms.reference import CITY_CALENDAR
@@ -100,13 +96,13 @@ def _panel(lk: Lake, extra_day: bool):
 
 @dg.asset(key=["ml", MODEL], deps=[silver_key("bin_readings"), silver_key("collection_points"),
                                    silver_key("places"), silver_key("city_calendar")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"},
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"}, tags=NIGHTLY_ONLY,
           description="Trains the bin fill forecaster (GRU over the last weeks of daily fill rates + calendar); "
                       "versioned by data and config, not retrained when that version exists; model card beside it")
 def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     panel, rates, _ = _panel(lk, extra_day=False)
-    cfg = F.ForecastConfig(max_seconds=TRAIN_SECONDS.get(_profile(), 20.0))
+    cfg = F.ForecastConfig(max_seconds=TRAIN_SECONDS.get(lake.city_profile, 20.0))
     calendar, calendar_df = _calendar(lk)
     version = ml.fingerprint(ml.frame_fingerprint(rates), ml.frame_fingerprint(calendar_df), cfg.__dict__,
                              CODE_VERSION)
@@ -146,7 +142,7 @@ def _plan_dates(as_of_local_date):
     return plan, nxt
 
 
-@dg.asset(key=silver_key("bin_fill_forecast"), automation_condition=dg.AutomationCondition.eager(), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
+@dg.asset(key=silver_key("bin_fill_forecast"), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"}, pool="delta:silver/bin_fill_forecast",
           description="Per bin: fill now, forecast daily rate (promoted model, else crews' estimates), fill at "
                       "the next collection day's collection time and at the visit after, days until full")
@@ -172,8 +168,9 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
         "bins_by_source": dg.MetadataValue.json(dict(df.group_by("rate_source").len().iter_rows()))}))
 
 
-@dg.asset(key=silver_key("collection_selection"), automation_condition=dg.AutomationCondition.eager(), deps=[silver_key("bin_fill_forecast")],
+@dg.asset(key=silver_key("collection_selection"), deps=[silver_key("bin_fill_forecast")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
+          metadata={CONTRACT: True},
           description="Bins to empty on the next collection day, each with its reason: due bins (overflow before "
                       "the next possible visit, sensor alert) start their stream's trip, which also takes its bins "
                       "over 85% at collection, 70% at the next visit (batched) or half full next to a selected bin; "
@@ -255,11 +252,12 @@ def _route_map(segs: pl.DataFrame, stops_df: pl.DataFrame, depot: dict, disp: di
     return buf.getvalue()
 
 
-@dg.asset(key=silver_key("collection_stops"), automation_condition=dg.AutomationCondition.eager(),
+@dg.asset(key=silver_key("collection_stops"),
           deps=[silver_key("collection_selection"), silver_key("bin_fill_forecast"), silver_key("street_segments"),
                 silver_key("trucks"), silver_key("fixed_rounds"), silver_key("places"),
                 silver_key("collection_points"), silver_key("collection_events")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"ortools", "delta"}, pool="delta:silver/collection_stops",
+          metadata={CONTRACT: True},
           description="Next collection day's routes (OR-Tools, shortest-path travel times, kg and volume "
                       "capacities, shift, windows, disposal trips, drop penalties, yesterday's routes as warm "
                       "start, both cores), costed beside the fixed rounds of that weekday; route map in metadata")
@@ -285,8 +283,8 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     fleet = P.Fleet(trucks["truck_id"].to_list(), trucks["capacity_kg"].to_list(),
                     [c * 1000 for c in trucks["capacity_m3"].to_list()], shift_s)
     plan = P.plan_routes(stops, fleet, D[np.ix_(sub, sub)], Tm[np.ix_(sub, sub)],
-                         VRP_SECONDS.get(_profile(), 300.0), previous=_previous_routes(lk, plan_date),
-                         solution_limit=VRP_SOLUTIONS.get(_profile(), 1000))
+                         VRP_SECONDS.get(lake.city_profile, 300.0), previous=_previous_routes(lk, plan_date),
+                         solution_limit=VRP_SOLUTIONS.get(lake.city_profile, 1000))
     if stops and not plan.solution.found:
         # a failed solve never replaces the last good plan: fail visibly, tables untouched
         raise dg.Failure(f"collection plan for {plan_date} not solved ({plan.solution.status}); the previous "

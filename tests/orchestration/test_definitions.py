@@ -1,6 +1,9 @@
 import dagster as dg
 
-from orchestration.definitions import build_definitions, defs
+from orchestration.definitions import build_definitions
+from orchestration.definitions import defs as load_defs
+
+defs = load_defs()
 from orchestration.settings import Settings
 
 
