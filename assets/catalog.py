@@ -80,7 +80,7 @@ def _value(v):
 
 
 def published_tables(specs: Iterable[dg.AssetSpec]) -> dict[str, PublishedTable]:
-    """Every gold table declared in `specs` (e.g. `defs.get_all_asset_specs()`), by table name."""
+    """Every gold table declared in `specs` (e.g. `defs.resolve_all_asset_specs()`), by table name."""
     out: dict[str, PublishedTable] = {}
     for spec in specs:
         meta = spec.metadata or {}

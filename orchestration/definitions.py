@@ -99,4 +99,4 @@ def published(d: dg.Definitions | None = None) -> dict:
     """The published tables of `d`'s asset graph (default: this process's Definitions)."""
     from assets.catalog import published_tables
 
-    return published_tables((d or default_definitions()).get_all_asset_specs())
+    return published_tables((d or default_definitions()).resolve_all_asset_specs())

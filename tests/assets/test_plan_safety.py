@@ -85,7 +85,7 @@ def test_every_published_and_plan_table_has_a_blocking_check():
 
     d = defs()
     GOLD_TABLES = published(d)
-    PLAN_TABLES = [(layer, t) for layer, t, _, _ in contract_tables(d.get_all_asset_specs()) if layer != "gold"]
+    PLAN_TABLES = [(layer, t) for layer, t, _, _ in contract_tables(d.resolve_all_asset_specs()) if layer != "gold"]
     assert set(PLAN_TABLES) == {("silver", "collection_selection"), ("silver", "collection_stops"),
                                 ("silver", "tree_inspection_plan")}
     graph = d.resolve_asset_graph()
