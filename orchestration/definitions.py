@@ -74,14 +74,14 @@ def build_definitions(settings: Settings | None = None, service_modules: tuple[s
     service_assets = list(services.assets or [])
     specs = _specs(service_assets)
     contracts = [contract_check(layer, t, inputs, may_be_empty=why) for layer, t, why, inputs in contract_tables(specs)]
-    defs = dg.Definitions(
-        assets=[*BRONZE_ASSETS, QUARANTINE, *service_assets, serving_asset(published_tables(specs))],
+    automated = dg.map_asset_specs(with_automation, [*service_assets, serving_asset(published_tables(specs))])
+    return dg.Definitions(
+        assets=[*BRONZE_ASSETS, QUARANTINE, *automated],
         asset_checks=[*BRONZE_CHECKS, *(silver_check(t) for t in SILVER_SUITES), *(services.asset_checks or []),
                       *contracts],
         sensors=[*SENSORS, automation_sensor], jobs=JOBS, schedules=SCHEDULES,
         resources=resources_for(settings),
     )
-    return defs.map_asset_specs(func=with_automation)
 
 
 @lru_cache(maxsize=1)
