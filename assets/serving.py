@@ -52,7 +52,7 @@ def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str
     now = datetime.now(timezone.utc)
     con = duckdb.connect(str(tmp))
     try:
-        for schema in SCHEMAS:
+        for schema in dict.fromkeys([*SCHEMAS, *(d.schema for d in tables.values())]):   # a new service's too
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         con.execute("CREATE TABLE main.lakehouse_catalog (schema_name VARCHAR, table_name VARCHAR, "
                     "row_count BIGINT, description VARCHAR, delta_path VARCHAR, published_at TIMESTAMPTZ)")
