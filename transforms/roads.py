@@ -572,7 +572,7 @@ def repair_plan_table(options: pl.DataFrame, values: list[float], chosen: list[i
 
 def crew_days_table(stops: list, plan: pl.DataFrame, routing_status) -> pl.DataFrame:
     """One row per crew visit (`stops`: models.roads.repair.crew_days' visits, `site` = row of
-    `plan`): day, order, segment, treatment, part, arrival (shift starts 07:00), work, travel."""
+    `plan`): day, order, segment, treatment, part, arrival (07:30 + minutes after start), work, travel."""
     return pl.DataFrame([{"day": s.day, "sequence": s.sequence, "segment_id": plan["segment_id"][s.site],
                           "street_name": plan["street_name"][s.site], "treatment": plan["treatment"][s.site],
                           "part": s.part, "parts": s.parts, "arrival_hhmm": f"{7 + (s.arrival_min + 30) // 60:02d}:"
