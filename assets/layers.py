@@ -94,3 +94,15 @@ def gold(table: str, *, group: str, deps: list, kinds: set[str] | None = None,
         return _asset
 
     return wrap
+
+
+_GONE = {"GOLD_TABLES", "GoldTable", "SERVING_SQL", "serving_sql"}
+
+
+def __getattr__(name: str):
+    # the registries filled by imports are gone (issue 23): say where their job went
+    if name in _GONE:
+        raise ImportError(f"assets.layers.{name} is gone: a published table is declared once on its asset spec "
+                          "(@gold(..., may_be_empty=..., serving_sql=...), or gold_spec / gold_asset_args from "
+                          "assets/catalog.py); see docs/ARCHITECTURE.md, 'How to add a table'")
+    raise AttributeError(f"module 'assets.layers' has no attribute {name!r}")
