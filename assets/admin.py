@@ -163,8 +163,9 @@ def reports_folder(serving_path: str) -> Path:
     return Path(serving_path).resolve().parent / "reports"
 
 
-def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
-    """Draft, render and write every contract-year's report; the dsp_reports rows."""
+def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> pl.DataFrame:
+    """Draft, render and write every contract-year's report (with an LLM narrative when
+    `endpoint` names one); the dsp_reports rows."""
     from models.admin.report import build_report, write_report
 
     marts = {m: lake.read("gold", m) for m in REPORT_MARTS}
@@ -172,7 +173,7 @@ def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
     now = datetime.now(timezone.utc)
     for cid, year in marts["dsp_financials"].select("contract_id", "year").sort("contract_id", "year").iter_rows():
         t = time.perf_counter()
-        rep = build_report(cid, year, marts)
+        rep = build_report(cid, year, marts, endpoint=endpoint)
         html_path, pdf_path = write_report(rep, folder)
         fnd = marts["dsp_findings"].filter((pl.col("contract_id") == cid) & (pl.col("year") == year))
         fin = marts["dsp_financials"].filter((pl.col("contract_id") == cid) & (pl.col("year") == year)).row(0, named=True)
@@ -195,7 +196,7 @@ def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     lk = context.resources.lake.lake()
     folder = reports_folder(context.resources.serving.path)
     t = time.perf_counter()
-    df = generate_reports(lk, folder)
+    df = generate_reports(lk, folder, context.resources.serving.llm_endpoint())
     lk.overwrite("gold", "dsp_reports", df)
     context.log.info(f"{df.height} control reports written under {folder}")
     return dg.MaterializeResult(metadata=table_metadata(df.drop("summary"), extra={
@@ -221,9 +222,9 @@ def _document_files(lk: Lake, landing: Path) -> list[tuple[str, Path, str]]:
     return [(src, landing / src, ck) for src, ck in docs.iter_rows() if (landing / src).is_file()]
 
 
-def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
-    """Redacted, chunked, embedded documents; a document whose bytes did not change keeps its
-    chunks and vectors from the previous run (no re-embedding)."""
+def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -> pl.DataFrame:
+    """Redacted (PII hashes keyed with `key`), chunked, embedded documents; a document whose bytes
+    did not change keeps its chunks and vectors from the previous run (no re-embedding)."""
     from models.documents import UnreadableDocument
     from models.documents.indexing import chunk_rows, embed_rows
 
@@ -235,7 +236,7 @@ def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
             keep.append(prev)
             continue
         try:
-            fresh.extend(chunk_rows(path.read_bytes(), doc_id, ck))
+            fresh.extend(chunk_rows(path.read_bytes(), doc_id, ck, key))
         except UnreadableDocument as exc:  # bronze quarantines these; a file changed since is skipped
             if log:
                 log.warning(f"{doc_id}: not indexed ({exc})")
@@ -256,7 +257,7 @@ def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     torch.set_num_threads(os.cpu_count() or 1)
     lk = lake.lake()
     t = time.perf_counter()
-    df = index_documents(lk, lake.landing, context.log)
+    df = index_documents(lk, lake.landing, context.log, lake.pii_hash_key)
     lk.overwrite("silver", "document_chunks", df)
     red: dict[str, int] = {}
     for doc_id, counts in df.select("doc_id", "redactions").unique().iter_rows():

@@ -228,6 +228,7 @@ class LakeResource(dg.ConfigurableResource):
     storage_options_json: str = "{}"
     city_profile: str = "demo"                    # CITY_PROFILE: sizes the solvers' work limits
     roads_repair_budget_eur: float | None = None  # ROADS_REPAIR_BUDGET_EUR
+    pii_hash_key: str = ""                        # CANNES_PII_HASH_KEY (by reference: never shown in the UI)
 
     def lake(self) -> Lake:
         return open_lake(self.lake_uri, self.storage_options_json or "{}")

@@ -85,9 +85,21 @@ def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str
 
 
 class ServingResource(dg.ConfigurableResource):
-    """Where the DuckDB file for BI tools is written."""
+    """Where the DuckDB file for BI tools is written (the control reports go beside it), and the
+    optional chat endpoint drafting the reports' narrative (orchestration/settings.py: LLM_*;
+    the API key is handed over as an `EnvVar`, so run config never shows it)."""
 
     path: str
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 30.0
+
+    def llm_endpoint(self) -> dict | None:
+        if not self.llm_base_url or not self.llm_model:
+            return None
+        return {"base_url": self.llm_base_url.rstrip("/"), "model": self.llm_model, "api_key": self.llm_api_key,
+                "timeout": self.llm_timeout_s}
 
 
 def serving_asset(tables: dict[str, PublishedTable]) -> dg.AssetsDefinition:

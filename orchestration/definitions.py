@@ -56,7 +56,12 @@ def _specs(assets) -> list[dg.AssetSpec]:
 def resources_for(settings: Settings) -> dict:
     from assets.serving import ServingResource
 
-    return {"lake": settings.lake_resource(), "serving": ServingResource(path=settings.serving_path)}
+    llm = settings.llm_endpoint or {}
+    serving = ServingResource(path=settings.serving_path, llm_base_url=llm.get("base_url", ""),
+                              llm_model=llm.get("model", ""), llm_timeout_s=llm.get("timeout", 30.0),
+                              # the key by reference: Dagster resolves it in the run, the UI never shows it
+                              llm_api_key=dg.EnvVar("LLM_API_KEY") if llm.get("api_key") else "")
+    return {"lake": settings.lake_resource(), "serving": serving}
 
 
 def build_definitions(settings: Settings | None = None, service_modules: tuple[str, ...] = SERVICE_MODULES) -> dg.Definitions:

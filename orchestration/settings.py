@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from models.admin.narrative import endpoint_from_env
+
 PROFILES = ("tiny", "demo", "city")
 
 
@@ -34,6 +36,11 @@ class Settings:
     # the season's road repair budget in EUR (ROADS_REPAIR_BUDGET_EUR); None: a share of the
     # cost of resurfacing every graded segment (assets/roads.py BUDGET_SHARE)
     roads_repair_budget_eur: float | None = None
+    # the optional chat endpoint of the DSP reports' narrative (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY,
+    # LLM_TIMEOUT_S; models/admin/narrative.py); None: off. Not in repr: it may hold an API key.
+    llm_endpoint: dict | None = field(default=None, repr=False)
+    # the key of the PII hashes in redacted documents (CANNES_PII_HASH_KEY; models/documents/redact.py)
+    pii_hash_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -69,6 +76,8 @@ class Settings:
             seed=seed,
             storage_options=storage_options,
             roads_repair_budget_eur=repair_budget,
+            llm_endpoint=endpoint_from_env(env),
+            pii_hash_key=env.get("CANNES_PII_HASH_KEY", ""),
         )
 
     @property
@@ -91,9 +100,13 @@ class Settings:
         """The Dagster resource handing the lake, the landing zone and the run settings to assets."""
         from assets.lake import LakeResource
 
+        import dagster as dg
+
         return LakeResource(lake_uri=self.lake_uri, landing_uri=self.landing_uri,
                             storage_options_json=json.dumps(self.storage_options),
-                            city_profile=self.city_profile, roads_repair_budget_eur=self.roads_repair_budget_eur)
+                            city_profile=self.city_profile, roads_repair_budget_eur=self.roads_repair_budget_eur,
+                            # the secret by reference: Dagster resolves it in the run, the UI never shows it
+                            pii_hash_key=dg.EnvVar("CANNES_PII_HASH_KEY") if self.pii_hash_key else "")
 
 
 def process_environment() -> dict[str, str]:

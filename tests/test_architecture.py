@@ -33,9 +33,6 @@ ENVIRON_ALLOWED = {
                        "is read",
     "models/documents/embed.py": "switches transformers to offline mode before it is imported; DOCS_EMBED_THREADS, "
                                  "a benchmark knob",
-    "models/admin/narrative.py": "the optional LLM endpoint and its API key: a secret kept out of Dagster's run "
-                                 "config (resource config is shown in the UI)",
-    "models/documents/redact.py": "the PII hashing key: a secret kept out of Dagster's run config",
 }
 
 
