@@ -212,6 +212,11 @@ def move_to_quarantine(path: Path, landing_root: Path, quarantine_root: Path, so
     return dest
 
 
+def quarantine_root(landing_uri: str | Path) -> Path:
+    """Where bad deliveries are moved: `<landing zone>/_quarantine/<source>/...`."""
+    return Path(landing_uri) / "_quarantine"
+
+
 @lru_cache(maxsize=32)
 def open_lake(lake_uri: str, storage_options_json: str = "{}") -> Lake:
     """The one factory for a `Lake`: one object per (root, storage options), reused by every
@@ -239,7 +244,7 @@ class LakeResource(dg.ConfigurableResource):
 
     @property
     def quarantine_root(self) -> Path:
-        return Path(self.landing_uri) / "_quarantine"
+        return quarantine_root(self.landing_uri)
 
 
 def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:

@@ -87,7 +87,9 @@ class Settings:
 
     @property
     def quarantine_path(self) -> Path:
-        return Path(self.landing_uri) / "_quarantine"
+        from assets.lake import quarantine_root
+
+        return quarantine_root(self.landing_uri)
 
 
     def lake(self):
