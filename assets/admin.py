@@ -191,8 +191,8 @@ def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> 
     description="One control report per DSP contract and year: HTML and PDF paths, status, one-line summary, "
                 "findings, penalties (EUR)."), required_resource_keys={"lake", "serving"})
 def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    # resources by key, not by type: importing assets.serving here would freeze its list of gold
-    # tables before the other service modules registered theirs
+    # the lake, and the serving resource: where the DuckDB file is (reports go beside it) and the
+    # reports' optional LLM endpoint
     lk = context.resources.lake.lake()
     folder = reports_folder(context.resources.serving.path)
     t = time.perf_counter()
