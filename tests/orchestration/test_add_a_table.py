@@ -2,7 +2,8 @@
 a toy service module in a temporary folder declares one mart with `@gold` and its suite check,
 is listed beside the service modules, and the Definitions built from that list publish it: the
 toy table is materialised against a temporary lake, its blocking contract and GX checks run and
-pass, and it appears in the DuckDB serving file under its service's schema with its description."""
+pass, and it appears in the DuckDB serving file under its (new) service's schema with its
+description."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ TOY = textwrap.dedent('''
     from quality.checks import table_check
     from quality.suites import TableSuite
 
-    GROUP = "direction"          # step 1 of a new service: its group (schema) and owners
+    GROUP = "toy"                # step 1 of a new service: its group (= DuckDB schema) and owners
 
     # step 1 of a table: the transform (here inline; in a service, a tested function of transforms/)
     def toy_numbers() -> pl.DataFrame:
@@ -41,8 +42,10 @@ TOY = textwrap.dedent('''
 
 
 def test_a_toy_table_added_through_the_documented_steps_is_checked_and_published(tmp_path, lake_env, monkeypatch):
+    from assets import catalog
     from orchestration.definitions import SERVICE_MODULES, build_definitions
 
+    monkeypatch.setitem(catalog.OWNERS, "toy", ["team:toy"])     # step 1: the group's owners (assets/catalog.py)
     (tmp_path / "toy_service.py").write_text(TOY)
     monkeypatch.syspath_prepend(str(tmp_path))
     defs = build_definitions(lake_env, SERVICE_MODULES + ("toy_service",))   # step 4: list the module
@@ -53,6 +56,7 @@ def test_a_toy_table_added_through_the_documented_steps_is_checked_and_published
     assert checks == {"contract": True, "gx_gold_suite": True}
     assert key in graph.get(dg.AssetKey(["serving", "cannes_duckdb"])).parent_keys
     assert graph.get(key).automation_condition == dg.AutomationCondition.eager()
+    assert graph.get(key).group_name == "toy" and graph.get(key).owners == ["team:toy"]
 
     serving = dg.AssetKey(["serving", "cannes_duckdb"])
     job = defs.resolve_implicit_job_def_def_for_assets([key, serving])
@@ -64,7 +68,7 @@ def test_a_toy_table_added_through_the_documented_steps_is_checked_and_published
     assert evals == {"contract": True, "gx_gold_suite": True}
 
     with duckdb.connect(lake_env.serving_path, read_only=True) as con:
-        assert con.execute("SELECT n, square FROM direction.toy_squares ORDER BY n").fetchall() == [(1, 1), (2, 4),
+        assert con.execute("SELECT n, square FROM toy.toy_squares ORDER BY n").fetchall() == [(1, 1), (2, 4),
                                                                                                   (3, 9)]
         desc = con.execute("SELECT description FROM main.lakehouse_catalog WHERE table_name = 'toy_squares'").fetchone()
     assert desc and desc[0].startswith("Toy mart: the first three numbers")
