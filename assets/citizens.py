@@ -161,4 +161,6 @@ CHECKS = [
                 description="Stored residents' photos: one per request, an anonymised JPEG with the anonymiser's version"),
     table_check("gold", "citizen_response_kpis", QC.SUITES["citizen_response_kpis"]),
     table_check("gold", "citizen_agent_queue", QC.SUITES["citizen_agent_queue"]),
+    *[table_check("gold", t, QC.SUITES[t]) for t in ("root_heave_candidates", "cleanliness_hotspots",
+                                                      "works_coordination")],
 ]
