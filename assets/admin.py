@@ -154,7 +154,9 @@ REPORT_MARTS = ["dsp_financials", "dsp_kpi_compliance", "dsp_investment_plan", "
 DSP_REPORTS = {"contract_id": pl.Utf8, "year": pl.Int64, "html_path": pl.Utf8, "pdf_path": pl.Utf8,
                "status": pl.Utf8, "summary": pl.Utf8, "n_findings": pl.Int64, "n_findings_high": pl.Int64,
                "penalties_eur": pl.Float64, "n_figures": pl.Int64, "sections": pl.Utf8,
-               "narrative_status": pl.Utf8, "seconds": pl.Float64, "generated_at": pl.Datetime("us", "UTC")}
+               "narrative_status": pl.Utf8, "seconds": pl.Float64, "generated_at": pl.Datetime("us", "UTC"),
+               "narrative_output": pl.Utf8, "narrative_model": pl.Utf8, "narrative_prompt_version": pl.Utf8,
+               "narrative_inputs_hash": pl.Utf8}
 GOLD_TABLES["dsp_reports"] = GoldTable("dsp_reports", GROUP, "One control report per DSP contract and year: "
                                        "HTML and PDF paths, status, one-line summary, findings, penalties (EUR).")
 
@@ -164,8 +166,10 @@ def reports_folder(serving_path: str) -> Path:
     return Path(serving_path).resolve().parent / "reports"
 
 
-def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
-    """Draft, render and write every contract-year's report; the dsp_reports rows."""
+def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> pl.DataFrame:
+    """Draft, render and write every contract-year's report; the dsp_reports rows (with the
+    narrative the endpoint answered, if one is configured, for the audit log)."""
+    from models.admin.narrative import PROMPT_VERSION
     from models.admin.report import build_report, write_report
 
     marts = {m: lake.read("gold", m) for m in REPORT_MARTS}
@@ -173,7 +177,7 @@ def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
     now = datetime.now(timezone.utc)
     for cid, year in marts["dsp_financials"].select("contract_id", "year").sort("contract_id", "year").iter_rows():
         t = time.perf_counter()
-        rep = build_report(cid, year, marts)
+        rep = build_report(cid, year, marts, endpoint=endpoint)
         html_path, pdf_path = write_report(rep, folder)
         fnd = marts["dsp_findings"].filter((pl.col("contract_id") == cid) & (pl.col("year") == year))
         fin = marts["dsp_financials"].filter((pl.col("contract_id") == cid) & (pl.col("year") == year)).row(0, named=True)
@@ -182,7 +186,10 @@ def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
                      "n_findings_high": int((fnd["severity"] == "high").sum()), "penalties_eur": fin["penalties_eur"],
                      "n_figures": len(rep.figures()), "sections": ",".join(rep.sections()),
                      "narrative_status": rep.narrative_status, "seconds": round(time.perf_counter() - t, 3),
-                     "generated_at": now})
+                     "generated_at": now, "narrative_output": rep.narrative_raw,
+                     "narrative_model": endpoint["model"] if rep.narrative_raw is not None else None,
+                     "narrative_prompt_version": PROMPT_VERSION if rep.narrative_raw is not None else None,
+                     "narrative_inputs_hash": rep.narrative_inputs_hash})
     return pl.DataFrame(rows, schema=DSP_REPORTS)
 
 
@@ -191,7 +198,7 @@ def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
           description="The authority's control report per DSP contract and year (HTML and PDF beside the "
                       "serving file, every figure from a mart row) and the register of reports.",
           automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          required_resource_keys={"lake", "serving"},
+          required_resource_keys={"lake", "serving", "llm"},
           metadata={"delta_path": "gold/dsp_reports", "duckdb_table": f"{GROUP}.dsp_reports"})
 def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     # resources by key, not by type: importing assets.serving here would freeze its list of gold
@@ -199,7 +206,7 @@ def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     lk = context.resources.lake.lake()
     folder = reports_folder(context.resources.serving.path)
     t = time.perf_counter()
-    df = generate_reports(lk, folder)
+    df = generate_reports(lk, folder, context.resources.llm.endpoint())
     lk.overwrite("gold", "dsp_reports", df)
     context.log.info(f"{df.height} control reports written under {folder}")
     return dg.MaterializeResult(metadata=table_metadata(df.drop("summary"), extra={

@@ -15,7 +15,7 @@ import duckdb
 
 # the service modules register their gold tables (and serving SQL) when imported: import them
 # all before the serving asset below takes its dependencies from the registry
-from . import admin, direction, procurement, reference, roads, trees, waste  # noqa: F401,E402
+from . import admin, direction, letters, procurement, reference, roads, trees, waste  # noqa: F401,E402
 from transforms.columns import describe
 
 from .lake import Lake, LakeResource

@@ -11,9 +11,10 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from assets import admin, direction, procurement, reference, roads, trees, waste  # noqa: E402
+from assets import admin, direction, letters, procurement, reference, roads, trees, waste  # noqa: E402
 from assets.bronze import BRONZE_ASSETS, BRONZE_CHECKS, QUARANTINE  # noqa: E402
 from assets.lake import LakeResource  # noqa: E402
+from assets.llm import LlmResource  # noqa: E402
 from assets.serving import ServingResource, cannes_duckdb  # noqa: E402
 from assets.layers import GOLD_TABLES  # noqa: E402
 from quality.checks import contract_check, silver_check  # noqa: E402
@@ -23,7 +24,7 @@ from .jobs import JOBS, SCHEDULES, automation_sensor  # noqa: E402
 from .sensors import SENSORS  # noqa: E402
 from .settings import Settings, get_settings  # noqa: E402
 
-SERVICE_MODULES = [reference, roads, trees, waste, admin, procurement, direction]
+SERVICE_MODULES = [reference, roads, trees, waste, admin, letters, procurement, direction]
 SERVICE_ASSETS = [a for m in SERVICE_MODULES for a in m.ASSETS]
 SILVER_CHECKS = [silver_check(t) for t in SILVER_SUITES]
 # further checks a service module declares beside its assets (`CHECKS = [...]`)
@@ -54,6 +55,8 @@ def resources_for(settings: Settings) -> dict:
         "lake": LakeResource(lake_uri=settings.lake_uri, landing_uri=settings.landing_uri,
                              storage_options_json=json.dumps(settings.storage_options)),
         "serving": ServingResource(path=settings.serving_path),
+        "llm": LlmResource(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key,
+                           timeout_s=settings.llm_timeout_s),
     }
 
 

@@ -15,6 +15,13 @@ def _is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
+def _float(env: dict, name: str, default: float) -> float:
+    try:
+        return float(env.get(name) or default)
+    except ValueError as exc:
+        raise ValueError(f"{name}={env.get(name)!r}: expected a number of seconds") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the lake, the landing zone and the serving file live, and which city to simulate.
@@ -31,6 +38,12 @@ class Settings:
     city_profile: str = "demo"
     seed: int = 42
     storage_options: dict = field(default_factory=dict)
+    # optional OpenAI-compatible language-model endpoint (report narrative, translation); off when
+    # LLM_BASE_URL or LLM_MODEL is unset
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -59,6 +72,10 @@ class Settings:
             city_profile=profile,
             seed=seed,
             storage_options=storage_options,
+            llm_base_url=env.get("LLM_BASE_URL", "").strip(),
+            llm_model=env.get("LLM_MODEL", "").strip(),
+            llm_api_key=env.get("LLM_API_KEY", ""),
+            llm_timeout_s=_float(env, "LLM_TIMEOUT_S", 30.0),
         )
 
     @property

@@ -6,6 +6,7 @@ and the log of generated texts (AI Act transparency). Polars in, Polars out; no 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -44,8 +45,9 @@ AUDIT = {"audit_id": pl.Utf8, "feature": pl.Utf8, "subject_id": pl.Utf8, "inputs
          "created_at": pl.Datetime("us", "UTC")}
 AI_AUDIT = {**AUDIT, "reviewer_decision": pl.Utf8, "reviewer": pl.Utf8}
 TRANSLATIONS = {"translation_id": pl.Utf8, "letter_id": pl.Utf8, "source_lang": pl.Utf8, "target_lang": pl.Utf8,
-                "requested_by": pl.Utf8, "status": pl.Utf8, "text": pl.Utf8, "model": pl.Utf8,
-                "prompt_version": pl.Utf8, "reason": pl.Utf8, "audit_id": pl.Utf8}
+                "requested_by": pl.Utf8, "status": pl.Utf8, "text": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8,
+                "endpoint": pl.Utf8, "prompt_version": pl.Utf8, "inputs_hash": pl.Utf8, "raw_output": pl.Utf8,
+                "created_at": pl.Datetime("us", "UTC")}
 
 # Which contractual obligation each finding type breaches (the notice quotes it); a KPI finding
 # quotes the penalty clause applied (dsp_kpi_compliance.penalty_basis).
@@ -177,9 +179,32 @@ def latest_decisions(reviews: pl.DataFrame) -> pl.DataFrame:
                                          pl.col("decided_at").last()).sort("document_id")
 
 
-def ai_audit(log: pl.DataFrame, reviews: pl.DataFrame) -> pl.DataFrame:
-    """The generation log with the reviewer's decision on the text it produced (``pending`` until
-    an agent decides; a rejected or unavailable generation is ``not_used``)."""
+def _audit_id(df: pl.DataFrame) -> pl.Expr:
+    return pl.concat_str([pl.col(c).fill_null("") for c in ("feature", "subject_id", "inputs_hash", "model",
+                                                            "prompt_version", "output")], separator="\x1f"
+                         ).map_elements(lambda s: hashlib.sha256(s.encode()).hexdigest()[:24], return_dtype=pl.Utf8)
+
+
+def translation_audit(translations: pl.DataFrame) -> pl.DataFrame:
+    """Log rows of the translations the endpoint answered (accepted or rejected)."""
+    t = translations.filter(pl.col("raw_output").is_not_null() | (pl.col("status") == "error"))
+    df = t.select(pl.lit("translation").alias("feature"), pl.col("translation_id").alias("subject_id"),
+                  "inputs_hash", "model", "endpoint", "prompt_version",
+                  pl.coalesce("text", "raw_output", pl.lit("")).alias("output"),
+                  pl.when(pl.col("status") == "translated").then(pl.lit("accepted"))
+                  .otherwise(pl.col("status") + ": " + pl.col("reason")).alias("check_status"), "created_at")
+    return df.with_columns(_audit_id(df).alias("audit_id")).select(list(AUDIT)).cast(AUDIT)
+
+
+def ai_audit(previous: pl.DataFrame | None, generated: list[pl.DataFrame], reviews: pl.DataFrame) -> pl.DataFrame:
+    """Every generated text ever logged (the previous audit's rows are kept, a generation seen
+    again keeps its first timestamp) with the reviewer's decision on it: ``pending`` until an agent
+    decides on the document it went into; ``not_used`` when the checks rejected it."""
+    parts = [g.select(list(AUDIT)).cast(AUDIT) for g in generated if g.height]
+    if previous is not None and previous.height:
+        parts.insert(0, previous.select(list(AUDIT)).cast(AUDIT))
+    log = (pl.concat(parts) if parts else pl.DataFrame(schema=AUDIT)).sort("created_at").unique(
+        "audit_id", keep="first")
     dec = latest_decisions(reviews).rename({"document_id": "subject_id", "status": "_decision"})
     df = log.join(dec.select("subject_id", "_decision", "reviewer"), on="subject_id", how="left").with_columns(
         pl.when(pl.col("check_status") != "accepted").then(pl.lit("not_used"))
@@ -195,3 +220,40 @@ def figures_json(figs: list) -> str:
 
 def due(d: date, days: int) -> date:
     return d + timedelta(days=days)
+
+
+def parse_translation_requests(text: str, source_file: str) -> tuple[list[dict], list[dict]]:
+    """Translation requests (``lettre;langue;demandeur``; langue en or it, from French); a bad row
+    comes back with its reason."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=";")
+    missing = {"lettre", "langue"} - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"{source_file}: columns missing: {', '.join(sorted(missing))}")
+    rows, bad = [], []
+    for i, r in enumerate(reader, start=2):
+        lang = (r["langue"] or "").strip().lower()
+        if lang not in ("en", "it") or not (r["lettre"] or "").strip():
+            bad.append({"item": f"{source_file}:{i}", "reason": f"line {i}: langue {r['langue']!r} (en or it) "
+                                                                   f"or lettre {r['lettre']!r} empty"})
+            continue
+        rows.append({"letter_id": r["lettre"].strip(), "target_lang": lang,
+                     "requested_by": (r.get("demandeur") or "").strip()})
+    return rows, bad
+
+
+def narrative_audit(reports: pl.DataFrame) -> pl.DataFrame:
+    """Log rows of the control reports' narratives (one per report whose endpoint answered)."""
+    cols = ("narrative_output", "narrative_model", "narrative_prompt_version", "narrative_inputs_hash")
+    if reports.is_empty() or any(c not in reports.columns for c in cols):
+        return pl.DataFrame(schema=AUDIT)
+    r = reports.filter(pl.col("narrative_output").is_not_null())
+    df = r.select(
+        pl.lit("report_narrative").alias("feature"),
+        (pl.col("contract_id") + "/" + pl.col("year").cast(pl.Utf8)).alias("subject_id"),
+        pl.col("narrative_inputs_hash").alias("inputs_hash"), pl.col("narrative_model").alias("model"),
+        pl.lit(None, pl.Utf8).alias("endpoint"), pl.col("narrative_prompt_version").alias("prompt_version"),
+        pl.col("narrative_output").alias("output"),
+        pl.when(pl.col("narrative_status") == "accepted").then(pl.lit("accepted"))
+        .otherwise(pl.col("narrative_status")).alias("check_status"),
+        pl.col("generated_at").alias("created_at"))
+    return df.with_columns(_audit_id(df).alias("audit_id")).select(list(AUDIT)).cast(AUDIT)

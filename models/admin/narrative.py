@@ -1,6 +1,6 @@
 """Optional narrative for a control report from an OpenAI-compatible chat endpoint (Albert,
-Mistral, a local server). Off by default: on only when ``LLM_BASE_URL`` and ``LLM_MODEL`` are set
-(``LLM_API_KEY`` optional, ``LLM_TIMEOUT_S`` default 30). The model never writes a figure into a
+Mistral, a local server). Off by default: on only when an endpoint is passed (orchestration/settings.py
+builds it from ``LLM_BASE_URL`` and ``LLM_MODEL``, ``LLM_API_KEY`` optional, ``LLM_TIMEOUT_S`` default 30). The model never writes a figure into a
 report unchecked: every number in its text must be one of the report's figures (as formatted in
 the report), otherwise the narrative is dropped and the report keeps its deterministic text.
 """
@@ -8,7 +8,6 @@ the report), otherwise the narrative is dropped and the report keeps its determi
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 from dataclasses import dataclass
@@ -21,10 +20,15 @@ NUMBER = re.compile(r"[-+]?\d[\d\u00a0\u202f ]*(?:[.,]\d+)?")
 class Narrative:
     text: str | None
     status: str  # off | accepted | rejected: <why> | error: <why>
+    raw: str | None = None  # the model's answer as received (for the audit log)
 
 
-def endpoint_from_env(env: dict | None = None) -> dict | None:
-    env = os.environ if env is None else env
+PROMPT_VERSION = "narrative-v1"
+
+
+def endpoint_from_env(env: dict) -> dict | None:
+    """The endpoint a settings mapping describes (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY,
+    LLM_TIMEOUT_S), or None when it names none."""
     base, model = env.get("LLM_BASE_URL"), env.get("LLM_MODEL")
     if not base or not model:
         return None
@@ -72,7 +76,6 @@ def draft_narrative(facts: str, allowed_texts: list[str], endpoint: dict | None 
                     call: Callable[[dict, list[dict]], str] | None = None) -> Narrative:
     """Ask the model for a short synthesis of ``facts`` (the report's deterministic text); keep it
     only if every number in it is one of ``allowed_texts``'s numbers."""
-    endpoint = endpoint if endpoint is not None else endpoint_from_env()
     if endpoint is None:
         return Narrative(None, "off")
     messages = [
@@ -86,8 +89,8 @@ def draft_narrative(facts: str, allowed_texts: list[str], endpoint: dict | None 
     except Exception as exc:  # noqa: BLE001 - an unreachable endpoint must never fail a report
         return Narrative(None, f"error: {type(exc).__name__}: {exc}"[:300])
     if not text:
-        return Narrative(None, "rejected: empty answer")
+        return Narrative(None, "rejected: empty answer", text)
     bad = unverified_numbers(text, allowed_texts)
     if bad:
-        return Narrative(None, f"rejected: figures not in the data: {', '.join(bad[:5])}")
-    return Narrative(text, "accepted")
+        return Narrative(None, f"rejected: figures not in the data: {', '.join(bad[:5])}", text)
+    return Narrative(text, "accepted", text)

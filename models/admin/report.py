@@ -123,6 +123,8 @@ class Report:
     blocks: list[Block]
     summary: str
     narrative_status: str = "off"
+    narrative_raw: str | None = None  # the model's answer (audit log), accepted or not
+    narrative_inputs_hash: str | None = None  # sha256 of the facts and figures the model was given
 
     def figures(self) -> list[Fig]:
         out = []
@@ -243,7 +245,7 @@ def _rows(df: pl.DataFrame, cid: str, year: int) -> list[dict]:
 
 
 def build_report(contract_id: str, year: int, marts: dict[str, pl.DataFrame], charts: bool = True,
-                 narrative: bool = True) -> Report:
+                 narrative: bool = True, endpoint: dict | None = None) -> Report:
     """Draft the control report of ``contract_id`` for ``year`` from the marts (keys:
     dsp_financials, dsp_kpi_compliance, dsp_investment_plan, dsp_asset_inventory,
     dsp_tariff_changes, dsp_complaint_counts, dsp_findings)."""
@@ -412,7 +414,7 @@ def build_report(contract_id: str, year: int, marts: dict[str, pl.DataFrame], ch
     summary = "".join(s if isinstance(s, str) else s.text for s in summary_spans)
     rep = Report(contract_id, year, title, B, summary)
     if narrative:
-        _add_narrative(rep)
+        _add_narrative(rep, endpoint)
     return rep
 
 
@@ -420,19 +422,21 @@ def _plain(spans: list) -> str:
     return "".join(s if isinstance(s, str) else s.text for s in spans)
 
 
-def _add_narrative(rep: Report) -> None:
+def _add_narrative(rep: Report, endpoint: dict | None) -> None:
     """Optional LLM synthesis placed after the contract summary heading; dropped unless every
     number in it is one of the report's figures (models.admin.narrative)."""
-    from .narrative import draft_narrative, endpoint_from_env
+    from .narrative import draft_narrative
 
-    endpoint = endpoint_from_env()
     if endpoint is None:
         rep.narrative_status = "off"
         return
     facts = "\n".join(_plain(b.spans) for b in rep.blocks if b.kind == "para")
     allowed = [fg.text for fg in rep.figures()] + [str(rep.year)]
+    import hashlib
+
+    rep.narrative_inputs_hash = hashlib.sha256("\x1e".join([facts, *allowed]).encode()).hexdigest()
     n = draft_narrative(facts, allowed, endpoint)
-    rep.narrative_status = n.status
+    rep.narrative_status, rep.narrative_raw = n.status, n.raw
     if n.text:
         pos = next(i for i, b in enumerate(rep.blocks) if b.section == "contract_summary") + 1
         rep.blocks.insert(pos, Block("narrative", [n.text]))

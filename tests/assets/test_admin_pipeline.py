@@ -21,10 +21,10 @@ MART_KEYS = {"dsp_financials": ("contract_id", "year"), "dsp_findings": ("findin
 
 
 def admin_assets():
-    from assets import admin, reference
+    from assets import admin, letters, reference
     from assets.serving import cannes_duckdb
 
-    return [reference.dsp_contracts, *admin.ASSETS, cannes_duckdb], admin.CHECKS
+    return [reference.dsp_contracts, *admin.ASSETS, *letters.ASSETS, cannes_duckdb], [*admin.CHECKS, *letters.CHECKS]
 
 
 def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:
@@ -55,19 +55,16 @@ def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:
         src = SOURCES_BY_NAME[name]
         for key, _ in src.deliveries(landing):
             ingest_delivery(src, key, lake, landing, s.quarantine_path, "test")
+    from assets.llm import LlmResource
+
     resources = {"lake": LakeResource(lake_uri=s.lake_uri, landing_uri=s.landing_uri),
-                 "serving": ServingResource(path=s.serving_path)}
+                 "serving": ServingResource(path=s.serving_path), "llm": LlmResource()}
     res = dg.materialize([*assets, *checks], resources=resources, raise_on_error=False)
     failed = [e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
     bad_checks = [e.event_specific_data.asset_check_key.to_user_string() for e in res.all_events
                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     assert res.success and not bad_checks, f"failed steps {failed}, failed checks {bad_checks}"
-    return {"settings": s, "lake": lake, "truth": s.ground_truth_path / "admin"}
-
-
-@pytest.fixture(scope="module")
-def admin_city(tmp_path_factory):
-    return build_admin(tmp_path_factory.mktemp("admin-city"))
+    return {"settings": s, "lake": lake, "truth": s.ground_truth_path / "admin", "resources": resources}
 
 
 def _marts(lake) -> dict[str, pl.DataFrame]:
