@@ -257,3 +257,48 @@ def narrative_audit(reports: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("narrative_status")).alias("check_status"),
         pl.col("generated_at").alias("created_at"))
     return df.with_columns(_audit_id(df).alias("audit_id")).select(list(AUDIT)).cast(AUDIT)
+
+
+# Descriptions of the columns these tables publish (merged into transforms/columns.py COLUMN_DOCS).
+COLUMN_DOCS = {
+    "audit_id": "Identifier of a generated text in the AI audit log (hash of feature, subject, inputs, model, prompt, "
+                "output)",
+    "category_change_pct": "Year-on-year change of the complaint category's count, %",
+    "category_code": "Complaint category code of the delegate's annual report (CMP_*)",
+    "category_count": "Complaints of that category the delegate declared for the year",
+    "category_previous_count": "Complaints of that category the delegate declared for the year before",
+    "category_label": "Complaint category as the delegate's report words it",
+    "changed_since_review": "The marts now give a different letter than the one the agent reviewed",
+    "channel": "How the complaint reached the city (courrier, courriel, formulaire en ligne, accueil)",
+    "check_status": "Outcome of the automatic check of a generated text: accepted, or why rejected",
+    "clause": "Contract clause or obligation the finding breaches (for a KPI, the penalty clause applied)",
+    "clause_source": "Where the clause comes from (penalty schedule of the contract, its document, or the default)",
+    "created_at": "When the text was generated (UTC)",
+    "decided_at": "When the agent's review decision was taken (UTC)",
+    "docx_path": "Path of the letter's DOCX draft",
+    "endpoint": "Language-model endpoint called (base URL)",
+    "feature": "Feature that generated the text: translation, report_narrative, letter_polish",
+    "figures": "Figures the letter prints, each with its mart table, column and row (JSON)",
+    "generation": "How the letter text was written: deterministic (templates) or llm_polished",
+    "inputs_hash": "SHA-256 of what the model was given (text, languages, protected items, glossary, prompt)",
+    "letter_id": "Letter identifier (MED_ formal notice, REP_ complaint reply, CR_ meeting follow-up)",
+    "narrative_inputs_hash": "SHA-256 of the facts and figures given to the model for the narrative",
+    "narrative_model": "Model that wrote the narrative (null when none was asked)",
+    "narrative_output": "The model's narrative as received, kept or not (audit)",
+    "narrative_prompt_version": "Version of the narrative prompt",
+    "output": "The generated text (the restored translation, or the model's answer when rejected)",
+    "prompt_version": "Version of the prompt used",
+    "raw_output": "The model's answer as received, before placeholders were restored",
+    "received_on": "Date the city received the complaint",
+    "reply_days": "Days allowed for the reply",
+    "reply_due_on": "Date the reply is due (received + reply days)",
+    "requested_by": "Who asked for the translation",
+    "reviewer": "Agent who took the latest review decision",
+    "reviewer_decision": "Agent's decision on the generated text: pending, reviewed, sent, or not_used (rejected)",
+    "source_id": "Row the letter answers (finding_id, complaint reference or meeting document)",
+    "source_lang": "Language translated from (fr, en, it)",
+    "subject": "Subject line (letter) or the citizen's subject (complaint)",
+    "subject_id": "Document the generated text belongs to (translation_id or contract/year of a report)",
+    "target_lang": "Language translated into (fr, en, it)",
+    "translation_id": "Translation identifier (TR_<letter_id>_<language>)",
+}
