@@ -19,7 +19,8 @@ from transforms import admin as T
 
 from . import contracts as CONTRACTS
 from .lake import Lake, LakeResource, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, serving_sql, silver, silver_key
+from .catalog import gold_asset_args
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "administration"
 LINES = silver_key("dsp_report_lines")
@@ -157,8 +158,6 @@ DSP_REPORTS = {"contract_id": pl.Utf8, "year": pl.Int64, "html_path": pl.Utf8, "
                "narrative_status": pl.Utf8, "seconds": pl.Float64, "generated_at": pl.Datetime("us", "UTC"),
                "narrative_output": pl.Utf8, "narrative_model": pl.Utf8, "narrative_prompt_version": pl.Utf8,
                "narrative_inputs_hash": pl.Utf8}
-GOLD_TABLES["dsp_reports"] = GoldTable("dsp_reports", GROUP, "One control report per DSP contract and year: "
-                                       "HTML and PDF paths, status, one-line summary, findings, penalties (EUR).")
 
 
 def reports_folder(serving_path: str) -> Path:
@@ -167,8 +166,8 @@ def reports_folder(serving_path: str) -> Path:
 
 
 def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> pl.DataFrame:
-    """Draft, render and write every contract-year's report; the dsp_reports rows (with the
-    narrative the endpoint answered, if one is configured, for the audit log)."""
+    """Draft, render and write every contract-year's report (with an LLM narrative when
+    `endpoint` names one); the dsp_reports rows (the narrative answered, kept or not, for the audit log)."""
     from models.admin.narrative import PROMPT_VERSION
     from models.admin.report import build_report, write_report
 
@@ -193,20 +192,17 @@ def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> 
     return pl.DataFrame(rows, schema=DSP_REPORTS)
 
 
-@dg.asset(key=gold_key("dsp_reports"), deps=[gold_key(m) for m in REPORT_MARTS], group_name=GROUP,
-          owners=OWNERS[GROUP], kinds={"delta", "pdf", "html"}, pool="delta:gold/dsp_reports",
-          description="The authority's control report per DSP contract and year (HTML and PDF beside the "
-                      "serving file, every figure from a mart row) and the register of reports.",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          required_resource_keys={"lake", "serving", "llm"},
-          metadata={"delta_path": "gold/dsp_reports", "duckdb_table": f"{GROUP}.dsp_reports"})
+@dg.asset(**gold_asset_args(
+    "dsp_reports", group=GROUP, kinds={"delta", "pdf", "html"}, deps=[gold_key(m) for m in REPORT_MARTS],
+    description="One control report per DSP contract and year: HTML and PDF paths, status, one-line summary, "
+                "findings, penalties (EUR)."), required_resource_keys={"lake", "serving"})
 def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    # resources by key, not by type: importing assets.serving here would freeze its list of gold
-    # tables before the other service modules registered theirs
+    # the lake, and the serving resource: where the DuckDB file is (reports go beside it) and the
+    # reports' optional LLM endpoint
     lk = context.resources.lake.lake()
     folder = reports_folder(context.resources.serving.path)
     t = time.perf_counter()
-    df = generate_reports(lk, folder, context.resources.llm.endpoint())
+    df = generate_reports(lk, folder, context.resources.serving.llm_endpoint())
     lk.overwrite("gold", "dsp_reports", df)
     context.log.info(f"{df.height} control reports written under {folder}")
     return dg.MaterializeResult(metadata=table_metadata(df.drop("summary"), extra={
@@ -241,9 +237,9 @@ def _contract_documents(landing: Path) -> list[tuple[str, Path, str]]:
             for p in CONTRACTS.contract_files(landing)]
 
 
-def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
-    """Redacted, chunked, embedded documents; a document whose bytes did not change keeps its
-    chunks and vectors from the previous run (no re-embedding)."""
+def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -> pl.DataFrame:
+    """Redacted (PII hashes keyed with `key`), chunked, embedded documents; a document whose bytes
+    did not change keeps its chunks and vectors from the previous run (no re-embedding)."""
     from models.documents import UnreadableDocument
     from models.documents.indexing import chunk_rows, embed_rows
 
@@ -255,7 +251,7 @@ def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
             keep.append(prev)
             continue
         try:
-            fresh.extend(chunk_rows(path.read_bytes(), doc_id, ck))
+            fresh.extend(chunk_rows(path.read_bytes(), doc_id, ck, key))
         except UnreadableDocument as exc:  # bronze quarantines these; a file changed since is skipped
             if log:
                 log.warning(f"{doc_id}: not indexed ({exc})")
@@ -269,7 +265,7 @@ def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
           owners=OWNERS[GROUP], kinds={"delta", "torch"}, pool="delta:silver/document_chunks",
           description="Documents redacted (e-mails, phones, IBANs, names, addresses), cut into chunks and "
                       "embedded (all-MiniLM-L6-v2 from its package, 384 floats); the raw text is never stored.",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "silver"},
+          tags={"layer": "silver"},
           metadata={"delta_path": "silver/document_chunks"})
 def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     import torch
@@ -277,7 +273,7 @@ def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     torch.set_num_threads(os.cpu_count() or 1)
     lk = lake.lake()
     t = time.perf_counter()
-    df = index_documents(lk, lake.landing, context.log)
+    df = index_documents(lk, lake.landing, context.log, lake.pii_hash_key)
     lk.overwrite("silver", "document_chunks", df)
     red: dict[str, int] = {}
     for doc_id, counts in df.select("doc_id", "redactions").unique().iter_rows():
@@ -292,7 +288,7 @@ def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
           owners=OWNERS[GROUP], kinds={"delta", "python"}, pool="delta:silver/meeting_minutes",
           description="Structured minutes of meeting transcripts: title, date, place, attendees, decisions, "
                       "actions with owner and due date (JSON lists).",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "silver"},
+          tags={"layer": "silver"},
           metadata={"delta_path": "silver/meeting_minutes"})
 def meeting_minutes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from models.documents import UnreadableDocument
@@ -314,7 +310,28 @@ def meeting_minutes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     return dg.MaterializeResult(metadata=table_metadata(df))
 
 
-@gold("document_index", group=GROUP, deps=[silver_key("document_chunks")], kinds={"delta", "duckdb"})
+# The DuckDB side of the index: the column as a fixed-size FLOAT[384] array and a table macro
+# ranking chunks by cosine similarity to a query vector (from `lakehouse search` or any client
+# that embeds with the same model). The empty table keeps the macro valid in a file published
+# without the administration marts. Declared on the document_index spec (`serving_sql`).
+INDEX_SQL = (
+    "CREATE TABLE IF NOT EXISTS administration.document_index (chunk_id VARCHAR, doc_id VARCHAR, "
+    "doc_type VARCHAR, doc_format VARCHAR, title VARCHAR, chunk_no BIGINT, text VARCHAR, n_words BIGINT, "
+    "model VARCHAR, embedding FLOAT[384])",
+    "ALTER TABLE administration.document_index ALTER embedding TYPE FLOAT[384]",
+    "CREATE OR REPLACE MACRO administration.search(query_vec, k) AS TABLE "
+    "SELECT doc_id, chunk_no, title, text, "
+    "array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384])) AS score "
+    "FROM administration.document_index ORDER BY score DESC LIMIT k",
+    "CREATE OR REPLACE MACRO administration.search_documents(query_vec, k) AS TABLE "
+    "SELECT doc_id, max(array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS score, "
+    "arg_max(chunk_no, array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS best_chunk "
+    "FROM administration.document_index GROUP BY doc_id ORDER BY score DESC LIMIT k",
+)
+
+
+@gold("document_index", group=GROUP, deps=[silver_key("document_chunks")], kinds={"delta", "duckdb"},
+      serving_sql=INDEX_SQL)
 def document_index(lake: Lake):
     """Searchable chunks of the city's documents: document, type, title, chunk number, redacted
     text, embedding (FLOAT[384], all-MiniLM-L6-v2); search with administration.search(vec, k)."""
@@ -326,24 +343,6 @@ def meeting_actions(lake: Lake):
     """One row per action decided in a meeting: meeting, date, owner, action, due date, and the
     meeting's decisions and attendees (JSON)."""
     return T.meeting_actions(lake.read("silver", "meeting_minutes"))
-
-
-# The DuckDB side of the index: the column as a fixed-size FLOAT[384] array and a table macro
-# ranking chunks by cosine similarity to a query vector (from `lakehouse search` or any client
-# that embeds with the same model). The empty table keeps the macro valid in a file published
-# without the administration marts.
-serving_sql("CREATE TABLE IF NOT EXISTS administration.document_index (chunk_id VARCHAR, doc_id VARCHAR, "
-            "doc_type VARCHAR, doc_format VARCHAR, title VARCHAR, chunk_no BIGINT, text VARCHAR, n_words BIGINT, "
-            "model VARCHAR, embedding FLOAT[384])")
-serving_sql("ALTER TABLE administration.document_index ALTER embedding TYPE FLOAT[384]")
-serving_sql("CREATE OR REPLACE MACRO administration.search(query_vec, k) AS TABLE "
-            "SELECT doc_id, chunk_no, title, text, "
-            "array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384])) AS score "
-            "FROM administration.document_index ORDER BY score DESC LIMIT k")
-serving_sql("CREATE OR REPLACE MACRO administration.search_documents(query_vec, k) AS TABLE "
-            "SELECT doc_id, max(array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS score, "
-            "arg_max(chunk_no, array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS best_chunk "
-            "FROM administration.document_index GROUP BY doc_id ORDER BY score DESC LIMIT k")
 
 
 ASSETS = [dsp_report_lines, documents, dsp_pnl, dsp_kpis, dsp_investments, dsp_assets, dsp_tariffs, dsp_complaints,

@@ -17,8 +17,9 @@ from quality import suites_admin_letters as QL
 from quality.checks import table_check
 from transforms import admin_letters as T
 
+from .catalog import gold_asset_args
 from .lake import Lake, LakeResource, move_to_quarantine, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, gold, gold_key, silver_key
+from .layers import OWNERS, gold, gold_key, silver_key
 
 GROUP = "administration"
 COMPLAINTS_DIR, REVIEWS_DIR, REQUESTS_DIR = "admin/complaints", "admin/letter_reviews", "admin/translation_requests"
@@ -102,9 +103,6 @@ def formal_notices(lake: Lake):
 # ---------------------------------------------------------------- the letters
 
 LETTER_INPUTS = ["formal_notices", "complaint_register", "meeting_actions"]
-GOLD_TABLES["letters"] = GoldTable("letters", GROUP, "The letters drafted (formal notices, complaint replies, "
-                                   "meeting follow-ups): DOCX and PDF paths, figures, status and reviewer.",
-                                   may_be_empty="no finding, complaint or meeting")
 
 
 def letters_folder(serving_path: str) -> Path:
@@ -145,13 +143,13 @@ def draft_letters(lk: Lake, folder: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=T.LETTERS)
 
 
-@dg.asset(key=gold_key("letters"), deps=[*[gold_key(m) for m in LETTER_INPUTS], silver_key("letter_reviews")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "docx", "pdf"}, pool="delta:gold/letters",
-          description="Letters drafted for the agents to edit and sign (DOCX + PDF on the city's letterhead beside "
-                      "the serving file): status draft/reviewed/sent from the review decisions, reviewer.",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          required_resource_keys={"lake", "serving"},
-          metadata={"delta_path": "gold/letters", "duckdb_table": f"{GROUP}.letters"})
+@dg.asset(**gold_asset_args(
+    "letters", group=GROUP, kinds={"delta", "docx", "pdf"},
+    deps=[*[gold_key(m) for m in LETTER_INPUTS], silver_key("letter_reviews")],
+    description="The letters drafted for the agents to edit and sign (formal notices, complaint replies, meeting "
+                "follow-ups; DOCX + PDF on the city's letterhead beside the serving file): figures, status "
+                "draft/reviewed/sent from the review decisions, reviewer.",
+    may_be_empty="no finding, complaint or meeting"), required_resource_keys={"lake", "serving"})
 def letters(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     lk = context.resources.lake.lake()
     folder = letters_folder(context.resources.serving.path)
@@ -165,12 +163,6 @@ def letters(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 # ---------------------------------------------------------------- translation and the audit log
-
-GOLD_TABLES["letter_translations"] = GoldTable(
-    "letter_translations", GROUP, "Requested translations of letters (FR -> EN, FR -> IT): status translated, "
-    "unavailable (no endpoint), rejected (a figure, name or reference not kept) or error.",
-    may_be_empty="no translation requested")
-
 
 def translate_requests(lk: Lake, landing: Path, quarantine_root: Path, endpoint: dict | None) -> pl.DataFrame:
     """One row per requested translation; an accepted translation of the same input, model and
@@ -216,17 +208,16 @@ def _letter_source(letter: dict) -> tuple[str, list[str]]:
     return docx_text(Path(letter["docx_path"]).read_bytes()), names
 
 
-@dg.asset(key=gold_key("letter_translations"), deps=[gold_key("letters")], group_name=GROUP, owners=OWNERS[GROUP],
-          kinds={"delta", "python"}, pool="delta:gold/letter_translations",
-          description="Translations of letters requested in landing/admin/translation_requests, through the "
-                      "optional OpenAI-compatible endpoint; without one each request says 'unavailable'.",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          required_resource_keys={"lake", "llm"},
-          metadata={"delta_path": "gold/letter_translations", "duckdb_table": f"{GROUP}.letter_translations"})
+@dg.asset(**gold_asset_args(
+    "letter_translations", group=GROUP, kinds={"delta", "python"}, deps=[gold_key("letters")],
+    description="Requested translations of letters (FR -> EN, FR -> IT) through the optional OpenAI-compatible "
+                "endpoint: translated, unavailable (no endpoint: no text), rejected (a figure, name or reference "
+                "not kept) or error.",
+    may_be_empty="no translation requested"), required_resource_keys={"lake", "serving"})
 def letter_translations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     res = context.resources.lake
     lk = res.lake()
-    df = translate_requests(lk, res.landing, res.quarantine_root, context.resources.llm.endpoint())
+    df = translate_requests(lk, res.landing, res.quarantine_root, context.resources.serving.llm_endpoint())
     lk.overwrite("gold", "letter_translations", df)
     return dg.MaterializeResult(metadata=table_metadata(df.drop("raw_output"), extra={
         "by_status": dg.MetadataValue.json({k: int(n) for k, n in df.group_by("status").len().iter_rows()})}))

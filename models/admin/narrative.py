@@ -1,6 +1,7 @@
 """Optional narrative for a control report from an OpenAI-compatible chat endpoint (Albert,
-Mistral, a local server). Off by default: on only when an endpoint is passed (orchestration/settings.py
-builds it from ``LLM_BASE_URL`` and ``LLM_MODEL``, ``LLM_API_KEY`` optional, ``LLM_TIMEOUT_S`` default 30). The model never writes a figure into a
+Mistral, a local server). Off by default: on only when ``LLM_BASE_URL`` and ``LLM_MODEL`` are set
+(``LLM_API_KEY`` optional, ``LLM_TIMEOUT_S`` default 30), read by orchestration/settings.py and
+handed to the report asset as an endpoint (``endpoint_from_env(settings' environment)``). The model never writes a figure into a
 report unchecked: every number in its text must be one of the report's figures (as formatted in
 the report), otherwise the narrative is dropped and the report keeps its deterministic text.
 """
@@ -27,8 +28,7 @@ PROMPT_VERSION = "narrative-v1"
 
 
 def endpoint_from_env(env: dict) -> dict | None:
-    """The endpoint a settings mapping describes (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY,
-    LLM_TIMEOUT_S), or None when it names none."""
+    """The chat endpoint the environment `env` describes (LLM_*), or None when it names none."""
     base, model = env.get("LLM_BASE_URL"), env.get("LLM_MODEL")
     if not base or not model:
         return None

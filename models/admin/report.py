@@ -423,8 +423,9 @@ def _plain(spans: list) -> str:
 
 
 def _add_narrative(rep: Report, endpoint: dict | None) -> None:
-    """Optional LLM synthesis placed after the contract summary heading; dropped unless every
-    number in it is one of the report's figures (models.admin.narrative)."""
+    """Optional LLM synthesis from `endpoint` (None: off) placed after the contract summary
+    heading; dropped unless every number in it is one of the report's figures
+    (models.admin.narrative)."""
     from .narrative import draft_narrative
 
     if endpoint is None:

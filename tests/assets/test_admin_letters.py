@@ -21,8 +21,12 @@ def _marts(lake) -> dict[str, pl.DataFrame]:
 
 def _run(admin_city, assets, llm=None):
     from assets import letters
+    from assets.serving import ServingResource
 
-    res = {**admin_city["resources"], **({"llm": llm} if llm else {})}
+    res = dict(admin_city["resources"])
+    if llm:  # the endpoint as orchestration/settings.py hands it over: on the serving resource
+        res["serving"] = ServingResource(path=admin_city["settings"].serving_path, llm_base_url=llm[0],
+                                         llm_model=llm[1])
     r = dg.materialize([*assets, *letters.CHECKS], resources=res, raise_on_error=False,
                        selection=[a.key for a in assets])
     bad = [e.event_specific_data.asset_check_key.to_user_string() for e in r.all_events
@@ -101,7 +105,6 @@ def test_review_decisions_arrive_as_data_and_a_rerun_never_overwrites_them(admin
 
 def test_translation_unavailable_without_endpoint_then_checked_and_logged_through_one(admin_city):
     from assets import letters
-    from assets.llm import LlmResource
     from tests.models.test_admin_translate import _Server, english
 
     lake = admin_city["lake"]
@@ -110,7 +113,7 @@ def test_translation_unavailable_without_endpoint_then_checked_and_logged_throug
     assert lake.read("gold", "ai_audit").height == 0  # nothing generated, nothing logged
     steps = [letters.letter_translations, letters.ai_audit]
     with _Server(english) as ep:
-        _run(admin_city, steps, LlmResource(base_url=ep["base_url"], model="echo-test"))
+        _run(admin_city, steps, (ep["base_url"], "echo-test"))
     tr = lake.read("gold", "letter_translations").sort("translation_id")
     assert set(tr["status"]) == {"translated"}, tr["reason"].to_list()
     letters_ = {r["letter_id"]: r for r in lake.read("gold", "letters").iter_rows(named=True)}
@@ -128,10 +131,10 @@ def test_translation_unavailable_without_endpoint_then_checked_and_logged_throug
         return english(m).replace("[[P3]]", "99", 1)
 
     with _Server(corrupt) as ep:  # a cached accepted translation is not asked again ...
-        _run(admin_city, steps, LlmResource(base_url=ep["base_url"], model="echo-test"))
+        _run(admin_city, steps, (ep["base_url"], "echo-test"))
     assert lake.read("gold", "ai_audit").height == 2
     with _Server(corrupt) as ep:  # ... a new model is, and its figure-changing answers are rejected and logged
-        _run(admin_city, steps, LlmResource(base_url=ep["base_url"], model="corrupt-test"))
+        _run(admin_city, steps, (ep["base_url"], "corrupt-test"))
     tr = lake.read("gold", "letter_translations")
     assert set(tr["status"]) == {"rejected"} and tr["text"].null_count() == 2
     audit = lake.read("gold", "ai_audit")

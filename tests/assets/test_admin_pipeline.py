@@ -22,9 +22,10 @@ MART_KEYS = {"dsp_financials": ("contract_id", "year"), "dsp_findings": ("findin
 
 def admin_assets():
     from assets import admin, letters, reference
-    from assets.serving import cannes_duckdb
+    from assets.serving import serving_asset_for
 
-    return [reference.dsp_contracts, *admin.ASSETS, *letters.ASSETS, cannes_duckdb], [*admin.CHECKS, *letters.CHECKS]
+    assets = [reference.dsp_contracts, *admin.ASSETS, *letters.ASSETS]
+    return [*assets, serving_asset_for(assets)], [*admin.CHECKS, *letters.CHECKS]
 
 
 def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:
@@ -55,10 +56,8 @@ def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:
         src = SOURCES_BY_NAME[name]
         for key, _ in src.deliveries(landing):
             ingest_delivery(src, key, lake, landing, s.quarantine_path, "test")
-    from assets.llm import LlmResource
-
     resources = {"lake": LakeResource(lake_uri=s.lake_uri, landing_uri=s.landing_uri),
-                 "serving": ServingResource(path=s.serving_path), "llm": LlmResource()}
+                 "serving": ServingResource(path=s.serving_path)}
     res = dg.materialize([*assets, *checks], resources=resources, raise_on_error=False)
     failed = [e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
     bad_checks = [e.event_specific_data.asset_check_key.to_user_string() for e in res.all_events

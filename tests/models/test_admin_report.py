@@ -58,3 +58,4 @@ def test_report_drops_an_unverified_narrative(monkeypatch):
     rep = R.build_report("C", 2025, marts, charts=False, endpoint=ep)
     assert rep.narrative_status == "accepted" and any(b.kind == "narrative" for b in rep.blocks)
     assert "narrative" in R.render_html(rep)
+    assert R.build_report("C", 2025, marts, charts=False).narrative_status == "off"   # no endpoint: off
