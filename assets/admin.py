@@ -228,15 +228,6 @@ def _document_files(lk: Lake, landing: Path) -> list[tuple[str, Path, str]]:
     return [(src, landing / src, ck) for src, ck in docs.iter_rows() if (landing / src).is_file()]
 
 
-def _contract_documents(landing: Path) -> list[tuple[str, Path, str]]:
-    """(doc_id, path, checksum) of the signed DSP contracts (``admin/contracts/``), indexed for
-    search beside the registered documents (their clauses: assets/contracts.py)."""
-    import hashlib
-
-    return [(f"{CONTRACTS.CONTRACTS_DIR}/{p.name}", p, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in CONTRACTS.contract_files(landing)]
-
-
 def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -> pl.DataFrame:
     """Redacted (PII hashes keyed with `key`), chunked, embedded documents; a document whose bytes
     did not change keeps its chunks and vectors from the previous run (no re-embedding)."""
@@ -245,7 +236,7 @@ def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -
 
     old = lk.read("silver", "document_chunks") if lk.exists("silver", "document_chunks") else pl.DataFrame(schema=CHUNKS)
     keep, fresh = [], []
-    for doc_id, path, ck in [*_document_files(lk, landing), *_contract_documents(landing)]:
+    for doc_id, path, ck in _document_files(lk, landing):
         prev = old.filter((pl.col("doc_id") == doc_id) & (pl.col("checksum") == ck))
         if prev.height:
             keep.append(prev)
@@ -260,8 +251,7 @@ def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -
     return (pl.concat(parts) if parts else pl.DataFrame(schema=CHUNKS)).select(list(CHUNKS)).sort("doc_id", "chunk_no")
 
 
-@dg.asset(key=silver_key("document_chunks"), deps=[silver_key("documents"), silver_key("contract_clauses")],
-          group_name=GROUP,
+@dg.asset(key=silver_key("document_chunks"), deps=[silver_key("documents")], group_name=GROUP,
           owners=OWNERS[GROUP], kinds={"delta", "torch"}, pool="delta:silver/document_chunks",
           description="Documents redacted (e-mails, phones, IBANs, names, addresses), cut into chunks and "
                       "embedded (all-MiniLM-L6-v2 from its package, 384 floats); the raw text is never stored.",
@@ -368,7 +358,7 @@ CHECKS = [
     table_check("gold", "dsp_findings", S["dsp_findings"]),
     table_check("gold", "dsp_reports", S["dsp_reports"], extra=QS.reports_complete,
                 description="One report per contract and year, HTML and PDF files present"),
-    table_check("silver", "document_chunks", S["document_chunks"], extra=QS.chunks_valid,
+    table_check("silver", "document_chunks", S["document_chunks"], extra=QS.index_redacted,
                 description="Chunks: key unique, every chunk of a registered document, 384-float embeddings, "
                             "no e-mail/phone/IBAN left in the redacted text"),
     table_check("silver", "meeting_minutes", S["meeting_minutes"],

@@ -25,10 +25,7 @@ DOC_TYPES = ("courrier", "deliberation", "avis-marche", "compte-rendu")
 
 
 def doc_type(name: str) -> str:
-    """The document's type from its file name (``<type>-NN-<slug>.<ext>``), ``contrat`` for a
-    signed DSP contract (``admin/contracts/``), else ``autre``."""
-    if "admin/contracts/" in name.replace("\\", "/"):
-        return "contrat"
+    """The document's type from its file name (``<type>-NN-<slug>.<ext>``), else ``autre``."""
     base = Path(name).name
     return next((t for t in DOC_TYPES if base.startswith(t + "-")), "autre")
 
