@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--crop-batch", type=int, default=0, help="crops of 128 px per step beside the tiles (0: off)")
     ap.add_argument("--max-false-alarm", type=float, default=0.0625)
     ap.add_argument("--real", default=str(ROOT.parent / "shared" / "real" / "cracks"))
     ap.add_argument("--out", default=str(TILE_MODEL))
@@ -46,7 +47,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     trunk, trunk_cfg = load_artifact(Path(args.init))
-    cfg = TileConfig(seed=args.seed, steps=args.steps, lr=args.lr, widths=tuple(trunk_cfg["widths"]))
+    cfg = TileConfig(seed=args.seed, steps=args.steps, lr=args.lr, widths=tuple(trunk_cfg["widths"]),
+                     crop_batch=args.crop_batch)
     tr, tu, ho = (load_tiles(args.real, (s,)) for s in ("train", "tune", "holdout"))
     model, report = train_tile_model(tr, cfg, init_trunk=trunk.state_dict())
     s_tu, c_tu = tile_scores(model, [decode_image(t.jpeg) for t in tu])
