@@ -28,7 +28,7 @@ def test_chain_runs_every_stage_and_anonymises():
     frame = rng.integers(60, 200, (360, 640, 3), dtype=np.uint8)
     jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
     real = (faces / "annotations.csv").exists()
-    if real: / "annotations.csv").exists():          # a real photo with faces, letterboxed to 640x360
+    if real:                                          # a real photo with faces, letterboxed to 640x360
         import csv
 
         rows = list(csv.DictReader(open(faces / "annotations.csv", newline="")))
