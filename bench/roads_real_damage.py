@@ -84,7 +84,7 @@ def run(args) -> dict:
     from models.roads.damage_net import decode_image
 
     torch.set_num_threads(1)
-    scores, cells = tile_scores(tile_model, [decode_image(t.jpeg) for t in hold])
+    scores, cells = tile_scores(tile_model, [decode_image(t.jpeg) for t in hold], tta=int(tile_cfg.get("tta", 1)))
     m = tile_metrics(scores, cells, hold, float(tile_cfg["threshold"]))
     g = real_metrics(tile_probs(det.model, hold), hold, det.any_threshold)
     out["real_holdout_grid_model"] = {k: v for k, v in g.items() if k != "per_site"}

@@ -191,22 +191,42 @@ def train_tile_model(tiles: Sequence[RealTile], cfg: TileConfig = TileConfig(), 
                    "loss_first": hist[:5], "loss_last": hist[-5:]}
 
 
-def tile_scores(model: TileNet, images: Sequence[np.ndarray], batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def _dihedral(img: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of the 8 symmetries of the square (k % 4 quarter turns, then a flip if k >= 4)."""
+    img = np.rot90(img, k % 4)
+    return np.ascontiguousarray(img[:, ::-1] if k >= 4 else img)
+
+
+def _undo_dihedral(cells: np.ndarray, k: int) -> np.ndarray:
+    """Cell maps (N, R, C) of transformed images back to the original orientation."""
+    if k >= 4:
+        cells = cells[:, :, ::-1]
+    return np.ascontiguousarray(np.rot90(cells, -(k % 4), axes=(1, 2)))
+
+
+def tile_scores(model: TileNet, images: Sequence[np.ndarray], batch_size: int = 16,
+                tta: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """P(has damage) per image (N,) and the cells' 1 - P(none) (N, R, C); images are letterboxed
-    to whole cells (`tile_input`); same-size batches only (256 x 256 tiles), else one by one."""
+    to whole cells (`tile_input`); same-size batches only (256 x 256 tiles), else one by one.
+    `tta` 8: both averaged over the 8 rotations / flips of the image (a crack has no
+    orientation on a top-down tile; cells mapped back before averaging), 8 times the cost."""
     model.eval()
+    ims = [tile_input(im, 32) for im in images]
+    if not ims:
+        return np.zeros(0, np.float32), np.zeros((0, 0, 0), np.float32)
+    same = len({im.shape for im in ims}) == 1
+    step = batch_size if same else 1
     ps, cells = [], []
     with torch.inference_mode():
-        ims = [tile_input(im, 32) for im in images]
-        same = len({im.shape for im in ims}) == 1
-        step = batch_size if same else 1
         for i in range(0, len(ims), step):
-            logit, cl = model(to_batch(ims[i:i + step]))
-            ps.append(torch.sigmoid(logit).numpy())
-            cells.append(1.0 - cl.softmax(1)[:, 0].numpy())
-    if not ps:
-        return np.zeros(0, np.float32), np.zeros((0, 0, 0), np.float32)
-    return np.concatenate(ps), (np.concatenate(cells) if same else cells)
+            p_sum, c_sum = 0.0, 0.0
+            for k in range(tta):
+                logit, cl = model(to_batch([_dihedral(im, k) for im in ims[i:i + step]]))
+                p_sum = p_sum + torch.sigmoid(logit).numpy()
+                c_sum = c_sum + _undo_dihedral(1.0 - cl.softmax(1)[:, 0].numpy(), k)
+            ps.append(p_sum / tta)
+            cells.append(c_sum / tta)
+    return np.concatenate(ps), (np.concatenate(cells) if same else [c[0] for c in cells])
 
 
 def tune_tile_threshold(scores: np.ndarray, has: np.ndarray, max_false_alarm: float = 0.0625) -> float:
@@ -252,7 +272,8 @@ def save_tile_model(model: TileNet, cfg: TileConfig, report: dict, folder: Path)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / "model.pt")
     config = {"model": "roads-damage-tile", "version": report["version"], "arch_version": ARCH_VERSION,
-              "widths": list(cfg.widths), "threshold": report["threshold"], "train": cfg.as_dict()}
+              "widths": list(cfg.widths), "threshold": report["threshold"], "tta": report.get("tta", 1),
+              "train": cfg.as_dict()}
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     (folder / "model_card.json").write_text(json.dumps(report, indent=1))
     return folder

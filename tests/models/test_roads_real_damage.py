@@ -171,7 +171,7 @@ def test_grid_model_on_held_out_real_tiles_matches_its_card():
 def _tile_holdout_metrics():
     tm, tcfg = load_tile_model()
     hold = load_tiles(CRACKS, ("holdout",))
-    s, cells = tile_scores(tm, [decode_image(t.jpeg) for t in hold])
+    s, cells = tile_scores(tm, [decode_image(t.jpeg) for t in hold], tta=int(tcfg.get("tta", 1)))
     return tile_metrics(s, cells, hold, float(tcfg["threshold"]))
 
 
