@@ -213,3 +213,31 @@ def test_acceptance_line_on_held_out_real_tiles():
     _need_cracks()
     m = _tile_holdout_metrics()
     assert m["recall"] >= 0.90 and m["precision"] >= 0.85 and m["false_alarm_rate"] <= 0.10, m
+
+
+def test_crop_positions_keep_negatives_off_the_boxes():
+    from models.roads.real_cracks import RealTile
+    from models.roads.tile_model import crop_positions
+
+    t = RealTile("x.jpg", "k1", True, [(10.0, 10.0, 60.0, 150.0)])
+    neg, pos = crop_positions(t, 128)
+    assert neg and all(x >= 60 + 8 for y, x in neg)             # clear of the box and its margin
+    assert pos == [(16, 0)]                                      # centred on the box, clipped
+    free = RealTile("y.jpg", "k1", False, [])
+    assert len(crop_positions(free, 128)[0]) == 81 and crop_positions(free, 128)[1] == []
+
+
+def test_test_time_averaging_is_rotation_invariant():
+    import torch
+
+    from models.roads.tile_model import TileNet
+
+    torch.manual_seed(0)
+    m = TileNet((8, 8, 16, 16, 16)).eval()
+    img = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    p, c = tile_scores(m, [img], tta=8)
+    p_rot, c_rot = tile_scores(m, [np.ascontiguousarray(np.rot90(img))], tta=8)
+    assert p == pytest.approx(p_rot, abs=1e-5)
+    assert np.allclose(np.rot90(c[0]), c_rot[0], atol=1e-5)     # cells follow the image
+    p1, _ = tile_scores(m, [img], tta=1)
+    assert abs(float(p1[0]) - float(p[0])) > 1e-7                # a random net is not invariant by itself
