@@ -177,15 +177,15 @@ def _tile_holdout_metrics():
 
 def test_tile_model_on_held_out_real_tiles():
     """The tile model's measured level on the held-out real tiles (never used for training,
-    tuning or any choice), as its model card states it: a drop below it fails (precision 0.901,
-    recall 0.771, false alarms 0.194, box recall 0.732 when shipped)."""
+    tuning or any choice), as its model card states it: a drop below it fails (precision 0.892,
+    recall 0.892, false alarms 0.250, box recall 0.764 when shipped)."""
     _need_cracks()
     m = _tile_holdout_metrics()
     assert m["tiles"] == 119 and m["crack_tiles"] == 83 and m["crack_free_tiles"] == 36
     card = json.loads((TILE_MODEL / "model_card.json").read_text())["real_holdout"]
     for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
         assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
-    assert m["precision"] >= 0.85 and m["recall"] >= 0.75, m
+    assert m["precision"] >= 0.85 and m["recall"] >= 0.85, m
 
 
 def test_tile_threshold_rule():
@@ -207,8 +207,9 @@ def test_tile_training_is_deterministic():
     assert a == b and all(np.isfinite(a))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile model (recall 0.771, "
-                                       "false alarms 0.194 on the held-out real tiles): see docs/roads.md")
+@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile model (held-out real "
+                                       "tiles: precision 0.892, recall 0.892, false alarms 0.250 = 9 of 36): "
+                                       "see docs/roads.md")
 def test_acceptance_line_on_held_out_real_tiles():
     _need_cracks()
     m = _tile_holdout_metrics()
