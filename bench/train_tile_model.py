@@ -81,6 +81,8 @@ def main() -> None:
             "threshold_rule": f"lowest with at most {args.max_false_alarm:.4f} false alarms on the crack-free tuning tiles",
             "real_tune": tile_metrics(s_tu, c_tu, tu, th), "real_holdout": tile_metrics(s_ho, c_ho, ho, th) if ho else None,
             "licences": {"real tiles": LICENCE, "init trunk": "also saw simulated frames (project code)"},
+            "simulator": "not measured here: the tile model reads top-down tiles only; simulated vehicle frames go to "
+                         "the grid model (damage_grid), whose card holds the simulator's frame macro-F1",
             "limitations": "Trained on 207 tiles of port quays in Japan (3 sites; crack-free tiles from one site, "
                            "k1); one class, crack. Not for vehicle frames. Weights derive from CC BY-SA 4.0 data."}
     save_tile_model(model, cfg, card, Path(args.out))
