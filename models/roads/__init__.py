@@ -5,7 +5,8 @@
 * `dataset`: the cell grid and its labels; `load_survey` reads a simulated survey's ground truth
   (benches and tests only: the pipeline reads labels from silver.road_annotations).
 * `damage_net`: the damage-grid CNN, versioned artifacts (weights, config, model card), batched
-  inference (`DamageDetector`), letterboxing and decoding.
+  inference (`DamageDetector`); `preprocess`: decoding, letterboxing, ROI and tile input (its
+  names re-exported by damage_net).
 * `real_cracks`: the real pavement tiles (../shared/real/cracks), their fixed hold-out rule and
   cell targets; `hard_negatives`: synthetic oil stains, markings, manholes, vehicle parts,
   vegetation, shadows; `training`: training on simulated frames and real tiles together.
