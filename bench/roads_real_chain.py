@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from models.roads.anonymise import (AnonymiserConfig, decode_jpeg, detect_faces, detect_plates,  # noqa: E402
                                     encode_jpeg, redact_union)
-from models.roads.damage_net import DamageDetector  # noqa: E402
+from models.roads.detector import DamageDetector  # noqa: E402
 from models.roads.finetune import SHIPPED  # noqa: E402
 
 STAGES = ("decode", "detect", "blur", "damage", "encode")

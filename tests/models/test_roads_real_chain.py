@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from models.roads.anonymise import AnonymiserConfig, decode_jpeg, detect_faces, detect_plates  # noqa: E402
-from models.roads.damage_net import DamageDetector  # noqa: E402
+from models.roads.detector import DamageDetector  # noqa: E402
 from models.roads.finetune import SHIPPED  # noqa: E402
 
 
