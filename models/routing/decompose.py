@@ -27,13 +27,21 @@ import numpy as np
 
 from models.routing.checks import _describe_route, check_routes
 from models.routing.config import SearchConfig
+from models.routing.construction import savings_routes
+from models.routing.model import _default_drop_penalty
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 from models.routing.search import solve_parallel, solve_single
 
 __all__ = ["decomposable", "sectors", "subproblem", "improve_by_sectors", "solve_large"]
 
-# sub-search: the ILS that measured best on 100-200 stops (DEFAULT_CONFIGS[1])
-SECTOR_CONFIG = SearchConfig(name="sector-ils-pci-sisr25", first_solution="PARALLEL_CHEAPEST_INSERTION",
+# wall-clock mode: the budget is spread over this many passes (later passes get what is left)
+PLANNED_PASSES = 3
+
+# sub-search: ILS from PATH_CHEAPEST_ARC, started cold (a sector of X-n513-k21, 126 stops, 3 s:
+# 5497 vs 5671 SAVINGS, 5674 PARALLEL_CHEAPEST_INSERTION; the warm start through
+# SetFirstSolutionHint + LOCAL_CHEAPEST_INSERTION rebuilt a worse plan: 6101 after 1 s). The
+# sector's current routes are kept when the search does not beat them.
+SECTOR_CONFIG = SearchConfig(name="sector-ils-pca-sisr25", first_solution="PATH_CHEAPEST_ARC",
                              sisr_avg_removed=25, sisr_max_sequence=15)
 
 
@@ -123,8 +131,7 @@ def _solve_sector(args: tuple) -> tuple[int, list[list[int]] | None, int, str]:
     nodes or None when not better, the new distance, the search status)."""
     sid, sub, local_routes, nodes, cfg, seconds, solution_limit = args
     before = _distance(sub, local_routes)
-    sol = solve_single(sub, cfg, time_limit_s=seconds, initial_routes=local_routes, always_return_plan=False,
-                       solution_limit=solution_limit)
+    sol = solve_single(sub, cfg, time_limit_s=seconds, always_return_plan=False, solution_limit=solution_limit)
     if not sol.feasible or sol.objective >= before + sub.vehicle_fixed_cost * len(local_routes):
         return sid, None, before, sol.status
     out = [[nodes[i - 1] for i in r.nodes[1:-1]] for r in sol.routes if len(r.nodes) > 2]
@@ -134,10 +141,11 @@ def _solve_sector(args: tuple) -> tuple[int, list[list[int]] | None, int, str]:
 def improve_by_sectors(problem: VRPProblem, routes: Sequence[Sequence[int]], seconds: float,
                        sector_size: int = 120, workers: int = 2, solution_limit: int | None = None,
                        passes: int | None = None, config: SearchConfig = SECTOR_CONFIG,
-                       planned_passes: int = 3) -> tuple[list[list[int]], list[dict]]:
+                       planned_passes: int | None = None) -> tuple[list[list[int]], list[dict]]:
     """Improve depot-less ``routes`` sector by sector for ``seconds`` (the wall-clock split of a
     benchmark budget) or, with ``solution_limit``, for ``passes`` passes (deterministic work,
     ``seconds`` is then the safety net). Returns the routes and a log per pass."""
+    planned_passes = PLANNED_PASSES if planned_passes is None else planned_passes
     routes = [list(r) for r in routes if r]
     n_cust = sum(len(r) for r in routes)
     t_end = time.time() + seconds
@@ -187,43 +195,60 @@ def _distance(problem: VRPProblem, routes: Sequence[Sequence[int]]) -> int:
     return sum(int(d[a, b]) for r in routes for a, b in zip([problem.depot, *r], [*r, problem.depot]))
 
 
-# share of the budget for the whole-plan search before the sectors (measured, docs/routing.md)
-WHOLE_PLAN_SHARE = 0.3
+# share of the budget for a whole-plan search before the sectors; 0 = savings construction
+# only (measured, docs/routing.md)
+WHOLE_PLAN_SHARE = 0.0
+# stops per sector (measured, docs/routing.md)
+SECTOR_SIZE = 120
 # with a solution limit: passes over the sectors (deterministic work)
 SECTOR_PASSES = 3
 
 
 def solve_large(problem: VRPProblem, time_limit_s: float, workers: int | None = None,
                 always_return_plan: bool | None = None, solution_limit: int | None = None,
-                sector_size: int = 120) -> VRPSolution:
-    """Whole-plan search (:func:`solve_parallel`) for ``WHOLE_PLAN_SHARE`` of the budget, then
-    :func:`improve_by_sectors` for the rest. With ``solution_limit`` both phases are bounded by
-    work (each search that many solutions, ``SECTOR_PASSES`` passes) and ``time_limit_s`` is the
+                sector_size: int | None = None) -> VRPSolution:
+    """Savings construction (:func:`models.routing.construction.savings_routes`), or the
+    whole-plan search for ``WHOLE_PLAN_SHARE`` of the budget when that share is positive, then
+    :func:`improve_by_sectors` for the rest. With ``solution_limit`` the work is fixed (each
+    sector search that many solutions, ``SECTOR_PASSES`` passes) and ``time_limit_s`` is the
     safety net: reaching it gives no plan (:data:`SAFETY_NET_TIMEOUT`)."""
     t0 = time.time()
     workers = 2 if workers is None else workers
-    first = solve_parallel(problem, time_limit_s * (WHOLE_PLAN_SHARE if solution_limit is None else 1.0),
-                           workers=workers, always_return_plan=always_return_plan, solution_limit=solution_limit)
-    if not first.found:
-        return first
-    served = [r.nodes[1:-1] for r in first.routes if len(r.nodes) > 2]
-    left = time_limit_s - (time.time() - t0)
-    routes, log = improve_by_sectors(problem, served, left, sector_size=sector_size, workers=workers,
-                                     solution_limit=solution_limit,
+    sector_size = SECTOR_SIZE if sector_size is None else sector_size
+    dropped: list[int] = []
+    notes: list[str] = []
+    runs: list[dict] = []
+    start = savings_routes(problem) if WHOLE_PLAN_SHARE <= 0 else None
+    if start is not None and len(start) <= problem.num_vehicles:
+        notes.append(f"savings construction: {len(start)} routes, distance {_distance(problem, start)}")
+        config = {"name": "savings+sectors"}
+    else:
+        first = solve_parallel(problem, time_limit_s * (max(WHOLE_PLAN_SHARE, 0.3) if solution_limit is None else 1.0),
+                               workers=workers, always_return_plan=always_return_plan,
+                               solution_limit=solution_limit)
+        if not first.found:
+            return first
+        start = [r.nodes[1:-1] for r in first.routes if len(r.nodes) > 2]
+        dropped, notes, runs, config = list(first.dropped), list(first.notes), list(first.runs), dict(first.config)
+        notes.append(f"whole-plan search: distance {first.total_distance}")
+    routes, log = improve_by_sectors(problem, start, time_limit_s - (time.time() - t0), sector_size=sector_size,
+                                     workers=workers, solution_limit=solution_limit,
                                      passes=SECTOR_PASSES if solution_limit is not None else None)
     if solution_limit is not None and (len(log) < SECTOR_PASSES or "status" in log[-1]):
-        first.status = SAFETY_NET_TIMEOUT
-        first.routes, first.objective = [], -1
-        first.notes.append(f"sector passes stopped by the wall-clock safety net ({log}): no reproducible plan")
-        return first
+        return VRPSolution(routes=[], total_distance=0, dropped=problem.customers(), status=SAFETY_NET_TIMEOUT,
+                           objective=-1, config=config, wall_time_s=time.time() - t0,
+                           notes=notes + [f"sector passes stopped by the wall-clock safety net ({log}): "
+                                          f"no reproducible plan"])
     described = [_describe_route(problem, v, [problem.depot, *r, problem.depot]) for v, r in enumerate(routes)]
     total = sum(r.distance for r in described)
-    penalty = first.objective - first.total_distance - problem.vehicle_fixed_cost * first.vehicles_used
-    sol = VRPSolution(routes=described, total_distance=total, dropped=list(first.dropped), status=first.status,
+    penalty = 0
+    for i in dropped:
+        p = problem.drop_penalties[i] if problem.drop_penalties is not None else None
+        penalty += int(p) if p is not None else _default_drop_penalty(problem)
+    sol = VRPSolution(routes=described, total_distance=total, dropped=dropped, status="ROUTING_SUCCESS",
                       objective=total + problem.vehicle_fixed_cost * len(described) + penalty,
-                      config=dict(first.config, sectors=sector_size), wall_time_s=time.time() - t0,
-                      runs=first.runs + [{"config": "sectors", "distance": total, "passes": len(log)}],
-                      notes=first.notes + [f"sectors: {len(log)} passes, gained {sum(e.get('gained', 0) for e in log)}"
-                                           f" (whole-plan {first.total_distance})"])
+                      config=dict(config, sector_size=sector_size), wall_time_s=time.time() - t0,
+                      runs=runs + [{"config": "sectors", "distance": total, "passes": len(log)}],
+                      notes=notes + [f"sectors: {len(log)} passes, gained {sum(e.get('gained', 0) for e in log)}"])
     sol.violations = check_routes(problem, described)
     return sol
