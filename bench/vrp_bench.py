@@ -55,6 +55,8 @@ from models.routing import (  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from vrp_reference import pyvrp_solve, recheck  # noqa: E402
 
+from models.routing.vrp import LARGE_MIN_STOPS  # noqa: E402
+
 VRP_DIR = ROOT.parent / "shared" / "benchmarks" / "vrp"
 ORIGINAL = ["A-n32-k5", "A-n45-k6", "A-n80-k10", "P-n50-k7", "P-n101-k4", "X-n101-k25", "X-n153-k22",
             "X-n200-k36", "C101", "R101", "R201"]
@@ -298,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limits", type=float, nargs="+", default=[30.0], help="time limits for --single")
     ap.add_argument("--instances", nargs="+", help="names or groups original / large / city (default: all)")
     ap.add_argument("--no-pyvrp", action="store_true", help="skip the in-run PyVRP reference")
+    ap.add_argument("--calibrate", type=int, metavar="SOLUTIONS",
+                    help="measure the CPU seconds one search takes for this solution limit (whole plan on the "
+                         "instances of up to 200 customers, one sector on the larger) and print the limit that "
+                         "matches 30 s of one idle core")
     ap.add_argument("--solutions", type=int, help="solution limit per search (reproducible; the time limit is "
                                                   "then only the wall-clock safety net)")
     ap.add_argument("--dir", type=Path, default=VRP_DIR, help="instance folder")
@@ -310,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dir.is_dir():
         print(f"VRP benchmark instances not found at {args.dir}: skipping (nothing to do).")
         return 0
+    if args.calibrate:
+        return calibrate(args)
     if not args.single:
         return compare_main(args)
     files = instance_files(args.dir, args.instances)
@@ -389,6 +397,36 @@ def main(argv: list[str] | None = None) -> int:
         "pairs": pairs,
     }, indent=2))
     print(f"results written to {out}")
+    return 0
+
+
+def calibrate(args) -> int:
+    """Solutions per CPU second of one search (CPU time, so the load of other jobs matters little)."""
+    from models.routing.construction import savings_routes
+    from models.routing.decompose import SECTOR_CONFIG, SECTOR_SIZE, sectors, subproblem
+
+    print(f"calibration: solution limit {args.calibrate} per search; load average {os.getloadavg()[0]:.2f}")
+    rates = {}
+    for name in expand(args.instances or ["A-n80-k10", "X-n153-k22", "X-n513-k21", "X-n1001-k43"]):
+        problem, info = load_problem(name, args.dir)
+        if len(problem.customers()) >= LARGE_MIN_STOPS:
+            routes = savings_routes(problem)
+            g = sectors(problem, routes, SECTOR_SIZE, 0.0)[0]
+            nodes = [n for k in g for n in routes[k]]
+            problem, cfg, what = subproblem(problem, [problem.vehicle_capacities[0]] * (len(g) + 1), nodes), \
+                SECTOR_CONFIG, f"sector of {len(nodes)} stops"
+        else:
+            cfg, what = DEFAULT_CONFIGS[0], "whole plan"
+        c0, w0 = time.process_time(), time.perf_counter()
+        sol = solve_single(problem, cfg, time_limit_s=600, always_return_plan=False, solution_limit=args.calibrate)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        rate = args.calibrate / max(cpu, 1e-6)
+        kind = "large" if "sector" in what else "small"
+        rates.setdefault(kind, []).append(rate)
+        print(f"{name:<14} {what:<22} {cpu:7.1f} CPU s ({wall:6.1f} wall s, status {sol.status}): "
+              f"{rate:7.1f} solutions / CPU s -> {rate * 30:8.0f} per 30 s of one idle core")
+    for kind, rs in rates.items():
+        print(f"{kind}: median {sorted(rs)[len(rs) // 2] * 30:.0f} solutions per 30 CPU s")
     return 0
 
 

@@ -199,7 +199,7 @@ def _distance(problem: VRPProblem, routes: Sequence[Sequence[int]]) -> int:
 # only (measured, docs/routing.md)
 WHOLE_PLAN_SHARE = 0.0
 # stops per sector (measured, docs/routing.md)
-SECTOR_SIZE = 120
+SECTOR_SIZE = 80
 # with a solution limit: passes over the sectors (deterministic work)
 SECTOR_PASSES = 3
 
