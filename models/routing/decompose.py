@@ -3,12 +3,13 @@
 At 250-1,000 stops one OR-Tools local-search pass over the whole plan is slow, so the iterated
 local search manages few ruin-and-recreate rounds in a given budget; on 100-200 stops it is
 close to the best known. So, as in the decomposition phase of hybrid genetic search (Vidal et
-al. 2013; Santini, Schneider, Vidal, Vigo 2023): start from a whole-plan search, then order the
-routes by the polar angle of their centroid around the depot, cut that circle into sectors of
-consecutive routes holding about ``sector_size`` stops, and re-solve each sector as its own
-problem (same vehicles, same stops), warm-started from its current routes so it never gets
-worse. Sectors are disjoint, so the two cores solve two at a time and the results merge. The
-next pass shifts the cut by half a sector, so routes on a border meet new neighbours.
+al. 2013; Santini, Schneider, Vidal, Vigo 2023): start from a savings construction, then order
+the routes by the polar angle of their centroid around the depot, cut that circle into sectors
+of consecutive routes holding about ``sector_size`` stops (at least two routes), and re-solve
+each sector as its own problem (its stops, its number of routes plus one spare vehicle while the
+fleet allows), keeping the sector's routes when the search does not beat them. Sectors are
+disjoint, so the two cores solve two at a time and the results merge. The next pass shifts the
+cut by half a sector, so routes on a border meet new neighbours.
 
 Every sub-search is bounded by a solution limit when one is given (reproducible plans: the
 sectors, their order and their results do not depend on timing); the wall clock only splits
@@ -72,11 +73,11 @@ def sectors(problem: VRPProblem, routes: Sequence[Sequence[int]], sector_size: i
     for k in order:
         cur.append(k)
         size += len(routes[k])
-        if size >= sector_size:
+        if size >= sector_size and len(cur) >= 2:
             groups.append(cur)
             cur, size = [], 0
     if cur:
-        if groups and size < sector_size // 2:
+        if groups and (size < sector_size // 2 or len(cur) < 2):
             groups[-1].extend(cur)
         else:
             groups.append(cur)
