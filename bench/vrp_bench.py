@@ -238,7 +238,8 @@ def compare_summary(rows: list[dict]) -> list[str]:
             line += f"; PyVRP mean gap {sum(pg) / len(pg):.2f} %; mean ratio ours/PyVRP {sum(ratios) / len(ratios):.4f}"
         full = len(g) == len(ORIGINAL if group == "original" else LARGE)
         ok = mean <= target and feas == len(g) and (group != "large" or max(gaps, default=99) <= TARGET_LARGE_MAX)
-        line += f"\n          target mean <= {target} %" + (f", none > {TARGET_LARGE_MAX} %" if group == "large" else "")
+        extra = f", none > {TARGET_LARGE_MAX} %" if group == "large" else ""
+        line += f"\n          target mean <= {target} %{extra}"
         line += f": {'HOLDS' if ok else 'NOT MET'}" + ("" if full else " (subset only)")
         lines.append(line)
     for r in rows:
