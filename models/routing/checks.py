@@ -8,6 +8,7 @@ from typing import Sequence
 from models.routing.model import _Model
 from models.routing.problem import Route, VRPProblem
 
+
 def _status_name(routing) -> str:
     from ortools.constraint_solver import routing_enums_pb2
 

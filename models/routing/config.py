@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from models.routing.problem import VRPProblem
 
+
 @dataclass(frozen=True)
 class SearchConfig:
     """One search configuration (picklable, goes to a worker process).
@@ -22,6 +23,13 @@ class SearchConfig:
     ``vehicle_cost_factor``: during the search only, add a cost per used vehicle of this factor
     times the mean depot-to-stop distance (steers towards fewer routes); the reported objective
     is always the problem's own (distance + fixed costs + drop penalties).
+    ``ls_neighbors``: granular neighbourhoods, each local-search operator looks at this many
+    nearest neighbours only (``ls_operator_neighbors_ratio``; measured worse, docs/routing.md).
+    ``savings_neighbors`` / ``insertion_neighbors``: neighbour lists of the SAVINGS and
+    PARALLEL_CHEAPEST_INSERTION first solutions (faster on large problems).
+    ``ruins`` / ``ruin_composition``: ruin strategies of the ILS (``"sisr"``, ``"walk"`` random
+    walk, ``"routes"`` spatially close routes) and how they combine (OR-Tools
+    RuinCompositionStrategy name, e.g. ``"RUN_ONE_RANDOMLY"``).
     """
 
     name: str = "ils-sisr"

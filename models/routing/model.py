@@ -10,6 +10,7 @@ import numpy as np
 
 from models.routing.problem import VRPProblem
 
+
 @dataclass
 class _Model:
     manager: Any

@@ -9,9 +9,17 @@ from dataclasses import asdict, replace
 from typing import Sequence
 
 from models.routing.checks import _extract, _status_name, check_routes
-from models.routing.config import FALLBACK_CONFIG, WORKER_GRACE_S, SearchConfig, build_search_parameters, default_configs, ils_available
+from models.routing.config import (
+    FALLBACK_CONFIG,
+    WORKER_GRACE_S,
+    SearchConfig,
+    build_search_parameters,
+    default_configs,
+    ils_available,
+)
 from models.routing.model import _build_model, _routes_to_model_indices
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
+
 
 def solve_single(
     problem: VRPProblem,
