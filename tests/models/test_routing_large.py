@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from models.routing import VRPProblem, check_routes, routes_distance, solve
+from models.routing import decompose
 from models.routing import vrp as vrp_module
 from models.routing.construction import route_feasible, savings_routes
 from models.routing.decompose import decomposable, sectors, solve_large, subproblem
@@ -81,6 +82,7 @@ def test_solve_large_is_feasible_better_than_savings_and_reproducible():
 
 def test_solve_dispatches_large_plain_problems(monkeypatch):
     monkeypatch.setattr(vrp_module, "LARGE_MIN_STOPS", 50)
+    monkeypatch.setattr(decompose, "SECTOR_SIZE", 20)
     p = _problem(60, 15, 35, seed=7)
     sol = solve(p, time_limit_s=60, workers=1, solution_limit=20)
     assert sol.feasible and sol.config.get("name") == "savings+sectors"
@@ -94,3 +96,9 @@ def test_safety_net_gives_no_plan(share):
     p = _problem(160, 40, 35, seed=8)
     sol = solve_large(p, time_limit_s=0.5, workers=1, solution_limit=10_000, sector_size=50)
     assert not sol.found and sol.status == "SAFETY_NET_TIMEOUT"
+
+
+def test_few_long_routes_fall_back_to_the_whole_plan_search():
+    p = _problem(60, 3, 10_000, seed=9)  # one truck holds everything: savings makes one route
+    sol = solve_large(p, time_limit_s=60, workers=1, solution_limit=30, sector_size=50)
+    assert sol.feasible and any("one sector only" in n for n in sol.notes)
