@@ -443,7 +443,8 @@ def compare_main(args) -> int:
           f"PyVRP on one{' (skipped)' if args.no_pyvrp else ''}; "
           + (f"solution limit {args.solutions} per search; " if args.solutions else "")
           + f"cpus {os.cpu_count()}; load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
-    files = instance_files(args.dir, [n for n in names if n != CITY])
+    public = [n for n in names if n != CITY]
+    files = instance_files(args.dir, public) if public else []
     bad = [b for b in check_bks(files) if not b["exact"]]
     print(f"BKS re-cost: {len(files) - len(bad)}/{len(files)} exact" + (f"; MISMATCH {bad}" if bad else ""))
     header = (f"{'instance':<14} {'cust':>5} {'BKS':>9} {'ours':>9} {'gap %':>7} {'ok':>4} {'PyVRP':>9} {'gap %':>7} "
