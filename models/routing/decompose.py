@@ -28,7 +28,7 @@ import numpy as np
 
 from models.routing.checks import _describe_route, check_routes
 from models.routing.config import SearchConfig
-from models.routing.construction import savings_routes
+from models.routing.construction import route_feasible, savings_routes
 from models.routing.model import _default_drop_penalty
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 from models.routing.search import solve_parallel, solve_single
@@ -47,12 +47,12 @@ SECTOR_CONFIG = SearchConfig(name="sector-ils-pca-sisr25", first_solution="PATH_
 
 
 def decomposable(problem: VRPProblem) -> bool:
-    """Plain CVRP / VRPTW (no reloads, trip chains or vehicle restrictions): sectors are
-    independent problems."""
+    """Plain CVRP / VRPTW (one vehicle type; no reloads, trip chains, vehicle restrictions or
+    optional stops, which need the whole-plan search): sectors are independent problems."""
     same = len(set(problem.vehicle_capacities)) == 1 and (
         problem.vehicle_volume_capacities is None or len(set(problem.vehicle_volume_capacities)) == 1)
     return (same and not problem.disposal_nodes and not problem.vehicle_chains
-            and problem.allowed_vehicles is None)
+            and problem.allowed_vehicles is None and problem.drop_penalties is None)
 
 
 def sectors(problem: VRPProblem, routes: Sequence[Sequence[int]], sector_size: int, offset: float) -> list[list[int]]:
@@ -220,12 +220,14 @@ def solve_large(problem: VRPProblem, time_limit_s: float, workers: int | None = 
     notes: list[str] = []
     runs: list[dict] = []
     start = savings_routes(problem) if WHOLE_PLAN_SHARE <= 0 else None
-    if start is not None and len(sectors(problem, start, sector_size, 0.0)) < 2:
+    if start is not None and (len(sectors(problem, start, sector_size, 0.0)) < 2
+                              or not all(route_feasible(problem, r) for r in start)):
         # a few long routes (the city day: 3 routes of ~155 stops) make one sector, the whole
         # problem: the two-search pair does better there (129222 vs 131538 m, PyVRP 124882, 30 s)
         sol = solve_parallel(problem, time_limit_s - (time.time() - t0), workers=workers,
                              always_return_plan=always_return_plan, solution_limit=solution_limit)
-        sol.notes.append(f"one sector only ({len(start)} savings routes): whole-plan search")
+        sol.notes.append(f"one sector only, or a stop no route can take ({len(start)} savings routes): "
+                         f"whole-plan search")
         return sol
     if start is not None and len(start) <= problem.num_vehicles:
         notes.append(f"savings construction: {len(start)} routes, distance {_distance(problem, start)}")

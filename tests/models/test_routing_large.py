@@ -102,3 +102,10 @@ def test_few_long_routes_fall_back_to_the_whole_plan_search():
     p = _problem(60, 3, 10_000, seed=9)  # one truck holds everything: savings makes one route
     sol = solve_large(p, time_limit_s=60, workers=1, solution_limit=30, sector_size=50)
     assert sol.feasible and any("one sector only" in n for n in sol.notes)
+
+
+def test_unreachable_stop_or_optional_stops_use_the_whole_plan_search():
+    p = _problem(60, 15, 35, seed=10, time_windows=[(0, 1000)] + [(0, 1000)] * 59 + [(0, 1)])
+    sol = solve_large(p, time_limit_s=60, workers=1, solution_limit=30, sector_size=20, always_return_plan=True)
+    assert any("whole-plan search" in n for n in sol.notes) and sol.dropped == [60]
+    assert not decomposable(_problem(20, 4, 30, seed=5, drop_penalties=[None] + [100] * 20))
