@@ -7,6 +7,7 @@ integer matrices, the same budget and the same machine.
     .venv/bin/python bench/vrp_bench.py --seconds 10 --instances large      # the nine larger
     .venv/bin/python bench/vrp_bench.py --seconds 5 --instances X-n228-k23 city --no-pyvrp
     .venv/bin/python bench/vrp_bench.py --solutions 300 --instances A-n32-k5  # deterministic limit
+    .venv/bin/python bench/vrp_bench.py --cpu-seconds 30 --instances X-n439-k37  # idle equivalent
     .venv/bin/python bench/vrp_bench.py --single base sa --limits 30 # measure single configs
 
 ``--instances`` takes names and the groups ``original`` (the eleven of up to 200 customers),
@@ -182,10 +183,29 @@ def load_problem(name: str, vrp_dir: Path) -> tuple[VRPProblem, dict]:
                                          "bks_routes": len(bks.routes)}
 
 
+def cpu_solution_limit(problem: VRPProblem, cpu_s: float, workers: int) -> int:
+    """The solution limit per search that spends about ``cpu_s`` CPU seconds per core (the
+    calibrated rate): whole-plan searches one per core; the large path's searches spread over
+    ``SECTOR_PASSES`` passes of its sectors on ``workers`` cores."""
+    from models.routing.construction import savings_routes
+    from models.routing.decompose import SECTOR_PASSES, SECTOR_SIZE, decomposable, sectors
+
+    rate = SOLUTIONS_PER_30_CPU_S / 30.0
+    if decomposable(problem) and len(problem.customers()) >= LARGE_MIN_STOPS:
+        n_sec = len(sectors(problem, savings_routes(problem), SECTOR_SIZE, 0.0))
+        if n_sec >= 2:
+            return max(1, int(rate * cpu_s * workers / (SECTOR_PASSES * n_sec)))
+    return max(1, int(rate * cpu_s))
+
+
 def compare_one(name: str, vrp_dir: Path, seconds: float, workers: int, solutions: int | None,
-                with_pyvrp: bool) -> dict:
-    """Ours, then PyVRP, on one instance; both re-costed and checked by :func:`recheck`."""
+                with_pyvrp: bool, cpu_s: float | None = None) -> dict:
+    """Ours, then PyVRP, on one instance; both re-costed and checked by :func:`recheck`. With
+    ``cpu_s`` both get a CPU budget instead of wall time (what an idle machine would give them):
+    ours a solution limit from the calibrated rate, PyVRP a stop on its CPU time."""
     problem, info = load_problem(name, vrp_dir)
+    if cpu_s is not None:
+        solutions, seconds = cpu_solution_limit(problem, cpu_s, workers), 3600.0
     scale, bks = info["scale"], info["bks"]
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -201,7 +221,7 @@ def compare_one(name: str, vrp_dir: Path, seconds: float, workers: int, solution
            "best_run": sol.config.get("name"), "notes": sol.notes[-3:], "load_before": round(load0, 2)}
     row["gap_pct"] = None if (bks is None or ours is None) else round((ours / scale / bks - 1) * 100, 3)
     if with_pyvrp:
-        proutes, p_s, p_feas, p_dist = pyvrp_solve(problem, seconds)
+        proutes, p_s, p_feas, p_dist = pyvrp_solve(problem, seconds, cpu_seconds=cpu_s)
         pc, pbad = recheck(problem, proutes)
         row.update({"pyvrp_cost": pc / scale, "pyvrp_feasible": not pbad and p_feas, "pyvrp_own_cost": p_dist / scale,
                     "pyvrp_violations": pbad[:3], "pyvrp_time_s": round(p_s, 2), "pyvrp_vehicles": len(proutes),
@@ -305,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limits", type=float, nargs="+", default=[30.0], help="time limits for --single")
     ap.add_argument("--instances", nargs="+", help="names or groups original / large / city (default: all)")
     ap.add_argument("--no-pyvrp", action="store_true", help="skip the in-run PyVRP reference")
+    ap.add_argument("--cpu-seconds", type=float, metavar="S",
+                    help="idle-machine equivalent: budgets in CPU seconds per core instead of wall time (ours: "
+                         "solution limits from the calibrated rate; PyVRP: stopped on its CPU time); slow on a "
+                         "busy machine")
     ap.add_argument("--calibrate", type=int, metavar="SOLUTIONS",
                     help="measure the CPU seconds one search takes for this solution limit (whole plan on the "
                          "instances of up to 200 customers, one sector on the larger) and print the limit that "
@@ -439,7 +463,8 @@ def compare_main(args) -> int:
     """Default mode: ours and PyVRP per instance, the summary against the targets."""
     names = expand(args.instances)
     load0 = os.getloadavg()
-    print(f"{len(names)} instances; {args.seconds:g} s per instance and solver; ours on {args.workers} processes, "
+    budget = f"{args.cpu_seconds:g} CPU s per core" if args.cpu_seconds else f"{args.seconds:g} s"
+    print(f"{len(names)} instances; {budget} per instance and solver; ours on {args.workers} processes, "
           f"PyVRP on one{' (skipped)' if args.no_pyvrp else ''}; "
           + (f"solution limit {args.solutions} per search; " if args.solutions else "")
           + f"cpus {os.cpu_count()}; load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
@@ -453,7 +478,8 @@ def compare_main(args) -> int:
     rows = []
     t_start = time.time()
     for name in names:
-        r = compare_one(name, args.dir, args.seconds, args.workers, args.solutions, not args.no_pyvrp)
+        r = compare_one(name, args.dir, args.seconds, args.workers, args.solutions, not args.no_pyvrp,
+                        args.cpu_seconds)
         rows.append(r)
         print_compare(r)
     load1 = os.getloadavg()
@@ -468,6 +494,7 @@ def compare_main(args) -> int:
     out = args.out or RESULTS / f"vrp_bench_{time.strftime('%Y%m%d_%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": args.seconds,
+                               "cpu_seconds": args.cpu_seconds,
                                "solution_limit": args.solutions, "workers": args.workers, "cpus": os.cpu_count(),
                                "load_before": load0, "load_after": load1, "rows": rows,
                                "summary": compare_summary(rows)}, indent=2, default=str))
