@@ -472,8 +472,14 @@ def describe(column: str) -> str:
     """The column's description ('' when none is declared)."""
     return COLUMN_DOCS.get(column, "")
 
+# the administration letters' columns, declared beside their tables
+from .admin_letters import COLUMN_DOCS as _ADMIN_LETTERS_DOCS  # noqa: E402
+from .admin_obligations import COLUMN_DOCS as _ADMIN_OBLIGATIONS_DOCS  # noqa: E402
+
+COLUMN_DOCS.update({k: v for d in (_ADMIN_LETTERS_DOCS, _ADMIN_OBLIGATIONS_DOCS) for k, v in d.items()
+                    if k not in COLUMN_DOCS})
 # residents' reports (Open311) and the agglomeration's communes (docs/direction.md)
-COLUMN_DOCS.update({
+_CITIZENS_DOCS = {
     "acknowledged": "Requests acknowledged (an agent's note, or closed)",
     "acknowledged_at": "When the request was first acknowledged: first version with an agent's note, or closed (UTC)",
     "address": "Address of the problem as the resident gave it",
@@ -521,4 +527,5 @@ COLUMN_DOCS.update({
     "versions": "Versions of the request received (status changes, agents' notes)",
     "week_start": "Monday of the week (Europe/Paris)",
     "work_date": "Day the repair crew and the collection round are both on the street",
-})
+}
+COLUMN_DOCS.update({k: v for k, v in _CITIZENS_DOCS.items() if k not in COLUMN_DOCS})
