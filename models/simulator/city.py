@@ -403,7 +403,9 @@ def _other_communes(prof: Profile, seed: int, quartiers: list, segments: list, b
                         segments.append(Segment(f"SEG-{len(segments) + 1:05d}", streets[(li * 2 + axis) % len(streets)],
                                                 qname, cls, "asphalt", round(float(X[a]), 2), round(float(Y[a]), 2),
                                                 round(float(X[b]), 2), round(float(Y[b]), 2), 50 if cls == "secondary" else 30))
-            for i in range(2):   # two bins per quartier
+            # no bins: these grids are not joined to Cannes's street network, so the Cannes fleet
+            # (depot in La Bocca) could not reach them (the collection VRP then finds no plan)
+            for i in range(0):
                 sg = segments[first + int(rng.integers(len(segments) - first))] if len(segments) > first else None
                 if sg is None:
                     continue
