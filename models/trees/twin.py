@@ -30,6 +30,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .height_model import apply_height_model
+from .height_sources import (CANOPY_SPREAD_M, CARRIED, HEIGHT_SOURCES, MEASURED, MIN_CROWN_M2,  # noqa: F401
+                             OWN_SPREAD_M, POOLED_CANOPY_LOWEST, POOLED_LOWEST, POOLED_MEAN)
 from .matching import match_points
 
 KEEP = ("x", "y", "top_x", "top_y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m",
@@ -142,23 +145,10 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0, co
         last = alive_now
     res = carry_covered_heights(pl.concat(out, how="diagonal_relaxed"))
     if correct_heights:
-        from .height_model import apply_height_model
-
         res = apply_height_model(res)
     return res.with_columns(pl.col(c).fill_nan(None) for c in ("height_growth_m", "crown_area_change_pct",
                                                               "crown_loss_pct", "new_lean_deg", "lean_deg",
                                                               "lean_azimuth_deg")).sort("tree_id", "epoch")
-
-
-MEASURED = "measured"
-POOLED_LOWEST = "covered in every scan: lowest reading"
-POOLED_MEAN = "covered in every scan: mean of readings"
-POOLED_CANOPY_LOWEST = "covered in every scan: lowest canopy over it"
-CARRIED = "carried from "          # + the epoch the height was carried from
-HEIGHT_SOURCES = (MEASURED, POOLED_LOWEST, POOLED_MEAN, POOLED_CANOPY_LOWEST)
-MIN_CROWN_M2 = 1.0                 # a crown segment smaller than this carries no height reading
-CANOPY_SPREAD_M = 0.5              # m: readings of the canopy over a covered tree further apart: the lowest is kept
-OWN_SPREAD_M = 2.5                 # m: readings off a covered tree's own crown further apart: the lowest is kept
 
 
 def _epoch_steps(epochs: list[str]) -> np.ndarray:
