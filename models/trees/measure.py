@@ -103,8 +103,7 @@ def measure_trees(m: TileRasters, chm: np.ndarray, seeds: TreeSeeds, stems: dict
                else np.zeros(k + 1, bool))
     ccx = np.where(found & ~leaning, pos_x, c.tx)
     ccy = np.where(found & ~leaning, pos_y, c.ty)
-    spread_n, spread_r, reach, fin = _spread(c, ccx, ccy, cfg)
-    layer, radius = _palm_spread(c, zl, ccx, ccy, spread_n, spread_r, reach, fin, radius, cfg)
+    layer, radius = _palm_spread(c, zl, (ccx, ccy), _spread(c, ccx, ccy, cfg), radius, cfg)
     diameter = 2 * radius
     sliver = _slivers(c.area, height, diameter, cfg)
     gap, top_gap = _gaps(c, m, radius)
@@ -225,19 +224,20 @@ def _spread(c: _Cells, ccx: np.ndarray, ccy: np.ndarray, cfg: DetectConfig) -> t
     return spread_n, spread_r, reach, fin
 
 
-def _palm_spread(c: _Cells, zl: np.ndarray, ccx: np.ndarray, ccy: np.ndarray, spread_n: np.ndarray,
-                 spread_r: np.ndarray, reach: np.ndarray, fin: np.ndarray, radius: np.ndarray,
+def _palm_spread(c: _Cells, zl: np.ndarray, centre: tuple, spread: tuple, radius: np.ndarray,
                  cfg: DetectConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The crown layer depth and the crown radius: the spread where ``spread_min_sectors``
-    directions are free (else ``radius``, the free-edge / area estimate). The layer depth is the
+    """The crown layer depth and the crown radius: the spread (:func:`_spread`'s four arrays,
+    measured around ``centre``) where ``spread_min_sectors`` directions are free (else
+    ``radius``, the free-edge / area estimate). The layer depth is the
     median of (canopy surface - lowest return) over the crown cells 0.3-0.9 of the way from the
     centre to the farthest reach (the stem under the centre left out): a palm's fronds make a layer
     under 1 m deep on a bare stem; a broadleaf or pine crown is metres deep. A palm's crown (a
     layer under ``palm_depth`` m) is measured tip to tip: its thin frond tips are hit by few
     pulses, so its spread is the ``palm_quantile`` of the reaches, at most ``palm_cap`` m beyond
     their median (a neighbour's crown merged into the segment does not stretch it), plus
-    ``palm_offset`` m. ``spread_r`` is updated in place."""
+    ``palm_offset`` m. The spread's reach is updated in place."""
     k, L, h, cx, cy = c.k, c.L, c.h, c.cx, c.cy
+    (ccx, ccy), (spread_n, spread_r, reach, fin) = centre, spread
     dist = np.hypot(cx - ccx[L], cy - ccy[L])
     r_far = np.zeros(k + 1)
     np.maximum.at(r_far, L, dist)
