@@ -338,15 +338,13 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     lk.replace_where("silver", "collection_routes", routes_df, "plan_date", str(plan_date))
     lk.replace_where("silver", "collection_kpis", kpis, "plan_date", str(plan_date))
     png = _route_map(segs, stops_df, depot, disp, f"Collection plan {plan_date}")
-    map_dir = lk.local_root("route maps") / "gold" / "_maps"
-    map_dir.mkdir(parents=True, exist_ok=True)
-    (map_dir / "collection_routes.png").write_bytes(png)
+    map_uri = lk.files.put_bytes("gold/_maps/collection_routes.png", png)
     return dg.MaterializeResult(metadata=table_metadata(stops_df, extra={
         "plan_date": str(plan_date), "selected_bins": sel.height, "dropped": len(plan.dropped),
         "routes": routes_df.height, "distance_km": round(plan.info.get("distance_m", 0) / 1000, 2) if stops else 0.0,
         "solver": dg.MetadataValue.json({k: v for k, v in plan.info.items() if k != "runs"}),
         "network": dg.MetadataValue.json(net_info),
-        "route_map_path": dg.MetadataValue.path(str(map_dir / "collection_routes.png")),
+        "route_map_path": dg.MetadataValue.path(map_uri),
         "route_map": image_metadata(png, "routes")}))
 
 
