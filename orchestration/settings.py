@@ -31,6 +31,7 @@ class Settings:
     city_profile: str = "demo"
     seed: int = 42
     storage_options: dict = field(default_factory=dict)
+    dagster_profile: str = "sqlite"      # DAGSTER_PROFILE: sqlite (dagster.yaml) or postgres (docs/SCALE.md)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -59,6 +60,7 @@ class Settings:
             city_profile=profile,
             seed=seed,
             storage_options=storage_options,
+            dagster_profile=_profile(env.get("DAGSTER_PROFILE", "sqlite")),
         )
 
     @property
@@ -71,6 +73,24 @@ class Settings:
         return Path(self.landing_uri) / "_quarantine"
 
 
+INSTANCE_PROFILES = {"sqlite": "dagster.yaml", "postgres": "orchestration/instance/dagster.postgres.yaml"}
+
+
+def _profile(name: str) -> str:
+    if name not in INSTANCE_PROFILES:
+        raise ValueError(f"DAGSTER_PROFILE={name!r}: expected one of {', '.join(INSTANCE_PROFILES)}")
+    return name
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def postgres_settings(env: dict | None = None) -> dict:
+    """The Dagster instance's PostgreSQL (DAGSTER_PG_*, as orchestration/instance/dagster.postgres.yaml
+    reads them)."""
+    env = dict(os.environ if env is None else env)
+    return {"host": env.get("DAGSTER_PG_HOST", "127.0.0.1"), "user": env.get("DAGSTER_PG_USER", "postgres"),
+            "password": env.get("DAGSTER_PG_PASSWORD", ""), "db": env.get("DAGSTER_PG_DB", "dagster"),
+            "port": int(env.get("DAGSTER_PG_PORT", "5432"))}
