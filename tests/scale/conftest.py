@@ -1,13 +1,20 @@
 """A real S3-compatible server for the object-store tests: moto's server (HTTP, S3 API,
 conditional writes) on a free port of 127.0.0.1, one bucket per test."""
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import service_available
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -51,3 +58,28 @@ def s3_lake(s3_server):
     opts = {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
     return f"s3://{bucket}/lake", opts
+
+
+@pytest.fixture
+def pg_home(tmp_path):
+    """DAGSTER_HOME with the Postgres instance profile on a fresh database of the local PostgreSQL,
+    a workspace loading tests/scale/daemon_defs.py, and the environment for child processes."""
+    service_available("127.0.0.1", 5432, "PostgreSQL")
+    import psycopg2
+
+    db = f"dagster_daemon_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {db}")
+    shutil.copy(ROOT / "orchestration" / "instance" / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
+    (tmp_path / "workspace.yaml").write_text(
+        "load_from:\n  - python_module:\n      module_name: tests.scale.daemon_defs\n"
+        f"      working_directory: {ROOT}\n")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DAGSTER_PG_HOST": "127.0.0.1",
+           "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": db,
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    try:
+        yield tmp_path, env, db
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        admin.close()

@@ -1,8 +1,7 @@
 """The distributed executor: a job's steps sent through RabbitMQ (broker) to a dagster-celery
-worker process, results through Redis; the two independent steps run in the worker, not here."""
+worker process, results through Redis, the instance on PostgreSQL; the two independent steps run in the worker, not here."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,23 +17,24 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def test_job_steps_run_on_a_celery_worker(tmp_path, monkeypatch):
+def test_job_steps_run_on_a_celery_worker(pg_home, monkeypatch):
     service_available("127.0.0.1", 5672, "RabbitMQ")
     service_available("127.0.0.1", 6379, "Redis")
     import dagster as dg
 
-    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    tmp_path, pg_env, _ = pg_home   # the Postgres instance: worker processes share it safely (SQLite races)
     cfg_path = ROOT / "orchestration" / "instance" / "celery.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())["execution"]["config"]
     queue = f"lakehouse-test-{uuid.uuid4().hex[:8]}"   # this test's own queue: no other worker takes its steps
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path),   # the CLI starts `celery` from PATH
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    env = {**pg_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # `celery`
+    for k in ("DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(k, env[k])
     worker = [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-y", str(cfg_path),
               "-n", queue, "-q", queue, "-A", "dagster_celery.app"]
     with open(tmp_path / "worker.log", "w") as log:
-        proc = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # its own process group: `dagster-celery worker start` execs `celery`, which forks its pool
+        proc = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         from tests.scale import daemon_defs
 
@@ -50,11 +50,20 @@ def test_job_steps_run_on_a_celery_worker(tmp_path, monkeypatch):
             assert engine.count("STEP_SUCCESS") == 3
         assert daemon_defs.fan_job.executor_def.name == "celery"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop the worker and the pool processes it forked (the group this test started)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _fan_job():

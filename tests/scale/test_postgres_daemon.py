@@ -2,43 +2,15 @@
 daemon: `dagster-daemon run` against the local PostgreSQL ticks a sensor and a schedule, and the
 queued runs they request are launched and succeed; everything lands in PostgreSQL tables."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import service_available
-
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.services, pytest.mark.slow]
-
-
-@pytest.fixture
-def pg_home(tmp_path):
-    service_available("127.0.0.1", 5432, "PostgreSQL")
-    import psycopg2
-
-    db = f"dagster_daemon_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {db}")
-    shutil.copy(ROOT / "orchestration" / "instance" / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
-    (tmp_path / "workspace.yaml").write_text(
-        "load_from:\n  - python_module:\n      module_name: tests.scale.daemon_defs\n"
-        f"      working_directory: {ROOT}\n")
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DAGSTER_PG_HOST": "127.0.0.1",
-           "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": db,
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    try:
-        yield tmp_path, env, db
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        admin.close()
 
 
 def _query(db: str, sql: str) -> list[tuple]:
