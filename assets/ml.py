@@ -68,6 +68,7 @@ def register(lake: Lake, model: str, version: str, *, metrics: dict, training_ro
              promote: bool = True, notes: str = "") -> dict:
     """Record a trained version (idempotent on (model, version)); with `promote`, it becomes the
     one scoring assets use and every other version of the model is demoted."""
+    artifact_dir(lake, model, version)
     lake.files.push_dir(artifact_rel(model, version))   # the weights land before the row naming them
     path = lake.files.uri(artifact_rel(model, version))
     row = {"model": model, "version": version, "trained_at": datetime.now(timezone.utc), "promoted": promote,
