@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
+.PHONY: ui-postgres celery-workers celery-workers-stop bench-s3 test-scale
 .PHONY: run run-real test install lock ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt clean lint
 
 # The environment is the lock file (pip-compile of pyproject.toml; `make lock` rewrites it):
@@ -110,7 +111,8 @@ celery-workers: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker list -y orchestration/instance/celery.yaml
 
 celery-workers-stop: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker terminate -y orchestration/instance/celery.yaml --all
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker terminate -y orchestration/instance/celery.yaml lakehouse-1
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker terminate -y orchestration/instance/celery.yaml lakehouse-2
 
 ## make bench-s3: the demo `make run` on a local S3 server (moto) against local disk: same marts?
 bench-s3: install
