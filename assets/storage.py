@@ -132,15 +132,17 @@ class LakeFiles:
     # -- files and folders for code that needs a path
     def fetch(self, rel_or_uri: str) -> Path:
         """A local path holding the file: itself on a local lake, a cached download on a remote
-        one (re-downloaded when the cached size differs from the store's)."""
+        one (downloaded again when the object's size or date differs from the cached copy's)."""
         rel = self.relative(rel_or_uri)
         dest = self.local_path(rel)
         if self.remote:
-            size = obstore.head(self.store, rel)["size"]
-            if not (dest.exists() and dest.stat().st_size == size):
+            meta = obstore.head(self.store, rel)
+            stamp = meta["last_modified"].timestamp()
+            if not (dest.exists() and dest.stat().st_size == meta["size"] and dest.stat().st_mtime == stamp):
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
                 tmp.write_bytes(self.get_bytes(rel))
+                os.utime(tmp, (stamp, stamp))   # the cached copy carries the object's date
                 tmp.replace(dest)
         return dest
 
@@ -173,18 +175,23 @@ class LakeFiles:
         return d
 
     def push_dir(self, rel: str) -> list[str]:
-        """Upload the local folder of `rel` (see `pull_dir`) to the store: files missing there or
-        of another size. Nothing to do on a local lake. Returns the uploaded relative paths."""
+        """Upload the local folder of `rel` (see `pull_dir`) to the store: files missing there, of
+        another size, or written locally since their upload (an uploaded file takes the object's
+        date). Nothing to do on a local lake. Returns the uploaded relative paths."""
         if not self.remote:
             return []
         rel = rel.strip("/")
         d = self.local_path(rel)
-        have = {m["path"]: m["size"] for batch in obstore.list(self.store, prefix=rel) for m in batch}
+        have = {m["path"]: (m["size"], m["last_modified"].timestamp())
+                for batch in obstore.list(self.store, prefix=rel) for m in batch}
         sent = []
         for f in sorted(p for p in d.rglob("*") if p.is_file() and not p.name.endswith(".part")):
             r = f"{rel}/{f.relative_to(d).as_posix()}"
-            if have.get(r) != f.stat().st_size:
+            st = f.stat()
+            if r not in have or have[r][0] != st.st_size or st.st_mtime > have[r][1]:   # new or written since
                 obstore.put(self.store, r, f.read_bytes())
+                stamp = obstore.head(self.store, r)["last_modified"].timestamp()
+                os.utime(f, (stamp, stamp))
                 sent.append(r)
         return sent
 

@@ -36,6 +36,13 @@ def test_files_round_trip_on_s3(s3_lake, tmp_path):
     (d / "sub" / "b.parquet").write_bytes(b"PAR1")
     assert f.push_dir("exports/trees") == ["exports/trees/a.geojson", "exports/trees/sub/b.parquet"]
     assert f.push_dir("exports/trees") == []                     # unchanged files are not re-sent
+    import time
+
+    time.sleep(1.1)
+    new = '{"type": "FeatureCollection", "features": {}}'
+    assert len(new) == (d / "a.geojson").stat().st_size
+    (d / "a.geojson").write_text(new)                              # same size, new bytes
+    assert f.push_dir("exports/trees") == ["exports/trees/a.geojson"]
     other = LakeFiles(root, opts, cache_dir=tmp_path / "cache2")
     assert other.list("exports") == ["exports/trees/a.geojson", "exports/trees/sub/b.parquet"]
     got = other.pull_dir("exports/trees")
@@ -135,3 +142,15 @@ def test_delta_sql_reads_the_lake_on_s3(s3_lake, monkeypatch, capsys):
     monkeypatch.setenv("LAKE_STORAGE_OPTIONS", json.dumps(opts))
     assert cli.main(["delta-sql", "SELECT count(*) AS n FROM gold_collection_routes"]) == 0
     assert "2" in capsys.readouterr().out.split("n")[-1]
+
+
+def test_a_rewritten_file_of_the_same_size_is_fetched_again(s3_lake, tmp_path):
+    root, opts = s3_lake
+    writer, reader = LakeFiles(root, opts, cache_dir=tmp_path / "w"), LakeFiles(root, opts, cache_dir=tmp_path / "r")
+    writer.put_bytes("silver/lidar_rasters/2025/t.npz", b"AAAA")
+    assert reader.fetch("silver/lidar_rasters/2025/t.npz").read_bytes() == b"AAAA"
+    import time
+
+    time.sleep(1.1)   # S3 dates have one-second resolution
+    writer.put_bytes("silver/lidar_rasters/2025/t.npz", b"BBBB")
+    assert reader.fetch("silver/lidar_rasters/2025/t.npz").read_bytes() == b"BBBB"
