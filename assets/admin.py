@@ -19,7 +19,8 @@ from transforms import admin as T
 
 from . import contracts as CONTRACTS
 from .lake import Lake, LakeResource, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, serving_sql, silver, silver_key
+from .catalog import gold_asset_args
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "administration"
 LINES = silver_key("dsp_report_lines")
@@ -155,8 +156,6 @@ DSP_REPORTS = {"contract_id": pl.Utf8, "year": pl.Int64, "html_path": pl.Utf8, "
                "status": pl.Utf8, "summary": pl.Utf8, "n_findings": pl.Int64, "n_findings_high": pl.Int64,
                "penalties_eur": pl.Float64, "n_figures": pl.Int64, "sections": pl.Utf8,
                "narrative_status": pl.Utf8, "seconds": pl.Float64, "generated_at": pl.Datetime("us", "UTC")}
-GOLD_TABLES["dsp_reports"] = GoldTable("dsp_reports", GROUP, "One control report per DSP contract and year: "
-                                       "HTML and PDF paths, status, one-line summary, findings, penalties (EUR).")
 
 
 def reports_folder(serving_path: str) -> Path:
@@ -164,8 +163,9 @@ def reports_folder(serving_path: str) -> Path:
     return Path(serving_path).resolve().parent / "reports"
 
 
-def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
-    """Draft, render and write every contract-year's report; the dsp_reports rows."""
+def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> pl.DataFrame:
+    """Draft, render and write every contract-year's report (with an LLM narrative when
+    `endpoint` names one); the dsp_reports rows."""
     from models.admin.report import build_report, write_report
 
     marts = {m: lake.read("gold", m) for m in REPORT_MARTS}
@@ -173,7 +173,7 @@ def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
     now = datetime.now(timezone.utc)
     for cid, year in marts["dsp_financials"].select("contract_id", "year").sort("contract_id", "year").iter_rows():
         t = time.perf_counter()
-        rep = build_report(cid, year, marts)
+        rep = build_report(cid, year, marts, endpoint=endpoint)
         html_path, pdf_path = write_report(rep, folder)
         fnd = marts["dsp_findings"].filter((pl.col("contract_id") == cid) & (pl.col("year") == year))
         fin = marts["dsp_financials"].filter((pl.col("contract_id") == cid) & (pl.col("year") == year)).row(0, named=True)
@@ -186,20 +186,17 @@ def generate_reports(lake: Lake, folder: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=DSP_REPORTS)
 
 
-@dg.asset(key=gold_key("dsp_reports"), deps=[gold_key(m) for m in REPORT_MARTS], group_name=GROUP,
-          owners=OWNERS[GROUP], kinds={"delta", "pdf", "html"}, pool="delta:gold/dsp_reports",
-          description="The authority's control report per DSP contract and year (HTML and PDF beside the "
-                      "serving file, every figure from a mart row) and the register of reports.",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          required_resource_keys={"lake", "serving"},
-          metadata={"delta_path": "gold/dsp_reports", "duckdb_table": f"{GROUP}.dsp_reports"})
+@dg.asset(**gold_asset_args(
+    "dsp_reports", group=GROUP, kinds={"delta", "pdf", "html"}, deps=[gold_key(m) for m in REPORT_MARTS],
+    description="One control report per DSP contract and year: HTML and PDF paths, status, one-line summary, "
+                "findings, penalties (EUR)."), required_resource_keys={"lake", "serving"})
 def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    # resources by key, not by type: importing assets.serving here would freeze its list of gold
-    # tables before the other service modules registered theirs
+    # the lake, and the serving resource: where the DuckDB file is (reports go beside it) and the
+    # reports' optional LLM endpoint
     lk = context.resources.lake.lake()
     folder = reports_folder(context.resources.serving.path)
     t = time.perf_counter()
-    df = generate_reports(lk, folder)
+    df = generate_reports(lk, folder, context.resources.serving.llm_endpoint())
     lk.overwrite("gold", "dsp_reports", df)
     context.log.info(f"{df.height} control reports written under {folder}")
     return dg.MaterializeResult(metadata=table_metadata(df.drop("summary"), extra={
@@ -225,9 +222,9 @@ def _document_files(lk: Lake, landing: Path) -> list[tuple[str, Path, str]]:
     return [(src, landing / src, ck) for src, ck in docs.iter_rows() if (landing / src).is_file()]
 
 
-def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
-    """Redacted, chunked, embedded documents; a document whose bytes did not change keeps its
-    chunks and vectors from the previous run (no re-embedding)."""
+def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -> pl.DataFrame:
+    """Redacted (PII hashes keyed with `key`), chunked, embedded documents; a document whose bytes
+    did not change keeps its chunks and vectors from the previous run (no re-embedding)."""
     from models.documents import UnreadableDocument
     from models.documents.indexing import chunk_rows, embed_rows
 
@@ -239,7 +236,7 @@ def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
             keep.append(prev)
             continue
         try:
-            fresh.extend(chunk_rows(path.read_bytes(), doc_id, ck))
+            fresh.extend(chunk_rows(path.read_bytes(), doc_id, ck, key))
         except UnreadableDocument as exc:  # bronze quarantines these; a file changed since is skipped
             if log:
                 log.warning(f"{doc_id}: not indexed ({exc})")
@@ -252,7 +249,7 @@ def index_documents(lk: Lake, landing: Path, log=None) -> pl.DataFrame:
           owners=OWNERS[GROUP], kinds={"delta", "torch"}, pool="delta:silver/document_chunks",
           description="Documents redacted (e-mails, phones, IBANs, names, addresses), cut into chunks and "
                       "embedded (all-MiniLM-L6-v2 from its package, 384 floats); the raw text is never stored.",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "silver"},
+          tags={"layer": "silver"},
           metadata={"delta_path": "silver/document_chunks"})
 def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     import torch
@@ -260,7 +257,7 @@ def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     torch.set_num_threads(os.cpu_count() or 1)
     lk = lake.lake()
     t = time.perf_counter()
-    df = index_documents(lk, lake.landing, context.log)
+    df = index_documents(lk, lake.landing, context.log, lake.pii_hash_key)
     lk.overwrite("silver", "document_chunks", df)
     red: dict[str, int] = {}
     for doc_id, counts in df.select("doc_id", "redactions").unique().iter_rows():
@@ -275,7 +272,7 @@ def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
           owners=OWNERS[GROUP], kinds={"delta", "python"}, pool="delta:silver/meeting_minutes",
           description="Structured minutes of meeting transcripts: title, date, place, attendees, decisions, "
                       "actions with owner and due date (JSON lists).",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "silver"},
+          tags={"layer": "silver"},
           metadata={"delta_path": "silver/meeting_minutes"})
 def meeting_minutes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from models.documents import UnreadableDocument
@@ -297,7 +294,28 @@ def meeting_minutes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     return dg.MaterializeResult(metadata=table_metadata(df))
 
 
-@gold("document_index", group=GROUP, deps=[silver_key("document_chunks")], kinds={"delta", "duckdb"})
+# The DuckDB side of the index: the column as a fixed-size FLOAT[384] array and a table macro
+# ranking chunks by cosine similarity to a query vector (from `lakehouse search` or any client
+# that embeds with the same model). The empty table keeps the macro valid in a file published
+# without the administration marts. Declared on the document_index spec (`serving_sql`).
+INDEX_SQL = (
+    "CREATE TABLE IF NOT EXISTS administration.document_index (chunk_id VARCHAR, doc_id VARCHAR, "
+    "doc_type VARCHAR, doc_format VARCHAR, title VARCHAR, chunk_no BIGINT, text VARCHAR, n_words BIGINT, "
+    "model VARCHAR, embedding FLOAT[384])",
+    "ALTER TABLE administration.document_index ALTER embedding TYPE FLOAT[384]",
+    "CREATE OR REPLACE MACRO administration.search(query_vec, k) AS TABLE "
+    "SELECT doc_id, chunk_no, title, text, "
+    "array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384])) AS score "
+    "FROM administration.document_index ORDER BY score DESC LIMIT k",
+    "CREATE OR REPLACE MACRO administration.search_documents(query_vec, k) AS TABLE "
+    "SELECT doc_id, max(array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS score, "
+    "arg_max(chunk_no, array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS best_chunk "
+    "FROM administration.document_index GROUP BY doc_id ORDER BY score DESC LIMIT k",
+)
+
+
+@gold("document_index", group=GROUP, deps=[silver_key("document_chunks")], kinds={"delta", "duckdb"},
+      serving_sql=INDEX_SQL)
 def document_index(lake: Lake):
     """Searchable chunks of the city's documents: document, type, title, chunk number, redacted
     text, embedding (FLOAT[384], all-MiniLM-L6-v2); search with administration.search(vec, k)."""
@@ -309,24 +327,6 @@ def meeting_actions(lake: Lake):
     """One row per action decided in a meeting: meeting, date, owner, action, due date, and the
     meeting's decisions and attendees (JSON)."""
     return T.meeting_actions(lake.read("silver", "meeting_minutes"))
-
-
-# The DuckDB side of the index: the column as a fixed-size FLOAT[384] array and a table macro
-# ranking chunks by cosine similarity to a query vector (from `lakehouse search` or any client
-# that embeds with the same model). The empty table keeps the macro valid in a file published
-# without the administration marts.
-serving_sql("CREATE TABLE IF NOT EXISTS administration.document_index (chunk_id VARCHAR, doc_id VARCHAR, "
-            "doc_type VARCHAR, doc_format VARCHAR, title VARCHAR, chunk_no BIGINT, text VARCHAR, n_words BIGINT, "
-            "model VARCHAR, embedding FLOAT[384])")
-serving_sql("ALTER TABLE administration.document_index ALTER embedding TYPE FLOAT[384]")
-serving_sql("CREATE OR REPLACE MACRO administration.search(query_vec, k) AS TABLE "
-            "SELECT doc_id, chunk_no, title, text, "
-            "array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384])) AS score "
-            "FROM administration.document_index ORDER BY score DESC LIMIT k")
-serving_sql("CREATE OR REPLACE MACRO administration.search_documents(query_vec, k) AS TABLE "
-            "SELECT doc_id, max(array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS score, "
-            "arg_max(chunk_no, array_cosine_similarity(embedding, CAST(query_vec AS FLOAT[384]))) AS best_chunk "
-            "FROM administration.document_index GROUP BY doc_id ORDER BY score DESC LIMIT k")
 
 
 ASSETS = [dsp_report_lines, documents, dsp_pnl, dsp_kpis, dsp_investments, dsp_assets, dsp_tariffs, dsp_complaints,

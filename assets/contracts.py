@@ -62,7 +62,7 @@ def extract_contract_clauses(lk: Lake, landing: Path, quarantine_root: Path, log
 
 
 @dg.asset(key=silver_key("contract_clauses"), group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "python"},
-          pool="delta:silver/contract_clauses", automation_condition=dg.AutomationCondition.eager(),
+          pool="delta:silver/contract_clauses",
           tags={"layer": "silver"}, metadata={"delta_path": "silver/contract_clauses",
                                               "natural_key": ["contract_id", "field", "qualifier"]},
           description="Clauses of the DSP contract documents (parties, object, duration and dates, fee and its "

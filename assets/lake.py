@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
@@ -221,15 +222,31 @@ def move_to_quarantine(path: Path, landing_root: Path, quarantine_root: Path, so
     return dest
 
 
+def quarantine_root(landing_uri: str | Path) -> Path:
+    """Where bad deliveries are moved: `<landing zone>/_quarantine/<source>/...`."""
+    return Path(landing_uri) / "_quarantine"
+
+
+@lru_cache(maxsize=32)
+def open_lake(lake_uri: str, storage_options_json: str = "{}") -> Lake:
+    """The one factory for a `Lake`: one object per (root, storage options), reused by every
+    asset, sensor and command of the process."""
+    return Lake(lake_uri, json.loads(storage_options_json or "{}"))
+
+
 class LakeResource(dg.ConfigurableResource):
-    """Where the Delta lake and the landing zone live (see orchestration/settings.py)."""
+    """Where the Delta lake and the landing zone live, and the run settings assets need, all read
+    once in orchestration/settings.py (`Settings.lake_resource()`)."""
 
     lake_uri: str
     landing_uri: str
     storage_options_json: str = "{}"
+    city_profile: str = "demo"                    # CITY_PROFILE: sizes the solvers' work limits
+    roads_repair_budget_eur: float | None = None  # ROADS_REPAIR_BUDGET_EUR
+    pii_hash_key: str = ""                        # CANNES_PII_HASH_KEY (by reference: never shown in the UI)
 
     def lake(self) -> Lake:
-        return Lake(self.lake_uri, json.loads(self.storage_options_json or "{}"))
+        return open_lake(self.lake_uri, self.storage_options_json or "{}")
 
     @property
     def landing(self) -> Path:
@@ -237,7 +254,7 @@ class LakeResource(dg.ConfigurableResource):
 
     @property
     def quarantine_root(self) -> Path:
-        return Path(self.landing_uri) / "_quarantine"
+        return quarantine_root(self.landing_uri)
 
 
 def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:

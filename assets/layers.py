@@ -2,14 +2,14 @@
 
 Silver tables are upserted with Delta MERGE on their natural key (idempotent re-runs), and rows no
 delivery holds any more (a replaced delivery's withdrawn rows) are deleted in the same commit; gold marts
-are recomputed whole and overwritten. Both follow their inputs with declarative automation
-(`AutomationCondition.eager()`), report row count, schema and a preview, and take a pool of
-size 1 per Delta table so two runs never commit to the same table at once.
+are recomputed whole and overwritten. Both report row count, schema and a preview, and take a pool
+of size 1 per Delta table so two runs never commit to the same table at once. Declarative
+automation (`AutomationCondition.eager()`) is applied once to every spec in
+orchestration/definitions.py (`with_automation`), not written here.
 """
 
 
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import dagster as dg
@@ -17,29 +17,8 @@ import polars as pl
 
 from .lake import Lake, LakeResource, table_metadata
 
-OWNERS = {"reference": ["team:data-platform"], "voirie": ["team:voirie"],
-          "espaces_verts": ["team:espaces-verts"], "proprete": ["team:proprete"],
-          "administration": ["team:administration"], "direction": ["team:direction"]}
-
-
-@dataclass(frozen=True)
-class GoldTable:
-    table: str
-    schema: str        # DuckDB schema it is published to
-    description: str
-    may_be_empty: str = ""   # why an empty table can be right (its `contract` check then passes)
-
-
-GOLD_TABLES: dict[str, GoldTable] = {}
-
-# SQL run in the DuckDB serving file after the marts are copied in (macros, views over them),
-# registered by service modules with `serving_sql(...)`; each statement must be idempotent.
-SERVING_SQL: list[str] = []
-
-
-def serving_sql(statement: str) -> None:
-    if statement not in SERVING_SQL:
-        SERVING_SQL.append(statement)
+# OWNERS and the gold declaration live in assets/catalog.py (kept importable from here)
+from .catalog import CONTRACT, OWNERS, gold_asset_args  # noqa: E402,F401
 
 
 def bronze(table: str) -> dg.AssetKey:
@@ -54,15 +33,17 @@ def gold_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["gold", table])
 
 
-def silver(table: str, *, group: str, deps: list, keys: list[str], kinds: set[str] | None = None):
+def silver(table: str, *, group: str, deps: list, keys: list[str], kinds: set[str] | None = None,
+           contract: bool = False):
     """Declare a silver asset: `fn(lake) -> DataFrame` in the table's declared schema, merged on
-    `keys`. The function's docstring is the asset's description."""
+    `keys`. The function's docstring is the asset's description. `contract`: the table gets a
+    blocking `contract` check (written, not empty while its inputs have rows), as gold tables do."""
 
     def wrap(fn: Callable[[Lake], pl.DataFrame]) -> dg.AssetsDefinition:
         @dg.asset(key=silver_key(table), deps=deps, group_name=group, owners=OWNERS[group],
                   kinds=kinds or {"delta", "polars"}, description=(fn.__doc__ or table).strip(),
-                  automation_condition=dg.AutomationCondition.eager(), pool=f"delta:silver/{table}",
-                  tags={"layer": "silver"}, metadata={"delta_path": f"silver/{table}", "natural_key": keys})
+                  pool=f"delta:silver/{table}", tags={"layer": "silver"},
+                  metadata={"delta_path": f"silver/{table}", "natural_key": keys, **({CONTRACT: True} if contract else {})})
         def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
             lk = lake.lake()
             t = time.perf_counter()
@@ -89,19 +70,18 @@ def silver(table: str, *, group: str, deps: list, keys: list[str], kinds: set[st
 
 
 def gold(table: str, *, group: str, deps: list, kinds: set[str] | None = None,
-         plot: Callable[[pl.DataFrame], bytes] | None = None, may_be_empty: str = ""):
-    """Declare a gold mart: `fn(lake) -> DataFrame`, overwritten whole and published to the
-    DuckDB schema named after its service group."""
+         plot: Callable[[pl.DataFrame], bytes] | None = None, may_be_empty: str = "",
+         serving_sql: tuple[str, ...] = ()):
+    """Declare a published gold mart: `fn(lake) -> DataFrame`, overwritten whole and published to
+    the DuckDB schema named after its service group (the declaration: assets/catalog.py). The
+    function's docstring is the table's description; `may_be_empty` says why an empty table can
+    be right; `serving_sql` are idempotent statements run in the DuckDB file after the copy."""
 
     def wrap(fn: Callable[[Lake], pl.DataFrame]) -> dg.AssetsDefinition:
         desc = (fn.__doc__ or table).strip()
-        GOLD_TABLES[table] = GoldTable(table, group, desc, may_be_empty)
 
-        @dg.asset(key=gold_key(table), deps=deps, group_name=group, owners=OWNERS[group],
-                  kinds=kinds or {"delta", "polars"}, description=desc,
-                  automation_condition=dg.AutomationCondition.eager(), pool=f"delta:gold/{table}",
-                  tags={"layer": "gold"},
-                  metadata={"delta_path": f"gold/{table}", "duckdb_table": f"{group}.{table}"})
+        @dg.asset(**gold_asset_args(table, group=group, deps=deps, kinds=kinds, description=desc,
+                                    may_be_empty=may_be_empty, serving_sql=serving_sql))
         def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
             lk = lake.lake()
             t = time.perf_counter()
@@ -114,3 +94,15 @@ def gold(table: str, *, group: str, deps: list, kinds: set[str] | None = None,
         return _asset
 
     return wrap
+
+
+_GONE = {"GOLD_TABLES", "GoldTable", "SERVING_SQL", "serving_sql"}
+
+
+def __getattr__(name: str):
+    # the registries filled by imports are gone (issue 23): say where their job went
+    if name in _GONE:
+        raise ImportError(f"assets.layers.{name} is gone: a published table is declared once on its asset spec "
+                          "(@gold(..., may_be_empty=..., serving_sql=...), or gold_spec / gold_asset_args from "
+                          "assets/catalog.py); see docs/ARCHITECTURE.md, 'How to add a table'")
+    raise AttributeError(f"module 'assets.layers' has no attribute {name!r}")

@@ -34,7 +34,8 @@ from transforms import roads as T
 
 from . import ml
 from .lake import Lake, LakeResource, image_metadata, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
+from .catalog import gold_asset_args, gold_spec
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "voirie"
 MODEL = "roads_damage"
@@ -68,12 +69,11 @@ def survey_coverage(lake: Lake):
 
 @dg.asset(key=silver_key("road_images"), deps=[silver_key("road_frames")], group_name=GROUP, owners=OWNERS[GROUP],
           kinds={"delta", "opencv"}, pool="delta:silver/road_images", tags={"layer": "silver"},
-          automation_condition=dg.AutomationCondition.eager(),
           description="Survey frames with faces and number plates blurred (JPEG bytes, EXIF kept), what was "
                       "blurred and the anonymiser version; the only place frames' pixels are stored.",
           metadata={"delta_path": "silver/road_images", "natural_key": ["survey_id", "file"]})
 def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from models.roads.anonymise import AnonymiserConfig, anonymise_many, anonymiser_version
+    from models.roads.anonymise import AnonymiserConfig, anonymiser_version, stored_frame_records
 
     lk = lake.lake()
     cfg = AnonymiserConfig()
@@ -88,37 +88,18 @@ def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
     t0 = time.perf_counter()
     n_ok, faces, plates, missing = 0, 0, 0, []
     for i in range(0, todo.height, CHUNK):
-        part = todo.slice(i, CHUNK)
-        rows, jpegs = [], []
-        for r in part.iter_rows(named=True):
-            p = lake.landing / r["source_file"]
-            if not p.exists():
-                missing.append(r)
-                continue
-            rows.append(r)
-            jpegs.append(p.read_bytes())
-        now = datetime.now(timezone.utc)
-        recs = []
-        for r, res in zip(rows, anonymise_many(jpegs, cfg)):
-            if isinstance(res, Exception):   # bronze decoded it; a failure here is a bug to see
-                raise RuntimeError(f"anonymising {r['source_file']} failed: {res}") from res
-            nf = sum(d.kind == "face" for d in res.detections)
-            npl = sum(d.kind == "plate" for d in res.detections)
-            faces, plates = faces + nf, plates + npl
-            recs.append({"survey_id": r["survey_id"], "file": r["file"], "segment_id": r["segment_id"],
-                         "jpeg": res.jpeg, "width": res.width, "height": res.height,
-                         "boxes_json": json.dumps([d.as_dict() for d in res.detections]),
-                         "faces_blurred": nf, "plates_blurred": npl, "blurred_share": round(res.blurred_share, 6),
-                         "anonymiser_version": version, "anonymised_at": now})
+        rows = todo.slice(i, CHUNK).to_dicts()
+        missing += [r for r in rows if not (lake.landing / r["source_file"]).exists()]
+        rows = [r for r in rows if (lake.landing / r["source_file"]).exists()]
+        recs = stored_frame_records(rows, [(lake.landing / r["source_file"]).read_bytes() for r in rows], cfg,
+                                    version, datetime.now(timezone.utc))
         if recs:
             lk.merge("silver", "road_images", pl.DataFrame(recs, schema=T.ROAD_IMAGES), ["survey_id", "file"])
-            n_ok += len(recs)
+        n_ok, faces, plates = (n_ok + len(recs), faces + sum(r["faces_blurred"] for r in recs),
+                               plates + sum(r["plates_blurred"] for r in recs))
         context.log.info(f"road_images: {min(i + CHUNK, todo.height)}/{todo.height} frames anonymised")
     if missing:
-        lk.quarantine([{"source": "road_surveys", "delivery": r["survey_id"], "item": f"{r['survey_id']}/{r['file']}",
-                        "reason": f"{r['source_file']}: frame in silver.road_frames but missing from the landing "
-                                  "zone: cannot be anonymised, so not stored", "original_path": r["source_file"]}
-                       for r in missing])
+        lk.quarantine(T.missing_frame_quarantine_rows(missing))
     secs = time.perf_counter() - t0
     total = lk.read("silver", "road_images", columns=["survey_id", "file", "faces_blurred", "plates_blurred",
                                                       "blurred_share", "anonymiser_version"]) \
@@ -136,14 +117,12 @@ def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
 @dg.multi_asset(
     specs=[dg.AssetSpec(silver_key("road_annotations"), deps=[bronze("road_annotations")], group_name=GROUP,
                         owners=OWNERS[GROUP], kinds={"delta", "polars"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Road damage annotations (COCO deliveries): one row per annotation with frame "
                                     "id, class, severity, pixel box and polygon; the latest delivery of a frame wins.",
                         metadata={"delta_path": "silver/road_annotations",
                                   "natural_key": ["survey_id", "file", "annotation_id"]}),
            dg.AssetSpec(silver_key("road_labelled_frames"), deps=[bronze("road_annotations")], group_name=GROUP,
                         owners=OWNERS[GROUP], kinds={"delta", "polars"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Frames an annotator labelled (with zero or more annotations): size, "
                                     "annotation count, delivery.",
                         metadata={"delta_path": "silver/road_labelled_frames", "natural_key": ["survey_id", "file"]})],
@@ -174,7 +153,6 @@ def _card_metadata(lk: Lake, version: str, source: str, note: str, *, trained_no
 @dg.asset(key=["ml", "roads_damage_model"],
           deps=[silver_key("road_images"), silver_key("road_annotations"), silver_key("road_labelled_frames")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch"}, pool="ml:roads_damage", tags={"layer": "ml"},
-          automation_condition=dg.AutomationCondition.eager(),
           description="Damage-grid CNN: the shipped model (trained on simulated frames; its threshold set on real tiles) "
                       "until the city's annotators deliver labels; then fine-tuned from it on the labelled, "
                       "anonymised frames of the lake (silver.road_annotations), promoted only when at least as "
@@ -182,17 +160,10 @@ def _card_metadata(lk: Lake, version: str, source: str, note: str, *, trained_no
                       "base model; an existing version is reused; model card beside the weights.")
 def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from models.roads import finetune as FT
-    from models.roads.damage_net import ARCH_VERSION, save_artifact
-    from models.roads.dataset import FrameRecord
+    from models.roads.damage_net import ARCH_VERSION
 
     lk = lake.lake()
-    base = FT.shipped_config()["version"]
-    base_dir = ml.artifact_dir(lk, MODEL, base)
-    if not ml.find(lk, MODEL, base) or not (base_dir / "model.pt").exists():
-        FT.copy_shipped(base_dir)
-        has_promoted = ml.registry(lk).filter((pl.col("model") == MODEL) & pl.col("promoted")).height > 0
-        ml.register(lk, MODEL, base, metrics=FT.shipped_metrics(), training_rows=0, promote=not has_promoted,
-                    notes="shipped with the code (models/roads/weights/damage_grid)")
+    base = _register_shipped(lk)
     imgs = lk.read("silver", "road_images", columns=["survey_id", "file", "segment_id"])
     labelled = lk.read_or_empty("silver", "road_labelled_frames", {"survey_id": pl.Utf8, "file": pl.Utf8})
     usable = labelled.select("survey_id", "file").join(imgs, on=["survey_id", "file"]).sort("survey_id", "file")
@@ -205,7 +176,6 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
         return dg.MaterializeResult(metadata=_card_metadata(
             lk, row["version"], src, note, trained_now=False, labelled_frames=usable.height))
     ann = lk.read("silver", "road_annotations").join(usable.select("survey_id", "file"), on=["survey_id", "file"])
-    damages = RA.annotations_to_damages(ann)
     labels = ann.select("survey_id", "file", "annotation_id", "damage_class", "severity", "x0", "y0", "x1", "y1")
     data_fp = ml.frame_fingerprint(usable.select("survey_id", "file")) + "/" + ml.frame_fingerprint(labels)
     cfg = FT.finetune_config(usable.height)
@@ -220,6 +190,34 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
         return dg.MaterializeResult(metadata=_card_metadata(
             lk, row["version"], "fine-tuned (reused)" if better else "shipped", f"fine-tuned version {version} already trained: reused",
             trained_now=False, labelled_frames=usable.height))
+    report, better, note = _finetune(context, lk, usable, RA.annotations_to_damages(ann), base, version, data_fp)
+    return dg.MaterializeResult(metadata=_card_metadata(
+        lk, version, "fine-tuned", note, trained_now=True, promoted_now=better,
+        training_frames=report["train_frames"], validation_frames=report["val_frames"]))
+
+
+def _register_shipped(lk: Lake) -> str:
+    """The shipped model's version, its artifact copied and registered (promoted when nothing is)."""
+    from models.roads import finetune as FT
+
+    base = FT.shipped_config()["version"]
+    base_dir = ml.artifact_dir(lk, MODEL, base)
+    if not ml.find(lk, MODEL, base) or not (base_dir / "model.pt").exists():
+        FT.copy_shipped(base_dir)
+        has_promoted = ml.registry(lk).filter((pl.col("model") == MODEL) & pl.col("promoted")).height > 0
+        ml.register(lk, MODEL, base, metrics=FT.shipped_metrics(), training_rows=0, promote=not has_promoted,
+                    notes="shipped with the code (models/roads/weights/damage_grid)")
+    return base
+
+
+def _finetune(context, lk: Lake, usable: pl.DataFrame, damages: dict, base: str, version: str, data_fp: str):
+    """Fine-tune from the shipped model on the usable labelled frames, save the artifact and
+    register it, promoted only when at least as good as the shipped model on the same validation
+    frames; (training report, promoted, note)."""
+    from models.roads import finetune as FT
+    from models.roads.damage_net import save_artifact
+    from models.roads.dataset import FrameRecord
+
     stored = lk.read("silver", "road_images", columns=["survey_id", "file", "jpeg"]).join(
         usable.select("survey_id", "file"), on=["survey_id", "file"]).sort("survey_id", "file")
     seg = dict(zip(zip(usable["survey_id"], usable["file"]), usable["segment_id"]))
@@ -234,8 +232,7 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
             "surveys": sorted(set(usable["survey_id"])), "train_frames": report["train_frames"],
             "val_frames": report["val_frames"], "val_split": "by road segment, share 0.15, seed 0",
             "data_fingerprint": data_fp, "base_model": base}
-    folder = ml.artifact_dir(lk, MODEL, version)
-    save_artifact(model, cfg, report, data, folder.parent, version)
+    save_artifact(model, cfg, report, data, ml.artifact_dir(lk, MODEL, version).parent, version)
     metrics = {"frame_macro_f1": val["frame_macro_f1"], "cell_macro_f1": val["cell_macro_f1"],
                "frame": val["frame"], "shipped_frame_macro_f1_same_frames": base_val["frame_macro_f1"],
                "promoted_over_shipped": better, "train_seconds": report["train_seconds"], "steps": report["steps"]}
@@ -247,9 +244,7 @@ def roads_damage_model(context: dg.AssetExecutionContext, lake: LakeResource) ->
             f"{val['frame_macro_f1']:.3f} against {base_val['frame_macro_f1']:.3f} for the shipped model: "
             + ("promoted" if better else "NOT promoted, the shipped model stays"))
     context.log.info(note)
-    return dg.MaterializeResult(metadata=_card_metadata(
-        lk, version, "fine-tuned", note, trained_now=True, promoted_now=better,
-        training_frames=report["train_frames"], validation_frames=report["val_frames"]))
+    return report, better, note
 
 
 def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
@@ -277,19 +272,17 @@ def _stream_images(lk: Lake, wanted: pl.DataFrame, chunk: int = CHUNK):
 @dg.multi_asset(
     specs=[dg.AssetSpec(silver_key("road_detections"), deps=[["ml", "roads_damage_model"], silver_key("road_images")],
                         group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "torch"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Damage found per frame by the promoted model: one row per grid cell over its "
                                     "class threshold (class, severity, confidence, cell, pixel box, model version)."),
            dg.AssetSpec(silver_key("road_frame_scores"), deps=[["ml", "roads_damage_model"], silver_key("road_images")],
                         group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "torch"}, tags={"layer": "silver"},
-                        automation_condition=dg.AutomationCondition.eager(),
                         description="Every frame scored, by which model version, with its detection count "
                                     "(a frame without damage has a row here and none in road_detections).")],
     pool="delta:silver/road_detections")
 def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
     import torch
 
-    from models.roads.damage_net import DamageDetector, decode_image
+    from models.roads.detector import DamageDetector, score_records
 
     lk = lake.lake()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -305,47 +298,38 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
     todo = keys.join(scores.select("survey_id", "file"), on=["survey_id", "file"], how="anti").sort("survey_id", "file")
     t0 = time.perf_counter()
     all_scores, all_dets = [], []
-    done_n = 0
     for imgs in _stream_images(lk, todo):
-        rgb = [decode_image(b) for b in imgs["jpeg"]]         # RGB, as in training
-        preds = det.detect(rgb, batch_size=32)          # batched, under torch.inference_mode
-        now = datetime.now(timezone.utc)
-        for (sid, f), p in zip(zip(imgs["survey_id"], imgs["file"]), preds):
-            all_scores.append({"survey_id": sid, "file": f, "model_version": version, "detections": len(p.detections),
-                               "classes_present": ",".join(sorted(p.present)), "scored_at": now})
-            for d in p.detections:
-                all_dets.append({"survey_id": sid, "file": f, "cell_row": d.cell[0], "cell_col": d.cell[1],
-                                 "damage_class": d.damage_class, "severity": d.severity,
-                                 "confidence": round(d.confidence, 4), "x0": d.box[0], "y0": d.box[1],
-                                 "x1": d.box[2], "y1": d.box[3], "model_version": version})
-        done_n += imgs.height
-        context.log.info(f"road_detections: {done_n}/{todo.height} frames scored")
+        sc, dt = score_records(det, list(zip(imgs["survey_id"], imgs["file"])), imgs["jpeg"].to_list(), version,
+                               datetime.now(timezone.utc))
+        all_scores += sc
+        all_dets += dt
+        context.log.info(f"road_detections: {len(all_scores)}/{todo.height} frames scored")
     new_scores = pl.DataFrame(all_scores, schema=T.ROAD_FRAME_SCORES)
-    new_dets = pl.DataFrame(all_dets, schema=T.ROAD_DETECTIONS)
-    key = ["survey_id", "file", "cell_row", "cell_col"]
-    if stale or not lk.exists("silver", "road_frame_scores"):
-        lk.overwrite("silver", "road_detections", new_dets)
-        lk.overwrite("silver", "road_frame_scores", new_scores)
-    elif new_scores.height:
-        lk.merge("silver", "road_detections", new_dets, key)
-        lk.merge("silver", "road_frame_scores", new_scores, ["survey_id", "file"])
+    _store_scores(lk, new_scores, pl.DataFrame(all_dets, schema=T.ROAD_DETECTIONS), replace=stale)
     secs = time.perf_counter() - t0
     dets = lk.read("silver", "road_detections")
-    sc = lk.read("silver", "road_frame_scores")
     yield dg.MaterializeResult(asset_key=silver_key("road_detections"), metadata=table_metadata(dets, extra={
         "model_version": version, "frames_scored_now": new_scores.height,
         "frames_per_second": round(new_scores.height / secs, 1) if new_scores.height else 0.0,
         "per_class": dg.MetadataValue.json(dict(dets.group_by("damage_class").len().iter_rows()))}))
-    yield dg.MaterializeResult(asset_key=silver_key("road_frame_scores"), metadata=table_metadata(sc, extra={
-        "model_version": version}))
+    yield dg.MaterializeResult(asset_key=silver_key("road_frame_scores"), metadata=table_metadata(
+        lk.read("silver", "road_frame_scores"), extra={"model_version": version}))
+
+
+def _store_scores(lk: Lake, scores: pl.DataFrame, dets: pl.DataFrame, *, replace: bool) -> None:
+    """Frame scores and detections into the lake: replaced whole when a new model rescored every
+    frame (or on first write), else merged on their keys."""
+    if replace or not lk.exists("silver", "road_frame_scores"):
+        lk.overwrite("silver", "road_detections", dets)
+        lk.overwrite("silver", "road_frame_scores", scores)
+    elif scores.height:
+        lk.merge("silver", "road_detections", dets, ["survey_id", "file", "cell_row", "cell_col"])
+        lk.merge("silver", "road_frame_scores", scores, ["survey_id", "file"])
 
 
 # --------------------------------------------------------------------------------------------
 # Segment condition, network summary, hotspots
 # --------------------------------------------------------------------------------------------
-
-def _register_gold(table: str, description: str, may_be_empty: str = "") -> None:
-    GOLD_TABLES[table] = GoldTable(table, GROUP, description, may_be_empty)
 
 
 GRADE_COLOURS = {1.0: "#1a9641", 1.5: "#52b151", 2.0: "#8acc62", 2.5: "#c4e687", 3.0: "#ffffbf", 3.5: "#fed791",
@@ -396,18 +380,12 @@ def condition_map_png(condition: pl.DataFrame, segments: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-_register_gold("road_segment_condition", "Per survey and segment: PCI 0-100, band, grade 1-5 (0.5 steps, NULL on "
-                                         "cobbles), distress densities, safety flags, trend against the previous survey")
-
-
-@dg.asset(key=gold_key("road_segment_condition"),
-          deps=[silver_key("road_detections"), silver_key("road_frame_scores"), silver_key("road_frames"),
-                silver_key("street_segments")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars", "matplotlib"},
-          pool="delta:gold/road_segment_condition", tags={"layer": "gold"},
-          automation_condition=dg.AutomationCondition.eager(),
-          description=GOLD_TABLES["road_segment_condition"].description,
-          metadata={"delta_path": "gold/road_segment_condition", "duckdb_table": f"{GROUP}.road_segment_condition"})
+@dg.asset(**gold_asset_args(
+    "road_segment_condition", group=GROUP, kinds={"delta", "polars", "matplotlib"},
+    deps=[silver_key("road_detections"), silver_key("road_frame_scores"), silver_key("road_frames"),
+          silver_key("street_segments")],
+    description="Per survey and segment: PCI 0-100, band, grade 1-5 (0.5 steps, NULL on cobbles), distress densities, "
+                "safety flags, trend against the previous survey"))
 def road_segment_condition(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     t = time.perf_counter()
@@ -445,33 +423,25 @@ def road_damage_hotspots(lake: Lake):
 # Repair plan (CP-SAT) and crew days (OR-Tools routing)
 # --------------------------------------------------------------------------------------------
 
-_register_gold("road_repair_plan", "Proposed treatments of the season under the budget (CP-SAT): segment, "
-                                   "treatment, m2, cost EUR, PCI before/after, reasons, solver status and gap")
-_register_gold("road_crew_days", "The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
-                                 "segment, treatment, arrival time, work hours, travel",
-               may_be_empty="no site in the repair plan (its gx_gold_suite fails when the plan has sites)")
-
-
-def repair_budget(options: pl.DataFrame) -> float:
-    env = os.environ.get("ROADS_REPAIR_BUDGET_EUR")
-    if env:
-        return float(env)
+def repair_budget(options: pl.DataFrame, budget_eur: float | None = None) -> float:
+    """The season's budget: `budget_eur` (settings: ROADS_REPAIR_BUDGET_EUR) when set, else
+    BUDGET_SHARE of resurfacing every option's segment, to the nearest 1,000 EUR."""
+    if budget_eur:
+        return float(budget_eur)
     full = options.filter(pl.col("treatment") == "resurfacing")["cost_eur"].sum()
     return float(round(BUDGET_SHARE * full / 1000) * 1000)
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(gold_key("road_repair_plan"), deps=[gold_key("road_segment_condition"), silver_key("places")],
-                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
-                        automation_condition=dg.AutomationCondition.eager(),
-                        description=GOLD_TABLES["road_repair_plan"].description,
-                        metadata={"delta_path": "gold/road_repair_plan",
-                                  "duckdb_table": f"{GROUP}.road_repair_plan"}),
-           dg.AssetSpec(gold_key("road_crew_days"), deps=[gold_key("road_segment_condition"), silver_key("places")],
-                        group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "ortools"}, tags={"layer": "gold"},
-                        automation_condition=dg.AutomationCondition.eager(),
-                        description=GOLD_TABLES["road_crew_days"].description,
-                        metadata={"delta_path": "gold/road_crew_days", "duckdb_table": f"{GROUP}.road_crew_days"})],
+    specs=[gold_spec("road_repair_plan", group=GROUP, kinds={"delta", "ortools"},
+                     deps=[gold_key("road_segment_condition"), silver_key("places")],
+                     description="Proposed treatments of the season under the budget (CP-SAT): segment, treatment, m2, "
+                                 "cost EUR, PCI before/after, reasons, solver status and gap"),
+           gold_spec("road_crew_days", group=GROUP, kinds={"delta", "ortools"},
+                     deps=[gold_key("road_segment_condition"), silver_key("places")],
+                     description="The repair crew's days through the chosen sites (OR-Tools routing): day, order, "
+                                 "segment, treatment, arrival time, work hours, travel",
+                     may_be_empty="no site in the repair plan (its gx_gold_suite fails when the plan has sites)")],
     pool="delta:gold/road_repair_plan")
 def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     from models.roads.repair import crew_days, option_value, plan_repairs
@@ -479,7 +449,7 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     lk = lake.lake()
     cond = lk.read("gold", "road_segment_condition")
     opts = T.repair_options(cond)
-    budget = repair_budget(opts)
+    budget = repair_budget(opts, lake.roads_repair_budget_eur)
     values = [option_value(r["pci_gain"], r["length_m"], r["class_weight"],
                            bool(r["safety_critical"]) and r["treatment"] != "crack_sealing")
               for r in opts.iter_rows(named=True)]
@@ -488,33 +458,16 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
         # a failed solve never replaces the last good plan: fail visibly, both tables untouched
         raise dg.Failure(f"repair plan not solved ({res.status}: {res.notes}); the previous plan is kept",
                          metadata={"solver_status": res.status, "kept_previous_plan": True})
-    plan = opts.with_columns(pl.Series("value", values, pl.Float64).round(3))[res.chosen]
-    plan = plan.sort(["safety_critical", "value"], descending=True).with_columns(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("priority"),
-        pl.lit(budget).alias("budget_eur"), pl.lit(res.status).alias("solver_status"),
-        pl.lit(round(res.gap, 6)).alias("solver_gap"), pl.lit(round(res.best_bound, 3)).alias("solver_bound"),
-        pl.lit(datetime.now(timezone.utc).date()).alias("planned_on"))
-    places = lk.read("silver", "places")
-    depot = places.filter(pl.col("kind") == "depot")
-    depot_xy = (depot["x_2154"][0], depot["y_2154"][0]) if depot.height else (
-        float(plan["x_2154"].mean() or 0), float(plan["y_2154"].mean() or 0))
+    plan = T.repair_plan_table(opts, values, res.chosen, budget, res.status, res.gap, res.best_bound,
+                               datetime.now(timezone.utc).date())
     stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(),
-                            depot_xy) if plan.height else ([], {"days": 0, "status": "NO_SITES", "found": True})
+                            _depot_xy(lk, plan)) if plan.height else ([], {"days": 0, "status": "NO_SITES", "found": True})
     if not info.get("found", True):
         raise dg.Failure(f"crew days not solved ({info.get('status')}, {info.get('dropped_parts')} parts dropped): "
                          f"the previous repair plan and crew days are kept", metadata={
                              "routing_status": str(info.get("status")), "kept_previous_plan": True,
                              "notes": dg.MetadataValue.json(info.get("notes", []))})
-    days = pl.DataFrame([{"day": s.day, "sequence": s.sequence, "segment_id": plan["segment_id"][s.site],
-                          "street_name": plan["street_name"][s.site], "treatment": plan["treatment"][s.site],
-                          "part": s.part, "parts": s.parts, "arrival_hhmm": f"{7 + (s.arrival_min + 30) // 60:02d}:"
-                          f"{(s.arrival_min + 30) % 60:02d}", "arrival_min_after_start": s.arrival_min,
-                          "work_hours": round(s.work_min / 60, 2), "travel_km_before": round(s.travel_m_before / 1000, 2),
-                          "routing_status": info.get("status")} for s in stops],
-                        schema={"day": pl.Int64, "sequence": pl.Int64, "segment_id": pl.Utf8, "street_name": pl.Utf8,
-                                "treatment": pl.Utf8, "part": pl.Int64, "parts": pl.Int64, "arrival_hhmm": pl.Utf8,
-                                "arrival_min_after_start": pl.Int64, "work_hours": pl.Float64,
-                                "travel_km_before": pl.Float64, "routing_status": pl.Utf8})
+    days = T.crew_days_table(stops, plan, info.get("status"))
     first_day = days.group_by("segment_id").agg(pl.col("day").min().alias("crew_day"))
     plan = plan.join(first_day, on="segment_id", how="left")
     lk.overwrite("gold", "road_repair_plan", plan)
@@ -527,6 +480,13 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
         "solver_seconds": round(res.wall_s, 2), "options_considered": opts.height}))
     yield dg.MaterializeResult(asset_key=gold_key("road_crew_days"), metadata=table_metadata(days, extra={
         k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in info.items()}))
+
+
+def _depot_xy(lk: Lake, plan: pl.DataFrame) -> tuple[float, float]:
+    """Where the crew starts: the depot of silver.places, else the middle of the planned sites."""
+    depot = lk.read("silver", "places").filter(pl.col("kind") == "depot")
+    return (depot["x_2154"][0], depot["y_2154"][0]) if depot.height else (
+        float(plan["x_2154"].mean() or 0), float(plan["y_2154"].mean() or 0))
 
 
 ASSETS = [road_frames, survey_coverage, road_images, road_annotations, roads_damage_model, road_detections, road_segment_condition,

@@ -13,13 +13,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-# the service modules register their gold tables (and serving SQL) when imported: import them
-# all before the serving asset below takes its dependencies from the registry
-from . import admin, direction, procurement, reference, roads, trees, waste  # noqa: F401,E402
 from transforms.columns import describe
 
+from .catalog import PublishedTable, published_tables
 from .lake import Lake, LakeResource
-from .layers import GOLD_TABLES, SERVING_SQL, gold_key
 
 SCHEMAS = ("voirie", "espaces_verts", "proprete", "administration", "direction")
 
@@ -42,10 +39,12 @@ def load_delta(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"LOAD '{delta_extension_path()}'")
 
 
-def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[str, int]:
-    """Write every gold table into a new DuckDB file and rename it over `path`. Returns row
-    counts by `schema.table`."""
-    tables = tables if tables is not None else {t: g.schema for t, g in GOLD_TABLES.items()}
+def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str]) -> dict[str, int]:
+    """Write the gold `tables` (as declared on their specs, `assets.catalog.published_tables`;
+    a bare DuckDB schema name is accepted for a table without a description) into a new DuckDB
+    file, run their serving SQL, and rename the file over `path`. Returns row counts by
+    `schema.table`."""
+    tables = {t: g if isinstance(g, PublishedTable) else PublishedTable(t, g, "") for t, g in tables.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -53,11 +52,12 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
     now = datetime.now(timezone.utc)
     con = duckdb.connect(str(tmp))
     try:
-        for schema in SCHEMAS:
+        for schema in dict.fromkeys([*SCHEMAS, *(d.schema for d in tables.values())]):   # a new service's too
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         con.execute("CREATE TABLE main.lakehouse_catalog (schema_name VARCHAR, table_name VARCHAR, "
                     "row_count BIGINT, description VARCHAR, delta_path VARCHAR, published_at TIMESTAMPTZ)")
-        for table, schema in sorted(tables.items()):
+        for table, decl in sorted(tables.items()):
+            schema = decl.schema
             dt = lake.table("gold", table)
             if dt is None:
                 continue
@@ -65,7 +65,7 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
             con.register("_src", arrow)
             con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM _src')
             con.unregister("_src")
-            desc = GOLD_TABLES[table].description if table in GOLD_TABLES else ""
+            desc = decl.description
             comment = desc.replace("'", "''")
             con.execute(f'COMMENT ON TABLE "{schema}"."{table}" IS \'{comment}\'')
             for col in arrow.column_names:
@@ -75,7 +75,7 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
             con.execute("INSERT INTO main.lakehouse_catalog VALUES (?, ?, ?, ?, ?, ?)",
                         [schema, table, arrow.num_rows, desc, lake.uri("gold", table), now])
             counts[f"{schema}.{table}"] = arrow.num_rows
-        for statement in SERVING_SQL:
+        for statement in dict.fromkeys(q for _, d in sorted(tables.items()) for q in d.serving_sql):
             con.execute(statement)
         con.execute("CHECKPOINT")
     finally:
@@ -85,28 +85,51 @@ def publish(lake: Lake, path: str | Path, tables: dict | None = None) -> dict[st
 
 
 class ServingResource(dg.ConfigurableResource):
-    """Where the DuckDB file for BI tools is written."""
+    """Where the DuckDB file for BI tools is written (the control reports go beside it), and the
+    optional chat endpoint drafting the reports' narrative (orchestration/settings.py: LLM_*;
+    the API key is handed over as an `EnvVar`, so run config never shows it)."""
 
     path: str
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 30.0
+
+    def llm_endpoint(self) -> dict | None:
+        if not self.llm_base_url or not self.llm_model:
+            return None
+        return {"base_url": self.llm_base_url.rstrip("/"), "model": self.llm_model, "api_key": self.llm_api_key,
+                "timeout": self.llm_timeout_s}
 
 
-@dg.asset(
-    key=["serving", "cannes_duckdb"],
-    deps=[gold_key(t) for t in GOLD_TABLES],
-    group_name="serving", kinds={"duckdb"}, owners=["team:data-platform"],
-    description="Every gold mart published into the DuckDB file BI tools open (SERVING_PATH), one "
-                "schema per service, swapped in atomically.",
-    automation_condition=dg.AutomationCondition.eager(), pool="duckdb:serving",
-)
-def cannes_duckdb(context: dg.AssetExecutionContext, lake: LakeResource, serving: ServingResource) -> dg.MaterializeResult:
-    t = time.perf_counter()
-    counts = publish(lake.lake(), serving.path)
-    table = "| table | rows |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in counts.items())
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(serving.path), "tables": len(counts),
-        "dagster/row_count": sum(counts.values()), "tables_published": dg.MetadataValue.md(table),
-        "seconds": round(time.perf_counter() - t, 2)})
+def serving_asset(tables: dict[str, PublishedTable]) -> dg.AssetsDefinition:
+    """The DuckDB publication asset over `tables`: the published tables of the asset graph
+    (`published_tables(specs)`, built in orchestration/definitions.py), its dependencies too."""
+    tables = dict(sorted(tables.items()))
 
+    @dg.asset(
+        key=["serving", "cannes_duckdb"], deps=[dg.AssetKey(["gold", t]) for t in tables],
+        group_name="serving", kinds={"duckdb"}, owners=["team:data-platform"],
+        description="Every gold mart published into the DuckDB file BI tools open (SERVING_PATH), one "
+                    "schema per service, swapped in atomically.",
+        pool="duckdb:serving",
+    )
+    def cannes_duckdb(context: dg.AssetExecutionContext, lake: LakeResource,
+                      serving: ServingResource) -> dg.MaterializeResult:
+        t = time.perf_counter()
+        counts = publish(lake.lake(), serving.path, tables)
+        table = "| table | rows |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in counts.items())
+        return dg.MaterializeResult(metadata={
+            "path": dg.MetadataValue.path(serving.path), "tables": len(counts),
+            "dagster/row_count": sum(counts.values()), "tables_published": dg.MetadataValue.md(table),
+            "seconds": round(time.perf_counter() - t, 2)})
+
+    return cannes_duckdb
+
+
+def serving_asset_for(assets: list) -> dg.AssetsDefinition:
+    """`serving_asset` over the published tables among `assets` (AssetsDefinitions)."""
+    return serving_asset(published_tables(spec for a in assets for spec in getattr(a, "specs", [])))
 
 
 def delta_connection(lake_root: str, con: duckdb.DuckDBPyConnection | None = None,

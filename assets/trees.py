@@ -31,7 +31,8 @@ from transforms.geo import wkt_coords
 
 from . import ml
 from .lake import Lake, LakeResource, move_to_quarantine, image_metadata, table_metadata
-from .layers import GOLD_TABLES, OWNERS, GoldTable, bronze, gold, gold_key, silver, silver_key
+from .catalog import CONTRACT, gold_asset_args
+from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "espaces_verts"
 VITALITY_MODEL = "tree_vitality"
@@ -78,7 +79,7 @@ def trees_by_quartier(lake: Lake):
 def _asset(key: list[str], deps: list, description: str, kinds: set[str], **kw):
     return dg.asset(key=key, deps=deps, group_name=GROUP, owners=OWNERS[GROUP], kinds=kinds,
                     description=description, pool=f"delta:{'/'.join(key)}", tags={"layer": key[0]},
-                    automation_condition=dg.AutomationCondition.eager(), **kw)
+                    **kw)
 
 
 def _load_avg() -> str:
@@ -112,50 +113,55 @@ def _write_points(lk: Lake, table, epoch: str, tile_id: str) -> None:
         "(canopy height model, 0.5 m); incremental: a tile whose file checksum is unchanged is skipped",
         {"delta", "laz", "numpy"})
 def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from models.lidar.tiles import read_las
-
     lk = lake.lake()
     tiles = lk.read("silver", "lidar_tiles")
     checks = T.tile_checksums(lk.read("bronze", "lidar_tiles", columns=["tile_id", "epoch", "_checksum", "_ingested_at"]))
     done = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
     todo = T.tiles_to_process(tiles, checks, done, P.RASTER_VERSION)
     t0 = time.perf_counter()
-    rows, bad, n_points = [], [], 0
+    rows, bad = [], []
     for r in todo.iter_rows(named=True):
-        path = lake.landing / r["source_file"]
-        t = time.perf_counter()
-        try:
-            tp = read_las(path)
-            if r["crs_epsg"] != TT.L93:   # declared in another CRS: points to Lambert-93 like its bounds
-                tp.x, tp.y = TT.to_lambert93(tp.x, tp.y, r["crs_epsg"])
-            row, table, rasters = P.process_tile(tp, r)
-            row["rasters_path"] = lk.files.put_bytes(f"silver/lidar_rasters/{r['epoch']}/{r['tile_id']}.npz",
-                                                     rasters.to_npz())
-        except Exception as exc:  # noqa: BLE001 - the tile is quarantined with the reason, the rest go on
-            reason = f"{r['source_file']}: unreadable at the points step ({type(exc).__name__}: {exc})"
-            dest = move_to_quarantine(path, lake.landing, lake.quarantine_root, "lidar_tiles") if path.exists() else None
-            bad.append({"source": "lidar_tiles", "delivery": f"{r['epoch']}/{r['tile_id']}.laz",
-                        "item": r["source_file"], "reason": reason, "original_path": str(path),
-                        "quarantined_path": str(dest) if dest else None, "checksum": r["checksum"],
-                        "run_id": context.run_id})
+        row, reason = _process_tile(lk, lake, r)
+        if reason:   # the tile is quarantined with the reason, the rest go on
+            bad.append(T.tile_quarantine_row(r, reason, lake.landing, _quarantine_tile(lake, r), context.run_id))
             context.log.warning(reason)
-            continue
-        _write_points(lk, table, r["epoch"], r["tile_id"])
-        rows.append({**row, "seconds": round(time.perf_counter() - t, 3)})
-        n_points += row["points"]
+        else:
+            rows.append(row)
     lk.quarantine(bad)
-    if rows:
-        # the per-tile summary is small: rewritten whole (also upgrades a table of an older schema)
-        new = pl.DataFrame(rows, schema=T.TILE_PRODUCTS)
-        kept = done.join(new.select("tile_id", "epoch"), on=["tile_id", "epoch"], how="anti")
-        kept = kept.with_columns(*[pl.lit(None, t).alias(c) for c, t in T.TILE_PRODUCTS.items() if c not in kept.columns])
-        lk.overwrite("silver", "lidar_tile_products", pl.concat([kept.select(list(T.TILE_PRODUCTS)).cast(T.TILE_PRODUCTS), new]))
+    if rows:   # the per-tile summary is small: rewritten whole (also upgrades a table of an older schema)
+        lk.overwrite("silver", "lidar_tile_products", T.merge_tile_products(done, rows))
     dt = time.perf_counter() - t0
+    n_points = sum(r["points"] for r in rows)
     products = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
     return dg.MaterializeResult(metadata=table_metadata(products, extra={
         "tiles_processed": len(rows), "tiles_skipped_unchanged": tiles.height - todo.height,
         "tiles_quarantined": len(bad), "points_processed": n_points, "seconds": round(dt, 2),
         "points_per_s": round(n_points / dt) if dt > 0 and n_points else 0, "load_average": _load_avg()}))
+
+
+def _process_tile(lk: Lake, lake: LakeResource, r: dict) -> tuple[dict | None, str | None]:
+    """Points, ground, heights and rasters of one registered tile, written to the lake: its
+    lidar_tile_products row, or the reason it could not be read."""
+    from models.lidar.tiles import read_las
+
+    path = lake.landing / r["source_file"]
+    t = time.perf_counter()
+    try:
+        tp = read_las(path)
+        if r["crs_epsg"] != TT.L93:   # declared in another CRS: points to Lambert-93 like its bounds
+            tp.x, tp.y = TT.to_lambert93(tp.x, tp.y, r["crs_epsg"])
+        row, table, rasters = P.process_tile(tp, r)
+        row["rasters_path"] = lk.files.put_bytes(f"silver/lidar_rasters/{r['epoch']}/{r['tile_id']}.npz",
+                                                 rasters.to_npz())   # local disk or object store
+    except Exception as exc:  # noqa: BLE001 - reported as the tile's quarantine reason
+        return None, f"{r['source_file']}: unreadable at the points step ({type(exc).__name__}: {exc})"
+    _write_points(lk, table, r["epoch"], r["tile_id"])
+    return {**row, "seconds": round(time.perf_counter() - t, 3)}, None
+
+
+def _quarantine_tile(lake: LakeResource, r: dict):
+    path = lake.landing / r["source_file"]
+    return move_to_quarantine(path, lake.landing, lake.quarantine_root, "lidar_tiles") if path.exists() else None
 
 
 @_asset(["silver", "tree_detections"], [dg.AssetKey(["silver", "lidar_points"])],
@@ -293,7 +299,7 @@ def tree_risk(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
         "Tomorrow's arborist rounds: the trees most worth a visit (TRAQ score; a tree of unknown vitality "
         "ranked as if declining, with that reason) that two teams can inspect in a 7 h 30 shift, routed with "
         "OR-Tools (every tree optional, drop penalty = priority); carries the arborist's form columns, empty",
-        {"ortools", "delta"})
+        {"ortools", "delta"}, metadata={CONTRACT: True})
 def tree_inspection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     plan, info = P.inspection_plan(lk.read("silver", "tree_risk"), lk.read("silver", "places"), InspectionConfig(),
@@ -341,17 +347,12 @@ def tree_inspection_plan_mart(lake: Lake):
     return lake.read("silver", "tree_inspection_plan")
 
 
-GOLD_TABLES["tree_risk_register"] = GoldTable(
-    "tree_risk_register", GROUP, "Living trees by TRAQ risk: rating, score, failure / impact / consequence "
-    "levels, targets and reasons; exported as GeoJSON and GeoParquet for QGIS")
-
-
-@dg.asset(key=gold_key("tree_risk_register"), deps=[dg.AssetKey(["silver", "tree_risk"]), gold_key("tree_inventory"),
-                                                    dg.AssetKey(["silver", "tree_inspection_plan"]), silver_key("quartiers")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "geoparquet", "geojson"},
-          description=GOLD_TABLES["tree_risk_register"].description, pool="delta:gold/tree_risk_register",
-          automation_condition=dg.AutomationCondition.eager(), tags={"layer": "gold"},
-          metadata={"delta_path": "gold/tree_risk_register", "duckdb_table": f"{GROUP}.tree_risk_register"})
+@dg.asset(**gold_asset_args(
+    "tree_risk_register", group=GROUP, kinds={"delta", "geoparquet", "geojson"},
+    deps=[dg.AssetKey(["silver", "tree_risk"]), gold_key("tree_inventory"), dg.AssetKey(["silver", "tree_inspection_plan"]),
+          silver_key("quartiers")],
+    description="Living trees by TRAQ risk: rating, score, failure / impact / consequence levels, targets and reasons; "
+                "exported as GeoJSON and GeoParquet for QGIS"))
 def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     from models.trees.export import risk_map_png, write_geojson, write_geoparquet
 

@@ -5,7 +5,6 @@ plan against the fixed rounds, the Clean City Index, priority zones and sorting 
 
 import io
 import json
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from transforms import waste as T
 
 from . import ml
 from .lake import Lake, LakeResource, image_metadata, table_metadata
+from .catalog import CONTRACT, NIGHTLY_ONLY
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 
@@ -73,10 +73,6 @@ TRAIN_SECONDS = {"tiny": 5.0, "demo": 20.0, "city": 60.0}
 GROUP = "proprete"
 
 
-def _profile() -> str:
-    return os.environ.get("CITY_PROFILE", "demo")
-
-
 def _calendar(lk: Lake) -> tuple[WC.CityCalendar, pl.DataFrame]:
     """The city's calendar from silver.city_calendar (empty when the city delivered none)."""
     from transforms.reference import CITY_CALENDAR
@@ -100,13 +96,13 @@ def _panel(lk: Lake, extra_day: bool):
 
 @dg.asset(key=["ml", MODEL], deps=[silver_key("bin_readings"), silver_key("collection_points"),
                                    silver_key("places"), silver_key("city_calendar")],
-          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"},
+          group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"}, tags=NIGHTLY_ONLY,
           description="Trains the bin fill forecaster (GRU over the last weeks of daily fill rates + calendar); "
                       "versioned by data and config, not retrained when that version exists; model card beside it")
 def bin_fill_forecaster(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     lk = lake.lake()
     panel, rates, _ = _panel(lk, extra_day=False)
-    cfg = F.ForecastConfig(max_seconds=TRAIN_SECONDS.get(_profile(), 20.0))
+    cfg = F.ForecastConfig(max_seconds=TRAIN_SECONDS.get(lake.city_profile, 20.0))
     calendar, calendar_df = _calendar(lk)
     version = ml.fingerprint(ml.frame_fingerprint(rates), ml.frame_fingerprint(calendar_df), cfg.__dict__,
                              CODE_VERSION)
@@ -146,7 +142,7 @@ def _plan_dates(as_of_local_date):
     return plan, nxt
 
 
-@dg.asset(key=silver_key("bin_fill_forecast"), automation_condition=dg.AutomationCondition.eager(), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
+@dg.asset(key=silver_key("bin_fill_forecast"), deps=[dg.AssetKey(["ml", MODEL]), silver_key("collection_events")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"torch", "delta"}, pool="delta:silver/bin_fill_forecast",
           description="Per bin: fill now, forecast daily rate (promoted model, else crews' estimates), fill at "
                       "the next collection day's collection time and at the visit after, days until full")
@@ -172,8 +168,9 @@ def bin_fill_forecast_scored(context: dg.AssetExecutionContext, lake: LakeResour
         "bins_by_source": dg.MetadataValue.json(dict(df.group_by("rate_source").len().iter_rows()))}))
 
 
-@dg.asset(key=silver_key("collection_selection"), automation_condition=dg.AutomationCondition.eager(), deps=[silver_key("bin_fill_forecast")],
+@dg.asset(key=silver_key("collection_selection"), deps=[silver_key("bin_fill_forecast")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"delta", "polars"}, pool="delta:silver/collection_selection",
+          metadata={CONTRACT: True},
           description="Bins to empty on the next collection day, each with its reason: due bins (overflow before "
                       "the next possible visit, sensor alert) start their stream's trip, which also takes its bins "
                       "over 85% at collection, 70% at the next visit (batched) or half full next to a selected bin; "
@@ -255,11 +252,12 @@ def _route_map(segs: pl.DataFrame, stops_df: pl.DataFrame, depot: dict, disp: di
     return buf.getvalue()
 
 
-@dg.asset(key=silver_key("collection_stops"), automation_condition=dg.AutomationCondition.eager(),
+@dg.asset(key=silver_key("collection_stops"),
           deps=[silver_key("collection_selection"), silver_key("bin_fill_forecast"), silver_key("street_segments"),
                 silver_key("trucks"), silver_key("fixed_rounds"), silver_key("places"),
                 silver_key("collection_points"), silver_key("collection_events")],
           group_name=GROUP, owners=OWNERS[GROUP], kinds={"ortools", "delta"}, pool="delta:silver/collection_stops",
+          metadata={CONTRACT: True},
           description="Next collection day's routes (OR-Tools, shortest-path travel times, kg and volume "
                       "capacities, shift, windows, disposal trips, drop penalties, yesterday's routes as warm "
                       "start, both cores), costed beside the fixed rounds of that weekday; route map in metadata")
@@ -268,84 +266,71 @@ def collection_plan(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     sel = _latest(lk.read("silver", "collection_selection"))
     fc = _latest(lk.read("silver", "bin_fill_forecast"))
     plan_date = fc["plan_date"][0]
-    bins = lk.read("silver", "collection_points")
     trucks = lk.read("silver", "trucks").sort("truck_id")
-    places = lk.read("silver", "places")
-    events = lk.read("silver", "collection_events")
     fixed = lk.read("silver", "fixed_rounds").filter(pl.col("weekday") == plan_date.isoweekday()) \
         .sort("round_id", "sequence")
-    # one matrix over every bin either policy may visit
-    nodes_bins = bins.filter(pl.col("bin_id").is_in(sel["bin_id"].to_list() + fixed["bin_id"].to_list())).sort("bin_id")
-    D, Tm, net_info, segs, depot, disp, _ = _matrices(lk, nodes_bins)
-    node_of = {b: 2 + i for i, b in enumerate(nodes_bins["bin_id"].to_list())}
-    dens = _densities(events)
-    stops = P.selection_stops(sel, bins, segs, places, plan_date, dens)
+    stops, fleet, net, dens = _plan_problem(lk, sel, fixed, trucks, plan_date)
+    D, Tm, net_info, segs, depot, disp, node_of = net
     sub = [0, 1] + [node_of[s.bin_id] for s in stops]
-    shift_s = int(float(trucks["shift_hours"].max()) * 3600)
-    fleet = P.Fleet(trucks["truck_id"].to_list(), trucks["capacity_kg"].to_list(),
-                    [c * 1000 for c in trucks["capacity_m3"].to_list()], shift_s)
     plan = P.plan_routes(stops, fleet, D[np.ix_(sub, sub)], Tm[np.ix_(sub, sub)],
-                         VRP_SECONDS.get(_profile(), 300.0), previous=_previous_routes(lk, plan_date),
-                         solution_limit=VRP_SOLUTIONS.get(_profile(), 1000))
+                         VRP_SECONDS.get(lake.city_profile, 300.0), previous=_previous_routes(lk, plan_date),
+                         solution_limit=VRP_SOLUTIONS.get(lake.city_profile, 1000))
     if stops and not plan.solution.found:
         # a failed solve never replaces the last good plan: fail visibly, tables untouched
         raise dg.Failure(f"collection plan for {plan_date} not solved ({plan.solution.status}); the previous "
                          f"plan is kept. {' '.join(plan.solution.notes[-3:])}",
                          metadata={"solver_status": plan.solution.status, "kept_previous_plan": True,
                                    "selected_bins": len(stops)})
-    shift_start = trucks["shift_start"][0]
-    from zoneinfo import ZoneInfo
-
-    h, m = (int(v) for v in shift_start.split(":"))
-    t0 = datetime.combine(plan_date, datetime.min.time().replace(hour=h, minute=m), ZoneInfo(T.TZ))
-    pos = {s.bin_id: (s.x, s.y) for s in stops}
-    pos_k = {"depot": (depot["x_2154"], depot["y_2154"]), "disposal": (disp["x_2154"], disp["y_2154"])}
-    fc_fill = dict(fc.select("bin_id", "fill_at_collection").iter_rows())
-    stop_rows = []
-    for r in plan.stops:
-        x, y = pos[r["bin_id"]] if r["kind"] == "bin" else pos_k[r["kind"]]
-        stop_rows.append({**{k: r[k] for k in ("truck_id", "trip", "waste_stream", "stop_order", "kind", "bin_id",
-                                                "load_kg_after", "load_l_after", "pickup_kg", "leg_m")},
-                          "plan_date": plan_date, "eta": t0 + timedelta(seconds=r["eta_s"]),
-                          "window_end": (t0 + timedelta(seconds=r["window_s"][1])) if r["window_s"] else None,
-                          "window_reason": r["window_reason"] or None,
-                          "forecast_fill": fc_fill.get(r["bin_id"]) if r["bin_id"] else None,
-                          "reason": None, "x_2154": x, "y_2154": y})
-    for d in plan.dropped:
-        x, y = pos[d["bin_id"]]
-        stop_rows.append({"truck_id": None, "trip": None, "waste_stream": d["waste_stream"], "stop_order": None,
-                          "kind": "dropped", "bin_id": d["bin_id"], "load_kg_after": None, "load_l_after": None,
-                          "pickup_kg": None, "leg_m": None, "plan_date": plan_date, "eta": None, "window_end": None,
-                          "window_reason": None, "forecast_fill": fc_fill.get(d["bin_id"]), "reason": d["reason"],
-                          "x_2154": x, "y_2154": y})
-    stops_df = T.conform_stops(stop_rows)
-    routes_df = T.conform_routes([{**r, "plan_date": plan_date, "start": t0 + timedelta(seconds=r["start_s"]),
-                                   "end": t0 + timedelta(seconds=r["end_s"])} for r in plan.routes])
+    t0 = _shift_start(plan_date, trucks["shift_start"][0])
+    places_xy = {"depot": (depot["x_2154"], depot["y_2154"]), "disposal": (disp["x_2154"], disp["y_2154"])}
+    stops_df = T.conform_stops(P.stop_records(plan, stops, places_xy, dict(fc.select("bin_id", "fill_at_collection")
+                                                                          .iter_rows()), plan_date, t0))
+    routes_df = T.conform_routes(P.route_records(plan, plan_date, t0))
     # the fixed rounds of that weekday, on the same network
-    cap = dict(trucks.select("truck_id", "capacity_kg").iter_rows())
-    fc_map = {r["bin_id"]: r for r in fc.iter_rows(named=True)}
-    fixed_rows = []
-    for (rid, truck), g in fixed.group_by(["round_id", "truck_id"], maintain_order=True):
-        bl = [b for b in g["bin_id"].to_list() if b in node_of]
-        kg = [max(fc_map[b]["fill_at_collection"], 0.05) * fc_map[b]["capacity_l"] * dens[fc_map[b]["waste_stream"]]
-              for b in bl]
-        c = P.fixed_round_cost([node_of[b] for b in bl], [fc_map[b]["waste_stream"] for b in bl], kg,
-                               cap.get(truck, 9500.0), D, Tm)
-        fixed_rows.append({"round_id": rid, "truck_id": truck, **c,
-                           "fills": [fc_map[b]["fill_at_collection"] for b in bl], "bin_ids": bl})
+    rounds = [(rid, truck, g["bin_id"].to_list()) for (rid, truck), g in fixed.group_by(["round_id", "truck_id"],
+                                                                                       maintain_order=True)]
+    fixed_rows = P.fixed_round_records(rounds, node_of, {r["bin_id"]: r for r in fc.iter_rows(named=True)}, dens,
+                                       dict(trucks.select("truck_id", "capacity_kg").iter_rows()), D, Tm)
     kpis = T.plan_kpis(plan_date, routes_df, stops_df, fixed_rows, fc, sel)
     lk.replace_where("silver", "collection_stops", stops_df, "plan_date", str(plan_date))
     lk.replace_where("silver", "collection_routes", routes_df, "plan_date", str(plan_date))
     lk.replace_where("silver", "collection_kpis", kpis, "plan_date", str(plan_date))
-    png = _route_map(segs, stops_df, depot, disp, f"Collection plan {plan_date}")
-    map_uri = lk.files.put_bytes("gold/_maps/collection_routes.png", png)
+    png, map_path = _write_route_map(lk, segs, stops_df, depot, disp, f"Collection plan {plan_date}")
     return dg.MaterializeResult(metadata=table_metadata(stops_df, extra={
         "plan_date": str(plan_date), "selected_bins": sel.height, "dropped": len(plan.dropped),
         "routes": routes_df.height, "distance_km": round(plan.info.get("distance_m", 0) / 1000, 2) if stops else 0.0,
         "solver": dg.MetadataValue.json({k: v for k, v in plan.info.items() if k != "runs"}),
-        "network": dg.MetadataValue.json(net_info),
-        "route_map_path": dg.MetadataValue.path(map_uri),
+        "network": dg.MetadataValue.json(net_info), "route_map_path": dg.MetadataValue.path(str(map_path)),
         "route_map": image_metadata(png, "routes")}))
+
+
+def _plan_problem(lk: Lake, sel: pl.DataFrame, fixed: pl.DataFrame, trucks: pl.DataFrame, plan_date):
+    """The day's routing problem: the selected bins as stops, the fleet, and one travel matrix
+    over the depot, the disposal site and every bin either policy (plan or fixed rounds) visits."""
+    bins = lk.read("silver", "collection_points")
+    nodes_bins = bins.filter(pl.col("bin_id").is_in(sel["bin_id"].to_list() + fixed["bin_id"].to_list())).sort("bin_id")
+    D, Tm, net_info, segs, depot, disp, _ = _matrices(lk, nodes_bins)
+    node_of = {b: 2 + i for i, b in enumerate(nodes_bins["bin_id"].to_list())}
+    dens = _densities(lk.read("silver", "collection_events"))
+    stops = P.selection_stops(sel, bins, segs, lk.read("silver", "places"), plan_date, dens)
+    shift_s = int(float(trucks["shift_hours"].max()) * 3600)
+    fleet = P.Fleet(trucks["truck_id"].to_list(), trucks["capacity_kg"].to_list(),
+                    [c * 1000 for c in trucks["capacity_m3"].to_list()], shift_s)
+    return stops, fleet, (D, Tm, net_info, segs, depot, disp, node_of), dens
+
+
+def _shift_start(plan_date, hhmm: str) -> datetime:
+    """The crews' shift start on `plan_date`, Paris time."""
+    from zoneinfo import ZoneInfo
+
+    h, m = (int(v) for v in hhmm.split(":"))
+    return datetime.combine(plan_date, datetime.min.time().replace(hour=h, minute=m), ZoneInfo(T.TZ))
+
+
+def _write_route_map(lk: Lake, segs, stops_df, depot, disp, title: str):
+    """The route map (PNG bytes) and where it was written (its uri), beside the gold tables."""
+    png = _route_map(segs, stops_df, depot, disp, title)
+    return png, lk.files.put_bytes("gold/_maps/collection_routes.png", png)   # local disk or object store
 
 
 @gold("bin_fill_forecast", group=GROUP, deps=[silver_key("bin_fill_forecast")], kinds={"torch", "delta"})

@@ -54,7 +54,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.roads.anonymise import AnonymiserConfig, anonymise_image, decode_jpeg, encode_jpeg  # noqa: E402
-from models.roads.damage_net import (DamageDetector, FrameSet, TrainConfig, config_fingerprint,  # noqa: E402
+from models.roads.detector import DamageDetector  # noqa: E402
+from models.roads.damage_net import (FrameSet, TrainConfig, config_fingerprint,  # noqa: E402
                                      evaluate, load_artifact, predict_probs, roi_of, save_artifact,
                                      train_damage_model, MODEL_NAME, ARCH_VERSION)
 from models.roads.dataset import DAMAGE_CLASSES, GridSpec, load_survey, split_by_segment  # noqa: E402

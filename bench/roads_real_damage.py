@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from models.roads.damage_net import DamageDetector, FrameSet, evaluate, predict_probs  # noqa: E402
+from models.roads.detector import DamageDetector  # noqa: E402
+from models.roads.damage_net import FrameSet, evaluate, predict_probs  # noqa: E402
 from models.roads.dataset import DAMAGE_CLASSES, load_survey  # noqa: E402
 from models.roads.finetune import SHIPPED  # noqa: E402
 from models.roads.real_cracks import HOLDOUT_PHOTOS, load_tiles  # noqa: E402

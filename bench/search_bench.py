@@ -200,7 +200,8 @@ def run_mart(profile: str, seed: int, workdir: Path) -> dict:
     every planted e-mail, phone and IBAN looked for in the published text."""
     import duckdb
 
-    from assets import admin as A  # registers the DuckDB macros and the gold tables
+    from assets import admin as A
+    from assets.catalog import published_tables
     from assets.bronze import ingest_delivery
     from assets.lake import Lake
     from assets.serving import publish
@@ -221,7 +222,7 @@ def run_mart(profile: str, seed: int, workdir: Path) -> dict:
     lake.overwrite("silver", "document_chunks", chunks)
     lake.overwrite("gold", "document_index", T.document_index(chunks))
     path = workdir / "serving" / "cannes.duckdb"
-    publish(lake, path, {"document_index": "administration"})
+    publish(lake, path, {"document_index": published_tables(A.document_index.specs)["document_index"]})
     truth = workdir / "truth" / "admin"
     queries = _jsonl(truth / "search_queries.jsonl")
     n_docs = chunks["doc_id"].n_unique()

@@ -14,13 +14,11 @@ import time
 
 from rich.console import Console
 
-from .settings import Settings
+from .settings import Settings, process_environment
 
 
 def _settings(args) -> Settings:
-    import os
-
-    env = dict(os.environ)
+    env = process_environment()
     if getattr(args, "profile", None):
         env["CITY_PROFILE"] = args.profile
     if getattr(args, "seed", None) is not None:
@@ -50,13 +48,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from assets.lake import Lake
     from assets.serving import publish
 
-    from . import definitions  # noqa: F401  (registers the gold tables)
+    from .definitions import build_definitions, published
 
     s = _settings(args)
-    counts = publish(Lake(s.lake_uri, s.storage_options), s.serving_path)
+    counts = publish(s.lake(), s.serving_path, published(build_definitions(s)))
     for k, v in counts.items():
         print(f"{k}\t{v}")
     return 0
@@ -72,10 +69,10 @@ def cmd_delta_sql(args) -> int:
 
 
 def cmd_quarantine(args) -> int:
-    from assets.lake import QUARANTINE_SCHEMA, Lake
+    from assets.lake import QUARANTINE_SCHEMA
 
     s = _settings(args)
-    q = Lake(s.lake_uri, s.storage_options).read_or_empty("", "quarantine", QUARANTINE_SCHEMA)
+    q = s.lake().read_or_empty("", "quarantine", QUARANTINE_SCHEMA)
     import polars as pl
 
     with pl.Config(tbl_rows=200, fmt_str_lengths=120, tbl_width_chars=200):
@@ -99,13 +96,12 @@ def cmd_search(args) -> int:
 def cmd_ingest_mqtt(args) -> int:
     import logging
 
-    from assets.lake import Lake
 
     from .mqtt import MqttIngestor
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     s = _settings(args)
-    ing = MqttIngestor(Lake(s.lake_uri, s.storage_options), args.host, args.port, args.topic, args.client_id,
+    ing = MqttIngestor(s.lake(), args.host, args.port, args.topic, args.client_id,
                        batch=args.batch, flush_s=args.flush_s)
     st = ing.run(max_seconds=args.max_seconds, idle_exit_s=args.idle_exit, max_messages=args.max_messages)
     print(f"received {st.received}, inserted {st.inserted}, quarantined {st.quarantined}, batches {st.batches}")

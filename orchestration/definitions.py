@@ -1,70 +1,107 @@
-"""The Dagster Definitions: every asset, check, sensor, job, schedule and resource, built once.
+"""The Dagster Definitions: every asset, check, sensor, job, schedule and resource, built lazily.
 
-`dagster dev -m orchestration.definitions` (or `make ui`) loads `defs` from here.
+`dg dev -m orchestration.definitions` (or `make ui`) loads `defs`, a `@dg.definitions` function:
+nothing is imported or built until Dagster (or a test, `defs()`) asks for it. The service modules
+are listed once by name (`SERVICE_MODULES`); each contributes `ASSETS` and `CHECKS`
+(`service_defs`), and the per-service Definitions are merged. Then, once over all specs:
+
+- the published (gold) tables are read from the specs (`assets.catalog.published_tables`) and
+  the serving asset is built over them;
+- every published table and every spec marked `CONTRACT` gets its blocking `contract` check;
+- every asset after bronze follows its inputs with `AutomationCondition.eager()`
+  (`with_automation`), unless tagged `NIGHTLY_ONLY`.
 """
 
-import json
+from __future__ import annotations
+
+import importlib
 import warnings
+from functools import lru_cache
 
 import dagster as dg
+
+from .settings import Settings, get_settings
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from assets import admin, direction, procurement, reference, roads, trees, waste  # noqa: E402
-from assets.bronze import BRONZE_ASSETS, BRONZE_CHECKS, QUARANTINE  # noqa: E402
-from assets.lake import LakeResource  # noqa: E402
-from assets.serving import ServingResource, cannes_duckdb  # noqa: E402
-from assets.layers import GOLD_TABLES  # noqa: E402
-from quality.checks import contract_check, silver_check  # noqa: E402
-from quality.suites import SILVER_SUITES  # noqa: E402
-
-from .jobs import JOBS, SCHEDULES, automation_sensor  # noqa: E402
-from .sensors import SENSORS  # noqa: E402
-from .settings import Settings, get_settings  # noqa: E402
-
-SERVICE_MODULES = [reference, roads, trees, waste, admin, procurement, direction]
-SERVICE_ASSETS = [a for m in SERVICE_MODULES for a in m.ASSETS]
-SILVER_CHECKS = [silver_check(t) for t in SILVER_SUITES]
-# further checks a service module declares beside its assets (`CHECKS = [...]`)
-SERVICE_CHECKS = [c for m in SERVICE_MODULES for c in getattr(m, "CHECKS", [])]
-# plan tables kept in silver (their history) that must not come out empty either
-PLAN_TABLES = [("silver", "collection_selection"), ("silver", "collection_stops"), ("silver", "tree_inspection_plan")]
+# the service modules, in the order their assets are listed; a new service adds its module here
+SERVICE_MODULES = ("assets.reference", "assets.roads", "assets.trees", "assets.waste", "assets.admin",
+                   "assets.procurement", "assets.direction")
+# layers the eager automation leaves alone: deliveries are run by the sensors, the quarantine log
+# is an external asset
+NOT_AUTOMATED_LAYERS = ("bronze", "lake")
 
 
-def _lake_inputs(key: dg.AssetKey) -> list[tuple[str, str]]:
-    """The silver/gold/ml lake tables an asset is computed from (bronze and the quarantine log
-    are deliveries, not inputs that must carry rows)."""
-    for a in SERVICE_ASSETS:
-        if key in a.keys:
-            return sorted({(d.path[0], d.path[1]) for d in a.asset_deps[key]
-                           if len(d.path) == 2 and d.path[0] in ("silver", "gold")})
-    return []
+def service_defs(module_name: str) -> dg.Definitions:
+    """One service's assets and checks (its module's `ASSETS` and `CHECKS`)."""
+    module = importlib.import_module(module_name)
+    return dg.Definitions(assets=list(module.ASSETS), asset_checks=list(getattr(module, "CHECKS", [])))
 
 
-# every published (gold) and plan table: a blocking `contract` check (written, not empty while its
-# inputs have rows), declared from the registry the tables are declared in
-CONTRACT_CHECKS = [contract_check("gold", t, _lake_inputs(dg.AssetKey(["gold", t])), may_be_empty=g.may_be_empty)
-                   for t, g in GOLD_TABLES.items()] + [
-    contract_check(layer, t, _lake_inputs(dg.AssetKey([layer, t]))) for layer, t in PLAN_TABLES]
+def with_automation(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """The one automation policy: eager after bronze, unless the asset says otherwise."""
+    from assets.catalog import NIGHTLY_ONLY
+
+    if (spec.key.path[0] in NOT_AUTOMATED_LAYERS or spec.automation_condition is not None
+            or all(spec.tags.get(k) == v for k, v in NIGHTLY_ONLY.items())):
+        return spec
+    return spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
+
+
+def _specs(assets) -> list[dg.AssetSpec]:
+    return [s for a in assets for s in (a.specs if isinstance(a, dg.AssetsDefinition) else [a])]
 
 
 def resources_for(settings: Settings) -> dict:
-    return {
-        "lake": LakeResource(lake_uri=settings.lake_uri, landing_uri=settings.landing_uri,
-                             storage_options_json=json.dumps(settings.storage_options)),
-        "serving": ServingResource(path=settings.serving_path),
-    }
+    from assets.serving import ServingResource
+
+    llm = settings.llm_endpoint or {}
+    serving = ServingResource(path=settings.serving_path, llm_base_url=llm.get("base_url", ""),
+                              llm_model=llm.get("model", ""), llm_timeout_s=llm.get("timeout", 30.0),
+                              # the key by reference: Dagster resolves it in the run, the UI never shows it
+                              llm_api_key=dg.EnvVar("LLM_API_KEY") if llm.get("api_key") else "")
+    return {"lake": settings.lake_resource(), "serving": serving}
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+def build_definitions(settings: Settings | None = None, service_modules: tuple[str, ...] = SERVICE_MODULES) -> dg.Definitions:
+    from assets.bronze import BRONZE_ASSETS, BRONZE_CHECKS, QUARANTINE
+    from assets.catalog import contract_tables, published_tables
+    from assets.serving import serving_asset
+    from quality.checks import contract_check, silver_check
+    from quality.suites import SILVER_SUITES
+
+    from .jobs import JOBS, SCHEDULES, automation_sensor
+    from .sensors import SENSORS
+
     settings = settings or get_settings()
+    services = dg.Definitions.merge(*(service_defs(m) for m in service_modules))
+    service_assets = list(services.assets or [])
+    specs = _specs(service_assets)
+    contracts = [contract_check(layer, t, inputs, may_be_empty=why) for layer, t, why, inputs in contract_tables(specs)]
+    automated = dg.map_asset_specs(with_automation, [*service_assets, serving_asset(published_tables(specs))])
     return dg.Definitions(
-        assets=[*BRONZE_ASSETS, QUARANTINE, *SERVICE_ASSETS, cannes_duckdb],
-        asset_checks=[*BRONZE_CHECKS, *SILVER_CHECKS, *SERVICE_CHECKS, *CONTRACT_CHECKS],
+        assets=[*BRONZE_ASSETS, QUARANTINE, *automated],
+        asset_checks=[*BRONZE_CHECKS, *(silver_check(t) for t in SILVER_SUITES), *(services.asset_checks or []),
+                      *contracts],
         sensors=[*SENSORS, automation_sensor], jobs=JOBS, schedules=SCHEDULES,
         resources=resources_for(settings),
     )
 
 
-defs = build_definitions()
+@lru_cache(maxsize=1)
+def default_definitions() -> dg.Definitions:
+    """The Definitions for this process's settings, built on first use."""
+    return build_definitions()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return default_definitions()
+
+
+def published(d: dg.Definitions | None = None) -> dict:
+    """The published tables of `d`'s asset graph (default: this process's Definitions)."""
+    from assets.catalog import published_tables
+
+    return published_tables((d or default_definitions()).resolve_all_asset_specs())

@@ -38,7 +38,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "lakehouse_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Declarative automation: rebuilds silver, gold and the DuckDB file when their inputs change "
-                "(AutomationCondition.eager on each of them)")
+                "(AutomationCondition.eager, mapped once over the specs in orchestration/definitions.py)")
 
 JOBS = [*INGEST_JOBS, silver_job, marts_job, publish_job]
 SCHEDULES = [nightly_schedule]

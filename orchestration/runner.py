@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .progress import execute_watched, heartbeat
-from .settings import Settings
+from .settings import Settings, set_dagster_home
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -55,7 +55,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
     dst = home / "dagster.yaml"
     if src.exists() and (not dst.exists() or dst.read_bytes() != src.read_bytes()):
         shutil.copyfile(src, dst)
-    os.environ["DAGSTER_HOME"] = str(home)
+    set_dagster_home(home)
     return home
 
 
@@ -131,10 +131,9 @@ def _execute(defs: dg.Definitions, instance, job_name: str, say=print) -> list[s
 
 
 def _nothing_delivered(settings: Settings) -> bool:
-    from assets.lake import Lake
     from assets.sources import SOURCES
 
-    lake = Lake(settings.lake_uri, settings.storage_options)
+    lake = settings.lake()
     return not any(lake.exists("bronze", s.bronze_table) for s in SOURCES)
 
 
@@ -188,13 +187,13 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
             # after silver too: some silver steps quarantine frames and tiles
             report_quarantine(instance, settings, say=console.print)
 
-    from assets.layers import GOLD_TABLES
-    from assets.lake import Lake
     from quality.suites import SILVER_SUITES
 
-    lake = Lake(settings.lake_uri, settings.storage_options)
+    from .definitions import published
+
+    lake = settings.lake()
     summary.silver_rows = {t: lake.count("silver", t) for t in SILVER_SUITES}
-    summary.gold_rows = {f"{g.schema}.{t}": lake.count("gold", t) for t, g in GOLD_TABLES.items()}
+    summary.gold_rows = {f"{g.schema}.{t}": lake.count("gold", t) for t, g in published(defs).items()}
     summary.quarantined = lake.count("", "quarantine")
     summary.published = published_counts(settings.serving_path)
     for st in summary.stages:
@@ -206,9 +205,9 @@ def run_all(settings: Settings, *, simulate: bool = True, bad_inputs: bool = Tru
 def report_quarantine(instance: dg.DagsterInstance, settings: Settings, say=print) -> None:
     """Record a materialisation of `lake/quarantine` (an external asset: the bronze ingestion
     appends to it) with its rows, columns and counts by source, so the UI shows its state."""
-    from assets.lake import QUARANTINE_SCHEMA, Lake, table_metadata
+    from assets.lake import QUARANTINE_SCHEMA, table_metadata
 
-    lake = Lake(settings.lake_uri, settings.storage_options)
+    lake = settings.lake()
     q = lake.read_or_empty("", "quarantine", QUARANTINE_SCHEMA)
     by_source = q.group_by("source").len().sort("source").to_dicts() if q.height else []
     instance.report_runless_asset_event(dg.AssetMaterialization(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from models.admin.narrative import endpoint_from_env
+
 PROFILES = ("tiny", "demo", "city")
 
 
@@ -31,6 +33,14 @@ class Settings:
     city_profile: str = "demo"
     seed: int = 42
     storage_options: dict = field(default_factory=dict)
+    # the season's road repair budget in EUR (ROADS_REPAIR_BUDGET_EUR); None: a share of the
+    # cost of resurfacing every graded segment (assets/roads.py BUDGET_SHARE)
+    roads_repair_budget_eur: float | None = None
+    # the optional chat endpoint of the DSP reports' narrative (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY,
+    # LLM_TIMEOUT_S; models/admin/narrative.py); None: off. Not in repr: it may hold an API key.
+    llm_endpoint: dict | None = field(default=None, repr=False)
+    # the key of the PII hashes in redacted documents (CANNES_PII_HASH_KEY; models/documents/redact.py)
+    pii_hash_key: str = field(default="", repr=False)
     dagster_profile: str = "sqlite"      # DAGSTER_PROFILE: sqlite (dagster.yaml) or postgres (docs/SCALE.md)
 
     @classmethod
@@ -49,6 +59,12 @@ class Settings:
         except json.JSONDecodeError as exc:
             raise ValueError(f"LAKE_STORAGE_OPTIONS is not valid JSON: {exc}") from exc
 
+        budget = env.get("ROADS_REPAIR_BUDGET_EUR", "")
+        try:
+            repair_budget = float(budget) if budget else None
+        except ValueError as exc:
+            raise ValueError(f"ROADS_REPAIR_BUDGET_EUR={budget!r}: expected a number of euros") from exc
+
         def local(uri: str) -> str:
             return uri if _is_remote(uri) else str(Path(uri.removeprefix("file://")).resolve())
 
@@ -60,6 +76,9 @@ class Settings:
             city_profile=profile,
             seed=seed,
             storage_options=storage_options,
+            roads_repair_budget_eur=repair_budget,
+            llm_endpoint=endpoint_from_env(env),
+            pii_hash_key=env.get("CANNES_PII_HASH_KEY", ""),
             dagster_profile=_profile(env.get("DAGSTER_PROFILE", "sqlite")),
         )
 
@@ -70,7 +89,38 @@ class Settings:
 
     @property
     def quarantine_path(self) -> Path:
-        return Path(self.landing_uri) / "_quarantine"
+        from assets.lake import quarantine_root
+
+        return quarantine_root(self.landing_uri)
+
+
+    def lake(self):
+        """The lake these settings point at (the one factory: `assets.lake.open_lake`)."""
+        from assets.lake import open_lake
+
+        return open_lake(self.lake_uri, json.dumps(self.storage_options, sort_keys=True))
+
+    def lake_resource(self):
+        """The Dagster resource handing the lake, the landing zone and the run settings to assets."""
+        from assets.lake import LakeResource
+
+        import dagster as dg
+
+        return LakeResource(lake_uri=self.lake_uri, landing_uri=self.landing_uri,
+                            storage_options_json=json.dumps(self.storage_options),
+                            city_profile=self.city_profile, roads_repair_budget_eur=self.roads_repair_budget_eur,
+                            # the secret by reference: Dagster resolves it in the run, the UI never shows it
+                            pii_hash_key=dg.EnvVar("CANNES_PII_HASH_KEY") if self.pii_hash_key else "")
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment, for child processes (the only other read of it)."""
+    return dict(os.environ)
+
+
+def set_dagster_home(path: str | Path) -> None:
+    """Point Dagster's instance at `path` for this process and its children (DagsterInstance.get())."""
+    os.environ["DAGSTER_HOME"] = str(path)
 
 
 INSTANCE_PROFILES = {"sqlite": "dagster.yaml", "postgres": "orchestration/instance/dagster.postgres.yaml"}

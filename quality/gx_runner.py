@@ -8,28 +8,26 @@ and a few of them.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import polars as pl
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-
 
 @lru_cache(maxsize=1)
 def _datasource():
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    ctx = gx.get_context(mode="ephemeral")
-    try:  # the metric progress bars flood Dagster's logs
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
+                                                            ProgressBarsConfig)
 
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    except Exception:  # noqa: BLE001 - cosmetic only
-        pass
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    # analytics off in the context's own config (these machines are offline; no environment
+    # variable needed), and no metric progress bars flooding Dagster's logs
+    ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False)))
     return ctx.data_sources.add_pandas("lakehouse")
 
 

@@ -111,6 +111,15 @@ DAMAGE_CLASSES = ("longitudinal_crack", "transverse_crack", "alligator_crack", "
 SEVERITIES = ("low", "medium", "high")
 
 
+def missing_frame_quarantine_rows(missing: list[dict]) -> list[dict]:
+    """Quarantine records for frames in silver.road_frames whose file is gone from the landing
+    zone: they cannot be anonymised, so they are not stored."""
+    return [{"source": "road_surveys", "delivery": r["survey_id"], "item": f"{r['survey_id']}/{r['file']}",
+             "reason": f"{r['source_file']}: frame in silver.road_frames but missing from the landing "
+                       "zone: cannot be anonymised, so not stored", "original_path": r["source_file"]}
+            for r in missing]
+
+
 def far_frame_quarantine_rows(frames: pl.DataFrame, landing_root: str = "") -> list[dict]:
     """Quarantine records for frames matched to no street (farther than MAX_MATCH_DISTANCE_M):
     the frame stays in silver with a NULL segment and is counted; the record says why."""
@@ -541,3 +550,32 @@ def repair_options(condition: pl.DataFrame) -> pl.DataFrame:
               "cost_eur": pl.Float64, "crew_hours": pl.Float64, "pci_after": pl.Float64, "pci_gain": pl.Float64,
               "class_weight": pl.Float64, "x_2154": pl.Float64, "y_2154": pl.Float64, "reasons": pl.Utf8}
     return pl.DataFrame(rows, schema=schema)
+
+
+CREW_DAYS = {"day": pl.Int64, "sequence": pl.Int64, "segment_id": pl.Utf8, "street_name": pl.Utf8,
+             "treatment": pl.Utf8, "part": pl.Int64, "parts": pl.Int64, "arrival_hhmm": pl.Utf8,
+             "arrival_min_after_start": pl.Int64, "work_hours": pl.Float64, "travel_km_before": pl.Float64,
+             "routing_status": pl.Utf8}
+
+
+def repair_plan_table(options: pl.DataFrame, values: list[float], chosen: list[int], budget: float, status: str,
+                      gap: float, bound: float, planned_on) -> pl.DataFrame:
+    """The chosen repair options with their value, in priority order (safety-critical first, then
+    value), with the budget and the solver's status, gap and bound on every row."""
+    plan = options.with_columns(pl.Series("value", values, pl.Float64).round(3))[chosen]
+    return plan.sort(["safety_critical", "value"], descending=True).with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("priority"),
+        pl.lit(budget).alias("budget_eur"), pl.lit(status).alias("solver_status"),
+        pl.lit(round(gap, 6)).alias("solver_gap"), pl.lit(round(bound, 3)).alias("solver_bound"),
+        pl.lit(planned_on).alias("planned_on"))
+
+
+def crew_days_table(stops: list, plan: pl.DataFrame, routing_status) -> pl.DataFrame:
+    """One row per crew visit (`stops`: models.roads.repair.crew_days' visits, `site` = row of
+    `plan`): day, order, segment, treatment, part, arrival (07:30 + minutes after start), work, travel."""
+    return pl.DataFrame([{"day": s.day, "sequence": s.sequence, "segment_id": plan["segment_id"][s.site],
+                          "street_name": plan["street_name"][s.site], "treatment": plan["treatment"][s.site],
+                          "part": s.part, "parts": s.parts, "arrival_hhmm": f"{7 + (s.arrival_min + 30) // 60:02d}:"
+                          f"{(s.arrival_min + 30) % 60:02d}", "arrival_min_after_start": s.arrival_min,
+                          "work_hours": round(s.work_min / 60, 2), "travel_km_before": round(s.travel_m_before / 1000, 2),
+                          "routing_status": routing_status} for s in stops], schema=CREW_DAYS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -172,3 +173,20 @@ def tree_risk_register(risk: pl.DataFrame) -> pl.DataFrame:
     """Living trees ranked by TRAQ risk (score descending)."""
     return risk.sort(["risk_score", "height_m"], descending=True).with_columns(
         pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank"))
+
+
+def tile_quarantine_row(tile: dict, reason: str, landing, quarantined_path, run_id: str) -> dict:
+    """The quarantine record of a registered tile whose points could not be read."""
+    return {"source": "lidar_tiles", "delivery": f"{tile['epoch']}/{tile['tile_id']}.laz", "item": tile["source_file"],
+            "reason": reason, "original_path": str(Path(landing) / tile["source_file"]),
+            "quarantined_path": str(quarantined_path) if quarantined_path else None, "checksum": tile["checksum"],
+            "run_id": run_id}
+
+
+def merge_tile_products(done: pl.DataFrame, rows: list[dict]) -> pl.DataFrame:
+    """The per-tile summary after this run: the tiles processed now (`rows`) replace their earlier
+    rows in `done`; earlier rows of an older schema get the new columns as nulls."""
+    new = pl.DataFrame(rows, schema=TILE_PRODUCTS)
+    kept = done.join(new.select("tile_id", "epoch"), on=["tile_id", "epoch"], how="anti")
+    kept = kept.with_columns(*[pl.lit(None, t).alias(c) for c, t in TILE_PRODUCTS.items() if c not in kept.columns])
+    return pl.concat([kept.select(list(TILE_PRODUCTS)).cast(TILE_PRODUCTS), new])

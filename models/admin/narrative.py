@@ -1,6 +1,7 @@
 """Optional narrative for a control report from an OpenAI-compatible chat endpoint (Albert,
 Mistral, a local server). Off by default: on only when ``LLM_BASE_URL`` and ``LLM_MODEL`` are set
-(``LLM_API_KEY`` optional, ``LLM_TIMEOUT_S`` default 30). The model never writes a figure into a
+(``LLM_API_KEY`` optional, ``LLM_TIMEOUT_S`` default 30), read by orchestration/settings.py and
+handed to the report asset as an endpoint (``endpoint_from_env(settings' environment)``). The model never writes a figure into a
 report unchecked: every number in its text must be one of the report's figures (as formatted in
 the report), otherwise the narrative is dropped and the report keeps its deterministic text.
 """
@@ -8,7 +9,6 @@ the report), otherwise the narrative is dropped and the report keeps its determi
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 from dataclasses import dataclass
@@ -23,8 +23,8 @@ class Narrative:
     status: str  # off | accepted | rejected: <why> | error: <why>
 
 
-def endpoint_from_env(env: dict | None = None) -> dict | None:
-    env = os.environ if env is None else env
+def endpoint_from_env(env: dict) -> dict | None:
+    """The chat endpoint the environment `env` describes (LLM_*), or None when it names none."""
     base, model = env.get("LLM_BASE_URL"), env.get("LLM_MODEL")
     if not base or not model:
         return None
@@ -72,7 +72,6 @@ def draft_narrative(facts: str, allowed_texts: list[str], endpoint: dict | None 
                     call: Callable[[dict, list[dict]], str] | None = None) -> Narrative:
     """Ask the model for a short synthesis of ``facts`` (the report's deterministic text); keep it
     only if every number in it is one of ``allowed_texts``'s numbers."""
-    endpoint = endpoint if endpoint is not None else endpoint_from_env()
     if endpoint is None:
         return Narrative(None, "off")
     messages = [

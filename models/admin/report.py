@@ -243,7 +243,7 @@ def _rows(df: pl.DataFrame, cid: str, year: int) -> list[dict]:
 
 
 def build_report(contract_id: str, year: int, marts: dict[str, pl.DataFrame], charts: bool = True,
-                 narrative: bool = True) -> Report:
+                 narrative: bool = True, endpoint: dict | None = None) -> Report:
     """Draft the control report of ``contract_id`` for ``year`` from the marts (keys:
     dsp_financials, dsp_kpi_compliance, dsp_investment_plan, dsp_asset_inventory,
     dsp_tariff_changes, dsp_complaint_counts, dsp_findings)."""
@@ -412,7 +412,7 @@ def build_report(contract_id: str, year: int, marts: dict[str, pl.DataFrame], ch
     summary = "".join(s if isinstance(s, str) else s.text for s in summary_spans)
     rep = Report(contract_id, year, title, B, summary)
     if narrative:
-        _add_narrative(rep)
+        _add_narrative(rep, endpoint)
     return rep
 
 
@@ -420,12 +420,12 @@ def _plain(spans: list) -> str:
     return "".join(s if isinstance(s, str) else s.text for s in spans)
 
 
-def _add_narrative(rep: Report) -> None:
-    """Optional LLM synthesis placed after the contract summary heading; dropped unless every
-    number in it is one of the report's figures (models.admin.narrative)."""
-    from .narrative import draft_narrative, endpoint_from_env
+def _add_narrative(rep: Report, endpoint: dict | None) -> None:
+    """Optional LLM synthesis from `endpoint` (None: off) placed after the contract summary
+    heading; dropped unless every number in it is one of the report's figures
+    (models.admin.narrative)."""
+    from .narrative import draft_narrative
 
-    endpoint = endpoint_from_env()
     if endpoint is None:
         rep.narrative_status = "off"
         return

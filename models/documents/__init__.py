@@ -107,7 +107,7 @@ class PreparedDocument:
 
 
 def prepare_document(data: bytes, name: str, doc_id: str | None = None, target_words: int = 250,
-                     max_words: int = 300, overlap_words: int = 50) -> PreparedDocument:
+                     max_words: int = 300, overlap_words: int = 50, key: str | None = None) -> PreparedDocument:
     """Extract, redact and chunk one document (the steps before embedding). Raises
     :class:`UnreadableDocument`. The unredacted text is not returned: extract it again with
     :func:`extract_text` where it is needed (minutes of a transcript)."""
@@ -115,7 +115,7 @@ def prepare_document(data: bytes, name: str, doc_id: str | None = None, target_w
     from .redact import redact
 
     doc_id = doc_id or name
-    red = redact(extract_text(data, name))
+    red = redact(extract_text(data, name), key)   # key: of the PII hashes (redact.hash_value)
     title = next((ln.strip() for ln in red.text.splitlines() if ln.strip()), "")
     chunks = chunk_text(doc_id, red.text, target_words=target_words, max_words=max_words,
                         overlap_words=overlap_words)

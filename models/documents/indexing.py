@@ -30,9 +30,9 @@ def doc_type(name: str) -> str:
     return next((t for t in DOC_TYPES if base.startswith(t + "-")), "autre")
 
 
-def chunk_rows(data: bytes, doc_id: str, checksum: str | None = None) -> list[dict]:
-    """Redacted chunks of one document (raises ``UnreadableDocument``)."""
-    prep = prepare_document(data, doc_id, doc_id=doc_id)
+def chunk_rows(data: bytes, doc_id: str, checksum: str | None = None, key: str | None = None) -> list[dict]:
+    """Redacted chunks of one document (raises ``UnreadableDocument``); `key`: of the PII hashes."""
+    prep = prepare_document(data, doc_id, doc_id=doc_id, key=key)
     counts = json.dumps(prep.finding_counts(), sort_keys=True)
     return [{"chunk_id": f"{doc_id}#{c.chunk_no}", "doc_id": doc_id, "doc_type": doc_type(doc_id),
              "doc_format": doc_id.rsplit(".", 1)[-1].lower(), "title": prep.title, "chunk_no": c.chunk_no,

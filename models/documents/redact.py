@@ -40,16 +40,16 @@ right after such a word. Organisation names (``Mairie de Cannes``, ``Direction d
 Hashes
 ------
 ``hash_value`` is an HMAC-SHA256 of the normalised value (spaces and separators removed,
-lower case) truncated to 16 hex digits, keyed with ``key`` or the environment variable
-``CANNES_PII_HASH_KEY``. Without a key it falls back to a fixed public salt, which does NOT
-protect short values (a phone number can be brute-forced): deployments must set the key.
+lower case) truncated to 16 hex digits, keyed with ``key`` (the pipeline passes the setting
+``CANNES_PII_HASH_KEY``, read in orchestration/settings.py). Without a key it falls back to a
+fixed public salt, which does NOT protect short values (a phone number can be brute-forced):
+deployments must set the key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
@@ -224,11 +224,14 @@ def normalise_value(kind: str, value: str) -> str:
     return re.sub(r"\s+", " ", _fold(value)).strip()
 
 
+PUBLIC_SALT = "cannes-lakehouse-pii-v1"   # the key when none is set: does NOT protect short values
+
+
 def hash_value(kind: str, value: str, key: bytes | str | None = None) -> str:
     """HMAC-SHA256 (16 hex digits) of the normalised value, keyed with ``key`` or
-    ``$CANNES_PII_HASH_KEY`` (fallback: a fixed public salt, see the module docstring)."""
-    if key is None:
-        key = os.environ.get("CANNES_PII_HASH_KEY", "cannes-lakehouse-pii-v1")
+    the fixed public salt when none is given (see the module docstring)."""
+    if not key:
+        key = PUBLIC_SALT
     if isinstance(key, str):
         key = key.encode()
     msg = f"{kind}:{normalise_value(kind, value)}".encode()

@@ -4,8 +4,9 @@
   (`anonymise_jpeg(bytes) -> (jpeg bytes, boxes, blurred area share)`).
 * `dataset`: the cell grid and its labels; `load_survey` reads a simulated survey's ground truth
   (benches and tests only: the pipeline reads labels from silver.road_annotations).
-* `damage_net`: the damage-grid CNN, versioned artifacts (weights, config, model card), batched
-  inference (`DamageDetector`), letterboxing and decoding.
+* `damage_net`: the damage-grid CNN, versioned artifacts (weights, config, model card),
+  letterboxing and decoding; `detector`: batched inference (`DamageDetector`) and the scored
+  rows the lake stores (`score_records`).
 * `real_cracks`: the real pavement tiles (../shared/real/cracks), their fixed hold-out rule and
   cell targets; `hard_negatives`: synthetic oil stains, markings, manholes, vehicle parts,
   vegetation, shadows; `training`: training on simulated frames and real tiles together.

@@ -538,3 +538,22 @@ def anonymise_many(jpegs: list[bytes], cfg: AnonymiserConfig = AnonymiserConfig(
             return list(pool.map(one, jpegs))
     finally:
         torch.set_num_threads(torch_threads)
+
+
+def stored_frame_records(frames: list[dict], jpegs: list[bytes], cfg: AnonymiserConfig, version: str, now) -> list[dict]:
+    """Anonymise `jpegs` (the survey frames `frames`: survey_id, file, segment_id, source_file)
+    and return the rows silver.road_images stores: blurred JPEG, size, what was blurred, the
+    anonymiser `version`. A frame that fails here was decoded by bronze: raised, not skipped."""
+    import json
+
+    recs = []
+    for r, res in zip(frames, anonymise_many(jpegs, cfg)):
+        if isinstance(res, Exception):
+            raise RuntimeError(f"anonymising {r['source_file']} failed: {res}") from res
+        recs.append({"survey_id": r["survey_id"], "file": r["file"], "segment_id": r["segment_id"],
+                     "jpeg": res.jpeg, "width": res.width, "height": res.height,
+                     "boxes_json": json.dumps([d.as_dict() for d in res.detections]),
+                     "faces_blurred": sum(d.kind == "face" for d in res.detections),
+                     "plates_blurred": sum(d.kind == "plate" for d in res.detections),
+                     "blurred_share": round(res.blurred_share, 6), "anonymiser_version": version, "anonymised_at": now})
+    return recs

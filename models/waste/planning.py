@@ -274,3 +274,54 @@ def selection_stops(sel, bins, segs, places, plan_date, density: dict) -> list[S
                         litres_compacted=litres / COMPACTION[r["waste_stream"]], window_s=win,
                         overflow_risk=float(r["overflow_risk"] or 0.0), window_reason=why))
     return out
+
+
+def stop_records(plan: Plan, stops: list[Stop], places_xy: dict, fill_at_collection: dict, plan_date, t0) -> list[dict]:
+    """One row per planned stop (bins, disposal trips, returns to the depot) and per dropped bin,
+    with its time (`t0` = shift start of `plan_date`), position and forecast fill; `places_xy`
+    holds the depot's and the disposal site's (x, y) by kind."""
+    from datetime import timedelta
+
+    pos = {s.bin_id: (s.x, s.y) for s in stops}
+    rows = []
+    for r in plan.stops:
+        x, y = pos[r["bin_id"]] if r["kind"] == "bin" else places_xy[r["kind"]]
+        rows.append({**{k: r[k] for k in ("truck_id", "trip", "waste_stream", "stop_order", "kind", "bin_id",
+                                           "load_kg_after", "load_l_after", "pickup_kg", "leg_m")},
+                     "plan_date": plan_date, "eta": t0 + timedelta(seconds=r["eta_s"]),
+                     "window_end": (t0 + timedelta(seconds=r["window_s"][1])) if r["window_s"] else None,
+                     "window_reason": r["window_reason"] or None,
+                     "forecast_fill": fill_at_collection.get(r["bin_id"]) if r["bin_id"] else None,
+                     "reason": None, "x_2154": x, "y_2154": y})
+    for d in plan.dropped:
+        x, y = pos[d["bin_id"]]
+        rows.append({"truck_id": None, "trip": None, "waste_stream": d["waste_stream"], "stop_order": None,
+                     "kind": "dropped", "bin_id": d["bin_id"], "load_kg_after": None, "load_l_after": None,
+                     "pickup_kg": None, "leg_m": None, "plan_date": plan_date, "eta": None, "window_end": None,
+                     "window_reason": None, "forecast_fill": fill_at_collection.get(d["bin_id"]), "reason": d["reason"],
+                     "x_2154": x, "y_2154": y})
+    return rows
+
+
+def route_records(plan: Plan, plan_date, t0) -> list[dict]:
+    """One row per planned route with its start and end times."""
+    from datetime import timedelta
+
+    return [{**r, "plan_date": plan_date, "start": t0 + timedelta(seconds=r["start_s"]),
+             "end": t0 + timedelta(seconds=r["end_s"])} for r in plan.routes]
+
+
+def fixed_round_records(rounds: list[tuple[str, str, list[str]]], node_of: dict, forecast: dict, density: dict,
+                        capacity_kg: dict, D: np.ndarray, T: np.ndarray) -> list[dict]:
+    """The cost of each fixed round (round id, truck, its bins in order) on the same network, with
+    the forecast fills (`forecast`: bin -> {fill_at_collection, capacity_l, waste_stream})."""
+    rows = []
+    for rid, truck, bin_ids in rounds:
+        bl = [b for b in bin_ids if b in node_of]
+        kg = [max(forecast[b]["fill_at_collection"], 0.05) * forecast[b]["capacity_l"] * density[forecast[b]["waste_stream"]]
+              for b in bl]
+        c = fixed_round_cost([node_of[b] for b in bl], [forecast[b]["waste_stream"] for b in bl], kg,
+                             capacity_kg.get(truck, 9500.0), D, T)
+        rows.append({"round_id": rid, "truck_id": truck, **c,
+                     "fills": [forecast[b]["fill_at_collection"] for b in bl], "bin_ids": bl})
+    return rows

@@ -22,9 +22,10 @@ MART_KEYS = {"dsp_financials": ("contract_id", "year"), "dsp_findings": ("findin
 
 def admin_assets():
     from assets import admin, reference
-    from assets.serving import cannes_duckdb
+    from assets.serving import serving_asset_for
 
-    return [reference.dsp_contracts, *admin.ASSETS, cannes_duckdb], admin.CHECKS
+    assets = [reference.dsp_contracts, *admin.ASSETS]
+    return [*assets, serving_asset_for(assets)], admin.CHECKS
 
 
 def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:

@@ -80,10 +80,15 @@ def test_contract_fails_on_an_empty_table_whose_inputs_have_rows(tmp_path):
 
 
 def test_every_published_and_plan_table_has_a_blocking_check():
-    from assets.layers import GOLD_TABLES
-    from orchestration.definitions import PLAN_TABLES, defs
+    from assets.catalog import contract_tables
+    from orchestration.definitions import defs, published
 
-    graph = defs.resolve_asset_graph()
+    d = defs()
+    GOLD_TABLES = published(d)
+    PLAN_TABLES = [(layer, t) for layer, t, _, _ in contract_tables(d.resolve_all_asset_specs()) if layer != "gold"]
+    assert set(PLAN_TABLES) == {("silver", "collection_selection"), ("silver", "collection_stops"),
+                                ("silver", "tree_inspection_plan")}
+    graph = d.resolve_asset_graph()
     keys = {}
     for ck in graph.asset_check_keys:
         keys.setdefault(tuple(ck.asset_key.path), set()).add(ck.name)

@@ -18,11 +18,11 @@ def _run(s, lake):
 
     from assets import procurement
     from assets.lake import LakeResource
-    from assets.serving import ServingResource, cannes_duckdb
+    from assets.serving import ServingResource, serving_asset_for
 
     resources = {"lake": LakeResource(lake_uri=s.lake_uri, landing_uri=s.landing_uri),
                  "serving": ServingResource(path=s.serving_path)}
-    res = dg.materialize([*procurement.ASSETS, cannes_duckdb, *procurement.CHECKS], resources=resources,
+    res = dg.materialize([*procurement.ASSETS, serving_asset_for(procurement.ASSETS), *procurement.CHECKS], resources=resources,
                          raise_on_error=False)
     bad = [e.event_specific_data.asset_check_key.to_user_string() for e in res.all_events
            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]

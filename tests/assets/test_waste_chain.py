@@ -20,7 +20,7 @@ def waste_city(tmp_path_factory):
     from assets import reference
     from assets import waste as A
     from assets.bronze import ingest_delivery
-    from assets.lake import Lake, LakeResource
+    from assets.lake import Lake
     from assets.sources import SOURCES_BY_NAME
     from models.simulator.city import build_city
     from models.simulator.reference import write_reference
@@ -41,7 +41,7 @@ def waste_city(tmp_path_factory):
             ingest_delivery(src, key, lake, landing, s.quarantine_path, "test")
     ref = [a for a in reference.ASSETS if a.key.path[-1] != "dsp_contracts"]
     res = dg.materialize([*ref, *A.ASSETS, *A.CHECKS],
-                         resources={"lake": LakeResource(lake_uri=s.lake_uri, landing_uri=s.landing_uri)},
+                         resources={"lake": s.lake_resource()},
                          raise_on_error=False)
     failed = [e.step_key for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
     bad = [e.event_specific_data.asset_check_key.to_user_string() for e in res.all_events
@@ -75,7 +75,6 @@ def test_forecaster_registered_with_card_and_not_retrained(waste_city):
     import dagster as dg
 
     from assets import ml
-    from assets.lake import LakeResource
 
     lake, s, A = waste_city["lake"], waste_city["settings"], waste_city["A"]
     row = ml.promoted(lake, A.MODEL)
@@ -85,8 +84,7 @@ def test_forecaster_registered_with_card_and_not_retrained(waste_city):
     cal = lake.read("silver", "city_calendar")
     assert set(cal["kind"]) == {"school_holiday", "event"} and "Festival de Cannes" in cal["name"].to_list()
     assert "silver.city_calendar:" in card.read_text()
-    res = dg.materialize([A.bin_fill_forecaster], resources={"lake": LakeResource(lake_uri=s.lake_uri,
-                                                                                  landing_uri=s.landing_uri)})
+    res = dg.materialize([A.bin_fill_forecaster], resources={"lake": s.lake_resource()})
     meta = res.asset_materializations_for_node(A.bin_fill_forecaster.op.name)[0].metadata
     assert meta["trained_now"].value is False and meta["version"].value == row["version"]
     # a reused version shows what its training showed: metrics and the model card

@@ -16,7 +16,8 @@ from PIL import Image
 
 from models.roads.anonymise import (AnonymiserConfig, anonymise_image, anonymise_jpeg, decode_jpeg,
                                     detect_plates)
-from models.roads.damage_net import (DamageDetector, DamageNet, FrameSet, TrainConfig, load_artifact,
+from models.roads.detector import DamageDetector
+from models.roads.damage_net import (DamageNet, FrameSet, TrainConfig, load_artifact,
                                      predict_probs, save_artifact, train_damage_model)
 from models.roads.dataset import (CLASSES, DAMAGE_CLASSES, IGNORE, SEVERITIES, GridSpec, cell_targets,
                                   frame_presence, load_survey, split_by_segment)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.roads.damage_net import DamageDetector, decode_image, letterbox, roi_of, tile_input
+from models.roads.detector import DamageDetector
+from models.roads.damage_net import decode_image, letterbox, roi_of, tile_input
 from models.roads.dataset import IGNORE, GridSpec
 from models.roads.finetune import SHIPPED
 from models.roads.hard_negatives import KINDS, paint_negatives

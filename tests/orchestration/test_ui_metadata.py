@@ -116,7 +116,9 @@ def test_every_model_materialisation_shows_version_metrics_and_card(ui, model):
 
 
 def test_published_tables_have_column_descriptions_and_quarantine_is_recorded(ui):
-    from assets.layers import GOLD_TABLES
+    from orchestration.definitions import published
+
+    GOLD_TABLES = published()
 
     _, latest = ui
     missing = {}
