@@ -154,3 +154,23 @@ def test_a_rewritten_file_of_the_same_size_is_fetched_again(s3_lake, tmp_path):
     time.sleep(1.1)   # S3 dates have one-second resolution
     writer.put_bytes("silver/lidar_rasters/2025/t.npz", b"BBBB")
     assert reader.fetch("silver/lidar_rasters/2025/t.npz").read_bytes() == b"BBBB"
+
+
+def test_a_stale_writer_fails_cleanly_and_its_retry_lands(s3_lake):
+    """The deterministic form of the race: a writer whose snapshot is older than the table's last
+    commit touches the same rows; its commit is refused (CommitFailedError), nothing of it is
+    visible, and the retry on a fresh snapshot (what Lake._retry does) lands as the next version."""
+    from deltalake.exceptions import CommitFailedError
+
+    root, opts = s3_lake
+    lake = Lake(root, opts)
+    lake.overwrite("silver", "bins", pl.DataFrame({"bin_id": ["a", "b"], "fill": [0.1, 0.2]}))
+    stale = lake.table("silver", "bins")                                   # version 0
+    lake.merge("silver", "bins", pl.DataFrame({"bin_id": ["a"], "fill": [0.5]}), ["bin_id"])   # version 1
+    with pytest.raises(CommitFailedError, match="(?i)concurrent"):
+        stale.update(updates={"fill": "0.9"}, predicate="bin_id = 'a'")
+    assert lake.table("silver", "bins").version() == 1
+    assert dict(lake.read("silver", "bins").iter_rows()) == {"a": 0.5, "b": 0.2}
+    lake._retry(lambda: lake.table("silver", "bins").update(updates={"fill": "0.9"}, predicate="bin_id = 'a'"))
+    assert lake.table("silver", "bins").version() == 2
+    assert dict(lake.read("silver", "bins").iter_rows()) == {"a": 0.9, "b": 0.2}
