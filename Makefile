@@ -70,7 +70,7 @@ bench-trees: install
 	$(BIN)/python bench/trees_real.py --json bench/results/trees_real.json
 
 ## make bench-roads: damage macro-F1 and grades within 0.5 on an unseen survey, anonymisation recall, frames/s;
-## real held-out plates, faces and crack tiles against the targets (bench/roads_real.py: anonymiser + damage)
+## real held-out plates, faces and crack tiles against the targets (bench/roads_real.py: anonymiser + damage + one-pipeline frames/s)
 bench-roads: install
 	$(BIN)/python bench/roads_eval.py --test-spacing 10
 	$(BIN)/python bench/roads_real.py

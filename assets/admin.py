@@ -155,7 +155,9 @@ REPORT_MARTS = ["dsp_financials", "dsp_kpi_compliance", "dsp_investment_plan", "
 DSP_REPORTS = {"contract_id": pl.Utf8, "year": pl.Int64, "html_path": pl.Utf8, "pdf_path": pl.Utf8,
                "status": pl.Utf8, "summary": pl.Utf8, "n_findings": pl.Int64, "n_findings_high": pl.Int64,
                "penalties_eur": pl.Float64, "n_figures": pl.Int64, "sections": pl.Utf8,
-               "narrative_status": pl.Utf8, "seconds": pl.Float64, "generated_at": pl.Datetime("us", "UTC")}
+               "narrative_status": pl.Utf8, "seconds": pl.Float64, "generated_at": pl.Datetime("us", "UTC"),
+               "narrative_output": pl.Utf8, "narrative_model": pl.Utf8, "narrative_prompt_version": pl.Utf8,
+               "narrative_inputs_hash": pl.Utf8}
 
 
 def reports_folder(serving_path: str) -> Path:
@@ -165,7 +167,8 @@ def reports_folder(serving_path: str) -> Path:
 
 def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> pl.DataFrame:
     """Draft, render and write every contract-year's report (with an LLM narrative when
-    `endpoint` names one); the dsp_reports rows."""
+    `endpoint` names one); the dsp_reports rows (the narrative answered, kept or not, for the audit log)."""
+    from models.admin.narrative import PROMPT_VERSION
     from models.admin.report import build_report, write_report
 
     marts = {m: lake.read("gold", m) for m in REPORT_MARTS}
@@ -182,7 +185,10 @@ def generate_reports(lake: Lake, folder: Path, endpoint: dict | None = None) -> 
                      "n_findings_high": int((fnd["severity"] == "high").sum()), "penalties_eur": fin["penalties_eur"],
                      "n_figures": len(rep.figures()), "sections": ",".join(rep.sections()),
                      "narrative_status": rep.narrative_status, "seconds": round(time.perf_counter() - t, 3),
-                     "generated_at": now})
+                     "generated_at": now, "narrative_output": rep.narrative_raw,
+                     "narrative_model": endpoint["model"] if rep.narrative_raw is not None else None,
+                     "narrative_prompt_version": PROMPT_VERSION if rep.narrative_raw is not None else None,
+                     "narrative_inputs_hash": rep.narrative_inputs_hash})
     return pl.DataFrame(rows, schema=DSP_REPORTS)
 
 

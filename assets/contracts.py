@@ -16,7 +16,7 @@ from quality.checks import table_check
 from transforms import admin as T
 
 from .lake import Lake, LakeResource, move_to_quarantine, table_metadata
-from .layers import OWNERS, silver_key
+from .layers import OWNERS, gold, silver_key
 
 GROUP = "administration"
 CONTRACTS_DIR = "admin/contracts"
@@ -80,7 +80,20 @@ def contract_clauses(context: dg.AssetExecutionContext, lake: LakeResource) -> d
         "seconds": round(time.perf_counter() - t, 2)}))
 
 
-ASSETS = [contract_clauses]
-CHECKS = [table_check("silver", "contract_clauses", QS.SUITES["contract_clauses"], extra=QS.clauses_valid,
+@gold("dsp_reporting_obligations", group=GROUP, deps=[silver_key("dsp_report_lines"), silver_key("contract_clauses")])
+def dsp_reporting_obligations(lake: Lake):
+    """Per contract and report year: the annual report's required contents (the contract's clause,
+    else the legal minimum of R3131-3/R3131-4), what was delivered, what is missing, due date (L3131-5)."""
+    from transforms.admin_obligations import reporting_obligations
+
+    return reporting_obligations(lake.read("silver", "dsp_report_lines"),
+                                 lake.read("silver", "contract_clauses") if lake.exists("silver", "contract_clauses")
+                                 else None)
+
+
+ASSETS = [contract_clauses, dsp_reporting_obligations]
+CHECKS = [table_check("gold", "dsp_reporting_obligations", QS.REPORTING_OBLIGATIONS,
+                      description="Reporting obligations: one row per contract and year, contents listed, due date"),
+          table_check("silver", "contract_clauses", QS.SUITES["contract_clauses"], extra=QS.clauses_valid,
                       description="Clauses: key (contract, field, qualifier) unique, known fields, confidence in "
                                   "[0, 1], page and paragraph >= 1, value and raw span present")]

@@ -371,7 +371,8 @@ def cleanliness_index(lake: Lake):
     return T.cleanliness_index(lake.read("silver", "litter_detections"), lake.read("silver", "street_segments"))
 
 
-@gold("priority_zones", group=GROUP, deps=[gold_key("cleanliness_index")])
+@gold("priority_zones", group=GROUP, deps=[gold_key("cleanliness_index")],
+      may_be_empty="no two linked street segments score under 2.5 on the clean-city index: nothing to prioritise")
 def priority_zones(lake: Lake):
     """Clusters of segments scoring under 2.5, linked within 250 m: size (km), mean and min index,
     quartiers, dominant litter, trend."""

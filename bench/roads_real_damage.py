@@ -1,10 +1,13 @@
 """Acceptance figures of the shipped damage models on real and simulated imagery: the right
 model for each kind of image, as in production (docs/roads.md): top-down tiles -> the tile model
-(models/roads/weights/damage_tile, models/roads/tile_model.py); vehicle frames -> the grid model
-(models/roads/weights/damage_grid).
+(decision: the pretrained backbone's head, models/roads/weights/damage_tile_backbone,
+models/roads/tile_backbone.py; crack cells: the small DamageNet tile model,
+models/roads/weights/damage_tile, models/roads/tile_model.py, whose own figures are printed too);
+vehicle frames -> the grid model (models/roads/weights/damage_grid).
 
     .venv/bin/python bench/roads_real_damage.py [--real ../shared/real/cracks] [--model models/roads/weights/damage_grid]
                                                 [--tile-model models/roads/weights/damage_tile]
+                                                [--backbone-head models/roads/weights/damage_tile_backbone]
                                                 [--sim-profile demo] [--sim-seed 7] [--timing-frames 64]
 
 1. **Real, held out** (../shared/real/cracks, the photos of real_cracks.HOLDOUT_PHOTOS, never used
@@ -45,6 +48,7 @@ from models.roads.damage_net import FrameSet, evaluate, predict_probs  # noqa: E
 from models.roads.dataset import DAMAGE_CLASSES, load_survey  # noqa: E402
 from models.roads.finetune import SHIPPED  # noqa: E402
 from models.roads.real_cracks import HOLDOUT_PHOTOS, load_tiles  # noqa: E402
+from models.roads.tile_backbone import HEAD, backbone_tile_scores, load_head  # noqa: E402
 from models.roads.tile_model import TILE_MODEL, load_tile_model, tile_metrics, tile_scores  # noqa: E402
 from models.roads.training import real_metrics, tile_probs  # noqa: E402
 
@@ -54,6 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--real", default=str(ROOT.parent / "shared" / "real" / "cracks"))
     ap.add_argument("--model", default=str(SHIPPED))
     ap.add_argument("--tile-model", default=str(TILE_MODEL))
+    ap.add_argument("--backbone-head", default=str(HEAD))
     ap.add_argument("--sim-profile", default="demo")
     ap.add_argument("--sim-seed", type=int, default=7, help="a seed the shipped model never saw (it trained on 42)")
     ap.add_argument("--skip-sim", action="store_true")
@@ -85,8 +90,15 @@ def run(args) -> dict:
     from models.roads.damage_net import decode_image
 
     torch.set_num_threads(1)
-    scores, cells = tile_scores(tile_model, [decode_image(t.jpeg) for t in hold])
-    m = tile_metrics(scores, cells, hold, float(tile_cfg["threshold"]))
+    imgs = [decode_image(t.jpeg) for t in hold]
+    scores, cells = tile_scores(tile_model, imgs, tta=int(tile_cfg.get("tta", 1)))
+    small = tile_metrics(scores, cells, hold, float(tile_cfg["threshold"]))
+    out["real_holdout_small_tile_model"] = {k: v for k, v in small.items() if k != "per_site"}
+    # the shipped decision: the pretrained backbone's head (models/roads/tile_backbone.py); cells
+    # for the box recall from the small tile model
+    head, head_card = load_head(Path(args.backbone_head))
+    out["tile_backbone_head"] = str(args.backbone_head)
+    m = tile_metrics(backbone_tile_scores(imgs, head), cells, hold, float(head_card["threshold"]))
     g = real_metrics(tile_probs(det.model, hold), hold, det.any_threshold)
     out["real_holdout_grid_model"] = {k: v for k, v in g.items() if k != "per_site"}
     m["holdout_photos"] = list(HOLDOUT_PHOTOS)
@@ -125,6 +137,9 @@ def report(res: dict) -> None:
     print(f"  has damage: precision {r['precision']:.3f} (>= 0.85), recall {r['recall']:.3f} (>= 0.90); false alarms "
           f"on crack-free tiles {r['false_alarm_rate']:.3f} (<= 0.10); box recall {r['box_recall']:.3f} of {r['boxes']} "
           f"boxes; threshold {r['threshold']}  -> {'PASS' if r['passes'] else 'FAIL'}")
+    t = res["real_holdout_small_tile_model"]
+    print(f"  (small DamageNet tile model alone: precision {t['precision']}, recall {t['recall']}, false alarms "
+          f"{t['false_alarm_rate']}, threshold {t['threshold']})")
     g = res["real_holdout_grid_model"]
     print(f"  (grid model on the same tiles: precision {g['precision']}, recall {g['recall']}, false alarms "
           f"{g['false_alarm_rate']}, box recall {g['box_recall']}, threshold {g['threshold']})")

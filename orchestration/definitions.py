@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 # the service modules, in the order their assets are listed; a new service adds its module here
 SERVICE_MODULES = ("assets.reference", "assets.roads", "assets.trees", "assets.waste", "assets.admin",
-                   "assets.procurement", "assets.direction")
+                   "assets.letters", "assets.procurement", "assets.direction")
 # layers the eager automation leaves alone: deliveries are run by the sensors, the quarantine log
 # is an external asset
 NOT_AUTOMATED_LAYERS = ("bronze", "lake")

@@ -135,3 +135,11 @@ def index_redacted(df: pl.DataFrame, lake) -> list[str]:
     bad = df.filter(pl.col("embedding").list.len() != 384)
     out += [f"{c}: embedding is not 384 floats" for c in bad["chunk_id"].head(20)]
     return out
+
+
+# the annual report's obligations (transforms/admin_obligations.py), checked like the other marts
+REPORTING_OBLIGATIONS = TableSuite(table="dsp_reporting_obligations", key=("contract_id", "year"),
+                                   not_null=("contract_id", "year", "report_due_on", "required_contents",
+                                             "compliant", "legal_refs", "obligation_source"),
+                                   in_set={"obligation_source": ("contract_clause", "legal_minimum")},
+                                   references=CONTRACT_REF)

@@ -47,7 +47,8 @@ def test_each_contract_breaks_on_a_planted_violation(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     planted = {"quality/_planted.py": "from assets import ml\n",                   # quality above assets
                "transforms/_planted.py": "import dagster\n",                        # Dagster in transforms
-               "models/waste/_planted.py": "from models.simulator import waste\n"}  # production -> simulator
+               "models/waste/_planted.py": "from models.simulator import waste\n",  # production -> simulator
+               "models/routing/_planted.py": "import pyvrp\n"}                     # production -> PyVRP
     for rel, line in planted.items():
         (tmp_path / rel).write_text(line)
     r = _lint(tmp_path)
@@ -57,7 +58,8 @@ def test_each_contract_breaks_on_a_planted_violation(tmp_path):
     assert f"{c['no-dagster-below-assets']['name']} BROKEN" in r.stdout and "transforms._planted -> dagster" in r.stdout
     assert f"{c['simulator-only-in-simulate']['name']} BROKEN" in r.stdout
     assert "models.waste._planted -> models.simulator" in r.stdout
-    assert "3 broken" in r.stdout
+    assert f"{c['pyvrp-bench-only']['name']} BROKEN" in r.stdout and "models.routing._planted -> pyvrp" in r.stdout
+    assert "4 broken" in r.stdout
     # the same copy without the planted files is clean again: the violations were what broke it
     for rel in planted:
         (tmp_path / rel).unlink()

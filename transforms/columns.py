@@ -471,3 +471,10 @@ COLUMN_DOCS: dict[str, str] = {
 def describe(column: str) -> str:
     """The column's description ('' when none is declared)."""
     return COLUMN_DOCS.get(column, "")
+
+# the administration letters' columns, declared beside their tables
+from .admin_letters import COLUMN_DOCS as _ADMIN_LETTERS_DOCS  # noqa: E402
+from .admin_obligations import COLUMN_DOCS as _ADMIN_OBLIGATIONS_DOCS  # noqa: E402
+
+COLUMN_DOCS.update({k: v for d in (_ADMIN_LETTERS_DOCS, _ADMIN_OBLIGATIONS_DOCS) for k, v in d.items()
+                    if k not in COLUMN_DOCS})

@@ -21,6 +21,10 @@ NUMBER = re.compile(r"[-+]?\d[\d\u00a0\u202f ]*(?:[.,]\d+)?")
 class Narrative:
     text: str | None
     status: str  # off | accepted | rejected: <why> | error: <why>
+    raw: str | None = None  # the model's answer as received (for the audit log)
+
+
+PROMPT_VERSION = "narrative-v1"
 
 
 def endpoint_from_env(env: dict) -> dict | None:
@@ -85,8 +89,8 @@ def draft_narrative(facts: str, allowed_texts: list[str], endpoint: dict | None 
     except Exception as exc:  # noqa: BLE001 - an unreachable endpoint must never fail a report
         return Narrative(None, f"error: {type(exc).__name__}: {exc}"[:300])
     if not text:
-        return Narrative(None, "rejected: empty answer")
+        return Narrative(None, "rejected: empty answer", text)
     bad = unverified_numbers(text, allowed_texts)
     if bad:
-        return Narrative(None, f"rejected: figures not in the data: {', '.join(bad[:5])}")
-    return Narrative(text, "accepted")
+        return Narrative(None, f"rejected: figures not in the data: {', '.join(bad[:5])}", text)
+    return Narrative(text, "accepted", text)

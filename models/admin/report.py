@@ -123,6 +123,8 @@ class Report:
     blocks: list[Block]
     summary: str
     narrative_status: str = "off"
+    narrative_raw: str | None = None  # the model's answer (audit log), accepted or not
+    narrative_inputs_hash: str | None = None  # sha256 of the facts and figures the model was given
 
     def figures(self) -> list[Fig]:
         out = []
@@ -431,8 +433,11 @@ def _add_narrative(rep: Report, endpoint: dict | None) -> None:
         return
     facts = "\n".join(_plain(b.spans) for b in rep.blocks if b.kind == "para")
     allowed = [fg.text for fg in rep.figures()] + [str(rep.year)]
+    import hashlib
+
+    rep.narrative_inputs_hash = hashlib.sha256("\x1e".join([facts, *allowed]).encode()).hexdigest()
     n = draft_narrative(facts, allowed, endpoint)
-    rep.narrative_status = n.status
+    rep.narrative_status, rep.narrative_raw = n.status, n.raw
     if n.text:
         pos = next(i for i, b in enumerate(rep.blocks) if b.section == "contract_summary") + 1
         rep.blocks.insert(pos, Block("narrative", [n.text]))

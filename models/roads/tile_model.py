@@ -71,6 +71,8 @@ class TileConfig:
     negatives_p: float = 0.5           # chance a crack-free tile gets 1-2 painted hard negatives
     scale: tuple[float, float] = (0.8, 1.25)
     widths: tuple[int, ...] = (24, 32, 64, 96, 128)
+    crop_batch: int = 0                # per step, this many `crop` px crops more (0 = off), see `_crops`
+    crop: int = 128
     threads: int | None = 1            # not in the fingerprint
 
     def as_dict(self) -> dict:
@@ -104,6 +106,43 @@ def _augment(img: np.ndarray, has_crack: bool, cfg: TileConfig, rng: np.random.G
     return np.clip(img.astype(np.float32) * (g * bal) + b, 0, 255).astype(np.uint8)
 
 
+def crop_positions(t: RealTile, crop: int, stride: int = 16, margin: float = 8.0) -> tuple[list, list]:
+    """Crop corners (y, x) of a tile: negatives (the crop touches no crack box grown by `margin`
+    px; every position of a crack-free tile) and positives (a crop centred on a box's centre,
+    clipped to the tile: a crack box's outline holds its crack, which runs through the middle)."""
+    n = TILE - crop
+    neg = []
+    for y in range(0, n + 1, stride):
+        for x in range(0, n + 1, stride):
+            if all(x + crop <= b[0] - margin or x >= b[2] + margin or y + crop <= b[1] - margin or y >= b[3] + margin
+                   for b in t.boxes):
+                neg.append((y, x))
+    pos = [(int(np.clip((b[1] + b[3]) / 2 - crop / 2, 0, n)), int(np.clip((b[0] + b[2]) / 2 - crop / 2, 0, n)))
+           for b in t.boxes if max(b[2] - b[0], b[3] - b[1]) <= crop + 32]
+    return neg, pos
+
+
+def _crops(images: dict, pool: list, cfg: TileConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`cfg.crop_batch` crops, half positive, half negative (`pool`: (file, has_crack, corner)
+    lists by label), at the tiles' own scale, rotated / flipped / jittered like whole tiles; the
+    negatives are cut from every site's tiles, also beside the cracks of crack tiles, so the
+    crack-free examples are no longer all from one site (k1)."""
+    half = cfg.crop_batch // 2
+    out, ys = [], []
+    for label, n in ((1, half), (0, cfg.crop_batch - half)):
+        for i in rng.integers(len(pool[label]), size=n):
+            f, (y, x) = pool[label][int(i)]
+            c = images[f][y:y + cfg.crop, x:x + cfg.crop]
+            c = np.ascontiguousarray(np.rot90(c, int(rng.integers(4))))
+            if not label and rng.random() < cfg.negatives_p:
+                c, _ = paint_negatives(c, rng, 1)
+            g, b = rng.uniform(0.7, 1.3), rng.uniform(-30, 30)
+            out.append(np.clip(c.astype(np.float32) * (g * rng.uniform(0.88, 1.12, 3)) + b, 0, 255).astype(np.uint8))
+            ys.append(label)
+    y = torch.tensor(ys, dtype=torch.float32) * (1 - 2 * cfg.smooth) + cfg.smooth
+    return to_batch(out), y
+
+
 def train_tile_model(tiles: Sequence[RealTile], cfg: TileConfig = TileConfig(), init_trunk: dict | None = None,
                      log: Callable[[str], None] = print) -> tuple[TileNet, dict]:
     """Fine-tune a TileNet on `tiles` (balanced batches); `init_trunk` a DamageNet state_dict."""
@@ -118,6 +157,12 @@ def train_tile_model(tiles: Sequence[RealTile], cfg: TileConfig = TileConfig(), 
     if not pos or not neg:
         raise ValueError("train_tile_model needs crack and crack-free tiles")
     images = {t.file: decode_image(t.jpeg) for t in tiles}
+    crop_pool: list[list] = [[], []]
+    if cfg.crop_batch:
+        for t in tiles:
+            c_neg, c_pos = crop_positions(t, cfg.crop)
+            crop_pool[0] += [(t.file, c) for c in c_neg]
+            crop_pool[1] += [(t.file, c) for c in c_pos]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(cfg.steps, 2), pct_start=0.15)
     half = cfg.batch_size // 2
@@ -131,6 +176,9 @@ def train_tile_model(tiles: Sequence[RealTile], cfg: TileConfig = TileConfig(), 
         model.train()
         logit, _ = model(x)
         loss = F.binary_cross_entropy_with_logits(logit, y)
+        if cfg.crop_batch:
+            xc, yc = _crops(images, crop_pool, cfg, rng)
+            loss = loss + F.binary_cross_entropy_with_logits(model(xc)[0], yc)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -143,22 +191,42 @@ def train_tile_model(tiles: Sequence[RealTile], cfg: TileConfig = TileConfig(), 
                    "loss_first": hist[:5], "loss_last": hist[-5:]}
 
 
-def tile_scores(model: TileNet, images: Sequence[np.ndarray], batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def _dihedral(img: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of the 8 symmetries of the square (k % 4 quarter turns, then a flip if k >= 4)."""
+    img = np.rot90(img, k % 4)
+    return np.ascontiguousarray(img[:, ::-1] if k >= 4 else img)
+
+
+def _undo_dihedral(cells: np.ndarray, k: int) -> np.ndarray:
+    """Cell maps (N, R, C) of transformed images back to the original orientation."""
+    if k >= 4:
+        cells = cells[:, :, ::-1]
+    return np.ascontiguousarray(np.rot90(cells, -(k % 4), axes=(1, 2)))
+
+
+def tile_scores(model: TileNet, images: Sequence[np.ndarray], batch_size: int = 16,
+                tta: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """P(has damage) per image (N,) and the cells' 1 - P(none) (N, R, C); images are letterboxed
-    to whole cells (`tile_input`); same-size batches only (256 x 256 tiles), else one by one."""
+    to whole cells (`tile_input`); same-size batches only (256 x 256 tiles), else one by one.
+    `tta` 8: both averaged over the 8 rotations / flips of the image (a crack has no
+    orientation on a top-down tile; cells mapped back before averaging), 8 times the cost."""
     model.eval()
+    ims = [tile_input(im, 32) for im in images]
+    if not ims:
+        return np.zeros(0, np.float32), np.zeros((0, 0, 0), np.float32)
+    same = len({im.shape for im in ims}) == 1
+    step = batch_size if same else 1
     ps, cells = [], []
     with torch.inference_mode():
-        ims = [tile_input(im, 32) for im in images]
-        same = len({im.shape for im in ims}) == 1
-        step = batch_size if same else 1
         for i in range(0, len(ims), step):
-            logit, cl = model(to_batch(ims[i:i + step]))
-            ps.append(torch.sigmoid(logit).numpy())
-            cells.append(1.0 - cl.softmax(1)[:, 0].numpy())
-    if not ps:
-        return np.zeros(0, np.float32), np.zeros((0, 0, 0), np.float32)
-    return np.concatenate(ps), (np.concatenate(cells) if same else cells)
+            p_sum, c_sum = 0.0, 0.0
+            for k in range(tta):
+                logit, cl = model(to_batch([_dihedral(im, k) for im in ims[i:i + step]]))
+                p_sum = p_sum + torch.sigmoid(logit).numpy()
+                c_sum = c_sum + _undo_dihedral(1.0 - cl.softmax(1)[:, 0].numpy(), k)
+            ps.append(p_sum / tta)
+            cells.append(c_sum / tta)
+    return np.concatenate(ps), (np.concatenate(cells) if same else [c[0] for c in cells])
 
 
 def tune_tile_threshold(scores: np.ndarray, has: np.ndarray, max_false_alarm: float = 0.0625) -> float:
@@ -204,7 +272,8 @@ def save_tile_model(model: TileNet, cfg: TileConfig, report: dict, folder: Path)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / "model.pt")
     config = {"model": "roads-damage-tile", "version": report["version"], "arch_version": ARCH_VERSION,
-              "widths": list(cfg.widths), "threshold": report["threshold"], "train": cfg.as_dict()}
+              "widths": list(cfg.widths), "threshold": report["threshold"], "tta": report.get("tta", 1),
+              "train": cfg.as_dict()}
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     (folder / "model_card.json").write_text(json.dumps(report, indent=1))
     return folder

@@ -1,7 +1,9 @@
 """Vehicle routing with OR-Tools: problem/solution dataclasses, the search and benchmark readers.
 
-Plain Python (no Dagster). See :mod:`models.routing.vrp` for the model and the search and
-:mod:`models.routing.instances` for the CVRPLIB / Solomon / ``.sol`` readers.
+Plain Python (no Dagster). :mod:`models.routing.vrp` is the entry point (:func:`solve`); the code
+is split by idea into ``problem``, ``config``, ``model``, ``checks``, ``search``,
+``construction`` and ``decompose`` (large problems); :mod:`models.routing.instances` reads
+CVRPLIB / Solomon / ``.sol`` files. ``docs/routing.md`` has the measurements.
 """
 
 from models.routing.instances import (
@@ -16,6 +18,7 @@ from models.routing.instances import (
 )
 from models.routing.vrp import (
     DEFAULT_CONFIGS,
+    LARGE_MIN_STOPS,
     Route,
     SearchConfig,
     VRPProblem,
@@ -26,6 +29,7 @@ from models.routing.vrp import (
     problem_from_instance,
     routes_distance,
     solve,
+    solve_parallel,
     solve_single,
 )
 
@@ -33,6 +37,7 @@ __all__ = [
     "BestKnown",
     "DEFAULT_CONFIGS",
     "Instance",
+    "LARGE_MIN_STOPS",
     "Route",
     "SearchConfig",
     "VRPProblem",
@@ -49,5 +54,6 @@ __all__ = [
     "routes_distance",
     "solution_cost",
     "solve",
+    "solve_parallel",
     "solve_single",
 ]

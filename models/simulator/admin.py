@@ -1175,4 +1175,8 @@ def simulate_admin(city: City, landing: Path, truth: Path) -> dict:
     when = datetime(city.profile.end_date.year, city.profile.end_date.month, city.profile.end_date.day, 9)
     counts.update(write_contracts(CONTRACTS, PENALTY_SCHEDULES, landing, truth,
                                   np.random.default_rng(sub_seed(city.seed, "admin_contracts")), when))
+    from .admin_complaints import write_complaints
+
+    counts.update(write_complaints(CONTRACTS, SPECS, sorted(city.profile.dsp_years), landing, truth,
+                                   np.random.default_rng(sub_seed(city.seed, "admin_complaints"))))
     return counts

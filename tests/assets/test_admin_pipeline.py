@@ -21,11 +21,11 @@ MART_KEYS = {"dsp_financials": ("contract_id", "year"), "dsp_findings": ("findin
 
 
 def admin_assets():
-    from assets import admin, reference
+    from assets import admin, letters, reference
     from assets.serving import serving_asset_for
 
-    assets = [reference.dsp_contracts, *admin.ASSETS]
-    return [*assets, serving_asset_for(assets)], admin.CHECKS
+    assets = [reference.dsp_contracts, *admin.ASSETS, *letters.ASSETS]
+    return [*assets, serving_asset_for(assets)], [*admin.CHECKS, *letters.CHECKS]
 
 
 def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:
@@ -63,12 +63,7 @@ def build_admin(root: Path, profile: str = "tiny", seed: int = 7) -> dict:
     bad_checks = [e.event_specific_data.asset_check_key.to_user_string() for e in res.all_events
                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     assert res.success and not bad_checks, f"failed steps {failed}, failed checks {bad_checks}"
-    return {"settings": s, "lake": lake, "truth": s.ground_truth_path / "admin"}
-
-
-@pytest.fixture(scope="module")
-def admin_city(tmp_path_factory):
-    return build_admin(tmp_path_factory.mktemp("admin-city"))
+    return {"settings": s, "lake": lake, "truth": s.ground_truth_path / "admin", "resources": resources}
 
 
 def _marts(lake) -> dict[str, pl.DataFrame]:

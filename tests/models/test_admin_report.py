@@ -16,7 +16,8 @@ FIGS = ["6\u00a0863\u00a0169\u00a0€", "-26,3\u00a0%", "7,3\u00a0%", "2025"]
 
 
 def test_narrative_is_off_without_an_endpoint():
-    assert N.draft_narrative("faits", FIGS, endpoint=None).status == "off" if N.endpoint_from_env({}) is None else True
+    assert N.endpoint_from_env({}) is None
+    assert N.draft_narrative("faits", FIGS, endpoint=None).status == "off"
     assert N.endpoint_from_env({"LLM_BASE_URL": "http://x/v1"}) is None  # a model name is required too
 
 
@@ -43,18 +44,18 @@ def test_report_drops_an_unverified_narrative(monkeypatch):
 
     from models.admin import report as R
 
-    # the endpoint the settings read from LLM_BASE_URL / LLM_MODEL (orchestration/settings.py)
-    endpoint = N.endpoint_from_env({"LLM_BASE_URL": "http://llm.invalid/v1", "LLM_MODEL": "m"})
+    ep = N.endpoint_from_env({"LLM_BASE_URL": "http://llm.invalid/v1", "LLM_MODEL": "m"})
     monkeypatch.setattr(N, "chat", lambda e, m: "Le résultat net atteint 999 999 €.")
     fin = pl.DataFrame([{"contract_id": "C", "year": 2025, "contract_name": "n", "revenue_eur": 1.0}])
     empty = pl.DataFrame(schema={"contract_id": pl.Utf8, "year": pl.Int64})
     marts = {k: empty for k in ("dsp_kpi_compliance", "dsp_investment_plan", "dsp_asset_inventory",
                                 "dsp_tariff_changes", "dsp_complaint_counts", "dsp_findings")}
     marts["dsp_financials"] = fin
-    rep = R.build_report("C", 2025, marts, charts=False, endpoint=endpoint)
-    assert rep.narrative_status.startswith("rejected") and not any(b.kind == "narrative" for b in rep.blocks)
+    assert R.build_report("C", 2025, marts, charts=False).narrative_status == "off"  # no endpoint, no call
+    rep = R.build_report("C", 2025, marts, charts=False, endpoint=ep)
+    assert rep.narrative_status.startswith("rejected") and "999" in rep.narrative_raw and not any(b.kind == "narrative" for b in rep.blocks)
     monkeypatch.setattr(N, "chat", lambda e, m: "Le chiffre d'affaires de 2025 est de 1 €.")
-    rep = R.build_report("C", 2025, marts, charts=False, endpoint=endpoint)
+    rep = R.build_report("C", 2025, marts, charts=False, endpoint=ep)
     assert rep.narrative_status == "accepted" and any(b.kind == "narrative" for b in rep.blocks)
     assert "narrative" in R.render_html(rep)
     assert R.build_report("C", 2025, marts, charts=False).narrative_status == "off"   # no endpoint: off

@@ -172,21 +172,21 @@ def test_grid_model_on_held_out_real_tiles_matches_its_card():
 def _tile_holdout_metrics():
     tm, tcfg = load_tile_model()
     hold = load_tiles(CRACKS, ("holdout",))
-    s, cells = tile_scores(tm, [decode_image(t.jpeg) for t in hold])
+    s, cells = tile_scores(tm, [decode_image(t.jpeg) for t in hold], tta=int(tcfg.get("tta", 1)))
     return tile_metrics(s, cells, hold, float(tcfg["threshold"]))
 
 
 def test_tile_model_on_held_out_real_tiles():
     """The tile model's measured level on the held-out real tiles (never used for training,
-    tuning or any choice), as its model card states it: a drop below it fails (precision 0.901,
-    recall 0.771, false alarms 0.194, box recall 0.732 when shipped)."""
+    tuning or any choice), as its model card states it: a drop below it fails (precision 0.892,
+    recall 0.892, false alarms 0.250, box recall 0.764 when shipped)."""
     _need_cracks()
     m = _tile_holdout_metrics()
     assert m["tiles"] == 119 and m["crack_tiles"] == 83 and m["crack_free_tiles"] == 36
     card = json.loads((TILE_MODEL / "model_card.json").read_text())["real_holdout"]
     for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
         assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
-    assert m["precision"] >= 0.85 and m["recall"] >= 0.75, m
+    assert m["precision"] >= 0.85 and m["recall"] >= 0.85, m
 
 
 def test_tile_threshold_rule():
@@ -208,9 +208,92 @@ def test_tile_training_is_deterministic():
     assert a == b and all(np.isfinite(a))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile model (recall 0.771, "
-                                       "false alarms 0.194 on the held-out real tiles): see docs/roads.md")
+@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile decision (backbone head; "
+                                       "held-out real tiles: precision 0.924, recall 0.880, false alarms 0.167 = "
+                                       "6 of 36): see docs/roads.md")
 def test_acceptance_line_on_held_out_real_tiles():
+    """The shipped tile decision (pretrained backbone's head, cells from the small tile model)."""
     _need_cracks()
-    m = _tile_holdout_metrics()
+    m = _backbone_holdout_metrics()
     assert m["recall"] >= 0.90 and m["precision"] >= 0.85 and m["false_alarm_rate"] <= 0.10, m
+
+
+_BACKBONE_CACHE: dict = {}
+
+
+def _backbone_holdout_metrics():
+    """Held-out metrics of the shipped backbone head (computed once per session: 8 views of 119
+    tiles through EfficientNet-Lite0)."""
+    if "m" not in _BACKBONE_CACHE:
+        from models.roads.tile_backbone import backbone_tile_scores, load_head
+
+        head, card = load_head()
+        tm, tcfg = load_tile_model()
+        hold = load_tiles(CRACKS, ("holdout",))
+        imgs = [decode_image(t.jpeg) for t in hold]
+        _, cells = tile_scores(tm, imgs, tta=int(tcfg.get("tta", 1)))
+        _BACKBONE_CACHE["m"] = tile_metrics(backbone_tile_scores(imgs, head), cells, hold, float(card["threshold"]))
+    return _BACKBONE_CACHE["m"]
+
+
+def test_backbone_head_on_held_out_real_tiles_matches_its_card():
+    _need_cracks()
+    from models.roads.tile_backbone import HEAD
+
+    m = _backbone_holdout_metrics()
+    assert m["tiles"] == 119
+    card = json.loads((HEAD / "model_card.json").read_text())["real_holdout"]
+    for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
+        assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
+
+
+def test_backbone_weights_come_from_the_installed_wheel_and_head_is_small():
+    import torch
+
+    from models.roads.tile_backbone import HEAD, backbone, backbone_features, fit_head, head_scores
+
+    assert (HEAD / "head.json").stat().st_size < 200_000
+    net = backbone()
+    assert sum(p.numel() for p in net.parameters()) > 4_000_000 and not net.training
+    w = net._conv_stem.weight
+    assert float(w.abs().mean()) > 0 and not torch.isnan(w).any()
+    rng = np.random.default_rng(0)
+    flat = [np.full((64, 64, 3), 120, np.uint8) for _ in range(3)]
+    lines = []
+    for _ in range(3):                                  # dark lines on grey: crack-like
+        im = np.full((64, 64, 3), 120, np.uint8)
+        im[:, int(rng.integers(10, 50))] = 20
+        lines.append(im)
+    f = backbone_features(flat + lines, views=2)
+    assert f.shape == (2, 6, 2560)
+    head = fit_head(f, np.array([False] * 3 + [True] * 3), C=1.0)
+    p = head_scores(head, f)
+    assert p[3:].min() > p[:3].max()                    # the fitted head separates what it saw
+
+
+def test_crop_positions_keep_negatives_off_the_boxes():
+    from models.roads.real_cracks import RealTile
+    from models.roads.tile_model import crop_positions
+
+    t = RealTile("x.jpg", "k1", True, [(10.0, 10.0, 60.0, 150.0)])
+    neg, pos = crop_positions(t, 128)
+    assert neg and all(x >= 60 + 8 for y, x in neg)             # clear of the box and its margin
+    assert pos == [(16, 0)]                                      # centred on the box, clipped
+    free = RealTile("y.jpg", "k1", False, [])
+    assert len(crop_positions(free, 128)[0]) == 81 and crop_positions(free, 128)[1] == []
+
+
+def test_test_time_averaging_is_rotation_invariant():
+    import torch
+
+    from models.roads.tile_model import TileNet
+
+    torch.manual_seed(0)
+    m = TileNet((8, 8, 16, 16, 16)).eval()
+    img = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    p, c = tile_scores(m, [img], tta=8)
+    p_rot, c_rot = tile_scores(m, [np.ascontiguousarray(np.rot90(img))], tta=8)
+    assert p == pytest.approx(p_rot, abs=1e-5)
+    assert np.allclose(np.rot90(c[0]), c_rot[0], atol=1e-5)     # cells follow the image
+    p1, _ = tile_scores(m, [img], tta=1)
+    assert abs(float(p1[0]) - float(p[0])) > 1e-7                # a random net is not invariant by itself
