@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
+.PHONY: ui-postgres celery-workers celery-workers-stop bench-s3 test-scale
 .PHONY: run run-real test install lock ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt ingest-nats clean lint
 
 # The environment is the lock file (pip-compile of pyproject.toml; `make lock` rewrites it):
@@ -94,3 +95,33 @@ bench-admin: install
 
 clean:
 	rm -rf data .dagster
+
+# ---- scale-out (docs/SCALE.md)
+PG_ENV := DAGSTER_PG_HOST=$${DAGSTER_PG_HOST:-127.0.0.1} DAGSTER_PG_USER=$${DAGSTER_PG_USER:-postgres} \
+	DAGSTER_PG_PASSWORD=$${DAGSTER_PG_PASSWORD:-} DAGSTER_PG_DB=$${DAGSTER_PG_DB:-dagster}
+PG_HOME := $(CURDIR)/.dagster-postgres
+
+## make ui-postgres: the Dagster UI + daemon on the Postgres instance profile (database $DAGSTER_PG_DB, default dagster)
+ui-postgres: install
+	mkdir -p $(PG_HOME) && cp orchestration/instance/dagster.postgres.yaml $(PG_HOME)/dagster.yaml
+	$(PG_ENV) $(BIN)/python -m orchestration.pg_admin
+	$(PG_ENV) DAGSTER_HOME=$(PG_HOME) DAGSTER_PROFILE=postgres PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/dg dev --host 127.0.0.1 --port 3000
+
+## make celery-workers: two dagster-celery workers (broker RabbitMQ 127.0.0.1:5672, results Redis 127.0.0.1:6379)
+celery-workers: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker start -y orchestration/instance/celery.yaml -n lakehouse-1 -A dagster_celery.app --background
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker start -y orchestration/instance/celery.yaml -n lakehouse-2 -A dagster_celery.app --background
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker list -y orchestration/instance/celery.yaml
+
+celery-workers-stop: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker terminate -y orchestration/instance/celery.yaml lakehouse-1
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker terminate -y orchestration/instance/celery.yaml lakehouse-2
+
+## make bench-s3: the demo `make run` on a local S3 server (moto) against local disk: same marts?
+bench-s3: install
+	$(BIN)/python bench/s3_parity_bench.py --profile demo --json bench/results/s3_parity.json
+
+## make test-scale: object store, Postgres daemon and Celery executor tests (local servers)
+test-scale: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/scale

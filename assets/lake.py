@@ -42,6 +42,16 @@ class Lake:
     def __init__(self, root: str, storage_options: dict | None = None):
         self.root = root.rstrip("/")
         self.storage_options = storage_options or None
+        self._files = None
+
+    @property
+    def files(self):
+        """The lake's other files (artifacts, rasters, exports, maps): assets/storage.py."""
+        if self._files is None:
+            from .storage import LakeFiles
+
+            self._files = LakeFiles(self.root, self.storage_options)
+        return self._files
 
     # -- addressing
     def uri(self, layer: str, table: str) -> str:
@@ -49,8 +59,8 @@ class Lake:
 
     def local_root(self, what: str) -> Path:
         """The lake root as a local folder, for files kept beside the Delta tables (model
-        artifacts, rasters, exports); `what` names them in the error when LAKE_URI is remote
-        (object stores are supported for Delta tables only)."""
+        artifacts, rasters, exports); `what` names them in the error when LAKE_URI is remote.
+        Prefer `files` (assets/storage.py), which works on both."""
         if "://" in self.root and not self.root.startswith("file://"):
             raise NotImplementedError(f"{what} are stored on local disk; LAKE_URI {self.root} is remote")
         return Path(self.root.removeprefix("file://"))

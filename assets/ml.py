@@ -45,11 +45,14 @@ def frame_fingerprint(df: pl.DataFrame) -> str:
     return f"{int(df.hash_rows(seed=7).sum()) & 0xFFFFFFFFFFFF:012x}-{df.height}"
 
 
+def artifact_rel(model: str, version: str) -> str:
+    return f"ml/artifacts/{model}/{version}"
+
+
 def artifact_dir(lake: Lake, model: str, version: str) -> Path:
-    """Local folder for one model version's files (created)."""
-    d = lake.local_root("model artifacts") / "ml" / "artifacts" / model / version
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """A local folder with one model version's files (created): the folder in the lake on local
+    disk, a cached download on an object store; `register` uploads what was written there."""
+    return lake.files.pull_dir(artifact_rel(model, version))
 
 
 def registry(lake: Lake) -> pl.DataFrame:
@@ -65,7 +68,9 @@ def register(lake: Lake, model: str, version: str, *, metrics: dict, training_ro
              promote: bool = True, notes: str = "") -> dict:
     """Record a trained version (idempotent on (model, version)); with `promote`, it becomes the
     one scoring assets use and every other version of the model is demoted."""
-    path = str(artifact_dir(lake, model, version))
+    artifact_dir(lake, model, version)
+    lake.files.push_dir(artifact_rel(model, version))   # the weights land before the row naming them
+    path = lake.files.uri(artifact_rel(model, version))
     row = {"model": model, "version": version, "trained_at": datetime.now(timezone.utc), "promoted": promote,
            "artifact_path": path, "metrics_json": json.dumps(metrics, sort_keys=True, default=float),
            "training_rows": int(training_rows), "notes": notes}
@@ -127,7 +132,7 @@ def model_metadata(lake: Lake, model: str, version: str | None = None, *, traine
     if row is None:
         raise LookupError(f"model {model!r} has no version {version!r} in ml/model_registry")
     metrics = json.loads(row["metrics_json"] or "{}")
-    card = model_card_path(row["artifact_path"])
+    card = model_card_path(artifact_dir(lake, model, version))
     meta: dict = {
         "version": row["version"], "trained_now": bool(trained_now), "promoted": bool(row["promoted"]),
         "trained_at": str(row["trained_at"]), "training_rows": int(row["training_rows"] or 0),

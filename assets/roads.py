@@ -289,7 +289,7 @@ def road_detections(context: dg.AssetExecutionContext, lake: LakeResource):
     lk = lake.lake()
     torch.set_num_threads(os.cpu_count() or 1)
     row = ml.promoted(lk, MODEL)
-    det = DamageDetector.from_artifact(Path(row["artifact_path"]))
+    det = DamageDetector.from_artifact(ml.artifact_dir(lk, MODEL, row["version"]))
     version = row["version"]
     scores = lk.read_or_empty("silver", "road_frame_scores", T.ROAD_FRAME_SCORES)
     stale = scores.filter(pl.col("model_version") != version).height > 0

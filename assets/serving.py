@@ -137,16 +137,13 @@ def serving_asset_for(assets: list) -> dg.AssetsDefinition:
     return serving_asset(published_tables(spec for a in assets for spec in getattr(a, "specs", [])))
 
 
-def delta_connection(lake_root: str, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def delta_connection(lake_root: str, con: duckdb.DuckDBPyConnection | None = None,
+                     storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the delta extension loaded and one view per Delta
-    table found under `lake_root`: `<layer>_<table>` (e.g. silver_collection_events) and
-    `quarantine`. Reads the live tables, no copy."""
+    table found under `lake_root` (local or s3://, see assets/storage.py): `<layer>_<table>`
+    (e.g. silver_collection_events) and `quarantine`. Reads the live tables, no copy."""
+    from .storage import attach_lake_views
+
     con = con or duckdb.connect()
-    load_delta(con)
-    root = Path(lake_root)
-    for log in sorted(root.glob("*/*/_delta_log")) + sorted(root.glob("*/_delta_log")):
-        table_dir = log.parent
-        rel = table_dir.relative_to(root).parts
-        name = "_".join(rel)
-        con.execute(f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM delta_scan('{table_dir.as_posix()}')")
+    attach_lake_views(con, lake_root, storage_options)
     return con

@@ -153,12 +153,8 @@ def _process_tile(lk: Lake, lake: LakeResource, r: dict) -> tuple[dict | None, s
         if r["crs_epsg"] != TT.L93:   # declared in another CRS: points to Lambert-93 like its bounds
             tp.x, tp.y = TT.to_lambert93(tp.x, tp.y, r["crs_epsg"])
         row, table, rasters = P.process_tile(tp, r)
-        npz = lk.local_root("tile rasters and exports") / "silver" / "lidar_rasters" / r["epoch"] / f"{r['tile_id']}.npz"
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        tmp = npz.with_suffix(".tmp")
-        tmp.write_bytes(rasters.to_npz())
-        tmp.replace(npz)
-        row["rasters_path"] = str(npz)
+        row["rasters_path"] = lk.files.put_bytes(f"silver/lidar_rasters/{r['epoch']}/{r['tile_id']}.npz",
+                                                 rasters.to_npz())   # local disk or object store
     except Exception as exc:  # noqa: BLE001 - reported as the tile's quarantine reason
         return None, f"{r['source_file']}: unreadable at the points step ({type(exc).__name__}: {exc})"
     _write_points(lk, table, r["epoch"], r["tile_id"])
@@ -178,7 +174,7 @@ def tree_detections(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     lk = lake.lake()
     products = lk.read("silver", "lidar_tile_products")
     t = time.perf_counter()
-    det = P.detect_all(products)
+    det = P.detect_all(lk.files.localise(products, "rasters_path"))
     lk.overwrite("silver", "tree_detections", det)
     return dg.MaterializeResult(metadata=table_metadata(det, extra={
         "seconds": round(time.perf_counter() - t, 2), "tiles": products.height,
@@ -269,7 +265,7 @@ def tree_health(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
     twin = lk.read("silver", "tree_twin").filter(pl.col("status") != "felled")
     try:
         reg = ml.promoted(lk, VITALITY_MODEL)
-        model = HealthModel.load(reg["artifact_path"])
+        model = HealthModel.load(ml.artifact_dir(lk, VITALITY_MODEL, reg["version"]))
         proba = model.predict_proba(feature_matrix(twin.to_dict(as_series=False)))
         version = reg["version"]
     except LookupError as exc:
@@ -368,7 +364,7 @@ def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) ->
     reg = T.tree_risk_register(lk.read("silver", "tree_risk"))
     lk.overwrite("gold", "tree_risk_register", reg)
     inv = lk.read("gold", "tree_inventory")
-    out = lk.local_root("tile rasters and exports") / "exports" / "trees"
+    out = lk.files.pull_dir("exports/trees")   # a local folder: the lake's own, or a cache pushed below
     files = {"tree_inventory.geojson": write_geojson(inv, out / "tree_inventory.geojson"),
              "tree_inventory.parquet": write_geoparquet(inv, out / "tree_inventory.parquet"),
              "tree_risk_register.geojson": write_geojson(reg, out / "tree_risk_register.geojson"),
@@ -379,11 +375,11 @@ def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) ->
     routes = P.route_lines(plan, lk.read("silver", "places"))
     png = risk_map_png(inv.filter(pl.col("status") != "felled"), rings, routes)
     (out / "tree_risk_map.png").write_bytes(png)
-
+    lk.files.push_dir("exports/trees")
     return dg.MaterializeResult(metadata=table_metadata(reg, preview_rows=20, extra={
-        **{f"export_{k.replace('.', '_')}": dg.MetadataValue.path(str(v)) for k, v in files.items()},
+        **{f"export_{k.replace('.', '_')}": dg.MetadataValue.path(lk.files.uri(f"exports/trees/{k}")) for k in files},
         "map": image_metadata(png, "trees by risk"),
-        "map_path": dg.MetadataValue.path(str(out / "tree_risk_map.png"))}))
+        "map_path": dg.MetadataValue.path(lk.files.uri("exports/trees/tree_risk_map.png"))}))
 
 
 @dg.asset_check(asset=dg.AssetKey(["silver", "lidar_points"]), name="gx_tile_products", blocking=True,

@@ -330,12 +330,9 @@ def _shift_start(plan_date, hhmm: str) -> datetime:
 
 
 def _write_route_map(lk: Lake, segs, stops_df, depot, disp, title: str):
-    """The route map (PNG bytes) and where it was written, beside the gold tables."""
+    """The route map (PNG bytes) and where it was written (its uri), beside the gold tables."""
     png = _route_map(segs, stops_df, depot, disp, title)
-    map_dir = lk.local_root("route maps") / "gold" / "_maps"
-    map_dir.mkdir(parents=True, exist_ok=True)
-    (map_dir / "collection_routes.png").write_bytes(png)
-    return png, map_dir / "collection_routes.png"
+    return png, lk.files.put_bytes("gold/_maps/collection_routes.png", png)   # local disk or object store
 
 
 @gold("bin_fill_forecast", group=GROUP, deps=[silver_key("bin_fill_forecast")], kinds={"torch", "delta"})

@@ -77,7 +77,7 @@ def evaluate(workdir: Path, profile: str, seeds: list[int], tag: str, cfg: dict,
              height_model: str | None = "default") -> float:
     from models.trees import pipeline as P
     from models.trees.height_model import TreeEnsemble, apply_height_model, load_model
-    from models.trees.detect import DetectConfig
+    from models.trees.detect_config import DetectConfig
     from models.trees.matching import match_points
     from models.trees.twin import follow_trees
 
@@ -93,7 +93,7 @@ def evaluate(workdir: Path, profile: str, seeds: list[int], tag: str, cfg: dict,
         if reuse:
             det = pl.read_parquet(det_path)
         else:
-            det = P.detect_all(pl.read_parquet(wd / "products.parquet"), DetectConfig(**cfg))
+            det = P.detect_all(pl.read_parquet(wd / "products.parquet"), DetectConfig().with_settings(**cfg))
             det.write_parquet(det_path)
         # the 4D step without the learned height correction is kept whole (the height model's
         # training set: bench/trees_height_model.py), then corrected as the pipeline does
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("args", nargs="+", help="prep SEED | eval TAG SEEDS | kinds TAG SEEDS | compare TAG_A TAG_B SEEDS")
     ap.add_argument("--profile", default="demo", choices=["tiny", "demo", "city"])
     ap.add_argument("--workdir", default="/tmp/trees_dev")
-    ap.add_argument("--cfg", default="{}", help="DetectConfig overrides, JSON")
+    ap.add_argument("--cfg", default="{}", help="DetectConfig overrides by setting name, JSON")
     ap.add_argument("--reuse", default=None, help="the 4D step only, on the detections of this tag")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--height-model", default="default",

@@ -44,8 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.lidar.lmf import locate_trees  # noqa: E402
 from models.lidar.tiles import read_las  # noqa: E402
-from models.trees.detect import DetectConfig, detect_trees, mosaic  # noqa: E402
+from models.trees.detect import detect_trees  # noqa: E402
+from models.trees.detect_config import DetectConfig  # noqa: E402
 from models.trees.pipeline import process_tile  # noqa: E402
+from models.trees.surface import mosaic  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "lidar"
 SPARSE = {"TEAK_045", "TEAK_050", "TEAK_054", "TEAK_060"}

@@ -68,7 +68,7 @@ def cmd_delta_sql(args) -> int:
     from assets.serving import delta_connection
 
     s = _settings(args)
-    con = delta_connection(s.lake_uri)
+    con = delta_connection(s.lake_uri, storage_options=s.storage_options)
     print(con.sql(args.query))
     return 0
 

@@ -45,10 +45,13 @@ class RunSummary:
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
-    """DAGSTER_HOME with the repository's dagster.yaml (the instance config lives there)."""
+    """DAGSTER_HOME with the repository's dagster.yaml, or the DAGSTER_PROFILE's (the instance
+    config lives there)."""
+    from .settings import INSTANCE_PROFILES
+
     home = Path(settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
-    src = REPO_ROOT / "dagster.yaml"
+    src = REPO_ROOT / INSTANCE_PROFILES[settings.dagster_profile]
     dst = home / "dagster.yaml"
     if src.exists() and (not dst.exists() or dst.read_bytes() != src.read_bytes()):
         shutil.copyfile(src, dst)

@@ -41,6 +41,7 @@ class Settings:
     llm_endpoint: dict | None = field(default=None, repr=False)
     # the key of the PII hashes in redacted documents (CANNES_PII_HASH_KEY; models/documents/redact.py)
     pii_hash_key: str = field(default="", repr=False)
+    dagster_profile: str = "sqlite"      # DAGSTER_PROFILE: sqlite (dagster.yaml) or postgres (docs/SCALE.md)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -78,6 +79,7 @@ class Settings:
             roads_repair_budget_eur=repair_budget,
             llm_endpoint=endpoint_from_env(env),
             pii_hash_key=env.get("CANNES_PII_HASH_KEY", ""),
+            dagster_profile=_profile(env.get("DAGSTER_PROFILE", "sqlite")),
         )
 
     @property
@@ -121,6 +123,24 @@ def set_dagster_home(path: str | Path) -> None:
     os.environ["DAGSTER_HOME"] = str(path)
 
 
+INSTANCE_PROFILES = {"sqlite": "dagster.yaml", "postgres": "orchestration/instance/dagster.postgres.yaml"}
+
+
+def _profile(name: str) -> str:
+    if name not in INSTANCE_PROFILES:
+        raise ValueError(f"DAGSTER_PROFILE={name!r}: expected one of {', '.join(INSTANCE_PROFILES)}")
+    return name
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def postgres_settings(env: dict | None = None) -> dict:
+    """The Dagster instance's PostgreSQL (DAGSTER_PG_*, as orchestration/instance/dagster.postgres.yaml
+    reads them)."""
+    env = dict(os.environ if env is None else env)
+    return {"host": env.get("DAGSTER_PG_HOST", "127.0.0.1"), "user": env.get("DAGSTER_PG_USER", "postgres"),
+            "password": env.get("DAGSTER_PG_PASSWORD", ""), "db": env.get("DAGSTER_PG_DB", "dagster"),
+            "port": int(env.get("DAGSTER_PG_PORT", "5432"))}

@@ -48,7 +48,9 @@ def test_each_contract_breaks_on_a_planted_violation(tmp_path):
     planted = {"quality/_planted.py": "from assets import ml\n",                   # quality above assets
                "transforms/_planted.py": "import dagster\n",                        # Dagster in transforms
                "models/waste/_planted.py": "from models.simulator import waste\n",  # production -> simulator
-               "models/routing/_planted.py": "import pyvrp\n"}                     # production -> PyVRP
+               "models/routing/_planted.py": "import pyvrp\n",                    # production -> PyVRP
+               "models/trees/_planted_a.py": "from models.trees import _planted_b\n",  # a cycle in models
+               "models/trees/_planted_b.py": "from models.trees import _planted_a\n"}
     for rel, line in planted.items():
         (tmp_path / rel).write_text(line)
     r = _lint(tmp_path)
@@ -59,7 +61,8 @@ def test_each_contract_breaks_on_a_planted_violation(tmp_path):
     assert f"{c['simulator-only-in-simulate']['name']} BROKEN" in r.stdout
     assert "models.waste._planted -> models.simulator" in r.stdout
     assert f"{c['pyvrp-bench-only']['name']} BROKEN" in r.stdout and "models.routing._planted -> pyvrp" in r.stdout
-    assert "4 broken" in r.stdout
+    assert f"{c['models-acyclic']['name']} BROKEN" in r.stdout and "No cycles are allowed in models.trees" in r.stdout
+    assert "5 broken" in r.stdout
     # the same copy without the planted files is clean again: the violations were what broke it
     for rel in planted:
         (tmp_path / rel).unlink()

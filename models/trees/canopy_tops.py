@@ -1,6 +1,6 @@
 """Which evidence a scene's trees are found from: stems first, or canopy tops first.
 
-The stem-first path (:func:`models.trees.detect.fuse_stems`) makes every stem a tree and drops a
+The stem-first path (:func:`models.trees.stem_first.fuse_stems`) makes every stem a tree and drops a
 canopy top a stem is near as an extra maximum of its crown. That is right where the scan resolves
 stems (an urban scan seen from several flight lines: nearly every stem is a column of returns
 under a crown top), and wrong where it does not: on a real closed conifer canopy at 4-8 pts/m²
@@ -39,6 +39,9 @@ from models.lidar.lmf import locate_trees_raster
 
 STEM_FIRST = "stem-first"
 CANOPY_FIRST = "canopy-first"
+#: per-scene facts copied onto each of its trees (the path taken and what chose it)
+SCENE_COLUMNS = ("detection_path", "scene_point_density", "scene_canopy_cover", "scene_stem_share",
+                 "scene_top_share")
 
 
 def stem_columns(ux: np.ndarray, uy: np.ndarray, uh: np.ndarray, stems: dict, cfg) -> np.ndarray:
@@ -49,15 +52,15 @@ def stem_columns(ux: np.ndarray, uy: np.ndarray, uh: np.ndarray, stems: dict, cf
 
     n = len(stems["x"])
     out = np.zeros(n, bool)
-    m = (uh > cfg.stem_band[0]) & (uh < cfg.stem_band[1])
+    m = (uh > cfg.stems.stem_band[0]) & (uh < cfg.stems.stem_band[1])
     if not n or not m.any():
         return out
     x, y, h = ux[m], uy[m], uh[m]
     kd = cKDTree(np.c_[x, y])
-    for s, idx in enumerate(kd.query_ball_point(np.c_[stems["x"], stems["y"]], cfg.stem_link)):
-        if len(idx) >= cfg.column_min_points:
+    for s, idx in enumerate(kd.query_ball_point(np.c_[stems["x"], stems["y"]], cfg.stems.stem_link)):
+        if len(idx) >= cfg.canopy.column_min_points:
             hh = h[idx]
-            out[s] = hh.max() - hh.min() >= cfg.column_min_span
+            out[s] = hh.max() - hh.min() >= cfg.canopy.column_min_span
     return out
 
 
@@ -77,7 +80,7 @@ def scene_evidence(chm: np.ndarray, smooth: np.ndarray, m, stems: dict, tops, co
     density = float(m.n_first[core][seen].sum() / (seen.sum() * res * res)) if seen.any() else 0.0
     cover = float((chm[core] > cfg.hmin).mean()) if seen.any() else 0.0
     tx, ty, tz = tops.x, tops.y, tops.z
-    big = (tz >= cfg.column_top_min_h) & (tx >= x0) & (tx < x1) & (ty > y0) & (ty <= y1)
+    big = (tz >= cfg.canopy.column_top_min_h) & (tx >= x0) & (tx < x1) & (ty > y0) & (ty <= y1)
     sx, sy = stems["x"], stems["y"]
     sin = (sx >= x0) & (sx < x1) & (sy > y0) & (sy <= y1)
     col = stem_columns(m.under_x, m.under_y, m.under_h, stems, cfg)
@@ -87,17 +90,17 @@ def scene_evidence(chm: np.ndarray, smooth: np.ndarray, m, stems: dict, tops, co
         cs = np.flatnonzero(col)
         if cs.size:
             d_top, _ = cKDTree(np.c_[sx[cs], sy[cs]]).query(np.c_[tx[big], ty[big]])
-            top_share = float((d_top <= cfg.top_search).mean())
+            top_share = float((d_top <= cfg.seeds.top_search).mean())
             d_st, _ = cKDTree(np.c_[tx[big], ty[big]]).query(np.c_[sx, sy])
-            stem_share = float((col & sin & (d_st <= cfg.top_search)).sum() / n_stems)
+            stem_share = float((col & sin & (d_st <= cfg.seeds.top_search)).sum() / n_stems)
         else:
             top_share = stem_share = 0.0
     elif n_tops:
         top_share = stem_share = 0.0
-    if n_tops < cfg.evidence_min_tops or not cfg.canopy_switch or cover < cfg.canopy_min_cover:
+    if n_tops < cfg.canopy.evidence_min_tops or not cfg.canopy.canopy_switch or cover < cfg.canopy.canopy_min_cover:
         path = STEM_FIRST
     else:
-        path = STEM_FIRST if (top_share + stem_share) / 2 >= cfg.stems_resolved_share else CANOPY_FIRST
+        path = STEM_FIRST if (top_share + stem_share) / 2 >= cfg.canopy.stems_resolved_share else CANOPY_FIRST
     return {"detection_path": path, "scene_point_density": round(density, 2), "scene_canopy_cover": round(cover, 3),
             "scene_stem_share": round(stem_share, 3), "scene_top_share": round(top_share, 3),
             "scene_tops": n_tops, "scene_stems": n_stems}
@@ -107,11 +110,11 @@ def canopy_tops(smooth: np.ndarray, m, cfg):
     """The canopy-first path's tops: lidR's local-maximum filter with ``canopy_ws`` m (a fixed
     window: chosen on the tuning plots of bench/trees_real.py, where it beat the height-dependent
     windows tried) on the smoothed CHM, ``hmin``."""
-    if cfg.canopy_ws_b:
+    if cfg.canopy.canopy_ws_b:
         def ws(z):
-            return np.clip(cfg.canopy_ws + cfg.canopy_ws_b * z, cfg.canopy_ws, cfg.canopy_ws_hi)
+            return np.clip(cfg.canopy.canopy_ws + cfg.canopy.canopy_ws_b * z, cfg.canopy.canopy_ws, cfg.canopy.canopy_ws_hi)
     else:
-        ws = cfg.canopy_ws
+        ws = cfg.canopy.canopy_ws
     return locate_trees_raster(smooth, xmin=m.xmin, ymax=m.ymax, res=m.res, ws=ws, hmin=cfg.hmin)
 
 
@@ -131,7 +134,7 @@ def canopy_first(chm: np.ndarray, tops, m, stems: dict, cfg, apex) -> tuple:
         taken = set()
         for flat in np.argsort(d, axis=None):
             i, j = divmod(int(flat), cs.size)
-            if d[i, j] > cfg.canopy_stem_gate:
+            if d[i, j] > cfg.canopy.canopy_stem_gate:
                 break
             if stem_of[i] < 0 and j not in taken:
                 stem_of[i] = cs[j]

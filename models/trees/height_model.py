@@ -29,7 +29,8 @@ import numpy as np
 import polars as pl
 from scipy.spatial import cKDTree
 
-from .twin import CARRIED, MEASURED, POOLED_CANOPY_LOWEST, POOLED_MEAN
+from .height_sources import (CANOPY_SPREAD_M, CARRIED, MEASURED, MIN_CROWN_M2, OWN_SPREAD_M, POOLED_CANOPY_LOWEST,
+                             POOLED_MEAN)
 
 MODEL_PATH = Path(__file__).with_name("height_model.npz")
 KINDS = {"top": 0.0, "own_crown": 1.0, "canopy": 2.0}
@@ -246,17 +247,24 @@ def detection_fingerprint() -> str:
     """What the model's inputs depend on besides their code: the detection's settings and the 4D
     step's pooling constants. Recorded with the model when it is trained; a test compares it
     with the code's (a detection changed without training the model again fails there)."""
-    from dataclasses import asdict
-
-    from . import twin
-    from .detect import CANOPY_SETTINGS, DetectConfig
+    from .detect_config import CANOPY_SETTINGS, DetectConfig
 
     # the settings of the path choice and of the canopy-first path are left out: the correction is
     # applied on stem-first scenes only (its applicability domain), whose detections they do not
     # change (identical detections on the demo cities 2718 and 1234 with and without the switch)
-    detect = {k: v for k, v in asdict(DetectConfig()).items() if k not in CANOPY_SETTINGS}
-    return repr({"detect": detect, "min_crown_m2": twin.MIN_CROWN_M2,
-                 "canopy_spread_m": twin.CANOPY_SPREAD_M, "own_spread_m": twin.OWN_SPREAD_M})
+    detect = {k: v for k, v in DetectConfig().flat().items() if k not in CANOPY_SETTINGS}
+    return repr({"detect": detect, "min_crown_m2": MIN_CROWN_M2,
+                 "canopy_spread_m": CANOPY_SPREAD_M, "own_spread_m": OWN_SPREAD_M})
+
+
+def same_detection(recorded: str, current: str | None = None) -> bool:
+    """Whether a fingerprint recorded with the model (:func:`model_meta`'s ``detection``) names the
+    same settings and constants as the code's (:func:`detection_fingerprint`). Compared as values,
+    not as text: the settings are listed group by group since DetectConfig was grouped (issue 23),
+    field by field before, in another order."""
+    import ast
+
+    return ast.literal_eval(recorded) == ast.literal_eval(current or detection_fingerprint())
 
 
 def model_meta(path: Path = MODEL_PATH) -> dict:

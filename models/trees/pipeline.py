@@ -14,9 +14,11 @@ from transforms.geo import assign_quartier, l93_to_wgs84, point_segment_distance
 
 from . import allometry
 from . import risk as traq
-from .detect import SCENE_COLUMNS, TREE_COLUMNS, DetectConfig, detect_trees, mosaic
+from .detect import SCENE_COLUMNS, TREE_COLUMNS, detect_trees
+from .detect_config import DetectConfig
 from .health import CLASSES, FEATURES
 from .matching import match_points
+from .surface import mosaic
 from .twin import follow_trees, match_register
 
 TILE_SIZE_M = 250.0

@@ -30,6 +30,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .height_model import apply_height_model
+from .height_sources import (CANOPY_SPREAD_M, CARRIED, HEIGHT_SOURCES, MEASURED, MIN_CROWN_M2,  # noqa: F401
+                             OWN_SPREAD_M, POOLED_CANOPY_LOWEST, POOLED_LOWEST, POOLED_MEAN)
 from .matching import match_points
 
 KEEP = ("x", "y", "top_x", "top_y", "height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_m",
@@ -100,32 +103,11 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0, co
             # its height was there before (missed then): alive, not new
             was_there = _same_canopy(_col(d, "canopy_prev_m"), d["height_m"].to_numpy())
             status[(ids == None) & was_there] = "alive"  # noqa: E711
-        for k in np.flatnonzero(ids == None):  # noqa: E711 - object array
-            base = f"TR-{x[k]:.0f}-{y[k]:.0f}"
-            tid, s = base, 1
-            while tid in used:
-                s += 1
-                tid = f"{base}-{s}"
-            ids[k] = tid
-        used.update(ids.tolist())
+        _new_ids(ids, x, y, used)
         cur = d.select(["epoch", *KEEP]).with_columns(pl.Series("tree_id", ids, pl.Utf8),
                                                        pl.Series("status", status, pl.Utf8))
         if last is not None and last.height:
-            pi = prev_idx
-            has = pi >= 0
-            def prev(col):  # noqa: E306
-                v = np.full(d.height, np.nan)
-                v[has] = last[col].to_numpy()[pi[has]].astype(float)
-                return v
-            ph, pa, pl_ = prev("height_m"), prev("crown_area_m2"), prev("lean_deg")
-            # a tree under a neighbour's crown shows only part of itself: no change measured on it
-            occl = cur["occluded"].to_numpy().astype(bool)
-            po = np.zeros(d.height, bool)
-            po[has] = last["occluded"].to_numpy().astype(bool)[pi[has]]
-            hidden = occl | po
-            growth = np.where(hidden, np.nan, cur["height_m"].to_numpy() - ph)
-            area_chg = np.where(hidden, np.nan, 100 * (cur["crown_area_m2"].to_numpy() - pa) / np.where(pa > 0, pa, np.nan))
-            new_lean = cur["lean_deg"].to_numpy().astype(float) - pl_
+            growth, area_chg, new_lean = _changes(cur, last, prev_idx)
         else:
             growth = area_chg = new_lean = np.full(d.height, np.nan)
         cur = cur.with_columns(pl.Series("height_growth_m", growth), pl.Series("crown_area_change_pct", area_chg),
@@ -142,23 +124,45 @@ def follow_trees(det: pl.DataFrame, tiles: pl.DataFrame, gate_m: float = 3.0, co
         last = alive_now
     res = carry_covered_heights(pl.concat(out, how="diagonal_relaxed"))
     if correct_heights:
-        from .height_model import apply_height_model
-
         res = apply_height_model(res)
     return res.with_columns(pl.col(c).fill_nan(None) for c in ("height_growth_m", "crown_area_change_pct",
                                                               "crown_loss_pct", "new_lean_deg", "lean_deg",
                                                               "lean_azimuth_deg")).sort("tree_id", "epoch")
 
 
-MEASURED = "measured"
-POOLED_LOWEST = "covered in every scan: lowest reading"
-POOLED_MEAN = "covered in every scan: mean of readings"
-POOLED_CANOPY_LOWEST = "covered in every scan: lowest canopy over it"
-CARRIED = "carried from "          # + the epoch the height was carried from
-HEIGHT_SOURCES = (MEASURED, POOLED_LOWEST, POOLED_MEAN, POOLED_CANOPY_LOWEST)
-MIN_CROWN_M2 = 1.0                 # a crown segment smaller than this carries no height reading
-CANOPY_SPREAD_M = 0.5              # m: readings of the canopy over a covered tree further apart: the lowest is kept
-OWN_SPREAD_M = 2.5                 # m: readings off a covered tree's own crown further apart: the lowest is kept
+def _new_ids(ids: np.ndarray, x: np.ndarray, y: np.ndarray, used: set[str]) -> None:
+    """Ids for the trees without one (``None`` in ``ids``, filled in place): ``TR-<x>-<y>`` of its
+    position, with a ``-2``, ``-3``... where taken; every id of ``ids`` is added to ``used``."""
+    for k in np.flatnonzero(ids == None):  # noqa: E711 - object array
+        base = f"TR-{x[k]:.0f}-{y[k]:.0f}"
+        tid, s = base, 1
+        while tid in used:
+            s += 1
+            tid = f"{base}-{s}"
+        ids[k] = tid
+    used.update(ids.tolist())
+
+
+def _changes(cur: pl.DataFrame, last: pl.DataFrame, prev_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Height growth (m), crown area change (%) and new lean (degrees) of each tree of ``cur``
+    since its row ``prev_idx`` of ``last`` (-1: none, NaN). A tree under a neighbour's crown in
+    either scan shows only part of itself: no growth or area change is measured on it."""
+    n = cur.height
+    has = prev_idx >= 0
+
+    def prev(col):
+        v = np.full(n, np.nan)
+        v[has] = last[col].to_numpy()[prev_idx[has]].astype(float)
+        return v
+    ph, pa, pl_ = prev("height_m"), prev("crown_area_m2"), prev("lean_deg")
+    occl = cur["occluded"].to_numpy().astype(bool)
+    po = np.zeros(n, bool)
+    po[has] = last["occluded"].to_numpy().astype(bool)[prev_idx[has]]
+    hidden = occl | po
+    growth = np.where(hidden, np.nan, cur["height_m"].to_numpy() - ph)
+    area_chg = np.where(hidden, np.nan, 100 * (cur["crown_area_m2"].to_numpy() - pa) / np.where(pa > 0, pa, np.nan))
+    new_lean = cur["lean_deg"].to_numpy().astype(float) - pl_
+    return growth, area_chg, new_lean
 
 
 def _epoch_steps(epochs: list[str]) -> np.ndarray:

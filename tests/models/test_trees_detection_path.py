@@ -12,9 +12,11 @@ import pytest
 
 from models.lidar.tiles import tile_rasters
 from models.trees.canopy_tops import CANOPY_FIRST, STEM_FIRST
-from models.trees.detect import CANOPY_SETTINGS, DetectConfig, detect_trees, mosaic
+from models.trees.detect import detect_trees
+from models.trees.detect_config import CANOPY_SETTINGS, DetectConfig
 from models.trees.height_model import (FEATURES, TreeEnsemble, apply_height_model, detection_fingerprint,
                                        in_model_domain)
+from models.trees.surface import mosaic
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "real" / "lidar"
 
@@ -75,16 +77,14 @@ def test_unresolved_stems_take_the_canopy_first_path_and_keep_every_top():
     assert len(d["x"]) == len(trees) and (dd.min(0) < 1.5).all()
     assert not np.asarray(d["occluded"], bool).any()
     # the switch off: the historic stem-first path on the same scene
-    off = detect_trees(m, b, DetectConfig(canopy_switch=False))
+    off = detect_trees(m, b, DetectConfig().with_settings(canopy_switch=False))
     assert set(off["detection_path"]) == {STEM_FIRST}
 
 
 def test_canopy_settings_stay_out_of_the_height_models_fingerprint():
-    import dataclasses
-
     base = detection_fingerprint()
     for f in CANOPY_SETTINGS:
-        assert f in {x.name for x in dataclasses.fields(DetectConfig)}
+        assert f in DetectConfig().flat()
         assert f not in base
     assert "top_tolerance" in base
 

@@ -7,8 +7,9 @@ import pytest
 
 from models.lidar.crowns import crown_boundary, dalponte2016, watershed_crowns
 from models.trees import allometry, risk
-from models.trees.detect import DetectConfig, find_stems, stem_lean
+from models.trees.detect_config import DetectConfig
 from models.trees.matching import match_points
+from models.trees.stems import find_stems, stem_lean
 from models.trees.twin import follow_trees
 
 
@@ -263,7 +264,7 @@ def dome(nr, nc, r0, c0, h, radius, res=0.5):
 
 
 def test_stem_under_a_taller_neighbours_crown_gets_its_own_apex():
-    from models.trees.detect import fuse_stems
+    from models.trees.stem_first import fuse_stems
 
     res, nr, nc = 0.5, 80, 80
     small = dome(nr, nc, 40, 30, 10.0, 3.0)             # 10 m tree, its stem at (40, 30)
@@ -284,7 +285,7 @@ def test_stem_under_a_taller_neighbours_crown_gets_its_own_apex():
 
 
 def test_a_leaning_palm_keeps_its_crown_off_its_base():
-    from models.trees.detect import fuse_stems
+    from models.trees.stem_first import fuse_stems
 
     res, nr, nc = 0.5, 80, 80
     # a palm leaning 20 degrees to the east: its base at (40, 20), its crown (20 m, radius 2 m)
@@ -308,7 +309,7 @@ def test_a_leaning_palm_keeps_its_crown_off_its_base():
     assert by_stem[1][2] == pytest.approx(9.0, abs=0.6)
     # without the pairing (no stem counts as crownless) the palm's crown is lost
     r, c, s, occl, h = fuse_stems(chm, np.array([40, 28]), np.array([34, 34]), stems, xmin, ymax, res,
-                                  DetectConfig(crownless_cover=0.0))
+                                  DetectConfig().with_settings(crownless_cover=0.0))
     assert 0 not in s.tolist() or h[s.tolist().index(0)] < 10.0
     # a top joined without a gap to a stem whose apex is about as high is an extra maximum of that
     # crown, not a leaning tree's: the palm's crown touching a 19 m crown over the other stem
@@ -323,7 +324,7 @@ def test_a_leaning_palm_keeps_its_crown_off_its_base():
 def test_a_leaning_trees_top_over_a_smaller_tree_is_the_leaning_trees():
     """A 20 m tree leaning 22 degrees holds its crown 5 m off its base, right over a smaller
     tree's stem: the top is nearer the small stem, but the leaning stem's line leads to it."""
-    from models.trees.detect import fuse_stems
+    from models.trees.stem_first import fuse_stems
 
     res, nr, nc = 0.5, 80, 80
     lean = np.radians(22.0)
@@ -345,7 +346,7 @@ def test_a_leaning_trees_top_over_a_smaller_tree_is_the_leaning_trees():
     assert got[0][:2] == (40, 30) and got[0][2] == pytest.approx(20.0, abs=0.6)   # the leaning tree's top
     assert got[1][:2] != (40, 30) and got[1][3]          # the small tree: under that crown, flagged
     # without the stems' lines (or with the rule off) the nearest stem takes the top, as before
-    r, c, s, occl, hh = fuse_stems(chm, *top, stems, xmin, ymax, res, DetectConfig(top_owner_lean=0.0),
+    r, c, s, occl, hh = fuse_stems(chm, *top, stems, xmin, ymax, res, DetectConfig().with_settings(top_owner_lean=0.0),
                                    under=(ux, uy, uh))
     got = {int(k): (int(a), int(b)) for k, a, b in zip(s, r, c)}
     assert got[1] == (40, 30)
@@ -353,15 +354,13 @@ def test_a_leaning_trees_top_over_a_smaller_tree_is_the_leaning_trees():
 
 def _covered(chm, rows, cols, first, res=0.5, **cfg):
     """covered_apexes on a CHM whose stems stand under the given tops (one stem per top)."""
-    from dataclasses import replace
-
-    from models.trees.detect import covered_apexes
+    from models.trees.covered import covered_apexes
 
     rows, cols = np.asarray(rows), np.asarray(cols)
     xmin, ymax = 0.0, chm.shape[0] * res
     stems = {"x": xmin + (cols + 0.5) * res, "y": ymax - (rows + 0.5) * res, "n": np.full(len(rows), 9)}
     return covered_apexes(chm, rows, cols, np.arange(len(rows)), stems, np.asarray(first, float), xmin, ymax, res,
-                          replace(DetectConfig(), **cfg))
+                          DetectConfig().with_settings(**cfg))
 
 
 def test_a_tree_under_a_taller_crown_is_read_from_what_shows_of_its_own():
@@ -504,8 +503,6 @@ def test_follow_trees_checks_the_other_scan_before_felled_or_new():
 
 
 def test_a_visible_peaked_top_is_read_on_its_highest_cells_not_around_them():
-    from dataclasses import replace
-
     from models.lidar.chm import canopy_height_model
     from models.lidar.tiles import TileRasters
     from models.trees.detect import detect_trees
@@ -526,7 +523,7 @@ def test_a_visible_peaked_top_is_read_on_its_highest_cells_not_around_them():
         m = TileRasters(r.xmin, r.ymax, 0.5, chm, np.full((nr, nc), 4, np.int32), np.zeros((nr, nc), np.int32),
                         np.full((nr, nc), 3, np.int32), zlow, np.full(12, 15.2), np.full(12, 14.9), hz)
         peak = detect_trees(m, (0.0, 0.0, 30.0, 30.0))
-        sectors = detect_trees(m, (0.0, 0.0, 30.0, 30.0), replace(DetectConfig(), peak_cells=0))
+        sectors = detect_trees(m, (0.0, 0.0, 30.0, 30.0), DetectConfig().with_settings(peak_cells=0))
         assert len(peak["x"]) == 1 and len(sectors["x"]) == 1 and not peak["occluded"][0]
         return peak["height_m"][0], sectors["height_m"][0]
 
