@@ -57,14 +57,6 @@ class Lake:
     def uri(self, layer: str, table: str) -> str:
         return f"{self.root}/{layer}/{table}" if layer else f"{self.root}/{table}"
 
-    def local_root(self, what: str) -> Path:
-        """The lake root as a local folder, for files kept beside the Delta tables (model
-        artifacts, rasters, exports); `what` names them in the error when LAKE_URI is remote.
-        Prefer `files` (assets/storage.py), which works on both."""
-        if "://" in self.root and not self.root.startswith("file://"):
-            raise NotImplementedError(f"{what} are stored on local disk; LAKE_URI {self.root} is remote")
-        return Path(self.root.removeprefix("file://"))
-
     def table(self, layer: str, table: str) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri(layer, table), storage_options=self.storage_options)

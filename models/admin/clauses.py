@@ -368,7 +368,7 @@ def extract_clauses(paragraphs: list[Paragraph]) -> Extraction:
 
 
 def contract_id_of(paragraphs: list[Paragraph], fallback: str) -> str:
-    """The contract reference stated in the text (``DSP-XXXX-YYYY``), else the file name's stem."""
+    """The contract reference stated in the text (``DSP-<SERVICE>-<year>``, e.g. ``DSP-EAU-2019``), else the file name's stem."""
     for p in paragraphs[:40]:
         m = re.search(r"\b(DSP-[A-Z]+-\d{4})\b", p.text)
         if m:
