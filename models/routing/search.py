@@ -261,6 +261,19 @@ def solve_parallel(
             best = r
     runs = [run for r in results for run in r.runs] or [{"config": c.name} for c in cfgs]
     timed_out = [r for r in results if r.status == SAFETY_NET_TIMEOUT]
+    finished = [r for r in results if r.status != SAFETY_NET_TIMEOUT]
+    if solution_limit is not None and timed_out and finished and not lost \
+            and all(not r.routes for r in timed_out):
+        # a run that found not even a first solution by the safety net (the ILS recreate step can
+        # fail to insert stops that need a reload) is left out: the plan is the best run that
+        # reached its solution limit, the same on an idle or a loaded machine
+        best = finished[0]
+        for r in finished[1:]:
+            if _better(r, best):
+                best = r
+        best.notes = best.notes + [f"runs {[run.get('config') for r in timed_out for run in r.runs]} "
+                                   "found no first solution before the safety net: left out"]
+        timed_out = []
     if solution_limit is not None and (timed_out or lost):
         # which run wins must not depend on which one the clock stopped: no plan
         best = timed_out[0] if timed_out else VRPSolution(
