@@ -46,9 +46,15 @@ def test_every_schema_has_populated_marts(city):
         for schema, table in rows:
             n = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
             by_schema.setdefault(schema, {})[table] = n
+    from assets.catalog import published_tables
+    from orchestration.definitions import defs
+
+    # a table declared `may_be_empty` (e.g. the AI audit log with no endpoint configured) may be empty
+    may_be_empty = {t for t, p in published_tables(defs().resolve_all_asset_specs()).items() if p.may_be_empty}
     for schema in ("voirie", "espaces_verts", "proprete", "administration", "direction"):
         assert schema in by_schema and by_schema[schema], schema
-        assert all(n > 0 for n in by_schema[schema].values()), by_schema[schema]
+        empty = {t for t, n in by_schema[schema].items() if n == 0}
+        assert empty <= may_be_empty, (schema, sorted(empty - may_be_empty))
 
 
 def test_second_run_changes_no_silver_or_gold_count(city):
