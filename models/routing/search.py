@@ -176,6 +176,15 @@ def _worker(args: tuple) -> VRPSolution:
                         deadline=deadline, solution_limit=solution_limit)
 
 
+def _best(results: Sequence[VRPSolution]) -> VRPSolution:
+    """The best of several runs' solutions (the first among equals)."""
+    best = results[0]
+    for r in results[1:]:
+        if _better(r, best):
+            best = r
+    return best
+
+
 def _better(a: VRPSolution, b: VRPSolution) -> bool:
     """True when ``a`` beats ``b``: a plan over none, fewer violations/dropped, lower objective."""
     ka = (not a.found, len(a.violations) > 0, len(a.dropped), a.objective, a.total_distance)
@@ -255,10 +264,7 @@ def solve_parallel(
         best.notes.append(f"parallel runs {lost} returned nothing in time; one search run in-process")
         best.wall_time_s = time.time() - t0
         return best
-    best = results[0]
-    for r in results[1:]:
-        if _better(r, best):
-            best = r
+    best = _best(results)
     runs = [run for r in results for run in r.runs] or [{"config": c.name} for c in cfgs]
     timed_out = [r for r in results if r.status == SAFETY_NET_TIMEOUT]
     finished = [r for r in results if r.status != SAFETY_NET_TIMEOUT]
@@ -267,10 +273,7 @@ def solve_parallel(
         # a run that found not even a first solution by the safety net (the ILS recreate step can
         # fail to insert stops that need a reload) is left out: the plan is the best run that
         # reached its solution limit, the same on an idle or a loaded machine
-        best = finished[0]
-        for r in finished[1:]:
-            if _better(r, best):
-                best = r
+        best = _best(finished)
         best.notes = best.notes + [f"runs {[run.get('config') for r in timed_out for run in r.runs]} "
                                    "found no first solution before the safety net: left out"]
         timed_out = []
