@@ -1,39 +1,19 @@
 """End to end on the tiny simulated city: simulate (with planted bad inputs), ingest through the
 sensors, silver, gold, DuckDB; then again, which must change nothing."""
 
-import io
-import os
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
-from rich.console import Console
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    from orchestration.runner import run_all
-    from orchestration.settings import Settings
-
-    base = tmp_path_factory.mktemp("city")
-    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
-           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
-           "CITY_PROFILE": "tiny", "SEED": "11"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    settings = Settings.from_env(env)
-    quiet = Console(file=io.StringIO())
-    first = run_all(settings, console=quiet)
-    second = run_all(settings, console=quiet)
-    yield settings, first, second
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def city(tiny_city_run):
+    """The tiny city (seed 11) run twice by `make run`'s runner: the session fixture of tests/conftest.py."""
+    return tiny_city_run["settings"], tiny_city_run["first"], tiny_city_run["second"]
 
 
 def test_every_schema_has_populated_marts(city):
