@@ -8,7 +8,12 @@ from transforms import reference as T
 from transforms import territory as TT
 
 from .lake import Lake
-from .layers import bronze, silver
+from .layers import bronze, silver, silver_key
+
+
+def _quartiers(lake: Lake) -> pl.DataFrame | None:
+    """silver/quartiers (each quartier's commune), None before the first quartiers delivery."""
+    return lake.read("silver", "quartiers") if lake.exists("silver", "quartiers") else None
 
 
 @silver("quartiers", group="reference", deps=[bronze("quartiers")], keys=["code"])
@@ -17,22 +22,22 @@ def quartiers(lake: Lake):
     return T.quartiers(lake.read("bronze", "quartiers"))
 
 
-@silver("street_segments", group="reference", deps=[bronze("street_segments")], keys=["segment_id"])
+@silver("street_segments", group="reference", deps=[bronze("street_segments"), silver_key("quartiers")], keys=["segment_id"])
 def street_segments(lake: Lake):
-    """Street segments: name, quartier, road class, surface, length (m), end points (EPSG:2154)."""
-    return T.street_segments(lake.read("bronze", "street_segments"))
+    """Street segments: name, quartier, commune, road class, surface, length (m), end points (EPSG:2154)."""
+    return T.street_segments(lake.read("bronze", "street_segments"), _quartiers(lake))
 
 
-@silver("collection_points", group="reference", deps=[bronze("collection_points")], keys=["bin_id"])
+@silver("collection_points", group="reference", deps=[bronze("collection_points"), silver_key("quartiers")], keys=["bin_id"])
 def collection_points(lake: Lake):
-    """Collection points (bins): segment, quartier, position, capacity (L), waste stream."""
-    return T.collection_points(lake.read("bronze", "collection_points"))
+    """Collection points (bins): segment, quartier, commune, position, capacity (L), waste stream."""
+    return T.collection_points(lake.read("bronze", "collection_points"), _quartiers(lake))
 
 
-@silver("places", group="reference", deps=[bronze("places")], keys=["place_id"])
+@silver("places", group="reference", deps=[bronze("places"), silver_key("quartiers")], keys=["place_id"])
 def places(lake: Lake):
-    """Places: depot, disposal facility, schools, playgrounds, bus stops, markets (market days)."""
-    return T.places(lake.read("bronze", "places"))
+    """Places: depot, disposal facility, schools, playgrounds, bus stops, markets (market days); quartier, commune."""
+    return T.places(lake.read("bronze", "places"), _quartiers(lake))
 
 
 @silver("trucks", group="reference", deps=[bronze("trucks")], keys=["truck_id"])
