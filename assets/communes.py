@@ -34,7 +34,6 @@ AGGLOMERATION_WIDE: dict[str, str] = {
                          "its stops (proprete.collection_stops) carry each bin's commune",
     "collection_kpis": "the plan's totals for the whole fleet (one plan across communes)",
     "tonnage_daily": "tonnes per day and stream for the whole fleet",
-    "road_crew_days": "the repair crew's day may cross communes; its sites (voirie.road_repair_plan) carry theirs",
     "document_index": "the administration's documents (contracts, minutes), not places",
     "meeting_actions": "actions from council and service meetings, not places",
     "letters": "the administration's letters", "letter_translations": "translations of the letters",
@@ -72,8 +71,8 @@ def placed(lake: Lake, table: str, df: pl.DataFrame) -> pl.DataFrame:
     if table in AGGLOMERATION_WIDE and not TT.has_place(df):
         return df
     return TT.place_commune(df, _silver(lake, "quartiers", ["name", "commune"]),
-                            _silver(lake, "street_segments", ["segment_id", "commune"]),
-                            _silver(lake, "collection_points", ["bin_id", "commune"]))
+                            _silver(lake, "street_segments", ["segment_id", "commune", "quartier"]),
+                            _silver(lake, "collection_points", ["bin_id", "commune", "quartier"]))
 
 
 def communes_of(lake: Lake) -> list[str]:

@@ -209,14 +209,19 @@ def place_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None, segments: pl
     """`df` with a stored `commune` column: kept where the row carries one, else the commune the
     silver reference tables give its quartier, segment or bin (their `commune` was derived once,
     from the quartier polygons' communes). Null for a row placed nowhere or across communes."""
-    def lookup(ref: pl.DataFrame | None, key: str) -> dict[str, str]:
-        if ref is None or key not in ref.columns or "commune" not in ref.columns:
+    def lookup(ref: pl.DataFrame | None, key: str, byq: dict | None = None) -> dict[str, str]:
+        if ref is None or key not in ref.columns:
             return {}
+        if "commune" not in ref.columns:    # a table stored before it carried the commune: via its quartier
+            if not byq or "quartier" not in ref.columns:
+                return {}
+            ref = ref.with_columns(pl.col("quartier").replace_strict(byq, default=None, return_dtype=pl.Utf8)
+                                   .alias("commune"))
         return dict(ref.select(key, "commune").drop_nulls().unique(key).iter_rows())
 
     byq = lookup(quartiers.rename({"name": "quartier"}) if quartiers is not None and "name" in quartiers.columns
                  else None, "quartier")
-    maps = {"quartier": byq, "segment_id": lookup(segments, "segment_id"), "bin_id": lookup(bins, "bin_id")}
+    maps = {"quartier": byq, "segment_id": lookup(segments, "segment_id", byq), "bin_id": lookup(bins, "bin_id", byq)}
     parts = [pl.col("commune").cast(pl.Utf8)] if "commune" in df.columns else []
     for col, mapping in maps.items():
         if col in df.columns and df.schema[col] == pl.Utf8 and mapping:

@@ -133,3 +133,18 @@ def test_each_commune_file_holds_only_its_rows(published):
                     assert n == m and (n > 0 or table == "zones"), (commune, table, n, m)   # all its rows, none lost
                 note = con.execute("SELECT note FROM main.lakehouse_catalog WHERE table_name = 'city_daily_kpis'").fetchone()[0]
                 assert "agglomeration-wide: one row per day" in note
+
+
+def test_place_commune_order_and_fallback():
+    """Own commune first, then quartier, segment, bin; a segment table stored before it carried
+    the commune is placed through its quartier; unknown places stay NULL."""
+    from transforms.territory import place_commune
+
+    q = pl.DataFrame({"name": ["Rocheville", "Le Suquet"], "commune": ["Le Cannet", "Cannes"]})
+    seg = pl.DataFrame({"segment_id": ["S1", "S2"], "quartier": ["Rocheville", "Le Suquet"]})    # no commune column
+    bins = pl.DataFrame({"bin_id": ["B1"], "commune": ["Mougins"]})
+    df = pl.DataFrame({"commune": ["Théoule-sur-Mer", None, None, None, None],
+                       "quartier": [None, "Le Suquet", None, None, None],
+                       "segment_id": ["S2", None, "S1", None, "S9"], "bin_id": [None, None, None, "B1", None]})
+    out = place_commune(df, q, seg, bins)["commune"].to_list()
+    assert out == ["Théoule-sur-Mer", "Cannes", "Le Cannet", "Mougins", None]
