@@ -33,7 +33,7 @@ AGGLOMERATION_WIDE: dict[str, str] = {
     "collection_routes": "a truck's trip may cross communes (one fleet plans the agglomeration's collection); "
                          "its stops (proprete.collection_stops) carry each bin's commune",
     "collection_kpis": "the plan's totals for the whole fleet (one plan across communes)",
-    "tonnage_daily": "tonnes per day and stream for the whole fleet",
+    "road_network_summary": "share of the whole street network's length per grade (per commune: road_segment_condition)",
     "document_index": "the administration's documents (contracts, minutes), not places",
     "meeting_actions": "actions from council and service meetings, not places",
     "letters": "the administration's letters", "letter_translations": "translations of the letters",
