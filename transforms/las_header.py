@@ -50,3 +50,46 @@ def check_las_header(data: bytes, name: str) -> int:
         raise bad(f"announces {n} points of {rec_len} bytes but {body} bytes of point data can hold at "
                   f"most {room}{' compressed' if compressed else ''}")
     return int(n)
+
+
+def laszip_chunks(data: bytes, header, name: str) -> list[tuple[int, int]]:
+    """Check a LAZ file's chunk table against its header without decompressing a point: the
+    table is readable, its chunks can hold exactly the header's point count (variable-size chunks:
+    their counts sum to it; fixed-size chunks: ceil(count / chunk size) of them) and their
+    compressed sizes fill the point data up to the table (a truncated or padded file fails).
+    `header` is laspy's header of the file. Returns the table [(points, bytes)] or raises
+    BadDelivery."""
+    import io
+
+    import lazrs
+
+    def bad(why: str):
+        return BadDelivery(f"{name}: unreadable LAS/LAZ (chunk table check: {why})")
+
+    vlr = next((v for v in header.vlrs if getattr(v, "record_id", None) == 22204), None)
+    if vlr is None:
+        raise bad("compressed points but no LASzip VLR (22204)")
+    try:
+        laz_vlr = lazrs.LazVlr(vlr.record_data)
+        start = header.offset_to_point_data
+        (table_offset,) = struct.unpack_from("<q", data, start)
+        src = io.BytesIO(data)
+        src.seek(start)
+        table = lazrs.read_chunk_table(src, laz_vlr)
+    except Exception as exc:  # noqa: BLE001 - lazrs raises its own error type and OSError
+        raise bad(f"no readable chunk table ({type(exc).__name__}: {exc})") from exc
+    if not table:
+        raise bad("empty chunk table")
+    n, size = int(header.point_count), int(laz_vlr.chunk_size())
+    if laz_vlr.uses_variable_size_chunks():
+        held = sum(c[0] for c in table)
+        if held != n:
+            raise bad(f"header announces {n} points, chunk table holds {held}")
+    elif len(table) != max(1, -(-n // size)):
+        raise bad(f"header announces {n} points, {len(table)} chunks of {size} hold "
+                  f"{(len(table) - 1) * size + 1}-{len(table) * size}")
+    body = sum(c[1] for c in table)
+    if start + 8 + body != table_offset:
+        raise bad(f"chunks total {body} bytes but the point data runs {table_offset - start - 8} bytes "
+                  f"(offset {start} to the table at {table_offset}): truncated or damaged")
+    return table
