@@ -57,6 +57,11 @@ PARSE_BUDGETS: dict[str, tuple[str, float, int]] = {
 }
 
 
+# A survey's frames decoded in a process pool from this many frames on (fewer: in the run's process)
+PARALLEL_FRAMES = 200
+FRAME_BUDGET = ("transforms.parsing:parse_survey_frame", 60.0, 2048)
+
+
 def landing_refusal(source: Source, landing: Path, path: Path) -> str | None:
     """Why a delivery must not be read, or None: a symlink anywhere below the landing zone (the
     delivery itself, a folder on its way, a survey's manifest) or a path that resolves outside
@@ -177,9 +182,10 @@ def _record_frame(source: Source, key: str, rec: dict) -> pl.DataFrame:
 
 
 def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarantine_root: Path,
-                    run_id: str, duplicate_of: str | None = None) -> IngestReport:
+                    run_id: str, duplicate_of: str | None = None, workers: int = 1) -> IngestReport:
     """Ingest one delivery of `source` into bronze. Safe to re-run: the delivery's rows are
-    replaced, quarantine records are insert-only, moved files are found again in quarantine."""
+    replaced, quarantine records are insert-only, moved files are found again in quarantine.
+    `workers` > 1: a large survey folder's frames are decoded in parallel."""
     now = datetime.now(timezone.utc)
     landing, quarantine_root = Path(landing), Path(quarantine_root)
     d = _open_delivery(source, key, landing, quarantine_root)
@@ -190,7 +196,7 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
 
     if source.folder_delivery:
         try:
-            return _ingest_survey(source, key, path, lake, landing, quarantine_root, run_id, now, rep)
+            return _ingest_survey(source, key, path, lake, landing, quarantine_root, run_id, now, rep, workers)
         except BadDelivery as exc:
             return _quarantine_whole(lake, source, key, d, landing, quarantine_root, run_id, str(exc))
 
@@ -238,7 +244,7 @@ def ingest_deliveries(source: Source, keys: list[str], lake: Lake, landing: Path
     file is quarantined with its reason and the others land. Other sources: one by one. Safe to
     re-run, like ingest_delivery."""
     if len(keys) == 1 or source.name not in PARSE_BUDGETS or source.parse is not None:
-        return [ingest_delivery(source, k, lake, landing, quarantine_root, run_id) for k in keys]
+        return [ingest_delivery(source, k, lake, landing, quarantine_root, run_id, workers=workers) for k in keys]
     now = datetime.now(timezone.utc)
     landing, quarantine_root = Path(landing), Path(quarantine_root)
     reports, opened, first_of = [], {}, {}
@@ -316,14 +322,16 @@ def _item_ids(source: Source, key: str) -> dict:
 
 
 def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: Path, run_id, now,
-                   rep: IngestReport) -> IngestReport:
+                   rep: IngestReport, workers: int = 1) -> IngestReport:
     """A survey folder: verify each frame against the manifest, decode it, read its EXIF;
-    bad frames go to quarantine one by one, the rest of the survey lands."""
+    bad frames go to quarantine one by one, the rest of the survey lands. A large survey's
+    frames are decoded by `workers` processes (each frame under FRAME_BUDGET)."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         frames = manifest["frames"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadDelivery(f"{source.name}/{key}: unreadable manifest.json ({exc})") from exc
+    parallel = workers > 1 and len(frames) >= PARALLEL_FRAMES
     kept_dir = qroot / source.name / source.root / key
     schema = RECORD_SCHEMAS["road_surveys"]
     records, bad = [], []
@@ -347,15 +355,27 @@ def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: 
             if fr.get("sha256") and digest != fr["sha256"]:
                 raise BadDelivery(f"{item}: sha256 {digest[:12]} differs from the manifest's "
                                   f"{fr['sha256'][:12]} (damaged in transfer)")
-            rec = source.parse_one(data, item)
+            rec = None if parallel else source.parse_one(data, item)
         except BadDelivery as exc:
             bad.append({"item": item, "row_number": i, "reason": str(exc), "path": fp, "checksum": digest})
             continue
+        rec = {} if rec is None else rec
         rec.update({"survey_id": manifest.get("survey_id", key), "file": name,
-                    "vehicle_id": manifest.get("vehicle_id")})
+                    "vehicle_id": manifest.get("vehicle_id"), "_row": i, "_path": fp, "_item": item})
         rec["_source_file"] = fp.relative_to(landing).as_posix() if fp.is_relative_to(landing) else str(fp)
         rec["_checksum"] = digest
         records.append(rec)
+    if parallel:   # decode the verified frames in the pool (assets/parse_pool.py), in manifest order
+        func, seconds, mb = FRAME_BUDGET
+        parsed = parse_files(func, [(r["_item"], r["_path"]) for r in records], workers=workers, seconds=seconds, mb=mb)
+        for r in records:
+            if isinstance(parsed[r["_item"]], BadDelivery):
+                bad.append({"item": r["_item"], "row_number": r["_row"], "reason": str(parsed[r["_item"]]),
+                            "path": r["_path"], "checksum": r["_checksum"]})
+            else:
+                r.update(parsed[r["_item"]])
+        records = [r for r in records if not isinstance(parsed[r["_item"]], BadDelivery)]
+        bad.sort(key=lambda b: b["row_number"])
     df = pl.DataFrame([{k: r.get(k) for k in schema} for r in records], schema=schema)
     df = df.with_columns(
         pl.lit(key).alias("_delivery"),
@@ -398,7 +418,8 @@ def build_bronze_asset(source: Source) -> dg.AssetsDefinition:
         keys, lk, run_id = list(context.partition_keys), lake.lake(), context.run.run_id
         if len(keys) == 1:
             reps = [ingest_delivery(source, keys[0], lk, lake.landing, lake.quarantine_root, run_id,
-                                    duplicate_of=context.run.tags.get("lakehouse/duplicate_of"))]
+                                    duplicate_of=context.run.tags.get("lakehouse/duplicate_of"),
+                                    workers=lake.ingest_workers)]
         else:
             reps = ingest_deliveries(source, keys, lk, lake.landing, lake.quarantine_root, run_id,
                                      workers=lake.ingest_workers)

@@ -6,6 +6,7 @@ tile by tile, nothing requested twice; the tiles of a batch parsed by a pool of 
 import dataclasses
 import hashlib
 import io
+import json
 
 import numpy as np
 import polars as pl
@@ -116,3 +117,40 @@ def test_pool_isolates_a_file_that_kills_its_worker(tmp_path):
     assert out["a"] == {"name": "a", "n": 3} and out["c"] == {"name": "c", "n": 3}
     assert isinstance(out["bad"], BadDelivery) and "not a tile" in str(out["bad"])
     assert isinstance(out["bomb"], BadDelivery) and "exceeded 1024 MB" in str(out["bomb"])
+
+
+def _survey(landing, key: str) -> None:
+    from ..transforms.test_parsing import _jpeg_with_gps
+
+    folder = landing / "roads" / "surveys" / key
+    folder.mkdir(parents=True)
+    frames = []
+    for i in range(6):
+        data = _jpeg_with_gps(lat=43.55 + i * 1e-4, heading=10.0 * i)
+        if i == 2:
+            data = data[: len(data) // 3]          # undecodable, and so listed in the manifest
+        (folder / f"frame_{i:06d}.jpg").write_bytes(data)
+        frames.append({"file": f"frame_{i:06d}.jpg", "sha256": hashlib.sha256(data).hexdigest()})
+    frames[4]["sha256"] = "0" * 64                 # damaged in transfer
+    frames.append({"file": "frame_000099.jpg", "sha256": "1" * 64})   # missing
+    (folder / "manifest.json").write_text(json.dumps({"survey_id": key, "vehicle_id": "V1", "frames": frames}))
+
+
+def test_survey_frames_decoded_in_parallel_land_like_in_process(tmp_path, monkeypatch):
+    from assets import bronze as B
+    from assets.lake import QUARANTINE_SCHEMA, Lake
+
+    monkeypatch.setattr(B, "PARALLEL_FRAMES", 2)
+    out = {}
+    for workers in (1, 2):
+        landing, lake = tmp_path / f"w{workers}" / "landing", Lake(str(tmp_path / f"w{workers}" / "lake"))
+        _survey(landing, "S1")
+        rep = B.ingest_delivery(SOURCES_BY_NAME["road_surveys"], "S1", lake, landing, landing / "_quarantine",
+                                "run", workers=workers)
+        q = lake.read_or_empty("", "quarantine", QUARANTINE_SCHEMA).sort("row_number")
+        out[workers] = (rep.rows, rep.bad_rows, lake.read("bronze", "road_frames").drop("_ingested_at").sort("file"),
+                        q.select("item", "row_number", "reason"))
+    assert out[1][0] == out[2][0] == 4 and out[1][1] == out[2][1] == 3
+    assert out[1][2].equals(out[2][2]) and out[1][3].equals(out[2][3])
+    assert out[2][3]["row_number"].to_list() == [3, 5, 7]
+    assert "cannot decode image" in out[2][3]["reason"][0] and "damaged in transfer" in out[2][3]["reason"][1]
