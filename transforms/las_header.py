@@ -1,7 +1,10 @@
 """LAS/LAZ public header block checked against the file's size before any point is read, so a
 poison file ("LASF" then random bytes, or a header announcing billions of points) costs
-microseconds instead of gigabytes. Pure: bytes in, a point count or BadDelivery out."""
+microseconds instead of gigabytes; the LAZ chunk table checked against the header; and the
+selective read of only the point fields the tile registry needs. Pure: bytes in, a point count,
+arrays or BadDelivery out."""
 
+import io
 import math
 import struct
 
@@ -93,3 +96,28 @@ def laszip_chunks(data: bytes, header, name: str) -> list[tuple[int, int]]:
         raise bad(f"chunks total {body} bytes but the point data runs {table_offset - start - 8} bytes "
                   f"(offset {start} to the table at {table_offset}): truncated or damaged")
     return table
+
+
+def read_tile_fields(data: bytes, selection):
+    """(classification, X, Y, Z) raw arrays of every point, decompressing the `selection` layers
+    (Z is None when not selected)."""
+    import laspy
+    import numpy as np
+
+    with laspy.open(io.BytesIO(data), decompression_selection=selection) as reader:
+        fmt = reader.header.point_format.id
+        arr = reader.read_points(reader.header.point_count).array
+    if fmt >= 6:
+        cls = np.asarray(arr["classification"], dtype=np.uint8)
+    else:   # formats 0-5: 5 class bits, 3 flag bits in one byte
+        cls = (np.asarray(arr["raw_classification"], dtype=np.uint8) & 0x1F)
+    z = arr["Z"] if selection & laspy.DecompressionSelection.Z else None
+    return cls, arr["X"], arr["Y"], z
+
+
+def header_xy_agrees(h, X, Y) -> bool:
+    """The header's x/y bounds are the points' (to one scale step): then its z range is trusted."""
+    (sx, sy, _), (ox, oy, _) = h.scales, h.offsets
+    got = (X.min() * sx + ox, Y.min() * sy + oy, X.max() * sx + ox, Y.max() * sy + oy)
+    want = (h.mins[0], h.mins[1], h.maxs[0], h.maxs[1])
+    return all(abs(float(a) - float(b)) <= 1.001 * s for a, b, s in zip(got, want, (sx, sy, sx, sy)))

@@ -524,7 +524,7 @@ def parse_laz_tile(data: bytes, name: str) -> dict:
     heights' range from the header once its x/y bounds agree with the points' (else z is read
     too). The silver points step (models/lidar/tiles.py) decompresses every field. Ingestion
     runs this under a time and memory budget (assets/guard.py, assets/parse_pool.py)."""
-    from .las_header import check_las_header, laszip_chunks
+    from .las_header import check_las_header, header_xy_agrees, laszip_chunks, read_tile_fields
 
     check_las_header(data, name)
     import laspy
@@ -537,10 +537,10 @@ def parse_laz_tile(data: bytes, name: str) -> dict:
         layered = h.point_format.id >= 6
         if h.are_points_compressed:
             laszip_chunks(data, h, name)
-        cls, X, Y, Z = _read_tile_fields(data, ds.XY_RETURNS_CHANNEL | ds.CLASSIFICATION if layered else ds.all())
+        cls, X, Y, Z = read_tile_fields(data, ds.XY_RETURNS_CHANNEL | ds.CLASSIFICATION if layered else ds.all())
         n = int(cls.size)
-        if n and layered and not _header_xy_agrees(h, X, Y):
-            cls, X, Y, Z = _read_tile_fields(data, ds.XY_RETURNS_CHANNEL | ds.Z | ds.CLASSIFICATION)
+        if n and layered and not header_xy_agrees(h, X, Y):
+            cls, X, Y, Z = read_tile_fields(data, ds.XY_RETURNS_CHANNEL | ds.Z | ds.CLASSIFICATION)
             layered = False
     except BadDelivery:
         raise
@@ -570,31 +570,6 @@ def parse_laz_tile(data: bytes, name: str) -> dict:
         "vegetation_points": int(counts[3] + counts[4] + counts[5]), "building_points": int(counts[6]),
         "noise_points": int(counts[7]), "has_ground_class": bool(counts[2] > 0),
     }
-
-
-def _read_tile_fields(data: bytes, selection):
-    """(classification, X, Y, Z) raw arrays of every point, decompressing the `selection` layers
-    (Z is None when not selected)."""
-    import laspy
-    import numpy as np
-
-    with laspy.open(io.BytesIO(data), decompression_selection=selection) as reader:
-        fmt = reader.header.point_format.id
-        arr = reader.read_points(reader.header.point_count).array
-    if fmt >= 6:
-        cls = np.asarray(arr["classification"], dtype=np.uint8)
-    else:   # formats 0-5: 5 class bits, 3 flag bits in one byte
-        cls = (np.asarray(arr["raw_classification"], dtype=np.uint8) & 0x1F)
-    z = arr["Z"] if selection & laspy.DecompressionSelection.Z else None
-    return cls, arr["X"], arr["Y"], z
-
-
-def _header_xy_agrees(h, X, Y) -> bool:
-    """The header's x/y bounds are the points' (to one scale step): then its z range is trusted."""
-    (sx, sy, _), (ox, oy, _) = h.scales, h.offsets
-    got = (X.min() * sx + ox, Y.min() * sy + oy, X.max() * sx + ox, Y.max() * sy + oy)
-    want = (h.mins[0], h.mins[1], h.maxs[0], h.maxs[1])
-    return all(abs(float(a) - float(b)) <= 1.001 * s for a, b, s in zip(got, want, (sx, sy, sx, sy)))
 
 
 # ---------------------------------------------------------------- city calendar (reference)
