@@ -162,13 +162,17 @@ def _quarantine_whole(lake: Lake, source: Source, key: str, d: _Opened, landing:
     return d.rep
 
 
-def _refused_or_duplicate(lake: Lake, source: Source, key: str, d: _Opened) -> str | None:
+def _refused_or_duplicate(lake: Lake, source: Source, key: str, d: _Opened,
+                          known: dict[str, list[str]] | None = None) -> str | None:
     """Why the delivery is not parsed at all: a refused link, or bytes another delivery already
     brought into bronze. The sensor's duplicate_of tag is a hint; the lake's lineage decides (two
     empty daily logs, e.g. two Sundays without collection, are identical but not duplicates)."""
     if d.refusal:  # decided from the link itself: the target is never opened
         return d.refusal
-    dup = _known_duplicate(lake, source.bronze_table, d.rep.checksum, key)
+    if known is None:
+        dup = _known_duplicate(lake, source.bronze_table, d.rep.checksum, key)
+    else:   # a batch: the lineage read once (_lineage_index)
+        dup = next((k for k in known.get(d.rep.checksum, []) if k != key), None)
     if dup and dup != key:
         return (f"duplicate delivery: same content (sha256 {d.rep.checksum[:12]}) as '{dup}', already "
                 "ingested; not ingested again")
@@ -179,6 +183,17 @@ def _record_frame(source: Source, key: str, rec: dict) -> pl.DataFrame:
     rec = {**rec, **_item_ids(source, key)}
     schema = RECORD_SCHEMAS[source.name]
     return pl.DataFrame([{k: rec.get(k) for k in schema}], schema=schema).with_columns(pl.lit(1, pl.Int64).alias(ROW))
+
+
+def _lineage_index(lake: Lake, table: str) -> dict[str, list[str]]:
+    """content hash -> the deliveries that brought those bytes into bronze (sorted), read once."""
+    if not lake.exists("bronze", table):
+        return {}
+    seen = lake.read("bronze", table, columns=["_delivery", "_checksum"]).unique().sort("_delivery")
+    out: dict[str, list[str]] = {}
+    for delivery, checksum in seen.iter_rows():
+        out.setdefault(checksum, []).append(delivery)
+    return out
 
 
 def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarantine_root: Path,
@@ -248,9 +263,10 @@ def ingest_deliveries(source: Source, keys: list[str], lake: Lake, landing: Path
     now = datetime.now(timezone.utc)
     landing, quarantine_root = Path(landing), Path(quarantine_root)
     reports, opened, first_of = [], {}, {}
+    known = _lineage_index(lake, source.bronze_table)
     for key in keys:
         d = _open_delivery(source, key, landing, quarantine_root)
-        why = _refused_or_duplicate(lake, source, key, d)
+        why = _refused_or_duplicate(lake, source, key, d, known)
         if not why and d.rep.checksum in first_of:   # the same bytes twice in this batch
             why = (f"duplicate delivery: same content (sha256 {d.rep.checksum[:12]}) as "
                    f"'{first_of[d.rep.checksum]}', ingested in the same run; not ingested again")
