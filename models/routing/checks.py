@@ -123,3 +123,35 @@ def routes_distance(problem: VRPProblem, routes: Sequence[Sequence[int]]) -> int
         seq = [problem.depot, *r, problem.depot]
         total += sum(int(problem.distance[a, b]) for a, b in zip(seq[:-1], seq[1:]))
     return total
+
+
+def chain_schedule(problem: VRPProblem, routes: Sequence[Route]) -> list[Route]:
+    """``routes`` re-timed for the trip chains: a chained vehicle leaves as soon as the one before
+    it in its chain is back (earliest schedule, waiting for windows), the first of a chain keeps
+    its departure; an empty vehicle passes its predecessor's return time on. For plans searched
+    without the chains (``SearchConfig.relax_chains``); :func:`check_routes` then judges them."""
+    by_vehicle = {r.vehicle: r for r in routes}
+    before = {int(b): int(a) for a, b in problem.vehicle_chains}
+    tws = problem.time_windows
+    opening = int(tws[problem.depot][0]) if tws is not None and tws[problem.depot] is not None else 0
+    ready: dict[int, int] = {}
+    out: dict[int, Route] = {}
+
+    def back(v: int) -> int:
+        if v not in out:
+            r = by_vehicle.get(v)
+            depart = max(opening, back(before[v])) if v in before else None
+            if r is None or len(r.nodes) <= 2:
+                t = depart if depart is not None else (r.start_times[0] if r is not None else opening)
+                ready[v] = t
+                out[v] = r if r is not None else None
+                return t
+            if depart is None:
+                depart = r.start_times[0]
+            out[v] = _describe_route(problem, v, list(r.nodes), depart)
+            ready[v] = out[v].start_times[-1]
+        return ready[v]
+
+    for v in sorted(set(by_vehicle) | set(before)):
+        back(v)
+    return [out[r.vehicle] if out.get(r.vehicle) is not None else r for r in routes]

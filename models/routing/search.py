@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, replace
 from typing import Sequence
 
-from models.routing.checks import _extract, _status_name, check_routes
+from models.routing.checks import _extract, _status_name, chain_schedule, check_routes
 from models.routing.config import (
     FALLBACK_CONFIG,
     WORKER_GRACE_S,
@@ -55,11 +55,13 @@ def solve_single(
     if always_return_plan is None:
         always_return_plan = problem.has_time_windows
     end = deadline if deadline is not None else t0 + time_limit_s
-    model, assignment, status, notes, cfg_used = _run_search(problem, cfg, end, initial_routes, always_return_plan,
-                                                             solution_limit)
+    searched = replace(problem, vehicle_chains=()) if cfg.relax_chains and problem.vehicle_chains else problem
+    model, assignment, status, notes, cfg_used, had_first = _run_search(searched, cfg, end, initial_routes,
+                                                                        always_return_plan, solution_limit)
     if assignment is None and status != SAFETY_NET_TIMEOUT and cfg != FALLBACK_CONFIG and end - time.time() > 0.2:
         notes.append(f"{cfg.name} found no solution ({status}): retried with {FALLBACK_CONFIG.name}")
-        model, assignment, status, notes2, cfg_used = _run_search(
+        searched = problem
+        model, assignment, status, notes2, cfg_used, had_first = _run_search(
             problem, FALLBACK_CONFIG, end, initial_routes, always_return_plan, solution_limit)
         notes.extend(notes2)
     if assignment is None:
@@ -67,8 +69,14 @@ def solve_single(
                            config=asdict(cfg_used), wall_time_s=time.time() - t0, notes=notes,
                            runs=[{"config": cfg_used.name, "objective": -1, "distance": 0,
                                   "dropped": len(problem.customers()), "status": status,
+                                  "first_solution_found": had_first,
                                   "wall_time_s": round(time.time() - t0, 3)}])
-    routes, dropped = _extract(problem, model, assignment)
+    routes, dropped = _extract(searched, model, assignment)
+    if searched is not problem:
+        # searched without the trip chains (they make the insertion heuristics crawl): schedule
+        # each truck's trips one after the other; check_routes below judges the result
+        routes = chain_schedule(problem, routes)
+        notes.append(f"{cfg_used.name}: searched without the trip chains, trips then scheduled one after the other")
     total = sum(r.distance for r in routes)
     used = sum(1 for r in routes if len(r.nodes) > 2)
     penalties = 0
@@ -154,14 +162,15 @@ def _run_search(problem: VRPProblem, cfg: SearchConfig, end: float,
         # the wall-clock net stopped the search before its solution limit: what it found depends
         # on machine load, so no plan (the caller keeps its last good one or fails)
         notes.append(f"{cfg_used.name}: wall-clock safety net reached before {solution_limit} solutions "
-                     f"(machine too slow or the limit too high): no reproducible plan")
-        return model, None, SAFETY_NET_TIMEOUT, notes, cfg_used
+                     f"(machine too slow or the limit too high; a first solution "
+                     f"{'was' if assignment is not None else 'was not'} found): no reproducible plan")
+        return model, None, SAFETY_NET_TIMEOUT, notes, cfg_used, assignment is not None
     if warm is not None:
         notes.append(f"search objective {assignment.ObjectiveValue() if assignment is not None else None}")
         if assignment is None or assignment.ObjectiveValue() > warm.ObjectiveValue():
             notes.append("search did not improve on the warm start: warm start returned")
             assignment = warm
-    return model, assignment, status, notes, cfg_used
+    return model, assignment, status, notes, cfg_used, assignment is not None
 
 
 def _copy_assignment(routing, assignment):
@@ -269,7 +278,7 @@ def solve_parallel(
     timed_out = [r for r in results if r.status == SAFETY_NET_TIMEOUT]
     finished = [r for r in results if r.status != SAFETY_NET_TIMEOUT]
     if solution_limit is not None and timed_out and finished and not lost \
-            and all(not r.routes for r in timed_out):
+            and not any(run.get("first_solution_found") for r in timed_out for run in r.runs):
         # a run that found not even a first solution by the safety net (the ILS recreate step can
         # fail to insert stops that need a reload) is left out: the plan is the best run that
         # reached its solution limit, the same on an idle or a loaded machine

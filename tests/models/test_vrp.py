@@ -326,3 +326,59 @@ def test_problem_validation():
         VRPProblem(distance=np.zeros((3, 3)), vehicle_capacities=[1], demands=[0, 1])
     with pytest.raises(ValueError):
         VRPProblem(distance=np.zeros((3, 3)), vehicle_capacities=[1], demands=[0, 1, 1], disposal_nodes=[0])
+
+
+# ------------------------------------------------------------------ trip chains (waste plans)
+
+
+def _chained_reload_problem(n: int = 24, trucks: int = 2, streams: int = 2, seed: int = 3,
+                            shift_s: int = 7 * 3600) -> VRPProblem:
+    """Waste-plan shaped: one trip vehicle per (truck, stream), a truck's trips chained, a stop only
+    on its stream's trips, 300 kg stops for 1,000 kg trucks (reloads at node 1 needed)."""
+    rng = np.random.default_rng(seed)
+    xy = np.r_[[[0, 0], [900, 400]], rng.uniform(-3000, 3000, (n, 2))]
+    d = _euclid(xy)
+    veh = [(k, s) for k in range(trucks) for s in range(streams)]
+    allowed = [None, None] + [[v for v, (_, s) in enumerate(veh) if s == i % streams] for i in range(n)]
+    chains = [(v, v + 1) for v in range(len(veh) - 1) if veh[v][0] == veh[v + 1][0]]
+    return VRPProblem(distance=d, travel_time=d // 5, vehicle_capacities=[1000] * len(veh),
+                      demands=[0, 0] + [300] * n, service_times=[0, 600] + [60] * n,
+                      time_windows=[(0, shift_s), None] + [None] * n, depot=0,
+                      drop_penalties=[None, None] + [10 ** 6] * n, disposal_nodes=[1], max_disposal_trips=3,
+                      disposal_service_time=600, allowed_vehicles=allowed, vehicle_chains=chains, name="chained")
+
+
+def test_trip_chains_with_reloads_planned_by_the_relaxed_ils():
+    """The ILS of a chained problem searches without the chains (the insertion heuristics crawl
+    with them: `make run`'s demo day hit the 300 s safety net), then schedules the trips one after
+    the other; the plan serves every stop, reloads, and keeps each truck's trips apart in time."""
+    from models.routing import CHAIN_CONFIGS, SAFETY_NET_TIMEOUT
+
+    prob = _chained_reload_problem()
+    cfgs = default_configs(prob)
+    assert cfgs == list(CHAIN_CONFIGS) and cfgs[0].relax_chains and cfgs[0].metaheuristic == "ILS"
+    sol = solve_single(prob, cfgs[0], time_limit_s=120, always_return_plan=True, solution_limit=300)
+    assert sol.status != SAFETY_NET_TIMEOUT and sol.feasible, (sol.status, sol.violations, sol.dropped, sol.notes)
+    assert [n for n in _served(sol) if n != 1] == list(range(2, 26))
+    reloads = [r for r in sol.routes if 1 in r.nodes[1:-2]]   # unloads with bins still to collect after
+    assert reloads and all(max(r.loads) <= 1000 for r in sol.routes)
+    by_vehicle = {r.vehicle: r for r in sol.routes if len(r.nodes) > 2}
+    for a, b in prob.vehicle_chains:
+        if a in by_vehicle and b in by_vehicle:
+            assert by_vehicle[b].start_times[0] >= by_vehicle[a].start_times[-1]
+    again = solve_single(prob, cfgs[0], time_limit_s=120, always_return_plan=True, solution_limit=300)
+    assert [r.nodes for r in again.routes] == [r.nodes for r in sol.routes]
+
+
+def test_chain_schedule_retimes_trips_and_the_check_flags_a_short_shift():
+    from models.routing.checks import _describe_route, chain_schedule
+
+    prob = _chained_reload_problem(n=4, trucks=1)
+    first = _describe_route(prob, 0, [0, 2, 4, 0], 0)
+    second = _describe_route(prob, 1, [0, 3, 5, 0], 0)        # leaves at 0 too: breaks the chain
+    assert check_routes(prob, [first, second])
+    fixed = chain_schedule(prob, [first, second])
+    assert fixed[0].start_times == first.start_times
+    assert fixed[1].start_times[0] == first.start_times[-1] and not check_routes(prob, fixed)
+    short = _chained_reload_problem(n=4, trucks=1, shift_s=first.start_times[-1] + second.duration // 2)
+    assert any("served at" in v for v in check_routes(short, chain_schedule(short, [first, second])))
