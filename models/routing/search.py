@@ -229,6 +229,16 @@ def solve_parallel(
     if workers <= 1 or len(cfgs) == 1:
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
                             deadline=deadline, solution_limit=solution_limit)
+        if cfgs[0].relax_chains and len(cfgs) > 1 and best.found and best.violations:
+            # searched without the trip chains and a chain broke once scheduled: the next
+            # (full-model) search runs after it, as it would have beside it on two cores
+            other = solve_single(problem, cfgs[1], initial_routes=initial_routes,
+                                 always_return_plan=always_return_plan, deadline=deadline,
+                                 solution_limit=solution_limit)
+            runs = best.runs + other.runs
+            best = other if other.status == SAFETY_NET_TIMEOUT and solution_limit is not None else _best([best, other])
+            best.runs = runs
+            best.notes = best.notes + [f"{cfgs[0].name} broke a trip chain: {cfgs[1].name} run after it"]
         best.wall_time_s = time.time() - t0
         return best
     ctx = mp.get_context("spawn")

@@ -382,3 +382,18 @@ def test_chain_schedule_retimes_trips_and_the_check_flags_a_short_shift():
     assert fixed[1].start_times[0] == first.start_times[-1] and not check_routes(prob, fixed)
     short = _chained_reload_problem(n=4, trucks=1, shift_s=first.start_times[-1] + second.duration // 2)
     assert any("served at" in v for v in check_routes(short, chain_schedule(short, [first, second])))
+
+
+def test_one_worker_runs_the_full_model_when_the_relaxed_plan_breaks_a_chain():
+    """With one worker only the first configuration runs, unless it is the chain-relaxed ILS and
+    its plan breaks a chain once scheduled: the full-model search then runs after it."""
+    from models.routing import CHAIN_CONFIGS
+
+    # one truck, two streams; its two trips take 4,790 s and 3,818 s: each fits a 6,000 s shift
+    # alone (what the relaxed search sees), not one after the other
+    prob = _chained_reload_problem(n=12, trucks=1, shift_s=6000)
+    relaxed = solve_single(prob, CHAIN_CONFIGS[0], time_limit_s=120, always_return_plan=True, solution_limit=200)
+    assert relaxed.found and not relaxed.dropped and relaxed.violations
+    sol = solve(prob, time_limit_s=120, workers=1, always_return_plan=True, solution_limit=200)
+    assert [r["config"] for r in sol.runs] == [c.name for c in CHAIN_CONFIGS]
+    assert sol.found and not sol.violations and sol.dropped, (sol.violations, sol.dropped)
