@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, replace
 from typing import Sequence
 
-from models.routing.checks import _extract, _status_name, chain_schedule, check_routes
+from models.routing.checks import _extract, _status_name, balance_trips, check_routes
 from models.routing.config import (
     FALLBACK_CONFIG,
     WORKER_GRACE_S,
@@ -74,8 +74,9 @@ def solve_single(
     routes, dropped = _extract(searched, model, assignment)
     if searched is not problem:
         # searched without the trip chains (they make the insertion heuristics crawl): schedule
-        # each truck's trips one after the other; check_routes below judges the result
-        routes = chain_schedule(problem, routes)
+        # each truck's trips one after the other, swapping trips between trucks while that helps;
+        # check_routes below judges the result
+        routes = balance_trips(problem, routes)
         notes.append(f"{cfg_used.name}: searched without the trip chains, trips then scheduled one after the other")
     total = sum(r.distance for r in routes)
     used = sum(1 for r in routes if len(r.nodes) > 2)

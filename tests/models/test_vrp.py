@@ -397,3 +397,21 @@ def test_one_worker_runs_the_full_model_when_the_relaxed_plan_breaks_a_chain():
     sol = solve(prob, time_limit_s=120, workers=1, always_return_plan=True, solution_limit=200)
     assert [r["config"] for r in sol.runs] == [c.name for c in CHAIN_CONFIGS]
     assert sol.found and not sol.violations and sol.dropped, (sol.violations, sol.dropped)
+
+
+def test_balance_trips_moves_a_trip_to_the_idle_truck():
+    """Truck 0 drives both streams' trips, truck 1 none: one after the other they overrun the
+    shift; swapping a trip onto truck 1 (its stops allow it, its load fits) ends the lateness with
+    the same distance."""
+    from models.routing.checks import _describe_route, balance_trips, chain_schedule
+
+    long = _chained_reload_problem(n=4, trucks=2)
+    routes = [_describe_route(long, 0, [0, 2, 4, 0]), _describe_route(long, 1, [0, 3, 5, 0]),
+              _describe_route(long, 2, [0, 0]), _describe_route(long, 3, [0, 0])]
+    both = chain_schedule(long, routes)[1].start_times[-1]
+    prob = _chained_reload_problem(n=4, trucks=2, shift_s=both - 1)
+    assert check_routes(prob, chain_schedule(prob, routes))           # truck 0 back after the shift
+    fixed = balance_trips(prob, routes)
+    assert not check_routes(prob, fixed)
+    assert sorted(r.vehicle for r in fixed if len(r.nodes) > 2) in ([0, 3], [1, 2])
+    assert sum(r.distance for r in fixed) == sum(r.distance for r in routes)
