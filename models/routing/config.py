@@ -113,12 +113,14 @@ DISPOSAL_CONFIGS: tuple[SearchConfig, ...] = (
 )
 
 # With trip chains (see default_configs): the ILS on the problem without its chains (scheduled and
-# checked afterwards) beside guided local search on the whole model.
+# checked afterwards) beside guided local search from the empty plan on the full model; GLS from
+# parallel insertion on the full model (minutes at 250 stops) only when both fall short.
 CHAIN_CONFIGS: tuple[SearchConfig, ...] = (
     SearchConfig(name="ils-pci-sisr25-relaxed-chains", first_solution="PARALLEL_CHEAPEST_INSERTION",
                  sisr_avg_removed=25, sisr_max_sequence=15, relax_chains=True),
-    DISPOSAL_CONFIGS[1],
+    SearchConfig(name="gls-empty", first_solution="ALL_UNPERFORMED", metaheuristic="GLS"),
 )
+CHAIN_FALLBACK = DISPOSAL_CONFIGS[1]
 
 # how long past the deadline a spawned search may take to report (start-up under load, pickling)
 # before it is given up and stopped

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from models.routing.checks import _extract, _status_name, balance_trips, check_routes
 from models.routing.config import (
+    CHAIN_FALLBACK,
     FALLBACK_CONFIG,
     WORKER_GRACE_S,
     SearchConfig,
@@ -202,6 +203,28 @@ def _better(a: VRPSolution, b: VRPSolution) -> bool:
     return ka < kb
 
 
+def _chain_fallback(problem: VRPProblem, best: VRPSolution, relaxed: Sequence[VRPSolution], deadline: float,
+                    initial_routes, always_return_plan, solution_limit) -> VRPSolution:
+    """Trip chains: when the chain-relaxed ILS broke a chain and the plan kept leaves stops that
+    plan served (guided local search from the empty plan cannot insert stops that need a reload),
+    :data:`CHAIN_FALLBACK` (GLS from parallel insertion on the full model; slow there, so only
+    then) runs after, and the best of all is kept. Decided on the plans, not the clock."""
+    if not relaxed or not best.found or not (best.violations or len(best.dropped) > min(len(r.dropped) for r in relaxed)):
+        return best
+    full = solve_single(problem, CHAIN_FALLBACK, initial_routes=initial_routes, always_return_plan=always_return_plan,
+                        deadline=deadline, solution_limit=solution_limit)
+    runs = best.runs + full.runs
+    if full.status == SAFETY_NET_TIMEOUT and solution_limit is not None:
+        full.notes = best.notes + full.notes + ["the full-model search after a broken trip chain reached the safety "
+                                                "net: no reproducible plan"]
+        full.runs = runs
+        return full
+    out = _best([best, full])
+    out.runs = runs
+    out.notes = out.notes + [f"a trip chain broke or stops were left: {CHAIN_FALLBACK.name} run after the pair"]
+    return out
+
+
 def solve_parallel(
     problem: VRPProblem,
     time_limit_s: float = 30.0,
@@ -232,7 +255,8 @@ def solve_parallel(
                             deadline=deadline, solution_limit=solution_limit)
         if cfgs[0].relax_chains and len(cfgs) > 1 and best.found and best.violations:
             # searched without the trip chains and a chain broke once scheduled: the next
-            # (full-model) search runs after it, as it would have beside it on two cores
+            # search runs after it, as it would have beside it on two cores
+            relaxed = best
             other = solve_single(problem, cfgs[1], initial_routes=initial_routes,
                                  always_return_plan=always_return_plan, deadline=deadline,
                                  solution_limit=solution_limit)
@@ -240,6 +264,8 @@ def solve_parallel(
             best = other if other.status == SAFETY_NET_TIMEOUT and solution_limit is not None else _best([best, other])
             best.runs = runs
             best.notes = best.notes + [f"{cfgs[0].name} broke a trip chain: {cfgs[1].name} run after it"]
+            best = _chain_fallback(problem, best, [relaxed], deadline, initial_routes, always_return_plan,
+                                   solution_limit)
         best.wall_time_s = time.time() - t0
         return best
     ctx = mp.get_context("spawn")
@@ -305,6 +331,9 @@ def solve_parallel(
         best.notes = best.notes + [f"runs {[c.name for c in cfgs]}: one stopped by the wall-clock safety net "
                                    f"or lost: no reproducible plan"]
     best.runs = runs
+    if best.status != SAFETY_NET_TIMEOUT:
+        best = _chain_fallback(problem, best, [r for r in results if r.config.get("relax_chains")], deadline,
+                               initial_routes, always_return_plan, solution_limit)
     if lost:
         best.notes.append(f"parallel runs {lost} returned nothing in time and were stopped")
     best.wall_time_s = time.time() - t0

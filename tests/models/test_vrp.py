@@ -368,6 +368,11 @@ def test_trip_chains_with_reloads_planned_by_the_relaxed_ils():
             assert by_vehicle[b].start_times[0] >= by_vehicle[a].start_times[-1]
     again = solve_single(prob, cfgs[0], time_limit_s=120, always_return_plan=True, solution_limit=300)
     assert [r.nodes for r in again.routes] == [r.nodes for r in sol.routes]
+    # the pair on two cores: GLS from the empty plan cannot insert the stops that need a reload
+    # (it drops some), the relaxed plan wins, no third search
+    pair = solve(prob, time_limit_s=120, always_return_plan=True, solution_limit=300)
+    assert pair.feasible and [r["config"] for r in pair.runs] == [c.name for c in cfgs]
+    assert pair.objective == sol.objective
 
 
 def test_chain_schedule_retimes_trips_and_the_check_flags_a_short_shift():
@@ -386,8 +391,9 @@ def test_chain_schedule_retimes_trips_and_the_check_flags_a_short_shift():
 
 def test_one_worker_runs_the_full_model_when_the_relaxed_plan_breaks_a_chain():
     """With one worker only the first configuration runs, unless it is the chain-relaxed ILS and
-    its plan breaks a chain once scheduled: the full-model search then runs after it."""
+    its plan breaks a chain once scheduled: the full-model searches then run after it."""
     from models.routing import CHAIN_CONFIGS
+    from models.routing.config import CHAIN_FALLBACK
 
     # one truck, two streams; its two trips take 4,790 s and 3,818 s: each fits a 6,000 s shift
     # alone (what the relaxed search sees), not one after the other
@@ -395,7 +401,9 @@ def test_one_worker_runs_the_full_model_when_the_relaxed_plan_breaks_a_chain():
     relaxed = solve_single(prob, CHAIN_CONFIGS[0], time_limit_s=120, always_return_plan=True, solution_limit=200)
     assert relaxed.found and not relaxed.dropped and relaxed.violations
     sol = solve(prob, time_limit_s=120, workers=1, always_return_plan=True, solution_limit=200)
-    assert [r["config"] for r in sol.runs] == [c.name for c in CHAIN_CONFIGS]
+    # GLS from the empty plan drops more stops than the relaxed plan served: the full-model GLS
+    # from parallel insertion runs last
+    assert [r["config"] for r in sol.runs] == [c.name for c in CHAIN_CONFIGS] + [CHAIN_FALLBACK.name]
     assert sol.found and not sol.violations and sol.dropped, (sol.violations, sol.dropped)
 
 
