@@ -81,9 +81,10 @@ def default_configs(problem: VRPProblem | None = None) -> list[SearchConfig]:
     one parallel-insertion first solution took 19 CPU s and the ILS made fewer than 50 solutions
     in 34 CPU s (`make run` waited for its 300 s safety net); the same ILS without the chains made
     1,000 in 3.7 CPU s. So the ILS searches with the chains relaxed (``relax_chains``) and its plan
-    is scheduled and checked against them afterwards, beside guided local search on the full model.
-    Guided local search from the empty plan was measured too (1,000 solutions in 5.5 CPU s on the
-    demo day) but cannot insert stops that need a reload (6 of 24 dropped on the test problem).
+    is balanced, scheduled and checked against them afterwards, beside guided local search from
+    the empty plan on the full model (1,000 solutions in 5.5 CPU s on the demo day, but it cannot
+    insert stops that need a reload); :data:`CHAIN_FALLBACK` runs after them only when they fall
+    short (see ``search._chain_fallback``).
     """
     if problem is not None and problem.vehicle_chains:
         return list(CHAIN_CONFIGS)
