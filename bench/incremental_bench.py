@@ -1,0 +1,276 @@
+"""Incremental cost (issue 25, item 5): what one new day of data costs once the city is built.
+
+    python bench/incremental_bench.py --profile demo          # make bench-incremental
+    python bench/incremental_bench.py --profile tiny          # a quicker look
+
+1. Full build from an empty lake in a scratch folder: `lakehouse run` (simulate the city, the
+   landing sensors into bronze, the job nightly_marts, DuckDB); each stage printed.
+2. The declarative automation is evaluated once (Dagster's `evaluate_automation_conditions`, the
+   evaluation the `lakehouse_automation` sensor runs in the daemon): the settled state, its cursor.
+3. New deliveries are landed, made by the simulator (bench/ may use it; production code never
+   does): one new day of waste data (the truck collection log, the bin-sensor readings and the
+   litter detections of the day after the simulated period) and one new road survey folder (a
+   third campaign of the same city). The simulator has no "one more day" mode: the waste part is
+   simulated again over n_days + 1 days ending one day later and only the new day's three files
+   are copied; the roads part with a third campaign appended and only its folder copied (its
+   COCO annotations are not: a new survey arrives unlabelled).
+4. What the sensors run, timed until DuckDB shows the new rows: the landing sensors (a run per new
+   delivery), then automation ticks, each executing what the tick requested as one run (the asset
+   subset of nightly_marts, with their checks), until a tick requests nothing.
+5. Optionally (`--nightly`) the nightly schedule's job, nightly_marts, on the same lake afterwards:
+   it refreshes everything after bronze, new data or not.
+
+Prints each stage, the assets each tick ran, the DuckDB tables that changed, where the new day and
+the new survey are visible, and the ratio incremental / full build. Figures are on the simulator
+("simulated"); the load average is printed with each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+NEW_SURVEY = ("SRV-2026-10B", 19, "VEH-VOIRIE-03")   # survey id, day of October 2026 (a Monday), vehicle
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
+def land_new_deliveries(profile: str, seed: int, landing: Path, scratch: Path) -> dict:
+    """Write one new day of waste data and one new survey folder into `landing` (see module doc)."""
+    from datetime import date
+
+    from models.simulator import roads as SR
+    from models.simulator.city import PROFILES, build_city
+    from models.simulator.waste import simulate_waste
+
+    base = PROFILES[profile]
+    new_day = base.end_date + timedelta(days=1)
+    while new_day.weekday() >= 5:   # the next working day (the trucks do not collect at weekends)
+        new_day += timedelta(days=1)
+    longer = dataclasses.replace(base, n_days=base.n_days + (new_day - base.end_date).days, end_date=new_day)
+    simulate_waste(build_city(longer, seed), scratch / "landing", scratch / "truth")
+    copied = []
+    for folder, name in (("collection_logs", f"collecte_{new_day}.csv"), ("bin_sensors", f"capteurs_{new_day}.jsonl"),
+                         ("litter", f"litter_{new_day}.parquet")):
+        src = scratch / "landing" / "waste" / folder / name
+        if src.exists():
+            dst = landing / "waste" / folder / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            copied.append(f"waste/{folder}/{name}")
+
+    sid, day, vehicle = NEW_SURVEY
+    saved = SR.CAMPAIGNS, SR._segment_states
+
+    def three_states(city, rng):   # the third campaign sees the roads as the second did, two weeks later
+        return [dict(st, conditions=(*st["conditions"], st["conditions"][-1])) for st in saved[1](city, rng)]
+
+    SR.CAMPAIGNS, SR._segment_states = (*saved[0], (sid, date(2026, 10, day), vehicle)), three_states
+    try:
+        SR.simulate_roads(build_city(base, seed), scratch / "landing", scratch / "truth")
+    finally:
+        SR.CAMPAIGNS, SR._segment_states = saved
+    src = scratch / "landing" / "roads" / "surveys" / sid
+    dst = landing / "roads" / "surveys" / sid
+    frames = [p for p in src.iterdir() if p.name != "manifest.json"]
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in frames:
+        shutil.copyfile(p, dst / p.name)
+    shutil.copyfile(src / "manifest.json", dst / "manifest.json")   # last: the delivery is complete
+    copied.append(f"roads/surveys/{sid}/ ({len(frames)} frames)")
+    return {"new_day": str(new_day), "survey_id": sid, "files": copied}
+
+
+def duckdb_state(path: str, new_day: str, survey_id: str) -> tuple[dict, dict]:
+    """(row count and content hash per table, rows showing the new day / the new survey per table)."""
+    import duckdb
+
+    from rerun_bench import snapshot
+
+    snap = snapshot(Path(path))
+    seen: dict[str, int] = {}
+    with duckdb.connect(path, read_only=True) as con:
+        cols = con.execute("SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                           "WHERE table_schema NOT IN ('main', 'information_schema')").fetchall()
+        for schema, table, col, typ in cols:
+            if col == "survey_id":
+                q = f'SELECT count(*) FROM "{schema}"."{table}" WHERE "{col}" = ?'
+                arg = survey_id
+            elif typ == "DATE":
+                q = f'SELECT count(*) FROM "{schema}"."{table}" WHERE "{col}" = ?::DATE'
+                arg = new_day
+            else:
+                continue
+            n = con.execute(q, [arg]).fetchone()[0]
+            if n:
+                seen[f"{schema}.{table}.{col}"] = int(n)
+    return snap, seen
+
+
+def run_ticks(defs, instance, cursor, say, max_ticks: int = 4, job_name: str = "nightly_marts"
+              ) -> tuple[list[dict], object, list[str]]:
+    """Automation ticks until one requests nothing: each tick's requested assets run as one run
+    (the subset of `job_name`, checks included). Returns (ticks, cursor, failures)."""
+    import dagster as dg
+
+    from orchestration.progress import execute_watched
+    from orchestration.runner import QUIET
+
+    marts = defs.resolve_job_def(job_name)
+    ticks, failures = [], []
+    for _ in range(max_ticks):
+        t = time.perf_counter()
+        res = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        cursor = res.cursor
+        keys = sorted({ap.asset_key for ap in res._requested_asset_partitions}, key=lambda k: k.to_user_string())
+        tick = {"evaluate_s": round(time.perf_counter() - t, 1), "assets": [k.to_user_string() for k in keys]}
+        if not keys:
+            ticks.append(tick)
+            break
+        t = time.perf_counter()
+        job = marts.get_subset(asset_selection=set(keys))
+        r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
+                            tags={"lakehouse/trigger": "automation (incremental_bench)"})
+        tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load())
+        if not r.success:
+            failures.append(f"tick run {r.run_id}: failed steps "
+                            f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
+        ticks.append(tick)
+    return ticks, cursor, failures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="demo", choices=("tiny", "demo", "city"))
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--workdir", default="data/bench_incremental")
+    ap.add_argument("--nightly", action="store_true", help="also time the nightly job on the new data afterwards")
+    ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--reuse", action="store_true", help="keep the workdir's built lake and its full-build figures "
+                    "(a previous run's step 1); steps 2-5 run on it (a second --reuse lands nothing new)")
+    args = ap.parse_args()
+
+    base = Path(args.workdir).resolve() / args.profile
+    if base.exists() and not args.reuse:
+        shutil.rmtree(base)
+    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"), "LAKE_STORAGE_OPTIONS": "",
+           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
+           "CITY_PROFILE": args.profile, "SEED": str(args.seed)}
+    os.environ.update(env)
+    import dagster as dg
+    from rich.console import Console
+
+    from orchestration.definitions import build_definitions, resources_for
+    from orchestration.runner import _execute, ingest_landing, prepare_dagster_home, run_all
+    from orchestration.settings import Settings
+
+    settings = Settings.from_env(env)
+    out: dict = {"profile": args.profile, "seed": args.seed, "cpus": os.cpu_count()}
+    quiet = Console(file=open(os.devnull, "w"))
+    say = lambda m: None  # noqa: E731  (run progress lines are not printed)
+
+    print(f"[1] full build from an empty lake, profile {args.profile}, seed {args.seed} (simulated city); "
+          f"load {load()}", flush=True)
+    full_json = base / "full_build.json"
+    if args.reuse and full_json.exists():
+        out["full"] = json.loads(full_json.read_text())
+        print(f"    reused {full_json} (built before)")
+    else:
+        cpu0 = time.process_time()
+        t = time.perf_counter()
+        full = run_all(settings, console=quiet)
+        out["full"] = {"seconds": round(time.perf_counter() - t, 1), "cpu_s_driver": round(time.process_time() - cpu0, 1),
+                       "stages": {s.name: round(s.seconds, 1) for s in full.stages}, "failures": full.failures,
+                       "load_end": load(), "details": {s.name: s.detail for s in full.stages}}
+        full_json.write_text(json.dumps(out["full"], indent=1))
+    for name, secs in out["full"]["stages"].items():
+        print(f"    {name:<18} {secs:8.1f} s  {out['full'].get('details', {}).get(name, '')[:90]}")
+    print(f"    total {out['full']['seconds']} s, load at end {out['full']['load_end']}; failures: "
+          f"{out['full']['failures'] or 'none'}", flush=True)
+    full_build_s = sum(v for k, v in out["full"]["stages"].items() if k != "simulate")
+
+    home = prepare_dagster_home(settings)
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.get() as instance:
+        t = time.perf_counter()
+        settle, cursor, _ = run_ticks(defs, instance, None, say)
+        print(f"[2] automation settled after the full build: {sum(len(x['assets']) for x in settle)} assets requested "
+              f"in {len(settle)} tick(s), {time.perf_counter() - t:.1f} s; load {load()}", flush=True)
+        for x in settle:
+            if x["assets"]:
+                print(f"    tick ran {len(x['assets'])}: {', '.join(x['assets'])}")
+        out["settle"] = settle
+        before, _ = duckdb_state(settings.serving_path, "1900-01-01", "-")
+
+        t = time.perf_counter()
+        landed = land_new_deliveries(args.profile, args.seed, Path(settings.landing_uri), base / "scratch")
+        out["landed"] = landed | {"simulate_s": round(time.perf_counter() - t, 1)}
+        print(f"[3] landed (simulator, {out['landed']['simulate_s']} s): {', '.join(landed['files'])}", flush=True)
+
+        print(f"[4] incremental: landing sensors, then automation ticks until none requests anything; "
+              f"load {load()}", flush=True)
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        runs, failures = ingest_landing(defs, instance, home, resources_for(settings), say=say)
+        bronze_s = time.perf_counter() - t0
+        print(f"    bronze: {runs} delivery runs, {bronze_s:.1f} s; load {load()}", flush=True)
+        ticks, cursor, tick_failures = run_ticks(defs, instance, cursor, say)
+        incr_s = time.perf_counter() - t0
+        after, seen = duckdb_state(settings.serving_path, landed["new_day"], landed["survey_id"])
+        for i, x in enumerate(ticks, 1):
+            print(f"    tick {i}: evaluate {x['evaluate_s']} s, {len(x['assets'])} assets"
+                  + (f", run {x['run_s']} s ({'ok' if x['success'] else 'FAILED'}), load {x['load']}" if x["assets"] else "")
+                  + (f": {', '.join(x['assets'])}" if x["assets"] else ""), flush=True)
+        changed = sorted(n for n in after if before.get(n) != after[n])
+        all_assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
+        ran = sorted({a for x in ticks for a in x["assets"]})
+        not_ran = [a for a in all_assets if a not in ran and not a.startswith(("bronze/", "lake/"))]
+        out["incremental"] = {"seconds": round(incr_s, 1), "cpu_s_driver": round(time.process_time() - cpu0, 1),
+                              "bronze_s": round(bronze_s, 1), "delivery_runs": runs, "ticks": ticks,
+                              "failures": failures + tick_failures, "load_end": load(),
+                              "assets_ran": ran, "assets_not_ran": not_ran, "duckdb_tables_changed": changed,
+                              "new_rows_visible": seen}
+        print(f"    DuckDB tables changed ({len(changed)} of {len(after)}): {', '.join(changed)}")
+        print(f"    new day {landed['new_day']} / survey {landed['survey_id']} visible in DuckDB: "
+              f"{json.dumps(seen) if seen else 'NOWHERE'}")
+        print(f"    assets after bronze not run ({len(not_ran)}): {', '.join(not_ran)}")
+        print(f"    incremental: {incr_s:.1f} s to DuckDB (driver CPU {out['incremental']['cpu_s_driver']} s), "
+              f"load {load()}; failures: {failures + tick_failures or 'none'}", flush=True)
+
+        if args.nightly:
+            t = time.perf_counter()
+            nf = _execute(defs, instance, "nightly_marts", say=say)
+            out["nightly_after"] = {"seconds": round(time.perf_counter() - t, 1), "failures": nf, "load_end": load()}
+            print(f"[5] nightly_marts on the same lake: {out['nightly_after']['seconds']} s, load {load()}; "
+                  f"failures {nf or 'none'}", flush=True)
+
+    ratio = incr_s / full_build_s if full_build_s else float("nan")
+    out["ratio_incremental_over_full"] = round(ratio, 3)
+    ok = (not out["incremental"]["failures"] and not out["full"]["failures"] and any(k.endswith("survey_id") for k in seen)
+          and any(not k.endswith("survey_id") for k in seen))
+    print(f"\nprofile {args.profile} (simulated): full build {full_build_s:.0f} s (bronze + silver..DuckDB, without "
+          f"simulating), incremental {incr_s:.0f} s -> ratio {ratio:.2f}; target <= 120 s: "
+          f"{'met' if incr_s <= 120 else 'NOT met'}; new rows in DuckDB: {'yes' if ok else 'NO'}; load {load()}")
+    if args.nightly:
+        print(f"nightly_marts afterwards (full refresh after bronze): {out['nightly_after']['seconds']} s, "
+              f"ratio {out['nightly_after']['seconds'] / full_build_s:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
