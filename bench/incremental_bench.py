@@ -48,6 +48,15 @@ def load() -> float:
     return round(os.getloadavg()[0], 1)
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and of its finished child processes (fairer than wall time on a
+    machine shared with other jobs)."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 def land_new_deliveries(profile: str, seed: int, landing: Path, scratch: Path) -> dict:
     """Write one new day of waste data and one new survey folder into `landing` (see module doc)."""
     from datetime import date
@@ -144,7 +153,8 @@ def run_ticks(defs, instance, cursor, say, max_ticks: int = 4, job_name: str = "
         job = marts.get_subset(asset_selection=set(keys))
         r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
                             tags={"lakehouse/trigger": "automation (incremental_bench)"})
-        tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load())
+        tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
+                    run_ended=time.perf_counter())
         if not r.success:
             failures.append(f"tick run {r.run_id}: failed steps "
                             f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
@@ -189,10 +199,10 @@ def main() -> int:
         out["full"] = json.loads(full_json.read_text())
         print(f"    reused {full_json} (built before)")
     else:
-        cpu0 = time.process_time()
+        cpu0 = cpu_s()
         t = time.perf_counter()
         full = run_all(settings, console=quiet)
-        out["full"] = {"seconds": round(time.perf_counter() - t, 1), "cpu_s_driver": round(time.process_time() - cpu0, 1),
+        out["full"] = {"seconds": round(time.perf_counter() - t, 1), "cpu_s": round(cpu_s() - cpu0, 1),
                        "stages": {s.name: round(s.seconds, 1) for s in full.stages}, "failures": full.failures,
                        "load_end": load(), "details": {s.name: s.detail for s in full.stages}}
         full_json.write_text(json.dumps(out["full"], indent=1))
@@ -222,13 +232,17 @@ def main() -> int:
 
         print(f"[4] incremental: landing sensors, then automation ticks until none requests anything; "
               f"load {load()}", flush=True)
-        cpu0 = time.process_time()
+        cpu0 = cpu_s()
         t0 = time.perf_counter()
         runs, failures = ingest_landing(defs, instance, home, resources_for(settings), say=say)
         bronze_s = time.perf_counter() - t0
         print(f"    bronze: {runs} delivery runs, {bronze_s:.1f} s; load {load()}", flush=True)
         ticks, cursor, tick_failures = run_ticks(defs, instance, cursor, say)
         incr_s = time.perf_counter() - t0
+        published = [x["run_ended"] for x in ticks if "serving/cannes_duckdb" in x["assets"] and x.get("success")]
+        to_duckdb_s = (published[0] - t0) if published else float("nan")
+        for x in ticks:
+            x.pop("run_ended", None)
         after, seen = duckdb_state(settings.serving_path, landed["new_day"], landed["survey_id"])
         for i, x in enumerate(ticks, 1):
             print(f"    tick {i}: evaluate {x['evaluate_s']} s, {len(x['assets'])} assets"
@@ -238,7 +252,7 @@ def main() -> int:
         all_assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
         ran = sorted({a for x in ticks for a in x["assets"]})
         not_ran = [a for a in all_assets if a not in ran and not a.startswith(("bronze/", "lake/"))]
-        out["incremental"] = {"seconds": round(incr_s, 1), "cpu_s_driver": round(time.process_time() - cpu0, 1),
+        out["incremental"] = {"seconds": round(incr_s, 1), "to_duckdb_s": round(to_duckdb_s, 1), "cpu_s": round(cpu_s() - cpu0, 1),
                               "bronze_s": round(bronze_s, 1), "delivery_runs": runs, "ticks": ticks,
                               "failures": failures + tick_failures, "load_end": load(),
                               "assets_ran": ran, "assets_not_ran": not_ran, "duckdb_tables_changed": changed,
@@ -247,7 +261,8 @@ def main() -> int:
         print(f"    new day {landed['new_day']} / survey {landed['survey_id']} visible in DuckDB: "
               f"{json.dumps(seen) if seen else 'NOWHERE'}")
         print(f"    assets after bronze not run ({len(not_ran)}): {', '.join(not_ran)}")
-        print(f"    incremental: {incr_s:.1f} s to DuckDB (driver CPU {out['incremental']['cpu_s_driver']} s), "
+        print(f"    incremental: {to_duckdb_s:.1f} s until DuckDB was published with them, {incr_s:.1f} s until a tick "
+              f"requested nothing more (CPU {out['incremental']['cpu_s']} s), "
               f"load {load()}; failures: {failures + tick_failures or 'none'}", flush=True)
 
         if args.nightly:
@@ -257,13 +272,17 @@ def main() -> int:
             print(f"[5] nightly_marts on the same lake: {out['nightly_after']['seconds']} s, load {load()}; "
                   f"failures {nf or 'none'}", flush=True)
 
-    ratio = incr_s / full_build_s if full_build_s else float("nan")
+    ratio = to_duckdb_s / full_build_s if full_build_s else float("nan")
     out["ratio_incremental_over_full"] = round(ratio, 3)
+    full_cpu = out["full"].get("cpu_s", out["full"].get("cpu_s_driver"))
+    cpu_ratio = out["incremental"]["cpu_s"] / full_cpu if full_cpu else float("nan")
+    out["cpu_ratio_incremental_over_full"] = round(cpu_ratio, 3)
     ok = (not out["incremental"]["failures"] and not out["full"]["failures"] and any(k.endswith("survey_id") for k in seen)
           and any(not k.endswith("survey_id") for k in seen))
     print(f"\nprofile {args.profile} (simulated): full build {full_build_s:.0f} s (bronze + silver..DuckDB, without "
-          f"simulating), incremental {incr_s:.0f} s -> ratio {ratio:.2f}; target <= 120 s: "
-          f"{'met' if incr_s <= 120 else 'NOT met'}; new rows in DuckDB: {'yes' if ok else 'NO'}; load {load()}")
+          f"simulating), new day + new survey in DuckDB after {to_duckdb_s:.0f} s -> ratio {ratio:.2f} (CPU "
+          f"{out['incremental']['cpu_s']} s of {full_cpu} s with simulating: {cpu_ratio:.2f}); target <= 120 s: "
+          f"{'met' if to_duckdb_s <= 120 else 'NOT met'}; new rows in DuckDB: {'yes' if ok else 'NO'}; load {load()}")
     if args.nightly:
         print(f"nightly_marts afterwards (full refresh after bronze): {out['nightly_after']['seconds']} s, "
               f"ratio {out['nightly_after']['seconds'] / full_build_s:.2f}")
