@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-NEW_SURVEY = ("SRV-2026-10B", 19, "VEH-VOIRIE-03")   # survey id, day of October 2026 (a Monday), vehicle
+# the new survey: id prefix (B, then C... on later rounds), first day (a Monday of October 2026), vehicle
+NEW_SURVEY = ("SRV-2026-10", 19, "VEH-VOIRIE-03")
 
 
 def load() -> float:
@@ -58,15 +59,22 @@ def cpu_s() -> float:
 
 
 def land_new_deliveries(profile: str, seed: int, landing: Path, scratch: Path) -> dict:
-    """Write one new day of waste data and one new survey folder into `landing` (see module doc)."""
+    """Write one new day of waste data and one new survey folder into `landing` (see module doc):
+    the next working day after the profile's period (or after the last day already landed here),
+    and survey SRV-2026-10B (or the next letter free)."""
     from datetime import date
+
+    if scratch.exists():
+        shutil.rmtree(scratch)
 
     from models.simulator import roads as SR
     from models.simulator.city import PROFILES, build_city
     from models.simulator.waste import simulate_waste
 
     base = PROFILES[profile]
-    new_day = base.end_date + timedelta(days=1)
+    landed = [date.fromisoformat(p.stem.removeprefix("collecte_")[:10])
+              for p in (landing / "waste" / "collection_logs").glob("collecte_????-??-??.csv")]
+    new_day = max([base.end_date, *landed]) + timedelta(days=1)
     while new_day.weekday() >= 5:   # the next working day (the trucks do not collect at weekends)
         new_day += timedelta(days=1)
     longer = dataclasses.replace(base, n_days=base.n_days + (new_day - base.end_date).days, end_date=new_day)
@@ -81,13 +89,18 @@ def land_new_deliveries(profile: str, seed: int, landing: Path, scratch: Path) -
             shutil.copyfile(src, dst)
             copied.append(f"waste/{folder}/{name}")
 
-    sid, day, vehicle = NEW_SURVEY
+    prefix, day, vehicle = NEW_SURVEY
+    letters = "BCDEFGHIJKLMNOPQRSTUVWXYZ"
+    n = next(i for i, c in enumerate(letters) if not (landing / "roads" / "surveys" / f"{prefix}{c}").exists())
+    extra = [(f"{prefix}{c}", date(2026, 10, day), vehicle) for c in letters[:n + 1]]
+    sid = extra[-1][0]
     saved = SR.CAMPAIGNS, SR._segment_states
 
-    def three_states(city, rng):   # the third campaign sees the roads as the second did, two weeks later
-        return [dict(st, conditions=(*st["conditions"], st["conditions"][-1])) for st in saved[1](city, rng)]
+    def more_states(city, rng):   # the extra campaigns see the roads as the second did, weeks later
+        return [dict(st, conditions=(*st["conditions"], *[st["conditions"][-1]] * len(extra)))
+                for st in saved[1](city, rng)]
 
-    SR.CAMPAIGNS, SR._segment_states = (*saved[0], (sid, date(2026, 10, day), vehicle)), three_states
+    SR.CAMPAIGNS, SR._segment_states = (*saved[0], *extra), more_states
     try:
         SR.simulate_roads(build_city(base, seed), scratch / "landing", scratch / "truth")
     finally:
@@ -170,7 +183,7 @@ def main() -> int:
     ap.add_argument("--nightly", action="store_true", help="also time the nightly job on the new data afterwards")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--reuse", action="store_true", help="keep the workdir's built lake and its full-build figures "
-                    "(a previous run's step 1); steps 2-5 run on it (a second --reuse lands nothing new)")
+                    "(a previous run's step 1); steps 2-5 run on it, landing the next working day and the next survey")
     args = ap.parse_args()
 
     base = Path(args.workdir).resolve() / args.profile
