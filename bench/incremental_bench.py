@@ -167,12 +167,26 @@ def run_ticks(defs, instance, cursor, say, max_ticks: int = 4, job_name: str = "
         r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
                             tags={"lakehouse/trigger": "automation (incremental_bench)"})
         tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
-                    run_ended=time.perf_counter())
+                    run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id))
         if not r.success:
             failures.append(f"tick run {r.run_id}: failed steps "
                             f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
         ticks.append(tick)
     return ticks, cursor, failures
+
+
+def work_done(instance, run_id: str) -> dict:
+    """What each asset of a run says it did now (metadata such as `trained_now`,
+    `frames_anonymised_now`, `frames_scored_now`): incremental steps report the new work only."""
+    import dagster as dg
+
+    out = {}
+    for rec in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+        m = rec.event_log_entry.dagster_event.event_specific_data.materialization
+        said = {k: getattr(v, "value", v) for k, v in m.metadata.items() if k.endswith("_now") or k.endswith("_stored")}
+        if said:
+            out[m.asset_key.to_user_string()] = said
+    return out
 
 
 def main() -> int:
@@ -261,6 +275,9 @@ def main() -> int:
             print(f"    tick {i}: evaluate {x['evaluate_s']} s, {len(x['assets'])} assets"
                   + (f", run {x['run_s']} s ({'ok' if x['success'] else 'FAILED'}), load {x['load']}" if x["assets"] else "")
                   + (f": {', '.join(x['assets'])}" if x["assets"] else ""), flush=True)
+        for x in ticks:
+            for asset, said in x.get("work", {}).items():
+                print(f"      {asset}: {json.dumps(said, default=str)}")
         changed = sorted(n for n in after if before.get(n) != after[n])
         all_assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
         ran = sorted({a for x in ticks for a in x["assets"]})

@@ -24,8 +24,9 @@ def bronze_readings(context) -> None:
 
 
 @dg.asset(key=["silver", "readings"], deps=[bronze_readings], automation_condition=EAGER)
-def silver_readings() -> None:
+def silver_readings() -> dg.MaterializeResult:
     BUILT.append("silver/readings")
+    return dg.MaterializeResult(metadata={"rows_merged_now": 1, "rows": 2})
 
 
 @dg.asset(key=["gold", "daily"], deps=[silver_readings], automation_condition=EAGER)
@@ -59,6 +60,7 @@ def test_ticks_run_only_what_a_new_delivery_makes_stale():
         assert failures == []
         assert ticks[0]["assets"] == ["gold/daily", "silver/readings"] and ticks[-1]["assets"] == []
         assert BUILT == ["bronze/day2", "silver/readings", "gold/daily"]   # gold/unrelated not rebuilt
+        assert ticks[0]["work"] == {"silver/readings": {"rows_merged_now": 1}}   # what it says it did now
         again, _, _ = run_ticks(defs, instance, cursor, print, job_name="toy_marts")
         assert again[0]["assets"] == []                             # nothing new: nothing runs
 
