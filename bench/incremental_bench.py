@@ -2,18 +2,20 @@
 
     python bench/incremental_bench.py --profile demo          # make bench-incremental
     python bench/incremental_bench.py --profile tiny          # a quicker look
+    python bench/incremental_bench.py --profile tiny --reuse  # again on that lake: the next day and survey
 
 1. Full build from an empty lake in a scratch folder: `lakehouse run` (simulate the city, the
    landing sensors into bronze, the job nightly_marts, DuckDB); each stage printed.
 2. The declarative automation is evaluated once (Dagster's `evaluate_automation_conditions`, the
    evaluation the `lakehouse_automation` sensor runs in the daemon): the settled state, its cursor.
 3. New deliveries are landed, made by the simulator (bench/ may use it; production code never
-   does): one new day of waste data (the truck collection log, the bin-sensor readings and the
-   litter detections of the day after the simulated period) and one new road survey folder (a
-   third campaign of the same city). The simulator has no "one more day" mode: the waste part is
-   simulated again over n_days + 1 days ending one day later and only the new day's three files
-   are copied; the roads part with a third campaign appended and only its folder copied (its
-   COCO annotations are not: a new survey arrives unlabelled).
+   does): one new working day of waste data (the truck collection log, the bin-sensor readings and
+   the litter detections of the first working day after what the landing zone holds) and one new
+   road survey folder (an extra campaign of the same city, SRV-2026-10B, then C...). The simulator
+   has no "one more day" mode: the waste part is simulated again over a period ending on the new
+   day and only that day's three files are copied (its fill levels do not continue the delivered
+   ones exactly); the roads part with campaigns appended, only the new folder copied (without its
+   COCO annotations: a new survey arrives unlabelled).
 4. What the sensors run, timed until DuckDB shows the new rows: the landing sensors (a run per new
    delivery), then automation ticks, each executing what the tick requested as one run (the asset
    subset of nightly_marts, with their checks), until a tick requests nothing.
