@@ -319,6 +319,7 @@ def main() -> int:
         print(f"nightly_marts afterwards (full refresh after bronze): {out['nightly_after']['seconds']} s, "
               f"ratio {out['nightly_after']['seconds'] / full_build_s:.2f}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
     return 0 if ok else 1
 

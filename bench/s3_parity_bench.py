@@ -188,6 +188,7 @@ def main() -> int:
           f"{': ' + ', '.join(unexplained) if unexplained else ''}; local {runs['local']['seconds']} s, "
           f"s3 {runs['s3']['seconds']} s (simulated city); {'OK' if ok else 'FAILED'}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "env"}
                                                for k, v in runs.items()} | {"differ": bad, "unexplained": unexplained},
                                               indent=1))
