@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: ui-postgres celery-workers celery-workers-stop bench-s3 test-scale
+.PHONY: ui-postgres celery-workers celery-workers-stop bench-s3 bench-incremental test-scale
 .PHONY: run run-real test install lock ui simulate bench bench-city bench-trees bench-roads bench-waste bench-admin ingest-mqtt ingest-nats clean lint
 
 # The environment is the lock file (pip-compile of pyproject.toml; `make lock` rewrites it):
@@ -125,6 +125,11 @@ celery-workers-stop: install
 ## make bench-s3: the demo `make run` on a local S3 server (moto) against local disk: same marts?
 bench-s3: install
 	$(BIN)/python bench/s3_parity_bench.py --profile demo --json bench/results/s3_parity.json
+
+## make bench-incremental: full build of the demo city, then one new day of waste data and one new survey
+## folder through the sensors and the automation ticks: seconds until DuckDB shows them, ratio to the full build
+bench-incremental: install
+	$(BIN)/python bench/incremental_bench.py --profile demo --nightly --json bench/results/incremental.json
 
 ## make test-scale: object store, Postgres daemon and Celery executor tests (local servers)
 test-scale: install

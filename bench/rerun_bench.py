@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = {("main", "lakehouse_catalog", "published_at"), ("*", "*", "published_at"),
             ("*", "*", "trained_at"), ("*", "*", "generated_at"),
             ("administration", "dsp_reports", "seconds"),     # how long generating the report took
+            ("administration", "letter_translations", "created_at"),   # when the translation was requested
             ("*", "*", "_ingested_at"), ("*", "*", "_run_id"), ("*", "*", "run_id")}
 
 

@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from rerun_bench import _volatile as _rerun_volatile  # noqa: E402
 
-# the forecaster trains under a wall-clock cap (ForecastConfig.max_seconds): on a loaded machine two
-# builds may stop after different epochs; these marts follow from its forecast
+# the forecaster trains a fixed number of epochs; only its far wall-clock safety net
+# (ForecastConfig.max_seconds) could stop two builds after different epochs: then these marts, which
+# follow from its forecast, are reported apart (the epochs are read from both model cards)
 FORECAST_MARTS = {"proprete.bin_fill_forecast", "proprete.collection_routes", "proprete.collection_stops",
                   "proprete.collection_kpis"}
 
@@ -179,14 +180,15 @@ def main() -> int:
     unexplained = [n for n in bad if n not in explained]
     print(f"\nbin fill forecaster epochs run (of configured): local {ea[0]} ({ea[1]}), s3 {eb[0]} ({eb[1]})")
     if explained:
-        print(f"differ because the time-capped forecaster stopped after a different number of epochs (CPU load, "
+        print(f"differ because the forecaster hit its time safety net after a different number of epochs (CPU load, "
               f"not storage): {', '.join(explained)}")
     ok = runs["local"]["rc"] == 0 and runs["s3"]["rc"] == 0 and sql.returncode == 0 and names and not unexplained
     print(f"\nprofile {args.profile} seed {args.seed}: {len(names)} tables, {len(names) - len(bad)} identical, "
-          f"{len(explained)} differ by the forecaster's time cap, {len(unexplained)} differ otherwise"
+          f"{len(explained)} differ by the forecaster's safety net, {len(unexplained)} differ otherwise"
           f"{': ' + ', '.join(unexplained) if unexplained else ''}; local {runs['local']['seconds']} s, "
           f"s3 {runs['s3']['seconds']} s (simulated city); {'OK' if ok else 'FAILED'}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "env"}
                                                for k, v in runs.items()} | {"differ": bad, "unexplained": unexplained},
                                               indent=1))
