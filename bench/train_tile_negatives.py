@@ -48,8 +48,9 @@ def _git(git_dir: str, *args: str) -> bytes:
     return subprocess.run(["git", "--git-dir", git_dir, *args], check=True, capture_output=True).stdout
 
 
-def export(git_dir: str, out: Path, shared: Path) -> dict:
-    listing = _git(git_dir, "ls-tree", "-l", COMMIT, FOLDER + "/").decode().splitlines()
+def export(git_dir: str, out: Path, shared: Path, commit: str = COMMIT) -> dict:
+    """Write the empty-label tiles of `commit`'s FOLDER that are not held out nor in `shared`."""
+    listing = _git(git_dir, "ls-tree", "-l", commit, FOLDER + "/").decode().splitlines()
     entries = {}
     for line in listing:
         meta, path = line.split("\t")
@@ -79,11 +80,14 @@ def export(git_dir: str, out: Path, shared: Path) -> dict:
         (out / file).write_bytes(data)
         sha = hashlib.sha256(data).hexdigest()
         rows.append({"file": file, "width": 256, "height": 256, "has_crack": 0, "n_boxes": 0, "site": "k1"})
-        prov.append({"file": file, "source_repo": REPO, "commit": COMMIT, "source_path": path, "git_blob": blob,
+        prov.append({"file": file, "source_repo": REPO, "commit": commit, "source_path": path, "git_blob": blob,
                      "licence": LICENCE, "licence_file": LICENCE_FILE, "sha256": sha, "modification": "verbatim (renamed)"})
+    fields = {"images.csv": ["file", "width", "height", "has_crack", "n_boxes", "site"],
+              "provenance.csv": ["file", "source_repo", "commit", "source_path", "git_blob", "licence", "licence_file",
+                                 "sha256", "modification"]}
     for fname, data in (("images.csv", rows), ("provenance.csv", prov)):
         with open(out / fname, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(data[0]))
+            w = csv.DictWriter(f, fieldnames=fields[fname])
             w.writeheader()
             w.writerows(data)
     (out / "annotations.csv").write_text("file,x1,y1,x2,y2,label\n")
@@ -92,7 +96,7 @@ def export(git_dir: str, out: Path, shared: Path) -> dict:
         by_split[split_of(r["file"])] = by_split.get(split_of(r["file"]), 0) + 1
     (out / "README.md").write_text(
         f"# Extra crack-free tiles, site k1 (exported by bench/train_tile_negatives.py)\n\n"
-        f"{len(rows)} empty-label 256x256 tiles of {REPO} at {COMMIT}, `{FOLDER}/`, bytes verbatim; "
+        f"{len(rows)} empty-label 256x256 tiles of {REPO} at {commit}, `{FOLDER}/`, bytes verbatim; "
         f"licence CC BY-SA 4.0 ({LICENCE_FILE}); attribution: Daisuke Yoshida Laboratory, Osaka Metropolitan "
         f"University; Komi, Yoshida, Kameyama, Sensors 2025, 25, 4325. Per split (models/roads/real_cracks.py): "
         f"{by_split}. Tiles of the held-out photos and tiles already in ../shared/real/cracks are left out: {skipped}.\n")
