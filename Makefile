@@ -43,9 +43,12 @@ run: install $(DAGSTER_HOME)/dagster.yaml
 run-real: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse run --no-simulate
 
-## make test: the whole test suite (unit, materialisation, sensors, services)
+## make test: the whole test suite (unit, materialisation, sensors, services), on TEST_WORKERS
+## pytest-xdist workers (work units and order: tests/conftest.py; docs/TESTING.md); the 20 slowest last
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+		--durations=20
 
 ## make ui: the Dagster UI on http://127.0.0.1:3000 (webserver + daemon: sensors, schedule, automation)
 ui: install $(DAGSTER_HOME)/dagster.yaml

@@ -1,3 +1,4 @@
+import io
 import os
 import socket
 import sys
@@ -35,3 +36,90 @@ def service_available(host: str, port: int, name: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{name} is not reachable on {host}:{port} and CI=true requires it")
         pytest.skip(f"{name} not reachable on {host}:{port}")
+
+
+@pytest.fixture(scope="session")
+def tiny_city_run(tmp_path_factory):
+    """`make run` twice on the tiny city (seed 11, planted bad inputs), built once per session:
+    tests/test_pipeline.py reads both summaries and the lake, tests/orchestration/test_ui_metadata.py
+    serves its Dagster instance. Read-only for its users. The environment is set for the two runs
+    only (DAGSTER_HOME et al.) and restored at once, so no later test sees it."""
+    from rich.console import Console
+
+    from orchestration.runner import run_all
+    from orchestration.settings import Settings
+
+    base = tmp_path_factory.mktemp("tiny-city-run")
+    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
+           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
+           "CITY_PROFILE": "tiny", "SEED": "11"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        settings = Settings.from_env(env)
+        quiet = Console(file=io.StringIO())
+        first = run_all(settings, console=quiet)
+        second = run_all(settings, console=quiet)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return {"settings": settings, "env": env, "first": first, "second": second}
+
+
+# ---- parallel runs: `make test` runs pytest-xdist, -n 2 --dist loadscope --no-loadscope-reorder
+# (docs/TESTING.md). A work unit is one test module, so its module fixtures are built once; the
+# modules that share a session fixture are one unit (else each worker would build it); the units
+# measured slowest are handed out first, so that the run does not end on one worker still busy
+# with a long unit while the other is idle. Without xdist nothing here changes the run.
+# (xdist's own `--dist loadgroup` marks do not work with pytest 9.2: it renames items through an
+# attribute pytest no longer reads; hence a scheduler of our own.)
+SHARED_FIXTURE_UNITS = {
+    "tests/test_pipeline.py": "tiny_city_run",
+    "tests/orchestration/test_ui_metadata.py": "tiny_city_run",
+    "tests/assets/test_admin_letters.py": "admin_city",
+    "tests/assets/test_admin_pipeline.py": "admin_city",
+    "tests/citizens/test_assets.py": "citizens_tiny_city",
+    "tests/citizens/test_nats.py": "citizens_tiny_city",
+    "tests/citizens/test_routing.py": "citizens_tiny_city",
+}
+SLOWEST_FIRST = [
+    "tiny_city_run",
+    "tests/test_no_ground_truth.py",
+    "tests/assets/test_roads_chain.py",
+    "tests/assets/test_trees_chain.py",
+    "admin_city",
+]
+
+
+def work_unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SHARED_FIXTURE_UNITS.get(path, path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):      # not an xdist worker: collection order unchanged
+        return
+    rank = {unit: i for i, unit in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))   # stable: a unit keeps its order
+
+
+class WorkUnits:
+    """xdist's scheduler by scope, with our units as scopes (the controller's side)."""
+
+    def pytest_xdist_make_scheduler(self, config, log):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ByWorkUnit(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return work_unit(nodeid)
+
+        return ByWorkUnit(config, log)
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(WorkUnits(), "lakehouse-work-units")

@@ -1,11 +1,11 @@
 """What the Dagster UI shows after `make run`, asked of its GraphQL API as the UI does.
 
-The tiny city is materialised with the runner, then the webserver (`dagster-webserver`, what
-`dagster dev` serves) is started on a free port against that instance and `/graphql` is queried
-for the latest materialisation of every ml/* asset (version, metrics, model card path), of a
-gold table (column descriptions) and of lake/quarantine (recorded by the run)."""
+The tiny city is materialised with the runner (tests/conftest.py tiny_city_run, shared with
+tests/test_pipeline.py), then the webserver (`dagster-webserver`, what `dagster dev` serves) is
+started on a free port against that instance and `/graphql` is queried for the latest
+materialisation of every ml/* asset (version, metrics, model card path), of a gold table (column
+descriptions) and of lake/quarantine (recorded by the run)."""
 
-import io
 import os
 import socket
 import subprocess
@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 pytestmark = pytest.mark.slow
 
@@ -52,19 +51,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
+def ui(tiny_city_run):
+    """The webserver on the instance of the tiny city run by `make run`'s runner (the session
+    fixture of tests/conftest.py, shared with tests/test_pipeline.py; read-only here)."""
     import httpx
 
-    from orchestration.runner import run_all
-    from orchestration.settings import Settings
-
-    base = tmp_path_factory.mktemp("ui")
-    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
-           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
-           "CITY_PROFILE": "tiny", "SEED": "7"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    summary = run_all(Settings.from_env(env), console=Console(file=io.StringIO()))
+    env = tiny_city_run["env"]
     port = _free_port()
     web = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen([str(web), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
@@ -81,7 +73,7 @@ def ui(tmp_path_factory):
                 pass
             if time.time() > deadline or proc.poll() is not None:
                 pytest.fail("the Dagster webserver did not start")
-            time.sleep(1)
+            time.sleep(0.2)
 
         def latest(path: list[str]) -> dict[str, dict]:
             r = httpx.post(url, json={"query": QUERY, "variables": {"path": path}}, timeout=60)
@@ -92,15 +84,10 @@ def ui(tmp_path_factory):
             assert mats, f"{'/'.join(path)} never materialised"
             return {e["label"]: e for e in mats[0]["metadataEntries"]}
 
-        yield summary, latest
+        yield tiny_city_run["first"], latest
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.mark.parametrize("model", ["roads_damage_model", "tree_vitality_model", "bin_fill_forecaster"])
