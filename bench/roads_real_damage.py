@@ -98,6 +98,7 @@ def run(args) -> dict:
     # for the box recall from the small tile model
     head, head_card = load_head(Path(args.backbone_head))
     out["tile_backbone_head"] = str(args.backbone_head)
+    out["tile_backbone_head_kind"] = head.get("regions", "tile")            # "quadrants": most crack-like quadrant
     m = tile_metrics(backbone_tile_scores(imgs, head), cells, hold, float(head_card["threshold"]))
     g = real_metrics(tile_probs(det.model, hold), hold, det.any_threshold)
     out["real_holdout_grid_model"] = {k: v for k, v in g.items() if k != "per_site"}
@@ -131,7 +132,8 @@ def run(args) -> dict:
 
 def report(res: dict) -> None:
     r = res["real_holdout"]
-    print(f"grid model {res['model']}; tile model {res['tile_model']}")
+    print(f"grid model {res['model']}; tile model {res['tile_model']} (cells); tile decision: backbone head "
+          f"({res.get('tile_backbone_head_kind', 'tile')}) {res['tile_backbone_head']}")
     print(f"\nREAL held-out tiles ({r['tiles']}: {r['crack_tiles']} with cracks, {r['crack_free_tiles']} crack-free; "
           f"photos {', '.join(r['holdout_photos'])})")
     print(f"  has damage: precision {r['precision']:.3f} (>= 0.85), recall {r['recall']:.3f} (>= 0.90); false alarms "

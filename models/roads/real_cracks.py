@@ -129,3 +129,18 @@ def box_found(box, flagged: np.ndarray, cell: int = 32) -> bool:
     rows, cols = flagged.shape
     rs, cs = _box_cells(box, cell, rows, cols)
     return bool(flagged[rs, cs].any())
+
+
+def quadrant_labels(boxes, size: tuple[int, int] = (TILE, TILE), min_px: int = 12) -> np.ndarray:
+    """(2, 2) labels of a tile's quadrants: 1 when a crack box overlaps the quadrant by at least
+    `min_px` on both axes, -1 (left out of training) when a box only grazes it, 0 otherwise."""
+    h, w = size
+    out = np.zeros((2, 2), np.int8)
+    for r in range(2):
+        for c in range(2):
+            qx0, qy0, qx1, qy1 = c * w / 2, r * h / 2, (c + 1) * w / 2, (r + 1) * h / 2
+            for x1, y1, x2, y2 in boxes:
+                ix, iy = min(x2, qx1) - max(x1, qx0), min(y2, qy1) - max(y1, qy0)
+                if ix > 0 and iy > 0:
+                    out[r, c] = 1 if min(ix, iy) >= min_px else (out[r, c] or -1)
+    return out

@@ -208,11 +208,10 @@ def test_tile_training_is_deterministic():
     assert a == b and all(np.isfinite(a))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 acceptance line not met by the shipped tile decision (backbone head; "
-                                       "held-out real tiles: precision 0.924, recall 0.880, false alarms 0.167 = "
-                                       "6 of 36): see docs/roads.md")
 def test_acceptance_line_on_held_out_real_tiles():
-    """The shipped tile decision (pretrained backbone's head, cells from the small tile model)."""
+    """Issue 19's real damage line, on the held-out photos (never trained or tuned on), for the
+    shipped tile decision (the backbone's quadrant head, cells from the small tile model): met with
+    little margin (false alarms 3 of 36, the limit; recall 76 of 83), so a worse head fails here."""
     _need_cracks()
     m = _backbone_holdout_metrics()
     assert m["recall"] >= 0.90 and m["precision"] >= 0.85 and m["false_alarm_rate"] <= 0.10, m
@@ -243,6 +242,7 @@ def test_backbone_head_on_held_out_real_tiles_matches_its_card():
     m = _backbone_holdout_metrics()
     assert m["tiles"] == 119
     card = json.loads((HEAD / "model_card.json").read_text())["real_holdout"]
+    assert json.loads((HEAD / "head.json").read_text())["regions"] == "quadrants"
     for k in ("precision", "recall", "false_alarm_rate", "box_recall"):
         assert m[k] == pytest.approx(card[k], abs=0.02), (k, m[k], card[k])
 
@@ -297,3 +297,50 @@ def test_test_time_averaging_is_rotation_invariant():
     assert np.allclose(np.rot90(c[0]), c_rot[0], atol=1e-5)     # cells follow the image
     p1, _ = tile_scores(m, [img], tta=1)
     assert abs(float(p1[0]) - float(p[0])) > 1e-7                # a random net is not invariant by itself
+
+
+def test_quadrant_labels_follow_the_boxes_and_the_views():
+    from models.roads.real_cracks import quadrant_labels
+    from models.roads.tile_backbone import _dihedral, quadrant_views
+
+    q = quadrant_labels([(10.0, 10.0, 60.0, 100.0), (118.0, 200.0, 150.0, 250.0)])
+    # the first box lies in the top-left quadrant; the second reaches 22 px into the bottom-right
+    # one (counts) and grazes the bottom-left one by 10 px (left out)
+    assert q.tolist() == [[1, 0], [-1, 1]]
+    assert quadrant_labels([]).tolist() == [[0, 0], [0, 0]]
+    img = np.zeros((256, 256), np.int8)
+    img[:128, :128] = 1                                          # mark the top-left quadrant
+    v = quadrant_views(np.array([[[1, 0], [0, 0]]], np.int8), 8)
+    assert v.shape == (8, 1, 4)
+    for k in range(8):                                           # the label moves with the pixels
+        im = _dihedral(img, k)
+        seen = [im[:128, :128].mean(), im[:128, 128:].mean(), im[128:, :128].mean(), im[128:, 128:].mean()]
+        assert v[k, 0].tolist() == [int(s == 1) for s in seen]
+
+
+def test_quadrant_head_scores_a_tile_by_its_most_crack_like_quadrant():
+    from models.roads.tile_backbone import backbone_features, fit_quadrant_head, head_scores, quadrant_views
+
+    rng = np.random.default_rng(1)
+    plain = [np.full((128, 128, 3), 120, np.uint8) + rng.integers(0, 6, (128, 128, 3)).astype(np.uint8)
+             for _ in range(4)]
+    cracked = []
+    labels = []
+    for i in range(4):                                   # one dark line in one quadrant of each tile
+        im = plain[i].copy()
+        r, c = divmod(i, 2)
+        im[r * 64:(r + 1) * 64, c * 64 + 20 + i] = 15
+        cracked.append(im)
+        lab = np.zeros((2, 2), np.int8)
+        lab[r, c] = 1
+        labels.append(lab)
+    f = backbone_features(plain + cracked, views=2, regions=5)
+    assert f.shape == (2, 8, 5, 2560)
+    assert np.allclose(f[:, :, 0], backbone_features(plain + cracked, views=2))   # whole map = regions 1
+    lab = np.concatenate([np.zeros((4, 2, 2), np.int8), np.stack(labels)])
+    head = fit_quadrant_head([f], [quadrant_views(lab, 2)], C=1.0)
+    p = head_scores(head, f)
+    assert head["regions"] == "quadrants" and p.shape == (8,)
+    assert p[4:].min() > p[:4].max()                     # the fitted head separates what it saw
+    with pytest.raises(ValueError):
+        head_scores(head, f[:, :, 0])                    # whole-tile features cannot feed a quadrant head
