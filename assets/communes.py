@@ -1,13 +1,15 @@
-"""The agglomeration's communes in the published marts: every mart carries `commune`, and one
-DuckDB file per commune holds only that commune's rows (a commune's analysts connect to theirs
-and see nothing else).
+"""The agglomeration's communes in the gold tables and the published marts.
 
-A row's commune is resolved once, at publication, from what the row says about where it is, in
-this order: its own `commune` column; its `quartier` (silver/quartiers gives each quartier's
-commune); its `segment_id` (street segment -> quartier); its `bin_id` (collection point ->
-quartier). A row that says nothing of a place (a city-wide daily KPI, a DSP contract, a public
-contract) has commune NULL: it is in the agglomeration file only, and the catalog of each commune
-file lists the tables left out and why.
+Where a row is, is stored: the silver reference tables carry `commune` (derived once, from the
+commune of each quartier's polygon: transforms/reference.py `with_commune`), and every gold table
+that has a place is written with a `commune` column (`placed`, called by every gold write:
+its own `commune` carried from silver, else its quartier's, segment's or bin's, through the silver
+reference tables). Publishing a commune's file is then a plain filter on that stored column.
+
+Tables with no place are listed in :data:`AGGLOMERATION_WIDE` with the reason; they have no
+`commune` column and are in the agglomeration file only (each commune file's catalog names them
+and why). A row of a placed table that lies across communes (a truck's trip, a zone spanning two)
+has commune NULL: in the agglomeration file only.
 """
 
 from __future__ import annotations
@@ -15,13 +17,39 @@ from __future__ import annotations
 import os
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from transforms import territory as TT
+
 from .lake import Lake
+
+#: gold tables with no place, and why: in the agglomeration file only
+AGGLOMERATION_WIDE: dict[str, str] = {
+    "city_daily_kpis": "one row per day for the whole territory (the daily totals of every service)",
+    "data_quarantine": "deliveries and rows set aside, before anything in them was placed",
+    "collection_routes": "a truck's trip may cross communes (one fleet plans the agglomeration's collection); "
+                         "its stops (proprete.collection_stops) carry each bin's commune",
+    "collection_kpis": "the plan's totals for the whole fleet (one plan across communes)",
+    "road_network_summary": "share of the whole street network's length per grade (per commune: road_segment_condition)",
+    "document_index": "the administration's documents (contracts, minutes), not places",
+    "meeting_actions": "actions from council and service meetings, not places",
+    "letters": "the administration's letters", "letter_translations": "translations of the letters",
+    "ai_audit": "the audit log of generative-AI calls", "formal_notices": "notices to DSP delegates",
+    "complaint_register": "complaints about public-service delegations, per contract",
+    "dsp_revenue": "DSP contracts' accounts", "dsp_kpi_compliance": "DSP contracts' indicators",
+    "dsp_investment_plan": "DSP contracts' investments", "dsp_asset_inventory": "DSP contracts' assets",
+    "dsp_tariff_changes": "DSP contracts' tariffs", "dsp_complaint_counts": "DSP contracts' complaint counts",
+    "dsp_financials": "DSP contracts' accounts", "dsp_findings": "findings on DSP contracts",
+    "dsp_reports": "the DSP control reports", "dsp_reporting_obligations": "DSP contracts' reporting clauses",
+    "procurement_supplier_spend": "public procurement, per supplier",
+    "procurement_procedure_mix": "public procurement, per procedure",
+    "procurement_amendments": "public procurement contracts' amendments",
+    "procurement_threshold_awards": "public procurement awards near thresholds",
+    "procurement_flags": "public procurement flags", "procurement_indicators": "public procurement indicators",
+}
 
 
 def slug(name: str) -> str:
@@ -30,59 +58,47 @@ def slug(name: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in s).split())
 
 
-@dataclass
-class CommuneResolver:
-    by_quartier: dict[str, str] = field(default_factory=dict)
-    by_segment: dict[str, str] = field(default_factory=dict)
-    by_bin: dict[str, str] = field(default_factory=dict)
+def _silver(lake: Lake, table: str, cols: list[str]) -> pl.DataFrame | None:
+    if not lake.exists("silver", table):
+        return None
+    df = lake.read("silver", table)
+    return df.select([c for c in cols if c in df.columns])
 
-    @classmethod
-    def from_lake(cls, lake: Lake) -> "CommuneResolver":
-        def read(table, cols):
-            return lake.read("silver", table, columns=cols) if lake.exists("silver", table) else None
 
-        q = read("quartiers", ["name", "commune"])
-        byq = dict(q.drop_nulls().iter_rows()) if q is not None else {}
-        seg = read("street_segments", ["segment_id", "quartier"])
-        bins = read("collection_points", ["bin_id", "quartier"])
-        return cls(byq, {s: byq.get(qq) for s, qq in seg.iter_rows()} if seg is not None else {},
-                   {b: byq.get(qq) for b, qq in bins.iter_rows()} if bins is not None else {})
+def placed(lake: Lake, table: str, df: pl.DataFrame) -> pl.DataFrame:
+    """The gold frame `df` of `table` as it is stored: with its rows' `commune` (transforms/territory.py
+    `place_commune` over the silver reference tables), unless the table is agglomeration-wide."""
+    if table in AGGLOMERATION_WIDE and not TT.has_place(df):
+        return df
+    return TT.place_commune(df, _silver(lake, "quartiers", ["name", "commune"]),
+                            _silver(lake, "street_segments", ["segment_id", "commune", "quartier"]),
+                            _silver(lake, "collection_points", ["bin_id", "commune", "quartier"]))
 
-    @property
-    def communes(self) -> list[str]:
-        return sorted(set(self.by_quartier.values()))
 
-    def add(self, df: pl.DataFrame) -> pl.DataFrame:
-        """`df` with a `commune` column (kept where present, filled from quartier, segment, bin)."""
-        parts = [pl.col("commune").cast(pl.Utf8)] if "commune" in df.columns else []
-        for col, mapping in (("quartier", self.by_quartier), ("segment_id", self.by_segment), ("bin_id", self.by_bin)):
-            if col in df.columns and df.schema[col] == pl.Utf8 and mapping:
-                parts.append(pl.col(col).replace_strict(mapping, default=None, return_dtype=pl.Utf8))
-        expr = pl.coalesce(parts) if parts else pl.lit(None, pl.Utf8)
-        return df.with_columns(expr.alias("commune"))
+def communes_of(lake: Lake) -> list[str]:
+    """The communes of the reference quartiers (one DuckDB file each)."""
+    q = _silver(lake, "quartiers", ["commune"])
+    return sorted(q["commune"].drop_nulls().unique().to_list()) if q is not None and "commune" in q.columns else []
 
 
 def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: str | Path | None = None) -> dict:
     """One DuckDB file per commune beside the agglomeration file (`communes/<slug>.duckdb`): every
-    published table that has rows placed in communes, filtered to that commune's rows (an empty
-    table when it has none), plus the catalog. Each file is written under a temporary name and
+    published table with a stored `commune` column, filtered to that commune's rows (an empty
+    table when it has none), plus the catalog naming the tables left out (agglomeration-wide). Each file is written under a temporary name and
     renamed over the old one. Returns {commune: {"path", "tables", "rows", "left_out"}}."""
     agglomeration = Path(agglomeration)
     out_dir = Path(out_dir) if out_dir else agglomeration.parent / "communes"
     out_dir.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(agglomeration), read_only=True) as src:
         tables = src.execute("SELECT schema_name, table_name, description FROM main.lakehouse_catalog ORDER BY 1, 2").fetchall()
-        placed, left_out = [], {}
+        kept, left_out = [], {}
         for schema, table, desc in tables:
             cols = [r[0] for r in src.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()]
             if "commune" not in cols:
-                left_out[f"{schema}.{table}"] = "no commune column"
+                left_out[f"{schema}.{table}"] = "agglomeration-wide: " + AGGLOMERATION_WIDE.get(
+                    table, "no commune column (not listed in assets/communes.py AGGLOMERATION_WIDE)")
                 continue
-            n = src.execute(f'SELECT count(*), count(commune) FROM "{schema}"."{table}"').fetchone()
-            if n[0] and not n[1]:
-                left_out[f"{schema}.{table}"] = "no row is placed in a commune (agglomeration-wide figures)"
-                continue
-            placed.append((schema, table, desc))
+            kept.append((schema, table, desc))
     out = {}
     for commune in communes:
         path = out_dir / f"{slug(commune)}.duckdb"
@@ -93,7 +109,7 @@ def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: st
             con.execute(f"ATTACH '{agglomeration.as_posix()}' AS agglo (READ_ONLY)")
             con.execute("CREATE TABLE main.lakehouse_catalog (schema_name VARCHAR, table_name VARCHAR, row_count BIGINT, "
                         "description VARCHAR, commune VARCHAR, note VARCHAR)")
-            for schema, table, desc in placed:
+            for schema, table, desc in kept:
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                 con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM agglo."{schema}"."{table}" '
                             f'WHERE commune = ?', [commune])
@@ -110,5 +126,5 @@ def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: st
         finally:
             con.close()
         os.replace(tmp, path)
-        out[commune] = {"path": str(path), "tables": len(placed), "rows": rows, "left_out": len(left_out)}
+        out[commune] = {"path": str(path), "tables": len(kept), "rows": rows, "left_out": len(left_out)}
     return out

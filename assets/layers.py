@@ -15,6 +15,7 @@ from typing import Callable
 import dagster as dg
 import polars as pl
 
+from .communes import placed
 from .lake import Lake, LakeResource, table_metadata
 
 # OWNERS and the gold declaration live in assets/catalog.py (kept importable from here)
@@ -85,7 +86,7 @@ def gold(table: str, *, group: str, deps: list, kinds: set[str] | None = None,
         def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
             lk = lake.lake()
             t = time.perf_counter()
-            df = fn(lk)
+            df = placed(lk, table, fn(lk))   # the rows' commune, stored (assets/communes.py)
             lk.overwrite("gold", table, df)
             return dg.MaterializeResult(metadata=table_metadata(df, preview_rows=20, extra={
                 "seconds": round(time.perf_counter() - t, 2)}))

@@ -11,28 +11,36 @@ from .lake import Lake
 from .layers import bronze, silver
 
 
+def _quartiers(lake: Lake) -> pl.DataFrame | None:
+    """The quartiers (each quartier's commune) as silver/quartiers holds them, computed from their
+    bronze deliveries by the same transform (so these reference tables depend on bronze only and
+    stay in the first wave of a run, before the checks that reference them); None before the
+    first quartiers delivery."""
+    return T.quartiers(lake.read("bronze", "quartiers")) if lake.exists("bronze", "quartiers") else None
+
+
 @silver("quartiers", group="reference", deps=[bronze("quartiers")], keys=["code"])
 def quartiers(lake: Lake):
     """Quartiers of Cannes: code, official name, area (km²), polygons in EPSG:2154 and WGS84."""
     return T.quartiers(lake.read("bronze", "quartiers"))
 
 
-@silver("street_segments", group="reference", deps=[bronze("street_segments")], keys=["segment_id"])
+@silver("street_segments", group="reference", deps=[bronze("street_segments"), bronze("quartiers")], keys=["segment_id"])
 def street_segments(lake: Lake):
-    """Street segments: name, quartier, road class, surface, length (m), end points (EPSG:2154)."""
-    return T.street_segments(lake.read("bronze", "street_segments"))
+    """Street segments: name, quartier, commune, road class, surface, length (m), end points (EPSG:2154)."""
+    return T.street_segments(lake.read("bronze", "street_segments"), _quartiers(lake))
 
 
-@silver("collection_points", group="reference", deps=[bronze("collection_points")], keys=["bin_id"])
+@silver("collection_points", group="reference", deps=[bronze("collection_points"), bronze("quartiers")], keys=["bin_id"])
 def collection_points(lake: Lake):
-    """Collection points (bins): segment, quartier, position, capacity (L), waste stream."""
-    return T.collection_points(lake.read("bronze", "collection_points"))
+    """Collection points (bins): segment, quartier, commune, position, capacity (L), waste stream."""
+    return T.collection_points(lake.read("bronze", "collection_points"), _quartiers(lake))
 
 
-@silver("places", group="reference", deps=[bronze("places")], keys=["place_id"])
+@silver("places", group="reference", deps=[bronze("places"), bronze("quartiers")], keys=["place_id"])
 def places(lake: Lake):
-    """Places: depot, disposal facility, schools, playgrounds, bus stops, markets (market days)."""
-    return T.places(lake.read("bronze", "places"))
+    """Places: depot, disposal facility, schools, playgrounds, bus stops, markets (market days); quartier, commune."""
+    return T.places(lake.read("bronze", "places"), _quartiers(lake))
 
 
 @silver("trucks", group="reference", deps=[bronze("trucks")], keys=["truck_id"])

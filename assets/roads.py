@@ -35,6 +35,7 @@ from transforms import roads as T
 
 from . import ml
 from .citizens import resident_reports
+from .communes import placed
 from .lake import Lake, LakeResource, image_metadata, table_metadata
 from .catalog import gold_asset_args, gold_spec
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
@@ -394,6 +395,7 @@ def road_segment_condition(context: dg.AssetExecutionContext, lake: LakeResource
     segments = lk.read("silver", "street_segments")
     df = T.segment_condition(lk.read("silver", "road_frames"), lk.read("silver", "road_frame_scores"),
                              lk.read("silver", "road_detections"), segments)
+    df = placed(lk, "road_segment_condition", df)   # the segment's commune, stored
     lk.overwrite("gold", "road_segment_condition", df)
     png = condition_map_png(df, segments)
     latest = df.filter(pl.col("is_latest") & pl.col("graded"))
@@ -472,8 +474,9 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     days = T.crew_days_table(stops, plan, info.get("status"))
     first_day = days.group_by("segment_id").agg(pl.col("day").min().alias("crew_day"))
     plan = plan.join(first_day, on="segment_id", how="left")
+    plan = placed(lk, "road_repair_plan", plan)   # each site's commune, stored
     lk.overwrite("gold", "road_repair_plan", plan)
-    lk.overwrite("gold", "road_crew_days", days)
+    lk.overwrite("gold", "road_crew_days", placed(lk, "road_crew_days", days))
     context.log.info(f"repair plan: {plan.height} items, {res.cost:,.0f} / {budget:,.0f} EUR, {res.status}, "
                      f"gap {res.gap:.4%}; crew {info}")
     yield dg.MaterializeResult(asset_key=gold_key("road_repair_plan"), metadata=table_metadata(plan, extra={

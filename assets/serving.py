@@ -13,11 +13,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-import polars as pl
 from transforms.columns import describe
 
 from .catalog import PublishedTable, published_tables
-from .communes import CommuneResolver, publish_communes
+from .communes import communes_of, publish_communes
 from .lake import Lake, LakeResource
 
 SCHEMAS = ("voirie", "espaces_verts", "proprete", "administration", "direction", "relation_usagers")
@@ -52,7 +51,6 @@ def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     counts: dict[str, int] = {}
     now = datetime.now(timezone.utc)
-    place = CommuneResolver.from_lake(lake)   # every mart carries its rows' commune (assets/communes.py)
     con = duckdb.connect(str(tmp))
     try:
         for schema in dict.fromkeys([*SCHEMAS, *(d.schema for d in tables.values())]):   # a new service's too
@@ -64,7 +62,7 @@ def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str
             dt = lake.table("gold", table)
             if dt is None:
                 continue
-            arrow = place.add(pl.from_arrow(dt.to_pyarrow_table())).to_arrow()
+            arrow = dt.to_pyarrow_table()   # `commune` is stored in gold (assets/communes.py `placed`)
             con.register("_src", arrow)
             con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM _src')
             con.unregister("_src")
@@ -122,7 +120,7 @@ def serving_asset(tables: dict[str, PublishedTable]) -> dg.AssetsDefinition:
         t = time.perf_counter()
         counts = publish(lake.lake(), serving.path, tables)
         # one file per commune beside it, holding only that commune's rows (assets/communes.py)
-        communes = publish_communes(serving.path, CommuneResolver.from_lake(lake.lake()).communes)
+        communes = publish_communes(serving.path, communes_of(lake.lake()))
         table = "| table | rows |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in counts.items())
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(serving.path), "tables": len(counts),

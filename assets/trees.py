@@ -32,6 +32,7 @@ from transforms.geo import wkt_coords
 
 from . import ml
 from .citizens import resident_reports
+from .communes import placed
 from .lake import Lake, LakeResource, move_to_quarantine, image_metadata, table_metadata
 from .catalog import CONTRACT, gold_asset_args
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
@@ -361,7 +362,7 @@ def tree_risk_register(context: dg.AssetExecutionContext, lake: LakeResource) ->
     from models.trees.export import risk_map_png, write_geojson, write_geoparquet
 
     lk = lake.lake()
-    reg = T.tree_risk_register(lk.read("silver", "tree_risk"))
+    reg = placed(lk, "tree_risk_register", T.tree_risk_register(lk.read("silver", "tree_risk")))
     lk.overwrite("gold", "tree_risk_register", reg)
     inv = lk.read("gold", "tree_inventory")
     out = lk.files.pull_dir("exports/trees")   # a local folder: the lake's own, or a cache pushed below

@@ -52,14 +52,14 @@ def cmd_publish(args) -> int:
 
     from .definitions import build_definitions, published
 
-    from assets.communes import CommuneResolver, publish_communes
+    from assets.communes import communes_of, publish_communes
 
     s = _settings(args)
     lake = s.lake()
     counts = publish(lake, s.serving_path, published(build_definitions(s)))
     for k, v in counts.items():
         print(f"{k}\t{v}")
-    for commune, info in publish_communes(s.serving_path, CommuneResolver.from_lake(lake).communes).items():
+    for commune, info in publish_communes(s.serving_path, communes_of(lake)).items():
         print(f"{commune}\t{info['path']}\t{info['tables']} tables, {info['rows']} rows")
     return 0
 

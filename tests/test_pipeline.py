@@ -98,3 +98,32 @@ def test_runs_are_recorded_in_the_dagster_instance(city):
         assert len(runs) >= first.ingested_runs + 2
         assert all(r.is_success for r in runs)
         assert instance.get_dynamic_partitions("collection_logs")
+
+
+def test_every_mart_stores_its_commune_or_is_agglomeration_wide(city):
+    """`commune` is stored in gold (assets/communes.py `placed`), not added at publication: every
+    published table has it, or is listed agglomeration-wide with a reason; the commune file holds
+    only its commune's rows, in every table, and leaves the agglomeration-wide ones out."""
+    from assets.communes import AGGLOMERATION_WIDE, slug
+
+    settings, first, _ = city
+    lake = settings.lake()
+    with duckdb.connect(settings.serving_path, read_only=True) as con:
+        tables = con.execute("SELECT schema_name, table_name FROM main.lakehouse_catalog").fetchall()
+        placed = []
+        for schema, table in tables:
+            stored = lake.read("gold", table)
+            assert "commune" in stored.columns or table in AGGLOMERATION_WIDE, \
+                f"gold/{table}: no stored commune and not listed in AGGLOMERATION_WIDE"
+            if "commune" in stored.columns:
+                placed.append((schema, table))
+                if stored.height:
+                    assert stored["commune"].is_not_null().any(), f"gold/{table}: no row placed in a commune"
+    path = Path(settings.serving_path).parent / "communes" / f"{slug('Cannes')}.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        held = {(s, t) for s, t in con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                                                "WHERE table_schema <> 'main'").fetchall()}
+        assert held == set(placed)
+        for schema, table in held:
+            assert con.execute(f'SELECT count(*) FROM "{schema}"."{table}" WHERE commune IS DISTINCT FROM '
+                               "'Cannes'").fetchone()[0] == 0, (schema, table)

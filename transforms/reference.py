@@ -13,14 +13,17 @@ UTC = pl.Datetime("us", "UTC")
 
 QUARTIERS = {"code": pl.Utf8, "name": pl.Utf8, "commune": pl.Utf8, "area_km2": pl.Float64,
              "wkt_2154": pl.Utf8, "wkt_4326": pl.Utf8}
-STREET_SEGMENTS = {"segment_id": pl.Utf8, "street_name": pl.Utf8, "quartier": pl.Utf8, "road_class": pl.Utf8,
+STREET_SEGMENTS = {"segment_id": pl.Utf8, "street_name": pl.Utf8, "quartier": pl.Utf8, "commune": pl.Utf8,
+                   "road_class": pl.Utf8,
                    "surface": pl.Utf8, "length_m": pl.Float64, "speed_kmh": pl.Float64,
                    "x0": pl.Float64, "y0": pl.Float64, "x1": pl.Float64, "y1": pl.Float64,
                    "heading_deg": pl.Float64, "wkt_2154": pl.Utf8, "wkt_4326": pl.Utf8}
-COLLECTION_POINTS = {"bin_id": pl.Utf8, "segment_id": pl.Utf8, "quartier": pl.Utf8, "x_2154": pl.Float64,
+COLLECTION_POINTS = {"bin_id": pl.Utf8, "segment_id": pl.Utf8, "quartier": pl.Utf8, "commune": pl.Utf8,
+                     "x_2154": pl.Float64,
                      "y_2154": pl.Float64, "lon": pl.Float64, "lat": pl.Float64, "capacity_l": pl.Int64,
                      "waste_stream": pl.Utf8}
-PLACES = {"place_id": pl.Utf8, "kind": pl.Utf8, "name": pl.Utf8, "quartier": pl.Utf8, "x_2154": pl.Float64,
+PLACES = {"place_id": pl.Utf8, "kind": pl.Utf8, "name": pl.Utf8, "quartier": pl.Utf8, "commune": pl.Utf8,
+          "x_2154": pl.Float64,
           "y_2154": pl.Float64, "lon": pl.Float64, "lat": pl.Float64, "attributes": pl.Utf8}
 TRUCKS = {"truck_id": pl.Utf8, "capacity_kg": pl.Float64, "capacity_m3": pl.Float64, "shift_start": pl.Utf8,
           "shift_hours": pl.Float64, "depot_id": pl.Utf8, "streams": pl.Utf8}
@@ -39,8 +42,19 @@ def quartiers(bronze: pl.DataFrame) -> pl.DataFrame:
     return conform(df, QUARTIERS).sort("code")
 
 
-def street_segments(bronze: pl.DataFrame) -> pl.DataFrame:
-    df = latest_per_key(bronze, ["segment_id"])
+def with_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None) -> pl.DataFrame:
+    """`df` with the `commune` of its `quartier` (silver/quartiers: the commune each quartier's
+    polygon belongs to). Derived here, once, for the reference tables every other table is placed
+    through (segments, bins, places); null where the quartier is unknown."""
+    df = df.drop("commune", strict=False)
+    if quartiers is None or "commune" not in quartiers.columns:
+        return df.with_columns(pl.lit(None, pl.Utf8).alias("commune"))
+    names = quartiers.select(pl.col("name").alias("quartier"), pl.col("commune").cast(pl.Utf8)).unique("quartier")
+    return df.join(names, on="quartier", how="left")
+
+
+def street_segments(bronze: pl.DataFrame, quartiers: pl.DataFrame | None = None) -> pl.DataFrame:
+    df = with_commune(latest_per_key(bronze, ["segment_id"]), quartiers)
     ends = [wkt_coords(w) for w in df["wkt_2154"].to_list()]
     x0 = np.array([e[0, 0] for e in ends]) if ends else np.array([])
     y0 = np.array([e[0, 1] for e in ends]) if ends else np.array([])
@@ -52,12 +66,12 @@ def street_segments(bronze: pl.DataFrame) -> pl.DataFrame:
     return conform(df, STREET_SEGMENTS).sort("segment_id")
 
 
-def collection_points(bronze: pl.DataFrame) -> pl.DataFrame:
-    return conform(latest_per_key(bronze, ["bin_id"]), COLLECTION_POINTS).sort("bin_id")
+def collection_points(bronze: pl.DataFrame, quartiers: pl.DataFrame | None = None) -> pl.DataFrame:
+    return conform(with_commune(latest_per_key(bronze, ["bin_id"]), quartiers), COLLECTION_POINTS).sort("bin_id")
 
 
-def places(bronze: pl.DataFrame) -> pl.DataFrame:
-    return conform(latest_per_key(bronze, ["place_id"]), PLACES).sort("place_id")
+def places(bronze: pl.DataFrame, quartiers: pl.DataFrame | None = None) -> pl.DataFrame:
+    return conform(with_commune(latest_per_key(bronze, ["place_id"]), quartiers), PLACES).sort("place_id")
 
 
 def trucks(bronze: pl.DataFrame) -> pl.DataFrame:

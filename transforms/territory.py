@@ -189,3 +189,46 @@ def parse_communes(data: bytes, name: str):
             bad.append({ROW: i, "reason": f"feature {i}: {exc}", "raw": json.dumps(f)[:2000]})
     good = pl.DataFrame(rows, schema={**COMMUNES, ROW: pl.Int64})
     return Parsed(good, pl.DataFrame(bad, schema=Parsed.empty_bad().schema))
+
+
+# ------------------------------------------------------------------ the commune of a gold row
+
+#: columns that say where a row is, in the order they are trusted: its own `commune` (carried from
+#: silver), its quartier, street segment, bin; `quartiers` (a zone's "A, B") gives a commune when
+#: all of them are in one
+PLACE_KEYS = ("commune", "quartier", "segment_id", "bin_id", "quartiers")
+
+
+def has_place(df: pl.DataFrame) -> bool:
+    """Whether `df` has a column saying where its rows are (:data:`PLACE_KEYS`)."""
+    return any(c in df.columns and df.schema[c] == pl.Utf8 for c in PLACE_KEYS)
+
+
+def place_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None, segments: pl.DataFrame | None,
+                  bins: pl.DataFrame | None) -> pl.DataFrame:
+    """`df` with a stored `commune` column: kept where the row carries one, else the commune the
+    silver reference tables give its quartier, segment or bin (their `commune` was derived once,
+    from the quartier polygons' communes). Null for a row placed nowhere or across communes."""
+    def lookup(ref: pl.DataFrame | None, key: str, byq: dict | None = None) -> dict[str, str]:
+        if ref is None or key not in ref.columns:
+            return {}
+        if "commune" not in ref.columns:    # a table stored before it carried the commune: via its quartier
+            if not byq or "quartier" not in ref.columns:
+                return {}
+            ref = ref.with_columns(pl.col("quartier").replace_strict(byq, default=None, return_dtype=pl.Utf8)
+                                   .alias("commune"))
+        return dict(ref.select(key, "commune").drop_nulls().unique(key).iter_rows())
+
+    byq = lookup(quartiers.rename({"name": "quartier"}) if quartiers is not None and "name" in quartiers.columns
+                 else None, "quartier")
+    maps = {"quartier": byq, "segment_id": lookup(segments, "segment_id", byq), "bin_id": lookup(bins, "bin_id", byq)}
+    parts = [pl.col("commune").cast(pl.Utf8)] if "commune" in df.columns else []
+    for col, mapping in maps.items():
+        if col in df.columns and df.schema[col] == pl.Utf8 and mapping:
+            parts.append(pl.col(col).replace_strict(mapping, default=None, return_dtype=pl.Utf8))
+    if "quartiers" in df.columns and df.schema["quartiers"] == pl.Utf8 and byq:
+        each = pl.col("quartiers").str.split(", ").list.eval(
+            pl.element().replace_strict(byq, default=None, return_dtype=pl.Utf8)).list.unique()
+        parts.append(pl.when(each.list.len() == 1).then(each.list.first()).otherwise(None))
+    expr = pl.coalesce(parts) if parts else pl.lit(None, pl.Utf8)
+    return df.with_columns(expr.alias("commune"))

@@ -97,6 +97,16 @@ def plant_requests(city: City) -> tuple[list[dict], list[dict]]:
     top = max(city.segments, key=lambda s: max(s.y0, s.y1))
     for k, code in enumerate(("pothole", "bin_overflow", "tree_danger")[:UNMATCHED]):
         targets.append((code, top.x0 + 60 * k, max(top.y0, top.y1) + rng.uniform(150, 250), ""))
+    # one open overflow report per other commune, on one of its bins: each commune's bin is then due
+    # in tomorrow's collection selection (the agglomeration's fleet plans across communes)
+    commune_of = {q.name: q.commune for q in city.quartiers}
+    keep_open = set()
+    for commune in dict.fromkeys(q.commune for q in city.quartiers if q.commune != "Cannes"):
+        theirs = [b for b in city.bins if commune_of.get(b.quartier) == commune]
+        if theirs:
+            b = theirs[int(rng.integers(len(theirs)))]
+            keep_open.add(len(targets))
+            targets.append(("bin_overflow", b.x + rng.normal(0, 6), b.y + rng.normal(0, 6), b.bin_id))
     versions, truth = [], []
     for i, (code, x, y, item) in enumerate(targets):
         rid = f"CNS-{city.seed:02d}-{i + 1:05d}"
@@ -116,7 +126,8 @@ def plant_requests(city: City) -> tuple[list[dict], list[dict]]:
         if ack < end:
             versions.append({**base, "updated_datetime": _iso(ack), "status_notes": "Pris en charge par le service."})
         # every other report of a category is still being handled (open): the plans act on those
-        if close < end - timedelta(days=2) and item and sum(t[0] == code for t in targets[:i]) % 2 == 0:
+        if (close < end - timedelta(days=2) and item and i not in keep_open
+                and sum(t[0] == code for t in targets[:i]) % 2 == 0):
             versions.append({**base, "updated_datetime": _iso(close), "status": "closed",
                              "status_notes": "Intervention réalisée."})
         truth.append({"service_request_id": rid, "service_code": code, "x_2154": round(float(x), 2),

@@ -374,8 +374,9 @@ def build_city(profile: str | Profile = "demo", seed: int = 42) -> City:
 
 
 def _other_communes(prof: Profile, seed: int, quartiers: list, segments: list, bins: list) -> None:
-    """Append the other communes' quartiers, street grids and a few bins (their own random
-    stream, after Cannes's: Cannes's reference data is the same with or without them)."""
+    """Append the other communes' quartiers, street grids joined to the network by a road each,
+    and two bins per quartier (their own random stream, after Cannes's: Cannes's reference data is
+    the same with or without them)."""
     rng = np.random.default_rng([seed, 2])
     names = list(OTHER_COMMUNES) if prof.other_communes is None else list(prof.other_communes)
     s = prof.street_spacing_m
@@ -403,19 +404,84 @@ def _other_communes(prof: Profile, seed: int, quartiers: list, segments: list, b
                         segments.append(Segment(f"SEG-{len(segments) + 1:05d}", streets[(li * 2 + axis) % len(streets)],
                                                 qname, cls, "asphalt", round(float(X[a]), 2), round(float(Y[a]), 2),
                                                 round(float(X[b]), 2), round(float(Y[b]), 2), 50 if cls == "secondary" else 30))
-            # no bins: these grids are not joined to Cannes's street network, so the Cannes fleet
-            # (depot in La Bocca) could not reach them (the collection VRP then finds no plan)
-            for i in range(0):
-                sg = segments[first + int(rng.integers(len(segments) - first))] if len(segments) > first else None
-                if sg is None:
-                    continue
+            # the road joining this quartier to the network built so far (Cannes, then the communes
+            # before it): a chain of segments from the block's nearest node to the nearest node
+            # outside it, in this quartier (its polygon gets the road's corridor, see _corridor)
+            _connect(segments, first, qname, s, quartiers[-1])
+            # bins on the quartier's streets: collected by the agglomeration's fleet (docs/direction.md)
+            for i in range(BINS_PER_COMMUNE_QUARTIER):
+                sg = segments[first + int(rng.integers(len(segments) - first))]
                 t = rng.uniform(0.2, 0.8)
                 dx, dy = sg.x1 - sg.x0, sg.y1 - sg.y0
                 L = math.hypot(dx, dy)
-                stream = ("ordures_menageres", "emballages")[i]
+                stream = ("ordures_menageres", "emballages")[i % 2]
                 bins.append(CollectionPoint(f"BIN-{len(bins) + 1:05d}", sg.segment_id, qname,
                                             round(sg.x0 + t * dx + dy / L * 4, 2), round(sg.y0 + t * dy - dx / L * 4, 2),
                                             660, stream))
+
+
+BINS_PER_COMMUNE_QUARTIER = 2
+CORRIDOR_M = 60.0   # width of a connecting road's strip in its quartier's polygon
+
+
+def _connect(segments: list, first: int, qname: str, spacing: float, quartier: "Quartier") -> None:
+    """Join the grid segments[first:] to the segments before it: a straight road from the closest
+    pair of nodes (one in the grid, one outside), cut into segments of about `spacing` m, named
+    after the grid's first street, in `qname`; `quartier`'s polygon is widened to hold it."""
+    if first == 0 or len(segments) == first:
+        return
+    inner = np.array([(p.x0, p.y0) for p in segments[first:]] + [(p.x1, p.y1) for p in segments[first:]])
+    outer = np.array([(p.x0, p.y0) for p in segments[:first]] + [(p.x1, p.y1) for p in segments[:first]])
+    d = np.hypot(inner[:, None, 0] - outer[None, :, 0], inner[:, None, 1] - outer[None, :, 1])
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    (ax, ay), (bx, by) = inner[i], outer[j]
+    n = max(1, int(round(d[i, j] / spacing)))
+    street = segments[first].street_name
+    for k in range(n):
+        x0, y0 = ax + (bx - ax) * k / n, ay + (by - ay) * k / n
+        x1, y1 = ax + (bx - ax) * (k + 1) / n, ay + (by - ay) * (k + 1) / n
+        segments.append(Segment(f"SEG-{len(segments) + 1:05d}", street, qname, "secondary", "asphalt",
+                                round(float(x0), 2), round(float(y0), 2), round(float(x1), 2), round(float(y1), 2), 50))
+    quartier.polygon = _corridor(quartier.polygon, (float(ax), float(ay)), (float(bx), float(by)))
+
+
+def _corridor(poly: list, a: tuple, b: tuple, width: float = CORRIDOR_M) -> list:
+    """`poly` (a rectangle, counter-clockwise) with a strip `width` wide from its edge towards `b`
+    (stopping `width` short of it, so it does not reach into the quartier at `b`). `a` is the
+    road's start, a node of the rectangle's grid."""
+    ax, ay = a
+    bx, by = b
+    L = math.hypot(bx - ax, by - ay)
+    if L <= 2 * width:
+        return poly
+    ux, uy = (bx - ax) / L, (by - ay) / L
+    nx, ny = -uy, ux
+    # where the road leaves the rectangle: the first edge it crosses
+    best = None
+    m = len(poly)
+    for k in range(m):
+        (px, py), (qx, qy) = poly[k], poly[(k + 1) % m]
+        ex, ey = qx - px, qy - py
+        den = ux * ey - uy * ex
+        if abs(den) < 1e-9:
+            continue
+        t = ((px - ax) * ey - (py - ay) * ex) / den      # along the road
+        s = ((px - ax) * uy - (py - ay) * ux) / den      # along the edge
+        if t >= 0 and 0 <= s <= 1 and (best is None or t < best[0]):
+            best = (t, k)
+    if best is None:
+        return poly
+    t, k = best
+    ex_, ey_ = ax + ux * t, ay + uy * t
+    fx, fy = bx - ux * width, by - uy * width
+    w = width / 2
+    strip = [(ex_ - nx * w, ey_ - ny * w), (fx - nx * w, fy - ny * w), (fx + nx * w, fy + ny * w),
+             (ex_ + nx * w, ey_ + ny * w)]
+    # counter-clockwise rectangle: going out on the right of the road, back on its left
+    if (poly[(k + 1) % m][0] - poly[k][0]) * -nx + (poly[(k + 1) % m][1] - poly[k][1]) * -ny > 0:
+        strip = strip[::-1]
+    out = list(poly[:k + 1]) + strip + list(poly[k + 1:])
+    return [(round(x, 1), round(y, 1)) for x, y in out]
 
 
 def _places(quartiers, segments, rng) -> list[Place]:

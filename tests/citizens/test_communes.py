@@ -1,6 +1,8 @@
-"""Five communes: the simulator's reference covers them; every published mart carries the
-commune; each commune's DuckDB file holds its own rows only, in every table; the agglomeration
-file holds all five."""
+"""Five communes: the simulator's reference covers them, their streets joined to the
+agglomeration's network and bins in each; `commune` is stored in silver and in every placed gold
+table (not added at publication); each commune's DuckDB file holds its own rows only, in every
+table; the agglomeration file holds all five; agglomeration-wide tables are left out of the
+commune files with their reason."""
 
 import json
 
@@ -13,7 +15,7 @@ FIVE = {"Cannes", "Le Cannet", "Mandelieu-la-Napoule", "Mougins", "Théoule-sur-
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    from assets.communes import CommuneResolver, publish_communes
+    from assets.communes import communes_of, placed, publish_communes
     from assets.lake import Lake
     from assets.serving import publish
     from models.simulator.city import build_city
@@ -29,22 +31,26 @@ def published(tmp_path_factory):
     lake = Lake(str(root / "lake"))
     for name in ("quartiers", "street_segments", "collection_points", "communes"):
         ingest(lake, landing, name)
-    lake.overwrite("silver", "quartiers", R.quartiers(lake.read("bronze", "quartiers")))
-    lake.overwrite("silver", "street_segments", R.street_segments(lake.read("bronze", "street_segments")))
-    lake.overwrite("silver", "collection_points", R.collection_points(lake.read("bronze", "collection_points")))
+    q = R.quartiers(lake.read("bronze", "quartiers"))
+    lake.overwrite("silver", "quartiers", q)
+    lake.overwrite("silver", "street_segments", R.street_segments(lake.read("bronze", "street_segments"), q))
+    lake.overwrite("silver", "collection_points", R.collection_points(lake.read("bronze", "collection_points"), q))
     lake.overwrite("silver", "communes", TT.communes(lake.read("bronze", "communes")))
     seg, bins = lake.read("silver", "street_segments"), lake.read("silver", "collection_points")
-    # marts placed by quartier, by segment, by bin, by their own commune, and one agglomeration-wide
-    lake.overwrite("gold", "by_quartier", seg.group_by("quartier").len().sort("quartier"))
-    lake.overwrite("gold", "by_segment", seg.select("segment_id", "length_m"))
-    lake.overwrite("gold", "by_bin", bins.select("bin_id", "capacity_l"))
-    lake.overwrite("gold", "by_commune", pl.DataFrame({"commune": sorted(FIVE), "n": [1, 2, 3, 4, 5]}))
-    lake.overwrite("gold", "city_wide", pl.DataFrame({"day": ["2026-10-01"], "tonnes": [12.5]}))
+    # marts placed by quartier, by segment, by bin, by their own commune, a zone of quartiers, and
+    # one agglomeration-wide: written as every gold write does (assets/communes.py `placed`)
+    zones = pl.DataFrame({"zone_id": ["Z1", "Z2"], "quartiers": ["Le Suquet, Croisette", "La Bocca, Capitou"]})
+    marts = {"by_quartier": seg.group_by("quartier").len().sort("quartier"),
+             "by_segment": seg.select("segment_id", "length_m"), "by_bin": bins.select("bin_id", "capacity_l"),
+             "by_commune": pl.DataFrame({"commune": sorted(FIVE), "n": [1, 2, 3, 4, 5]}), "zones": zones,
+             "city_daily_kpis": pl.DataFrame({"day": ["2026-10-01"], "tonnes": [12.5]})}
+    for table, df in marts.items():
+        lake.overwrite("gold", table, placed(lake, table, df))
     agglo = root / "serving" / "cannes.duckdb"
     tables = {"by_quartier": "direction", "by_segment": "voirie", "by_bin": "proprete", "by_commune": "direction",
-              "city_wide": "direction"}
+              "zones": "proprete", "city_daily_kpis": "direction"}
     counts = publish(lake, agglo, tables)
-    files = publish_communes(agglo, CommuneResolver.from_lake(lake).communes)
+    files = publish_communes(agglo, communes_of(lake))
     return {"root": root, "landing": landing, "stats": stats, "lake": lake, "agglo": agglo, "counts": counts,
             "files": files, "city": city}
 
@@ -58,18 +64,55 @@ def test_reference_covers_the_five_communes(published):
     seg = published["lake"].read("silver", "street_segments").join(q.select(pl.col("name").alias("quartier"), "commune"),
                                                                    on="quartier")
     per = dict(seg.group_by("commune").len().iter_rows())
-    assert set(per) == FIVE and all(4 <= per[c] <= 20 for c in FIVE - {"Cannes"})   # a few segments each
+    assert set(per) == FIVE and all(4 <= per[c] <= 40 for c in FIVE - {"Cannes"})   # a few segments each
     assert published["lake"].read("silver", "communes").height == 5
+    # stored in silver, derived once from the quartier's commune
+    stored = published["lake"].read("silver", "street_segments").join(
+        q.select(pl.col("name").alias("quartier"), pl.col("commune").alias("expected")), on="quartier")
+    assert stored["commune"].to_list() == stored["expected"].to_list()
+    bins = published["lake"].read("silver", "collection_points")
+    assert set(bins["commune"].to_list()) == FIVE and bins.group_by("commune").len()["len"].min() >= 4
 
 
-def test_every_published_mart_carries_the_commune(published):
+def test_communes_streets_joined_to_the_agglomeration_network():
+    """Each commune's grid reaches the rest by a road of its own: the street graph needs no more
+    straight 'bridge' links with the communes than Cannes alone needs (its quartier borders)."""
+    import dataclasses
+
+    from models.simulator.city import PROFILES, build_city
+    from models.waste import network as N
+
+    def bridges(city):
+        s = city.segments
+        net = N.build_network([g.segment_id for g in s], [g.x0 for g in s], [g.y0 for g in s], [g.x1 for g in s],
+                              [g.y1 for g in s], [g.speed_kmh for g in s])
+        return len(net.edges) - len(s)
+
+    five = build_city("demo", 42)
+    cannes = build_city(dataclasses.replace(PROFILES["demo"], other_communes=()), 42)
+    assert bridges(five) == bridges(cannes)
+    # the connecting roads lie in their quartier (its polygon holds the road's corridor)
+    mids_x = [(g.x0 + g.x1) / 2 for g in five.segments]
+    mids_y = [(g.y0 + g.y1) / 2 for g in five.segments]
+    assert five.quartier_of(mids_x, mids_y).tolist() == [g.quartier for g in five.segments]
+    assert [b.bin_id for b in cannes.bins] == [b.bin_id for b in five.bins[:len(cannes.bins)]]   # Cannes unchanged
+
+
+def test_commune_is_stored_in_gold(published):
+    from assets.communes import AGGLOMERATION_WIDE
+
+    lake = published["lake"]
+    for table in ("by_quartier", "by_segment", "by_bin", "by_commune", "zones"):
+        df = lake.read("gold", table)          # the Delta table itself, before any publication
+        assert "commune" in df.columns, table
+        if table != "zones":
+            assert set(df["commune"].to_list()) == FIVE, table
+    assert lake.read("gold", "zones")["commune"].to_list() == ["Cannes", None]   # a zone across two communes
+    assert "commune" not in lake.read("gold", "city_daily_kpis").columns and "city_daily_kpis" in AGGLOMERATION_WIDE
     with duckdb.connect(str(published["agglo"]), read_only=True) as con:
-        for schema, table in con.execute("SELECT schema_name, table_name FROM main.lakehouse_catalog").fetchall():
-            cols = [r[0] for r in con.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()]
-            assert "commune" in cols, f"{schema}.{table}"
         placed = con.execute('SELECT DISTINCT commune FROM voirie.by_segment').fetchall()
         assert {r[0] for r in placed} == FIVE                     # the agglomeration file holds all five
-        assert con.execute("SELECT count(*) FROM direction.city_wide WHERE commune IS NULL").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM direction.city_daily_kpis").fetchone()[0] == 1
 
 
 def test_each_commune_file_holds_only_its_rows(published):
@@ -80,13 +123,28 @@ def test_each_commune_file_holds_only_its_rows(published):
             with duckdb.connect(info["path"], read_only=True) as con:
                 tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
                                      "WHERE table_schema <> 'main'").fetchall()
-                assert {t for _, t in tables} == {"by_quartier", "by_segment", "by_bin", "by_commune"}
+                assert {t for _, t in tables} == {"by_quartier", "by_segment", "by_bin", "by_commune", "zones"}
                 for schema, table in tables:
                     other = con.execute(f'SELECT count(*) FROM "{schema}"."{table}" '
                                         f'WHERE commune IS DISTINCT FROM ?', [commune]).fetchone()[0]
                     assert other == 0, f"{commune}: {schema}.{table} holds {other} row(s) of another commune"
                     n = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
                     m = agg.execute(f'SELECT count(*) FROM "{schema}"."{table}" WHERE commune = ?', [commune]).fetchone()[0]
-                    assert n == m and (n > 0 or table == "by_bin"), (commune, table, n, m)   # all its rows, none lost
-                note = con.execute("SELECT note FROM main.lakehouse_catalog WHERE table_name = 'city_wide'").fetchone()[0]
-                assert "agglomeration-wide" in note
+                    assert n == m and (n > 0 or table == "zones"), (commune, table, n, m)   # all its rows, none lost
+                note = con.execute("SELECT note FROM main.lakehouse_catalog WHERE table_name = 'city_daily_kpis'").fetchone()[0]
+                assert "agglomeration-wide: one row per day" in note
+
+
+def test_place_commune_order_and_fallback():
+    """Own commune first, then quartier, segment, bin; a segment table stored before it carried
+    the commune is placed through its quartier; unknown places stay NULL."""
+    from transforms.territory import place_commune
+
+    q = pl.DataFrame({"name": ["Rocheville", "Le Suquet"], "commune": ["Le Cannet", "Cannes"]})
+    seg = pl.DataFrame({"segment_id": ["S1", "S2"], "quartier": ["Rocheville", "Le Suquet"]})    # no commune column
+    bins = pl.DataFrame({"bin_id": ["B1"], "commune": ["Mougins"]})
+    df = pl.DataFrame({"commune": ["Théoule-sur-Mer", None, None, None, None],
+                       "quartier": [None, "Le Suquet", None, None, None],
+                       "segment_id": ["S2", None, "S1", None, "S9"], "bin_id": [None, None, None, "B1", None]})
+    out = place_commune(df, q, seg, bins)["commune"].to_list()
+    assert out == ["Théoule-sur-Mer", "Cannes", "Le Cannet", "Mougins", None]
