@@ -83,6 +83,7 @@ SHARED_FIXTURE_UNITS = {
     "tests/assets/test_admin_pipeline.py": "admin_city",
     "tests/citizens/test_assets.py": "citizens_tiny_city",
     "tests/citizens/test_nats.py": "citizens_tiny_city",
+    "tests/citizens/test_plan_flow.py": "citizens_tiny_city",
     "tests/citizens/test_routing.py": "citizens_tiny_city",
 }
 SLOWEST_FIRST = [
