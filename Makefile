@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python bench/pipeline_bench.py --profiles demo
 
 bench-city: install
+	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/pipeline_bench.py --profiles demo city
 
 ## make bench-trees: tree twin accuracy on an unseen seed (demo city), LiDAR points/s on the real bcts tiles, and detection on the real NEON TEAK plots beside lmf

@@ -22,6 +22,7 @@ from transforms.validation import ROW
 
 from .lake import LINEAGE, Lake, LakeResource, move_to_quarantine, quarantine_destination, table_metadata
 from .guard import run_limited
+from .parse_pool import parse_files
 from .layers import OWNERS
 from .sources import SOURCES, Source
 
@@ -54,6 +55,11 @@ PARSE_BUDGETS: dict[str, tuple[str, float, int]] = {
     "lidar_tiles": ("transforms.parsing:parse_laz_tile", 120.0, 4096),
     "documents": ("transforms.parsing:parse_document", 60.0, 2048),
 }
+
+
+# A survey's frames decoded in a process pool from this many frames on (fewer: in the run's process)
+PARALLEL_FRAMES = 200
+FRAME_BUDGET = ("transforms.parsing:parse_survey_frame", 60.0, 2048)
 
 
 def landing_refusal(source: Source, landing: Path, path: Path) -> str | None:
@@ -119,12 +125,16 @@ def _known_duplicate(lake: Lake, table: str, checksum: str, key: str) -> str | N
     return others[0] if others else None
 
 
-def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarantine_root: Path,
-                    run_id: str, duplicate_of: str | None = None) -> IngestReport:
-    """Ingest one delivery of `source` into bronze. Safe to re-run: the delivery's rows are
-    replaced, quarantine records are insert-only, moved files are found again in quarantine."""
-    now = datetime.now(timezone.utc)
-    landing, quarantine_root = Path(landing), Path(quarantine_root)
+@dataclass
+class _Opened:
+    """A delivery located (landing zone, or quarantine after an earlier run) and hashed."""
+    path: Path
+    rel: str
+    refusal: str | None
+    rep: IngestReport
+
+
+def _open_delivery(source: Source, key: str, landing: Path, quarantine_root: Path) -> _Opened:
     path = landing / source.root / key
     kept = quarantine_root / source.name / source.root / key
     if not (path.exists() or path.is_symlink()):
@@ -135,35 +145,75 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
                                     f"(nor in quarantine at {kept})")
     in_landing = path.is_relative_to(landing) and not path.is_relative_to(quarantine_root)
     base = landing if in_landing else quarantine_root
-    refusal = landing_refusal(source, base, path)
     rep = IngestReport(source.name, key, checksum=delivery_checksum(source, path, base))
     rel = path.relative_to(landing).as_posix() if path.is_relative_to(landing) else str(path)
+    return _Opened(path, rel, landing_refusal(source, base, path), rep)
 
-    def quarantine_whole(reason: str, item: str | None = None) -> IngestReport:
-        q = quarantine_files(lake, source, key, [(path, item or key, reason, None, str(landing / source.root / key))], landing, quarantine_root,
-                             run_id, rep.checksum)
-        if lake.exists("bronze", source.bronze_table):
-            empty = lake.read("bronze", source.bronze_table).clear()
-            lake.replace_where("bronze", source.bronze_table, empty, "_delivery", key)
-        rep.status, rep.quarantined = ("duplicate" if reason.startswith("duplicate") else "quarantined"), q
-        return rep
 
-    if refusal:  # decided from the link itself: the target is never opened
-        return quarantine_whole(refusal)
+def _quarantine_whole(lake: Lake, source: Source, key: str, d: _Opened, landing: Path, quarantine_root: Path,
+                      run_id: str, reason: str) -> IngestReport:
+    """The whole delivery to quarantine with its reason; rows an earlier version had in bronze go."""
+    q = quarantine_files(lake, source, key, [(d.path, key, reason, None, str(landing / source.root / key))],
+                         landing, quarantine_root, run_id, d.rep.checksum)
+    if lake.exists("bronze", source.bronze_table):
+        empty = lake.read("bronze", source.bronze_table).clear()
+        lake.replace_where("bronze", source.bronze_table, empty, "_delivery", key)
+    d.rep.status, d.rep.quarantined = ("duplicate" if reason.startswith("duplicate") else "quarantined"), q
+    return d.rep
 
-    # The sensor's duplicate_of tag is a hint; the lake's lineage decides: only bytes that already
-    # brought rows into bronze under another delivery make a duplicate (two empty daily logs, e.g.
-    # two Sundays without collection, are identical but not duplicates).
-    dup = _known_duplicate(lake, source.bronze_table, rep.checksum, key)
+
+def _refused_or_duplicate(lake: Lake, source: Source, key: str, d: _Opened,
+                          known: dict[str, list[str]] | None = None) -> str | None:
+    """Why the delivery is not parsed at all: a refused link, or bytes another delivery already
+    brought into bronze. The sensor's duplicate_of tag is a hint; the lake's lineage decides (two
+    empty daily logs, e.g. two Sundays without collection, are identical but not duplicates)."""
+    if d.refusal:  # decided from the link itself: the target is never opened
+        return d.refusal
+    if known is None:
+        dup = _known_duplicate(lake, source.bronze_table, d.rep.checksum, key)
+    else:   # a batch: the lineage read once (_lineage_index)
+        dup = next((k for k in known.get(d.rep.checksum, []) if k != key), None)
     if dup and dup != key:
-        return quarantine_whole(f"duplicate delivery: same content (sha256 {rep.checksum[:12]}) as "
-                                f"'{dup}', already ingested; not ingested again")
+        return (f"duplicate delivery: same content (sha256 {d.rep.checksum[:12]}) as '{dup}', already "
+                "ingested; not ingested again")
+    return None
+
+
+def _record_frame(source: Source, key: str, rec: dict) -> pl.DataFrame:
+    rec = {**rec, **_item_ids(source, key)}
+    schema = RECORD_SCHEMAS[source.name]
+    return pl.DataFrame([{k: rec.get(k) for k in schema}], schema=schema).with_columns(pl.lit(1, pl.Int64).alias(ROW))
+
+
+def _lineage_index(lake: Lake, table: str) -> dict[str, list[str]]:
+    """content hash -> the deliveries that brought those bytes into bronze (sorted), read once."""
+    if not lake.exists("bronze", table):
+        return {}
+    seen = lake.read("bronze", table, columns=["_delivery", "_checksum"]).unique().sort("_delivery")
+    out: dict[str, list[str]] = {}
+    for delivery, checksum in seen.iter_rows():
+        out.setdefault(checksum, []).append(delivery)
+    return out
+
+
+def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarantine_root: Path,
+                    run_id: str, duplicate_of: str | None = None, workers: int = 1) -> IngestReport:
+    """Ingest one delivery of `source` into bronze. Safe to re-run: the delivery's rows are
+    replaced, quarantine records are insert-only, moved files are found again in quarantine.
+    `workers` > 1: a large survey folder's frames are decoded in parallel."""
+    now = datetime.now(timezone.utc)
+    landing, quarantine_root = Path(landing), Path(quarantine_root)
+    d = _open_delivery(source, key, landing, quarantine_root)
+    path, rep = d.path, d.rep
+    why = _refused_or_duplicate(lake, source, key, d)
+    if why:
+        return _quarantine_whole(lake, source, key, d, landing, quarantine_root, run_id, why)
 
     if source.folder_delivery:
         try:
-            return _ingest_survey(source, key, path, lake, landing, quarantine_root, run_id, now, rep)
+            return _ingest_survey(source, key, path, lake, landing, quarantine_root, run_id, now, rep, workers)
         except BadDelivery as exc:
-            return quarantine_whole(str(exc))
+            return _quarantine_whole(lake, source, key, d, landing, quarantine_root, run_id, str(exc))
 
     data = path.read_bytes()
     try:
@@ -175,14 +225,11 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
                 rec = run_limited(func, data, key, seconds=seconds, mb=mb)
             else:
                 rec = source.parse_one(data, key)
-            rec.update(_item_ids(source, key))
-            schema = RECORD_SCHEMAS[source.name]
-            parsed = Parsed(pl.DataFrame([{k: rec.get(k) for k in schema}], schema=schema)
-                            .with_columns(pl.lit(1, pl.Int64).alias(ROW)), Parsed.empty_bad())
+            parsed = Parsed(_record_frame(source, key, rec), Parsed.empty_bad())
     except BadDelivery as exc:
-        return quarantine_whole(str(exc))
+        return _quarantine_whole(lake, source, key, d, landing, quarantine_root, run_id, str(exc))
 
-    good = _lineage(parsed.good, key, rel, rep.checksum, now, run_id)
+    good = _lineage(parsed.good, key, d.rel, rep.checksum, now, run_id)
     rep.rows = lake.replace_where("bronze", source.bronze_table, good, "_delivery", key)
     notes = [{"source": source.name, "delivery": key, "item": key, "row_number": None,
               "reason": f"warning, schema drift: {n}", "raw": None, "original_path": str(path),
@@ -202,6 +249,47 @@ def ingest_delivery(source: Source, key: str, lake: Lake, landing: Path, quarant
         lake.quarantine(rows)
         rep.bad_rows, rep.quarantined, rep.status = len(rows), rep.quarantined + rows, "partial"
     return rep
+
+
+def ingest_deliveries(source: Source, keys: list[str], lake: Lake, landing: Path, quarantine_root: Path,
+                      run_id: str, workers: int = 1) -> list[IngestReport]:
+    """Ingest a batch of deliveries of `source` (one run over several partitions). Sources parsed
+    under a budget, one record per file (LiDAR tiles, documents), are parsed by `workers`
+    processes at once (assets/parse_pool.py) and their records written in one commit; each bad
+    file is quarantined with its reason and the others land. Other sources: one by one. Safe to
+    re-run, like ingest_delivery."""
+    if len(keys) == 1 or source.name not in PARSE_BUDGETS or source.parse is not None:
+        return [ingest_delivery(source, k, lake, landing, quarantine_root, run_id, workers=workers) for k in keys]
+    now = datetime.now(timezone.utc)
+    landing, quarantine_root = Path(landing), Path(quarantine_root)
+    reports, opened, first_of = [], {}, {}
+    known = _lineage_index(lake, source.bronze_table)
+    for key in keys:
+        d = _open_delivery(source, key, landing, quarantine_root)
+        why = _refused_or_duplicate(lake, source, key, d, known)
+        if not why and d.rep.checksum in first_of:   # the same bytes twice in this batch
+            why = (f"duplicate delivery: same content (sha256 {d.rep.checksum[:12]}) as "
+                   f"'{first_of[d.rep.checksum]}', ingested in the same run; not ingested again")
+        if why:
+            reports.append(_quarantine_whole(lake, source, key, d, landing, quarantine_root, run_id, why))
+            continue
+        opened[key] = d
+        first_of.setdefault(d.rep.checksum, key)
+    func, seconds, mb = PARSE_BUDGETS[source.name]
+    results = parse_files(func, [(k, d.path) for k, d in opened.items()], workers=workers, seconds=seconds, mb=mb)
+    frames = []
+    for key, d in opened.items():
+        res = results[key]
+        if isinstance(res, BadDelivery):
+            reports.append(_quarantine_whole(lake, source, key, d, landing, quarantine_root, run_id, str(res)))
+            continue
+        frames.append(_lineage(_record_frame(source, key, res), key, d.rel, d.rep.checksum, now, run_id))
+        d.rep.rows = 1
+        reports.append(d.rep)
+    if frames:   # one commit for the batch's good records
+        lake.replace_where("bronze", source.bronze_table, pl.concat(frames), "_delivery",
+                           [k for k, d in opened.items() if d.rep.rows])
+    return reports
 
 
 def quarantine_files(lake: Lake, source: Source, key: str, items: list[tuple], landing: Path,
@@ -250,14 +338,16 @@ def _item_ids(source: Source, key: str) -> dict:
 
 
 def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: Path, run_id, now,
-                   rep: IngestReport) -> IngestReport:
+                   rep: IngestReport, workers: int = 1) -> IngestReport:
     """A survey folder: verify each frame against the manifest, decode it, read its EXIF;
-    bad frames go to quarantine one by one, the rest of the survey lands."""
+    bad frames go to quarantine one by one, the rest of the survey lands. A large survey's
+    frames are decoded by `workers` processes (each frame under FRAME_BUDGET)."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         frames = manifest["frames"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadDelivery(f"{source.name}/{key}: unreadable manifest.json ({exc})") from exc
+    parallel = workers > 1 and len(frames) >= PARALLEL_FRAMES
     kept_dir = qroot / source.name / source.root / key
     schema = RECORD_SCHEMAS["road_surveys"]
     records, bad = [], []
@@ -281,15 +371,27 @@ def _ingest_survey(source, key, folder: Path, lake: Lake, landing: Path, qroot: 
             if fr.get("sha256") and digest != fr["sha256"]:
                 raise BadDelivery(f"{item}: sha256 {digest[:12]} differs from the manifest's "
                                   f"{fr['sha256'][:12]} (damaged in transfer)")
-            rec = source.parse_one(data, item)
+            rec = None if parallel else source.parse_one(data, item)
         except BadDelivery as exc:
             bad.append({"item": item, "row_number": i, "reason": str(exc), "path": fp, "checksum": digest})
             continue
+        rec = {} if rec is None else rec
         rec.update({"survey_id": manifest.get("survey_id", key), "file": name,
-                    "vehicle_id": manifest.get("vehicle_id")})
+                    "vehicle_id": manifest.get("vehicle_id"), "_row": i, "_path": fp, "_item": item})
         rec["_source_file"] = fp.relative_to(landing).as_posix() if fp.is_relative_to(landing) else str(fp)
         rec["_checksum"] = digest
         records.append(rec)
+    if parallel:   # decode the verified frames in the pool (assets/parse_pool.py), in manifest order
+        func, seconds, mb = FRAME_BUDGET
+        parsed = parse_files(func, [(r["_item"], r["_path"]) for r in records], workers=workers, seconds=seconds, mb=mb)
+        for r in records:
+            if isinstance(parsed[r["_item"]], BadDelivery):
+                bad.append({"item": r["_item"], "row_number": r["_row"], "reason": str(parsed[r["_item"]]),
+                            "path": r["_path"], "checksum": r["_checksum"]})
+            else:
+                r.update(parsed[r["_item"]])
+        records = [r for r in records if not isinstance(parsed[r["_item"]], BadDelivery)]
+        bad.sort(key=lambda b: b["row_number"])
     df = pl.DataFrame([{k: r.get(k) for k in schema} for r in records], schema=schema)
     df = df.with_columns(
         pl.lit(key).alias("_delivery"),
@@ -317,6 +419,8 @@ def build_bronze_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         key=["bronze", source.bronze_table],
         partitions_def=parts,
+        # a batched source's run covers a range of deliveries (orchestration/sensors.py); a backfill too
+        backfill_policy=dg.BackfillPolicy.single_run() if source.batched else None,
         group_name=source.group,
         kinds=set(source.kinds),
         owners=OWNERS[source.group],
@@ -327,18 +431,27 @@ def build_bronze_asset(source: Source) -> dg.AssetsDefinition:
         metadata={"landing_path": source.root, "delta_path": f"bronze/{source.bronze_table}"},
     )
     def _bronze(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        key = context.partition_key
-        rep = ingest_delivery(source, key, lake.lake(), lake.landing, lake.quarantine_root, context.run.run_id,
-                              duplicate_of=context.run.tags.get("lakehouse/duplicate_of"))
-        for q in rep.quarantined[:20]:
+        keys, lk, run_id = list(context.partition_keys), lake.lake(), context.run.run_id
+        if len(keys) == 1:
+            reps = [ingest_delivery(source, keys[0], lk, lake.landing, lake.quarantine_root, run_id,
+                                    duplicate_of=context.run.tags.get("lakehouse/duplicate_of"),
+                                    workers=lake.ingest_workers)]
+        else:
+            reps = ingest_deliveries(source, keys, lk, lake.landing, lake.quarantine_root, run_id,
+                                     workers=lake.ingest_workers)
+        quarantined = [q for r in reps for q in r.quarantined]
+        for q in quarantined[:20]:
             context.log.warning(f"quarantined {q['item']} row {q['row_number']}: {q['reason']}")
-        lk = lake.lake()
-        part = (lk.read("bronze", source.bronze_table, filters=[("_delivery", "=", key)])
+        part = (lk.read("bronze", source.bronze_table, filters=[("_delivery", "in", keys)])
                 if lk.exists("bronze", source.bronze_table) else pl.DataFrame())
+        statuses = sorted({r.status for r in reps})
         return dg.MaterializeResult(metadata=table_metadata(part, extra={
-            "status": rep.status, "bad_rows_or_items": rep.bad_rows, "checksum": rep.checksum,
+            "status": statuses[0] if len(statuses) == 1 else ", ".join(statuses),
+            "bad_rows_or_items": sum(r.bad_rows for r in reps),
+            "checksum": reps[0].checksum if len(reps) == 1 else f"{len(reps)} deliveries (see _checksum)",
+            "deliveries_in_run": len(keys),
             "quarantine_reasons": dg.MetadataValue.md(
-                "\n".join(f"- {q['item']} (row {q['row_number']}): {q['reason']}" for q in rep.quarantined[:50])
+                "\n".join(f"- {q['item']} (row {q['row_number']}): {q['reason']}" for q in quarantined[:50])
                 or "_none_")}))
 
     return _bronze

@@ -104,15 +104,17 @@ class Lake:
                                             schema_mode="overwrite", storage_options=self.storage_options))
         return df.height
 
-    def replace_where(self, layer: str, table: str, df: pl.DataFrame, column: str, value: str) -> int:
-        """Replace the rows whose `column` equals `value` with `df`, in one commit (how a bronze
-        delivery is re-ingested idempotently). Creates the table on first write."""
+    def replace_where(self, layer: str, table: str, df: pl.DataFrame, column: str, value: str | list[str]) -> int:
+        """Replace the rows whose `column` equals `value` (or one of a list of values: a batch of
+        deliveries) with `df`, in one commit (how a bronze delivery is re-ingested idempotently).
+        Creates the table on first write."""
         data = df.to_arrow()
         uri = self.uri(layer, table)
         if not self.exists(layer, table):
             self._retry(lambda: write_deltalake(uri, data, mode="append", storage_options=self.storage_options))
             return df.height
-        pred = f"{column} = {_sql_str(value)}"
+        pred = (f"{column} = {_sql_str(value)}" if isinstance(value, str)
+                else f"{column} IN ({', '.join(_sql_str(v) for v in value)})")
         self._retry(lambda: write_deltalake(uri, data, mode="overwrite", predicate=pred,
                                             storage_options=self.storage_options))
         return df.height
@@ -236,6 +238,8 @@ class LakeResource(dg.ConfigurableResource):
     city_profile: str = "demo"                    # CITY_PROFILE: sizes the solvers' work limits
     roads_repair_budget_eur: float | None = None  # ROADS_REPAIR_BUDGET_EUR
     pii_hash_key: str = ""                        # CANNES_PII_HASH_KEY (by reference: never shown in the UI)
+    ingest_workers: int = 2                       # INGEST_WORKERS: parser processes per bronze run (batches)
+    ingest_batch_files: int = 100                 # INGEST_BATCH_FILES: deliveries per run of a batched source
 
     def lake(self) -> Lake:
         return open_lake(self.lake_uri, self.storage_options_json or "{}")

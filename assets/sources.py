@@ -26,6 +26,8 @@ class Source:
     parse: Callable | None = None       # tabular parser: (bytes, name) -> Parsed
     parse_one: Callable | None = None   # one-record parser: (bytes, name) -> dict
     folder_delivery: bool = False
+    # many deliveries per run (a range of partitions, up to INGEST_BATCH_FILES): the many-file sources
+    batched: bool = False
 
     def deliveries(self, landing: Path) -> list[tuple[str, Path]]:
         """(partition key, path) of every complete delivery present, sorted by key."""
@@ -77,10 +79,10 @@ SOURCES: list[Source] = [
            ("delta", "csv"), parse=P.parse_city_calendar),
     Source("road_surveys", "voirie", "roads/surveys", (), "road_frames",
            "Vehicle-camera survey frames: EXIF position, heading and time per JPEG", ("delta", "jpeg"),
-           parse_one=P.parse_survey_frame, folder_delivery=True),
+           parse_one=P.parse_survey_frame, folder_delivery=True, batched=True),
     Source("lidar_tiles", "espaces_verts", "trees/tiles", ("*/*.laz", "*/*.las"), "lidar_tiles",
            "LiDAR tile registry: header, bounds, CRS, point counts per class", ("delta", "laz"),
-           parse_one=P.parse_laz_tile),
+           parse_one=P.parse_laz_tile, batched=True),
     Source("tree_register", "espaces_verts", "trees/register", ("*.csv",), "tree_register",
            "The city's old tree register (semicolon CSV, French headers)", ("delta", "csv"),
            parse=_csv("tree_register", delimiter=";")),

@@ -92,15 +92,17 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
             if already and already[0].is_success:
                 continue
             tags = {**req.tags, "dagster/run_key": req.run_key, "dagster/sensor_name": sensor.name, **worker_tags()}
-            res = execute_watched(job, instance, say, assets=False, label=f"{source.name}/{req.partition_key}: ",
+            what = req.partition_key or delivery_range(req)   # one delivery, or a batch (a partition range)
+            res = execute_watched(job, instance, say, assets=False, label=f"{source.name}/{what}: ",
                                   partition_key=req.partition_key, tags=tags, run_config=QUIET, raise_on_error=False)
             runs_done += 1
             if not res.success:
-                failures.append(f"{source.name}/{req.partition_key}: run {res.run_id} failed")
+                failures.append(f"{source.name}/{what}: run {res.run_id} failed")
             if len(requests) > 20 and i % 20 == 0:
                 say(f"    {source.name}: {i}/{len(requests)} deliveries")
         if requests:
-            say(f"  {source.name}: {len(requests)} new deliveries")
+            n = sum(int(r.tags.get("lakehouse/batch_size", 1)) for r in requests)
+            say(f"  {source.name}: {n} new deliveries" + (f" in {len(requests)} runs" if n != len(requests) else ""))
         # the cursor keeps each delivery pending until its run succeeded: a failed one is retried
         # by the next `make run` (or the daemon) after its backoff, then quarantined at the limit
         cursors[sensor.name] = result.cursor
@@ -111,6 +113,13 @@ def ingest_landing(defs: dg.Definitions, instance: dg.DagsterInstance, home: Pat
                             f"{max(0, st['due'] - _now()):.0f} s (next `make run` or the daemon): "
                             f"{st.get('last_error', '')[:200]}")
     return runs_done, failures
+
+
+def delivery_range(req: dg.RunRequest) -> str:
+    """`first..last (n deliveries)` of a batched run request."""
+    from .sensors import BATCH_TAG, RANGE_END, RANGE_START
+
+    return f"{req.tags[RANGE_START]}..{req.tags[RANGE_END]} ({req.tags.get(BATCH_TAG, '?')} deliveries)"
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -6,6 +6,14 @@ a tick re-hashes only files that changed. A delivery whose bytes were already de
 another name is still run once, tagged `lakehouse/duplicate_of`; the bronze asset checks the
 lake's lineage and quarantines it as a duplicate instead of ingesting it twice.
 
+Batched sources (LiDAR tiles, survey folders: `Source.batched`) get one run per batch of up to
+INGEST_BATCH_FILES new deliveries instead of one run each: a run over a contiguous range of the
+source's dynamic partitions (the bronze asset has a single-run backfill policy), run key
+`batch:<sha256 of its deliveries' content hashes>`, so a re-delivered file never runs twice and a
+batch is never requested twice. Each delivery keeps its own content hash in the cursor and in
+bronze (`_checksum`). A failed batch is retried delivery by delivery (run keys
+`<hash>:retry<n>`), so a file that breaks a whole run is isolated and quarantined alone.
+
 A delivery is done only when its run succeeded. Until then its cursor entry carries a fourth
 element, the pending state {run_key, attempt, due, requested}: each tick looks the run up by its
 run key; a failed run is retried (new run key `<hash>:retry<n>`) after a backoff of
@@ -15,6 +23,7 @@ with the last error. `make run` (orchestration/runner.py) evaluates these same s
 driver and the daemon retry alike.
 """
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -32,6 +41,8 @@ SOURCE_TAG = "lakehouse/source"
 CHECKSUM_TAG = "lakehouse/checksum"
 DUPLICATE_TAG = "lakehouse/duplicate_of"
 ATTEMPT_TAG = "lakehouse/attempt"
+BATCH_TAG = "lakehouse/batch_size"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 RETRY_LIMIT = 4                      # runs per delivery content: the first and 3 retries
 RETRY_BACKOFF_S = (15, 60, 240)      # wait after the 1st, 2nd, 3rd failed run
 UNSEEN_GRACE_S = 600                 # a requested run still unknown to the instance after this is requested again
@@ -96,8 +107,8 @@ def _follow_pending(source: Source, cursor: dict, outcome: Outcome, give_up: Giv
         if st.get("due") is None:
             st["due"] = now + (0 if status == "dead" else RETRY_BACKOFF_S[min(st["attempt"], len(RETRY_BACKOFF_S)) - 1])
             st["last_error"] = error[:300]
-        if now >= st["due"]:
-            base = st["run_key"].split(":retry")[0]
+        if now >= st["due"]:   # a failed batch is retried delivery by delivery
+            base = checksum if st["run_key"].startswith("batch:") else st["run_key"].split(":retry")[0]
             st = {"run_key": f"{base}:retry{st['attempt']}", "attempt": st["attempt"] + 1, "due": None,
                   "requested": now, "duplicate_of": st.get("duplicate_of")}
             runs.append(_request(source, key, checksum, st["run_key"], st["attempt"], st.get("duplicate_of")))
@@ -105,13 +116,17 @@ def _follow_pending(source: Source, cursor: dict, outcome: Outcome, give_up: Giv
     return runs
 
 
-def evaluate_landing(source: Source, landing: Path, cursor: dict, existing_partitions: set[str],
-                     outcome: Outcome | None = None, give_up: GiveUp | None = None, now: float | None = None):
+def evaluate_landing(source: Source, landing: Path, cursor: dict, existing_partitions: set[str] | list[str],
+                     outcome: Outcome | None = None, give_up: GiveUp | None = None, now: float | None = None,
+                     batch: int = 1):
     """Pure sensor logic: (run requests, partitions to add, new cursor) for the deliveries now in
     the landing zone and the pending ones. `cursor` maps delivery key -> [sha256, size, mtime_ns]
     (done) or [sha256, size, mtime_ns, pending state]. Without `outcome` pending deliveries are
-    left as they are."""
+    left as they are. A batched source given its partitions as a list (the instance's order)
+    and `batch` > 1 gets one run per contiguous range of up to `batch` deliveries (batch_requests)."""
     now = _now() if now is None else now
+    order = list(existing_partitions) if isinstance(existing_partitions, list) else None
+    existing_partitions = set(existing_partitions)
     cursor = dict(cursor)
     seen = {}
     for k, v in sorted(cursor.items()):
@@ -144,7 +159,58 @@ def evaluate_landing(source: Source, landing: Path, cursor: dict, existing_parti
         cursor[key] = [checksum, *stamp, {"run_key": run_key, "attempt": 1, "due": None, "requested": now,
                                           "duplicate_of": dup}]
         seen.setdefault(checksum, key)
+    if source.batched and batch > 1 and order is not None:
+        runs = batch_requests(source, runs, cursor, order + new_parts, batch)
     return runs, new_parts, cursor
+
+
+def _contiguous(keys: list[str], pos: dict[str, int], size: int) -> list[list[str]]:
+    """`keys` in partition order, cut where a partition not in `keys` lies between two, and
+    every `size` keys: each piece is a partition range holding exactly its keys."""
+    out: list[list[str]] = []
+    for k in sorted(keys, key=pos.__getitem__):
+        if out and len(out[-1]) < size and pos[k] == pos[out[-1][-1]] + 1:
+            out[-1].append(k)
+        else:
+            out.append([k])
+    return out
+
+
+def batch_requests(source: Source, runs: list[dg.RunRequest], cursor: dict, order: list[str],
+                   size: int) -> list[dg.RunRequest]:
+    """Merge first-attempt requests (and re-requests of a batch already asked for) into runs
+    over partition ranges of up to `size` deliveries; the members' cursor entries get the batch's
+    run key. Retries stay one run each. A duplicate goes in too: the bronze batch finds the bytes
+    in the lake or earlier in the same batch (assets/bronze.py ingest_deliveries)."""
+    pos = {k: i for i, k in enumerate(order)}
+    by_key = {r.partition_key: r for r in runs}
+    groups: dict[str, list[str]] = {}
+    single = []
+    for r in runs:
+        attempt = r.tags.get(ATTEMPT_TAG)
+        if r.partition_key not in pos or (attempt != "1" and not r.run_key.startswith("batch:")):
+            single.append(r)
+        else:
+            groups.setdefault(r.run_key if r.run_key.startswith("batch:") else "new", []).append(r.partition_key)
+    out = []
+    for group, keys in groups.items():
+        pieces = _contiguous(keys, pos, size)
+        for piece in pieces:
+            if len(piece) == 1 and group == "new":
+                out.append(by_key[piece[0]])
+                continue
+            members = sorted(by_key[k].tags[CHECKSUM_TAG] + ":" + k for k in piece)
+            run_key = group if len(pieces) == 1 and group != "new" else \
+                "batch:" + hashlib.sha256("\n".join(members).encode()).hexdigest()
+            attempt = by_key[piece[0]].tags[ATTEMPT_TAG]
+            out.append(dg.RunRequest(run_key=run_key, tags={
+                SOURCE_TAG: source.name, ATTEMPT_TAG: attempt, BATCH_TAG: str(len(piece)),
+                RANGE_START: piece[0], RANGE_END: piece[-1], "dagster/max_retries": "0"}))
+            for k in piece:
+                st = dict(cursor[k][3])
+                st["run_key"] = run_key
+                cursor[k] = [*cursor[k][:3], st]
+    return out + single
 
 
 def run_outcome(instance: dg.DagsterInstance, sensor_name: str) -> Outcome:
@@ -186,25 +252,28 @@ def build_sensor(source: Source) -> dg.SensorDefinition:
     @dg.sensor(name=f"landing_{source.name}", job_name=ingest_job_name(source), minimum_interval_seconds=30,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Watches landing/{source.root} for new {source.name} deliveries; one run per "
-                           f"delivery, run_key = content hash; failed runs retried {RETRY_LIMIT - 1} times "
-                           "with backoff, then the delivery is quarantined with the last error.")
+                           + ("batch of deliveries (INGEST_BATCH_FILES), run_key = hash of their content hashes"
+                              if source.batched else "delivery, run_key = content hash")
+                           + f"; failed runs retried {RETRY_LIMIT - 1} times with backoff, then the delivery "
+                           "is quarantined with the last error.")
     def _sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
         try:
             instance = context.instance
         except dg.DagsterInvariantViolationError:
             instance = None  # a context built in a test without an instance
-        existing, outcome = set(), None
+        existing, outcome = [], None
         if instance is not None:
             recover_dead_runs(instance)
-            existing = set(instance.get_dynamic_partitions(source.name))
+            existing = list(instance.get_dynamic_partitions(source.name))   # in the order ranges follow
             outcome = run_outcome(instance, f"landing_{source.name}")
 
         def give_up(key: str, checksum: str, reason: str) -> None:
             quarantine_failed_delivery(lake.lake(), source, key, lake.landing, lake.quarantine_root, reason, checksum)
             context.log.warning(f"{source.name}/{key}: {reason}")
 
-        runs, new_parts, cursor = evaluate_landing(source, lake.landing, cursor, existing, outcome, give_up)
+        runs, new_parts, cursor = evaluate_landing(source, lake.landing, cursor, existing if instance else set(),
+                                                   outcome, give_up, batch=lake.ingest_batch_files)
         return dg.SensorResult(
             run_requests=runs, cursor=json.dumps(cursor, sort_keys=True),
             dynamic_partitions_requests=[parts.build_add_request(new_parts)] if new_parts else [],

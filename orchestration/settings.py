@@ -42,6 +42,9 @@ class Settings:
     # the key of the PII hashes in redacted documents (CANNES_PII_HASH_KEY; models/documents/redact.py)
     pii_hash_key: str = field(default="", repr=False)
     dagster_profile: str = "sqlite"      # DAGSTER_PROFILE: sqlite (dagster.yaml) or postgres (docs/SCALE.md)
+    # bronze at scale (docs/SCALE.md): parser processes per run, deliveries per run of a batched source
+    ingest_workers: int = 2              # INGEST_WORKERS, default: the machine's cores (at most 8)
+    ingest_batch_files: int = 100        # INGEST_BATCH_FILES
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -80,6 +83,8 @@ class Settings:
             llm_endpoint=endpoint_from_env(env),
             pii_hash_key=env.get("CANNES_PII_HASH_KEY", ""),
             dagster_profile=_profile(env.get("DAGSTER_PROFILE", "sqlite")),
+            ingest_workers=_positive(env, "INGEST_WORKERS", min(os.cpu_count() or 1, 8)),
+            ingest_batch_files=_positive(env, "INGEST_BATCH_FILES", cls.ingest_batch_files),
         )
 
     @property
@@ -110,7 +115,8 @@ class Settings:
                             storage_options_json=json.dumps(self.storage_options),
                             city_profile=self.city_profile, roads_repair_budget_eur=self.roads_repair_budget_eur,
                             # the secret by reference: Dagster resolves it in the run, the UI never shows it
-                            pii_hash_key=dg.EnvVar("CANNES_PII_HASH_KEY") if self.pii_hash_key else "")
+                            pii_hash_key=dg.EnvVar("CANNES_PII_HASH_KEY") if self.pii_hash_key else "",
+                            ingest_workers=self.ingest_workers, ingest_batch_files=self.ingest_batch_files)
 
 
 def process_environment() -> dict[str, str]:
@@ -124,6 +130,17 @@ def set_dagster_home(path: str | Path) -> None:
 
 
 INSTANCE_PROFILES = {"sqlite": "dagster.yaml", "postgres": "orchestration/instance/dagster.postgres.yaml"}
+
+
+def _positive(env: dict, name: str, default: int) -> int:
+    raw = env.get(name, "")
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={raw!r}: expected a positive integer")
+    return value
 
 
 def _profile(name: str) -> str:

@@ -50,7 +50,8 @@ def bronze_check(table: str, partitions_def, group: str) -> dg.AssetChecksDefini
         lk = lake.lake()
         if not lk.exists("bronze", table):
             return dg.AssetCheckResult(passed=True, description="no rows yet (every delivery quarantined)")
-        df = lk.read("bronze", table, filters=[("_delivery", "=", context.partition_key)])
+        # the run's deliveries: one, or a batch (a partition range, orchestration/sensors.py)
+        df = lk.read("bronze", table, filters=[("_delivery", "in", list(context.partition_keys))])
         return to_result(check_table(df, bronze_suite(table)))
 
     return _check

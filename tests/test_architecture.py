@@ -29,6 +29,8 @@ ENVIRON_ALLOWED = {
     "orchestration/settings.py": "the settings module: the one place settings are read",
     "assets/guard.py": "builds the parser child process's environment (this one plus thread limits); no setting "
                        "is read",
+    "assets/parse_pool.py": "sets the thread limits of its own parser worker processes (as guard.py does for its "
+                            "child); no setting is read",
     "models/documents/embed.py": "switches transformers to offline mode before it is imported; DOCS_EMBED_THREADS, "
                                  "a benchmark knob",
 }

@@ -1,7 +1,10 @@
 """LAS/LAZ public header block checked against the file's size before any point is read, so a
 poison file ("LASF" then random bytes, or a header announcing billions of points) costs
-microseconds instead of gigabytes. Pure: bytes in, a point count or BadDelivery out."""
+microseconds instead of gigabytes; the LAZ chunk table checked against the header; and the
+selective read of only the point fields the tile registry needs. Pure: bytes in, a point count,
+arrays or BadDelivery out."""
 
+import io
 import math
 import struct
 
@@ -50,3 +53,71 @@ def check_las_header(data: bytes, name: str) -> int:
         raise bad(f"announces {n} points of {rec_len} bytes but {body} bytes of point data can hold at "
                   f"most {room}{' compressed' if compressed else ''}")
     return int(n)
+
+
+def laszip_chunks(data: bytes, header, name: str) -> list[tuple[int, int]]:
+    """Check a LAZ file's chunk table against its header without decompressing a point: the
+    table is readable, its chunks can hold exactly the header's point count (variable-size chunks:
+    their counts sum to it; fixed-size chunks: ceil(count / chunk size) of them) and their
+    compressed sizes fill the point data up to the table (a truncated or padded file fails).
+    `header` is laspy's header of the file. Returns the table [(points, bytes)] or raises
+    BadDelivery."""
+    import io
+
+    import lazrs
+
+    def bad(why: str):
+        return BadDelivery(f"{name}: unreadable LAS/LAZ (chunk table check: {why})")
+
+    vlr = next((v for v in header.vlrs if getattr(v, "record_id", None) == 22204), None)
+    if vlr is None:
+        raise bad("compressed points but no LASzip VLR (22204)")
+    try:
+        laz_vlr = lazrs.LazVlr(vlr.record_data)
+        start = header.offset_to_point_data
+        (table_offset,) = struct.unpack_from("<q", data, start)
+        src = io.BytesIO(data)
+        src.seek(start)
+        table = lazrs.read_chunk_table(src, laz_vlr)
+    except Exception as exc:  # noqa: BLE001 - lazrs raises its own error type and OSError
+        raise bad(f"no readable chunk table ({type(exc).__name__}: {exc})") from exc
+    if not table:
+        raise bad("empty chunk table")
+    n, size = int(header.point_count), int(laz_vlr.chunk_size())
+    if laz_vlr.uses_variable_size_chunks():
+        held = sum(c[0] for c in table)
+        if held != n:
+            raise bad(f"header announces {n} points, chunk table holds {held}")
+    elif len(table) != max(1, -(-n // size)):
+        raise bad(f"header announces {n} points, {len(table)} chunks of {size} hold "
+                  f"{(len(table) - 1) * size + 1}-{len(table) * size}")
+    body = sum(c[1] for c in table)
+    if start + 8 + body != table_offset:
+        raise bad(f"chunks total {body} bytes but the point data runs {table_offset - start - 8} bytes "
+                  f"(offset {start} to the table at {table_offset}): truncated or damaged")
+    return table
+
+
+def read_tile_fields(data: bytes, selection):
+    """(classification, X, Y, Z) raw arrays of every point, decompressing the `selection` layers
+    (Z is None when not selected)."""
+    import laspy
+    import numpy as np
+
+    with laspy.open(io.BytesIO(data), decompression_selection=selection) as reader:
+        fmt = reader.header.point_format.id
+        arr = reader.read_points(reader.header.point_count).array
+    if fmt >= 6:
+        cls = np.asarray(arr["classification"], dtype=np.uint8)
+    else:   # formats 0-5: 5 class bits, 3 flag bits in one byte
+        cls = (np.asarray(arr["raw_classification"], dtype=np.uint8) & 0x1F)
+    z = arr["Z"] if selection & laspy.DecompressionSelection.Z else None
+    return cls, arr["X"], arr["Y"], z
+
+
+def header_xy_agrees(h, X, Y) -> bool:
+    """The header's x/y bounds are the points' (to one scale step): then its z range is trusted."""
+    (sx, sy, _), (ox, oy, _) = h.scales, h.offsets
+    got = (X.min() * sx + ox, Y.min() * sy + oy, X.max() * sx + ox, Y.max() * sy + oy)
+    want = (h.mins[0], h.mins[1], h.maxs[0], h.maxs[1])
+    return all(abs(float(a) - float(b)) <= 1.001 * s for a, b, s in zip(got, want, (sx, sy, sx, sy)))

@@ -512,38 +512,60 @@ def _lambert93_bounds(x0: float, y0: float, x1: float, y1: float, epsg: int, nam
 
 
 def parse_laz_tile(data: bytes, name: str) -> dict:
-    """Read a LAS/LAZ tile completely (a truncated file fails) and describe it for the registry.
+    """Describe a LAS/LAZ tile for the registry, decompressing only what the registry needs.
     The bounds are in Lambert-93 whatever the tile's declared CRS (``crs_epsg``); whether the tile
-    lies in the city's territory is decided in silver against the reference communes. The header
-    is checked against the file's size first (check_las_header); ingestion runs this under a time
-    and memory budget (assets/guard.py)."""
-    from .las_header import check_las_header
+    lies in the city's territory is decided in silver against the reference communes.
+
+    Checked before any point is decompressed: the public header against the file's size
+    (check_las_header) and, for LAZ, the chunk table against the header's point count and the
+    file's bytes (laszip_chunks: a truncated file fails here). Then only the x/y and
+    classification layers are decompressed (LAZ 1.4 point formats 6-10 are layered; formats 0-5
+    are decompressed whole): bounds, density and counts per class come from the points; the
+    heights' range from the header once its x/y bounds agree with the points' (else z is read
+    too). The silver points step (models/lidar/tiles.py) decompresses every field. Ingestion
+    runs this under a time and memory budget (assets/guard.py, assets/parse_pool.py)."""
+    from .las_header import check_las_header, header_xy_agrees, laszip_chunks, read_tile_fields
 
     check_las_header(data, name)
     import laspy
     import numpy as np
 
+    ds = laspy.DecompressionSelection
     try:
-        las = laspy.read(io.BytesIO(data))
+        with laspy.open(io.BytesIO(data)) as probe:
+            h = probe.header
+        layered = h.point_format.id >= 6
+        if h.are_points_compressed:
+            laszip_chunks(data, h, name)
+        cls, X, Y, Z = read_tile_fields(data, ds.XY_RETURNS_CHANNEL | ds.CLASSIFICATION if layered else ds.all())
+        n = int(cls.size)
+        if n and layered and not header_xy_agrees(h, X, Y):
+            cls, X, Y, Z = read_tile_fields(data, ds.XY_RETURNS_CHANNEL | ds.Z | ds.CLASSIFICATION)
+            layered = False
+    except BadDelivery:
+        raise
     except Exception as exc:  # laspy/lazrs raise LaspyException, ValueError, OSError...
         raise BadDelivery(f"{name}: unreadable LAS/LAZ ({type(exc).__name__}: {exc})") from exc
-    h = las.header
-    n = len(las.points)
     if n == 0:
         raise BadDelivery(f"{name}: tile has no points")
     if h.point_count != n:
         raise BadDelivery(f"{name}: header announces {h.point_count} points, file holds {n}")
     epsg = _declared_epsg(h, name)
-    x, y = np.asarray(las.x), np.asarray(las.y)
-    bounds = _lambert93_bounds(float(x.min()), float(y.min()), float(x.max()), float(y.max()), epsg, name)
-    cls = np.asarray(las.classification)
+    (sx, sy, sz), (ox, oy, oz) = h.scales, h.offsets
+    x0, x1 = float(X.min()) * sx + ox, float(X.max()) * sx + ox
+    y0, y1 = float(Y.min()) * sy + oy, float(Y.max()) * sy + oy
+    if layered:   # z not decompressed: the header's range (its x/y bounds were just verified)
+        z0, z1 = float(h.mins[2]), float(h.maxs[2])
+    else:
+        z0, z1 = float(Z.min()) * sz + oz, float(Z.max()) * sz + oz
+    bounds = _lambert93_bounds(x0, y0, x1, y1, epsg, name)
     counts = np.bincount(cls, minlength=32)
-    area = max((x.max() - x.min()) * (y.max() - y.min()), 1.0)
+    area = max((x1 - x0) * (y1 - y0), 1.0)
     return {
         "point_count": int(n), "point_format": int(h.point_format.id),
         "las_version": f"{h.version.major}.{h.version.minor}", "crs_epsg": int(epsg),
         "min_x": bounds[0], "min_y": bounds[1], "max_x": bounds[2], "max_y": bounds[3],
-        "min_z": float(np.asarray(las.z).min()), "max_z": float(np.asarray(las.z).max()),
+        "min_z": z0, "max_z": z1,
         "density_pts_m2": float(n / area), "ground_points": int(counts[2]),
         "vegetation_points": int(counts[3] + counts[4] + counts[5]), "building_points": int(counts[6]),
         "noise_points": int(counts[7]), "has_ground_class": bool(counts[2] > 0),

@@ -74,9 +74,22 @@ def load(path: Path | None = None) -> tuple[PlateNet, dict]:
             net = PlateNet(meta.get("width", 24))
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             # channels-last (NHWC): about a quarter faster on one CPU thread, and `to_input`'s
-            # tensor is a view of the HWC frame, already in that layout
-            _cache[str(path)] = (net.eval().to(memory_format=torch.channels_last), meta)
+            # tensor is a view of the HWC frame, already in that layout; batch norms folded
+            # into their convolutions (inference only: one pass over each feature map less)
+            _cache[str(path)] = (fold_batch_norms(net.eval()).to(memory_format=torch.channels_last), meta)
     return _cache[str(path)]
+
+
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """`net` (in eval mode) with every Conv2d -> BatchNorm2d pair of its Sequentials replaced
+    by one Conv2d with the batch norm folded in (the same function up to float rounding)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
+                seq[i], seq[i + 1] = fuse_conv_bn_eval(seq[i], seq[i + 1]), nn.Identity()
+    return net
 
 
 def working_scale(shape: tuple[int, int]) -> float:

@@ -17,7 +17,9 @@ from models.routing.instances import (
     solution_cost,
 )
 from models.routing.vrp import (
+    CHAIN_CONFIGS,
     DEFAULT_CONFIGS,
+    SAFETY_NET_TIMEOUT,
     LARGE_MIN_STOPS,
     Route,
     SearchConfig,
@@ -35,7 +37,9 @@ from models.routing.vrp import (
 
 __all__ = [
     "BestKnown",
+    "CHAIN_CONFIGS",
     "DEFAULT_CONFIGS",
+    "SAFETY_NET_TIMEOUT",
     "Instance",
     "LARGE_MIN_STOPS",
     "Route",

@@ -123,3 +123,85 @@ def routes_distance(problem: VRPProblem, routes: Sequence[Sequence[int]]) -> int
         seq = [problem.depot, *r, problem.depot]
         total += sum(int(problem.distance[a, b]) for a, b in zip(seq[:-1], seq[1:]))
     return total
+
+
+def chain_schedule(problem: VRPProblem, routes: Sequence[Route]) -> list[Route]:
+    """``routes`` re-timed for the trip chains: a chained vehicle leaves as soon as the one before
+    it in its chain is back (earliest schedule, waiting for windows), the first of a chain keeps
+    its departure; an empty vehicle passes its predecessor's return time on. For plans searched
+    without the chains (``SearchConfig.relax_chains``); :func:`check_routes` then judges them."""
+    by_vehicle = {r.vehicle: r for r in routes}
+    before = {int(b): int(a) for a, b in problem.vehicle_chains}
+    tws = problem.time_windows
+    opening = int(tws[problem.depot][0]) if tws is not None and tws[problem.depot] is not None else 0
+    ready: dict[int, int] = {}
+    out: dict[int, Route] = {}
+
+    def back(v: int) -> int:
+        if v not in out:
+            r = by_vehicle.get(v)
+            depart = max(opening, back(before[v])) if v in before else None
+            if r is None or len(r.nodes) <= 2:
+                t = depart if depart is not None else (r.start_times[0] if r is not None else opening)
+                ready[v] = t
+                out[v] = r if r is not None else None
+                return t
+            if depart is None:
+                depart = r.start_times[0]
+            out[v] = _describe_route(problem, v, list(r.nodes), depart)
+            ready[v] = out[v].start_times[-1]
+        return ready[v]
+
+    for v in sorted(set(by_vehicle) | set(before)):
+        back(v)
+    return [out[r.vehicle] if out.get(r.vehicle) is not None else r for r in routes]
+
+
+def _lateness(problem: VRPProblem, routes: Sequence[Route]) -> int:
+    tws = problem.time_windows
+    if tws is None:
+        return 0
+    return sum(max(0, r.start_times[k] - int(tws[n][1])) for r in routes for k, n in enumerate(r.nodes)
+               if tws[n] is not None)
+
+
+def balance_trips(problem: VRPProblem, routes: Sequence[Route]) -> list[Route]:
+    """:func:`chain_schedule` after swapping whole trips between vehicles while that lowers the
+    total lateness (seconds past windows and shift ends): a trip may move to any vehicle its stops
+    allow and its loads fit, e.g. a stream's trip to another truck whose day is shorter. The
+    distance does not change; deterministic (pairs in vehicle order, first improvement)."""
+    nodes = {r.vehicle: list(r.nodes) for r in routes}
+    loads = {r.vehicle: (max(r.loads), max(r.volume_loads) if r.volume_loads else 0) for r in routes}
+    disposal = set(problem.disposal_nodes)
+
+    def fits(v: int, u: int) -> bool:   # the trip now on u, driven by v
+        kg, litres = loads[u]
+        if kg > int(problem.vehicle_capacities[v]) or (
+                problem.vehicle_volume_capacities is not None and litres > int(problem.vehicle_volume_capacities[v])):
+            return False
+        av = problem.allowed_vehicles
+        return av is None or all(av[n] is None or v in av[n] for n in nodes[u][1:-1] if n not in disposal)
+
+    def schedule() -> list[Route]:
+        return chain_schedule(problem, [_describe_route(problem, v, nodes[v]) for v in sorted(nodes)])
+
+    best = chain_schedule(problem, routes)
+    score = _lateness(problem, best)
+    vehicles = sorted(nodes)
+    improved = True
+    while improved and score > 0:
+        improved = False
+        for i, u in enumerate(vehicles):
+            for v in vehicles[i + 1:]:
+                if len(nodes[u]) <= 2 and len(nodes[v]) <= 2 or not (fits(v, u) and fits(u, v)):
+                    continue
+                nodes[u], nodes[v] = nodes[v], nodes[u]
+                loads[u], loads[v] = loads[v], loads[u]
+                cand = schedule()
+                if _lateness(problem, cand) < score:
+                    best, score, improved = cand, _lateness(problem, cand), True
+                else:
+                    nodes[u], nodes[v] = nodes[v], nodes[u]
+                    loads[u], loads[v] = loads[v], loads[u]
+    order = {r.vehicle: k for k, r in enumerate(best)}
+    return sorted(best, key=lambda r: order[r.vehicle])

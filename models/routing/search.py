@@ -8,8 +8,9 @@ import time
 from dataclasses import asdict, replace
 from typing import Sequence
 
-from models.routing.checks import _extract, _status_name, check_routes
+from models.routing.checks import _extract, _status_name, balance_trips, check_routes
 from models.routing.config import (
+    CHAIN_FALLBACK,
     FALLBACK_CONFIG,
     WORKER_GRACE_S,
     SearchConfig,
@@ -55,11 +56,13 @@ def solve_single(
     if always_return_plan is None:
         always_return_plan = problem.has_time_windows
     end = deadline if deadline is not None else t0 + time_limit_s
-    model, assignment, status, notes, cfg_used = _run_search(problem, cfg, end, initial_routes, always_return_plan,
-                                                             solution_limit)
+    searched = replace(problem, vehicle_chains=()) if cfg.relax_chains and problem.vehicle_chains else problem
+    model, assignment, status, notes, cfg_used, had_first = _run_search(searched, cfg, end, initial_routes,
+                                                                        always_return_plan, solution_limit)
     if assignment is None and status != SAFETY_NET_TIMEOUT and cfg != FALLBACK_CONFIG and end - time.time() > 0.2:
         notes.append(f"{cfg.name} found no solution ({status}): retried with {FALLBACK_CONFIG.name}")
-        model, assignment, status, notes2, cfg_used = _run_search(
+        searched = problem
+        model, assignment, status, notes2, cfg_used, had_first = _run_search(
             problem, FALLBACK_CONFIG, end, initial_routes, always_return_plan, solution_limit)
         notes.extend(notes2)
     if assignment is None:
@@ -67,8 +70,15 @@ def solve_single(
                            config=asdict(cfg_used), wall_time_s=time.time() - t0, notes=notes,
                            runs=[{"config": cfg_used.name, "objective": -1, "distance": 0,
                                   "dropped": len(problem.customers()), "status": status,
+                                  "first_solution_found": had_first,
                                   "wall_time_s": round(time.time() - t0, 3)}])
-    routes, dropped = _extract(problem, model, assignment)
+    routes, dropped = _extract(searched, model, assignment)
+    if searched is not problem:
+        # searched without the trip chains (they make the insertion heuristics crawl): schedule
+        # each truck's trips one after the other, swapping trips between trucks while that helps;
+        # check_routes below judges the result
+        routes = balance_trips(problem, routes)
+        notes.append(f"{cfg_used.name}: searched without the trip chains, trips then scheduled one after the other")
     total = sum(r.distance for r in routes)
     used = sum(1 for r in routes if len(r.nodes) > 2)
     penalties = 0
@@ -154,14 +164,15 @@ def _run_search(problem: VRPProblem, cfg: SearchConfig, end: float,
         # the wall-clock net stopped the search before its solution limit: what it found depends
         # on machine load, so no plan (the caller keeps its last good one or fails)
         notes.append(f"{cfg_used.name}: wall-clock safety net reached before {solution_limit} solutions "
-                     f"(machine too slow or the limit too high): no reproducible plan")
-        return model, None, SAFETY_NET_TIMEOUT, notes, cfg_used
+                     f"(machine too slow or the limit too high; a first solution "
+                     f"{'was' if assignment is not None else 'was not'} found): no reproducible plan")
+        return model, None, SAFETY_NET_TIMEOUT, notes, cfg_used, assignment is not None
     if warm is not None:
         notes.append(f"search objective {assignment.ObjectiveValue() if assignment is not None else None}")
         if assignment is None or assignment.ObjectiveValue() > warm.ObjectiveValue():
             notes.append("search did not improve on the warm start: warm start returned")
             assignment = warm
-    return model, assignment, status, notes, cfg_used
+    return model, assignment, status, notes, cfg_used, assignment is not None
 
 
 def _copy_assignment(routing, assignment):
@@ -192,6 +203,28 @@ def _better(a: VRPSolution, b: VRPSolution) -> bool:
     return ka < kb
 
 
+def _chain_fallback(problem: VRPProblem, best: VRPSolution, relaxed: Sequence[VRPSolution], deadline: float,
+                    initial_routes, always_return_plan, solution_limit) -> VRPSolution:
+    """Trip chains: when the chain-relaxed ILS broke a chain and the plan kept leaves stops that
+    plan served (guided local search from the empty plan cannot insert stops that need a reload),
+    :data:`CHAIN_FALLBACK` (GLS from parallel insertion on the full model; slow there, so only
+    then) runs after, and the best of all is kept. Decided on the plans, not the clock."""
+    if not relaxed or not best.found or not (best.violations or len(best.dropped) > min(len(r.dropped) for r in relaxed)):
+        return best
+    full = solve_single(problem, CHAIN_FALLBACK, initial_routes=initial_routes, always_return_plan=always_return_plan,
+                        deadline=deadline, solution_limit=solution_limit)
+    runs = best.runs + full.runs
+    if full.status == SAFETY_NET_TIMEOUT and solution_limit is not None:
+        full.notes = best.notes + full.notes + ["the full-model search after a broken trip chain reached the safety "
+                                                "net: no reproducible plan"]
+        full.runs = runs
+        return full
+    out = _best([best, full])
+    out.runs = runs
+    out.notes = out.notes + [f"a trip chain broke or stops were left: {CHAIN_FALLBACK.name} run after the pair"]
+    return out
+
+
 def solve_parallel(
     problem: VRPProblem,
     time_limit_s: float = 30.0,
@@ -220,6 +253,19 @@ def solve_parallel(
     if workers <= 1 or len(cfgs) == 1:
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
                             deadline=deadline, solution_limit=solution_limit)
+        if cfgs[0].relax_chains and len(cfgs) > 1 and best.found and best.violations:
+            # searched without the trip chains and a chain broke once scheduled: the next
+            # search runs after it, as it would have beside it on two cores
+            relaxed = best
+            other = solve_single(problem, cfgs[1], initial_routes=initial_routes,
+                                 always_return_plan=always_return_plan, deadline=deadline,
+                                 solution_limit=solution_limit)
+            runs = best.runs + other.runs
+            best = other if other.status == SAFETY_NET_TIMEOUT and solution_limit is not None else _best([best, other])
+            best.runs = runs
+            best.notes = best.notes + [f"{cfgs[0].name} broke a trip chain: {cfgs[1].name} run after it"]
+            best = _chain_fallback(problem, best, [relaxed], deadline, initial_routes, always_return_plan,
+                                   solution_limit)
         best.wall_time_s = time.time() - t0
         return best
     ctx = mp.get_context("spawn")
@@ -269,7 +315,7 @@ def solve_parallel(
     timed_out = [r for r in results if r.status == SAFETY_NET_TIMEOUT]
     finished = [r for r in results if r.status != SAFETY_NET_TIMEOUT]
     if solution_limit is not None and timed_out and finished and not lost \
-            and all(not r.routes for r in timed_out):
+            and not any(run.get("first_solution_found") for r in timed_out for run in r.runs):
         # a run that found not even a first solution by the safety net (the ILS recreate step can
         # fail to insert stops that need a reload) is left out: the plan is the best run that
         # reached its solution limit, the same on an idle or a loaded machine
@@ -285,6 +331,9 @@ def solve_parallel(
         best.notes = best.notes + [f"runs {[c.name for c in cfgs]}: one stopped by the wall-clock safety net "
                                    f"or lost: no reproducible plan"]
     best.runs = runs
+    if best.status != SAFETY_NET_TIMEOUT:
+        best = _chain_fallback(problem, best, [r for r in results if r.config.get("relax_chains")], deadline,
+                               initial_routes, always_return_plan, solution_limit)
     if lost:
         best.notes.append(f"parallel runs {lost} returned nothing in time and were stopped")
     best.wall_time_s = time.time() - t0

@@ -50,7 +50,8 @@ core) and keeps the better: SAVINGS first solution with SISR ruins of ~15 visits
 PARALLEL_CHEAPEST_INSERTION with ruins of ~25 visits. The first-solution heuristic mattered
 most (it fixes the number of routes, which the ILS rarely reduces); PATH_CHEAPEST_ARC, the usual
 choice for CVRP, measured worst. With reload trips the pair is ILS + guided local search
-(:data:`DISPOSAL_CONFIGS`). Where ILS is unavailable (older OR-Tools) it falls back to guided
+(:data:`DISPOSAL_CONFIGS`); with trip chains, two guided local searches from the empty plan
+(:data:`CHAIN_CONFIGS`: the chain is invisible to the insertion heuristics). Where ILS is unavailable (older OR-Tools) it falls back to guided
 local search, and a run whose first solution fails is retried with :data:`FALLBACK_CONFIG`.
 
 Reproducible plans
@@ -80,6 +81,7 @@ from typing import Sequence
 
 from models.routing.checks import _describe_route, _extract, check_routes, routes_distance
 from models.routing.config import (
+    CHAIN_CONFIGS,
     DEFAULT_CONFIGS,
     DISPOSAL_CONFIGS,
     FALLBACK_CONFIG,
@@ -100,6 +102,7 @@ __all__ = [
     "SearchConfig",
     "DEFAULT_CONFIGS",
     "DISPOSAL_CONFIGS",
+    "CHAIN_CONFIGS",
     "FALLBACK_CONFIG",
     "WORKER_GRACE_S",
     "LARGE_MIN_STOPS",

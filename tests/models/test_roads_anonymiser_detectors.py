@@ -100,7 +100,7 @@ def test_pnet_fast_max_pool_equals_torch_ceil_mode_pool(hw):
     assert torch.equal(face_mtcnn._max_pool_2x2(x.contiguous(memory_format=torch.channels_last)), ref)
 
 
-@pytest.mark.parametrize("pyramid", ["chain", "frame", "linear"])
+@pytest.mark.parametrize("pyramid", ["octave", "chain", "frame", "linear"])
 def test_mtcnn_pyramid_variants_find_the_planted_faces(pyramid):
     img, faces, _ = _planted_scene()
     boxes = face_mtcnn.detect(img, 20, AnonymiserConfig().face_mtcnn_thresholds, border=0.5, pyramid=pyramid)
@@ -120,3 +120,110 @@ def test_haar_cascades_are_off_by_default_and_switchable():
     assert not any(d.source.startswith("frontalface") for d in dets_off)
     assert any(d.source.startswith("frontalface") for d in dets_on)
     assert anonymiser_version(on) != anonymiser_version(cfg)
+
+
+def _redact_by_labelling(rgb, boxes, cfg):
+    """The redaction as it was before issue 19's throughput work: a frame-sized mask labelled
+    into 8-connected parts (OpenCV's default), each part blurred as one block in label order."""
+    from models.roads.anonymise import blur_boxes
+
+    H, W = rgb.shape[:2]
+    mask = np.zeros((H, W), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        mask[y0:y1 + 1, x0:x1 + 1] = 1
+    if cfg.redaction == "fill":
+        rgb[mask > 0] = cfg.fill_rgb
+        return float(mask.mean())
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    for i in range(1, n):
+        x, y, w, h, _ = st[i]
+        block = rgb[y:y + h, x:x + w].copy()
+        blur_boxes(block, [(0, 0, w - 1, h - 1)], cfg.blur_strength)
+        sel = lab[y:y + h, x:x + w] == i
+        rgb[y:y + h, x:x + w][sel] = block[sel]
+    return float(mask.mean())
+
+
+@pytest.mark.parametrize("redaction", ["blur", "fill"])
+def test_redaction_on_the_boxes_equals_the_frame_mask_labelling(redaction):
+    """`redact_union` finds the union's parts from the boxes (cost follows the boxes, not the
+    frame): the same pixels and share as labelling a frame-sized mask, on random boxes that
+    overlap, touch along an edge, touch only at a corner, and nest in each other's extent."""
+    from models.roads.anonymise import redact_union
+
+    cfg = dataclasses.replace(AnonymiserConfig(), redaction=redaction)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (180, 320, 3), np.uint8)
+    fixed = [[(10, 10, 29, 29), (30, 10, 49, 29)],                 # edge to edge: one part
+             [(10, 10, 29, 29), (30, 30, 49, 49)],                 # corner to corner: one part
+             [(10, 10, 29, 29), (31, 30, 49, 49)],                 # a pixel apart: two parts
+             [(5, 5, 100, 12), (5, 5, 12, 100), (20, 20, 60, 60)]]  # an L around a separate box
+    for k in range(40):
+        boxes = fixed[k] if k < len(fixed) else []
+        for _ in range(int(rng.integers(1, 9)) if k >= len(fixed) else 0):
+            x0, y0 = int(rng.integers(0, 300)), int(rng.integers(0, 170))
+            boxes.append((x0, y0, min(319, x0 + int(rng.integers(0, 60))), min(179, y0 + int(rng.integers(0, 40)))))
+        a, b = img.copy(), img.copy()
+        assert redact_union(a, boxes, cfg) == pytest.approx(_redact_by_labelling(b, boxes, cfg), abs=1e-12)
+        assert np.array_equal(a, b), (k, boxes)
+
+
+def test_mtcnn_crops_inside_the_frame_equal_the_padded_copy():
+    """R-/O-Net crops read boxes inside the frame without a padded copy: same values as the
+    padded path, which still serves boxes that leave the frame."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (90, 120, 3), np.uint8)
+    boxes = np.array([[10, 10, 40, 40], [0, 0, 119, 89], [-5, 20, 30, 55], [100, 70, 130, 100], [50, 5, 51, 6]], float)
+    got = face_mtcnn._crops(img, boxes, 24)
+    for k, (x0, y0, x1, y1) in enumerate(boxes.astype(int)):
+        patch = np.zeros((y1 - y0 + 1, x1 - x0 + 1, 3), np.uint8)
+        sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(119, x1), min(89, y1)
+        patch[sy0 - y0:sy1 - y0 + 1, sx0 - x0:sx1 - x0 + 1] = img[sy0:sy1 + 1, sx0:sx1 + 1]
+        ref = (cv2.resize(patch, (24, 24), interpolation=cv2.INTER_AREA).astype(np.float32) - 127.5) * 0.0078125
+        assert np.array_equal(got[k].permute(1, 2, 0).numpy(), ref), k
+
+
+def test_octave_pyramid_levels_stay_close_to_the_frame_pyramid():
+    """The default "octave" P-Net pyramid resizes each level from a 2 x 2-mean octave of the
+    frame: the same faces, at a small per-pixel difference from resizing the whole frame."""
+    img, faces, _ = _planted_scene()
+    a = face_mtcnn.detect(img, 20, AnonymiserConfig().face_mtcnn_thresholds, border=0.5, pyramid="octave")
+    b = face_mtcnn.detect(img, 20, AnonymiserConfig().face_mtcnn_thresholds, border=0.5, pyramid="frame")
+    for f in faces:
+        assert max(_covered(f, [tuple(int(v) for v in x[:4])]) for x in a) > 0.6
+        assert max(_covered(f, [tuple(int(v) for v in x[:4])]) for x in b) > 0.6
+    assert AnonymiserConfig().face_mtcnn_pyramid == "octave"
+
+
+def test_mtcnn_nms_in_opencv_keeps_the_same_boxes_in_the_same_order():
+    """MTCNN's IoU NMS runs in OpenCV's C++ NMS: the same indices, in the same order, as the
+    numpy greedy NMS, ties of score and boxes that overlap exactly at the threshold included."""
+    rng = np.random.default_rng(2)
+    for k in range(60):
+        n = int(rng.integers(1, 120))
+        x0, y0 = rng.integers(0, 200, n).astype(float), rng.integers(0, 120, n).astype(float)
+        side = rng.integers(8, 60, n).astype(float)
+        score = np.round(rng.random(n), 1) if k % 2 else rng.random(n)       # many ties when rounded
+        b = np.column_stack([x0, y0, x0 + side - 1, y0 + side - 1, score])
+        for thr in (0.5, 0.7):
+            assert np.array_equal(face_mtcnn._nms(b, thr), face_mtcnn._nms_numpy(b, thr)), (k, thr)
+    # two 10 x 10 boxes sharing half their area: IoU exactly 1/3; a 10 x 20 pair sharing 0.5
+    b = np.array([[0, 0, 9, 19, 0.9], [0, 10, 9, 29, 0.8], [0, 0, 9, 9, 0.7], [0, 5, 9, 14, 0.6]], float)
+    for thr in (1 / 3, 0.5):
+        assert np.array_equal(face_mtcnn._nms(b, thr), face_mtcnn._nms_numpy(b, thr))
+
+
+def test_plate_net_with_folded_batch_norms_gives_the_same_heat_map():
+    """The shipped plate net is loaded with its batch norms folded into the convolutions: the
+    same probabilities as the net as trained, up to float rounding."""
+    import torch
+
+    net, meta = plate_net.load()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    raw = plate_net.PlateNet(meta.get("width", 24))
+    raw.load_state_dict(torch.load(plate_net.WEIGHTS / "plate_net.pt", map_location="cpu", weights_only=True))
+    img = _street(np.random.default_rng(3))
+    _paste_plate(img, 320, 260, 90, 5)
+    p_fold, _ = plate_net.heatmap(img, net)
+    p_raw, _ = plate_net.heatmap(img, raw.eval())
+    assert np.abs(p_fold - p_raw).max() < 1e-4 and p_fold.max() > 0.5      # and the plate is found

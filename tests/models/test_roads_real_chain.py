@@ -54,3 +54,7 @@ def test_chain_runs_every_stage_and_anonymises():
             assert np.abs(a - b).mean() > 3
     sh = _shares([t, t])
     assert abs(sum(sh.values()) - 1) < 0.01
+    import time
+
+    _, _, tc = chain(jpeg, clock=time.process_time)    # the bench's per-stage CPU pass
+    assert set(tc) == set(STAGES) and all(v >= 0 for v in tc.values()) and tc["detect"] > 0

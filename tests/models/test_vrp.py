@@ -326,3 +326,100 @@ def test_problem_validation():
         VRPProblem(distance=np.zeros((3, 3)), vehicle_capacities=[1], demands=[0, 1])
     with pytest.raises(ValueError):
         VRPProblem(distance=np.zeros((3, 3)), vehicle_capacities=[1], demands=[0, 1, 1], disposal_nodes=[0])
+
+
+# ------------------------------------------------------------------ trip chains (waste plans)
+
+
+def _chained_reload_problem(n: int = 24, trucks: int = 2, streams: int = 2, seed: int = 3,
+                            shift_s: int = 7 * 3600) -> VRPProblem:
+    """Waste-plan shaped: one trip vehicle per (truck, stream), a truck's trips chained, a stop only
+    on its stream's trips, 300 kg stops for 1,000 kg trucks (reloads at node 1 needed)."""
+    rng = np.random.default_rng(seed)
+    xy = np.r_[[[0, 0], [900, 400]], rng.uniform(-3000, 3000, (n, 2))]
+    d = _euclid(xy)
+    veh = [(k, s) for k in range(trucks) for s in range(streams)]
+    allowed = [None, None] + [[v for v, (_, s) in enumerate(veh) if s == i % streams] for i in range(n)]
+    chains = [(v, v + 1) for v in range(len(veh) - 1) if veh[v][0] == veh[v + 1][0]]
+    return VRPProblem(distance=d, travel_time=d // 5, vehicle_capacities=[1000] * len(veh),
+                      demands=[0, 0] + [300] * n, service_times=[0, 600] + [60] * n,
+                      time_windows=[(0, shift_s), None] + [None] * n, depot=0,
+                      drop_penalties=[None, None] + [10 ** 6] * n, disposal_nodes=[1], max_disposal_trips=3,
+                      disposal_service_time=600, allowed_vehicles=allowed, vehicle_chains=chains, name="chained")
+
+
+def test_trip_chains_with_reloads_planned_by_the_relaxed_ils():
+    """The ILS of a chained problem searches without the chains (the insertion heuristics crawl
+    with them: `make run`'s demo day hit the 300 s safety net), then schedules the trips one after
+    the other; the plan serves every stop, reloads, and keeps each truck's trips apart in time."""
+    from models.routing import CHAIN_CONFIGS, SAFETY_NET_TIMEOUT
+
+    prob = _chained_reload_problem()
+    cfgs = default_configs(prob)
+    assert cfgs == list(CHAIN_CONFIGS) and cfgs[0].relax_chains and cfgs[0].metaheuristic == "ILS"
+    sol = solve_single(prob, cfgs[0], time_limit_s=120, always_return_plan=True, solution_limit=300)
+    assert sol.status != SAFETY_NET_TIMEOUT and sol.feasible, (sol.status, sol.violations, sol.dropped, sol.notes)
+    assert [n for n in _served(sol) if n != 1] == list(range(2, 26))
+    reloads = [r for r in sol.routes if 1 in r.nodes[1:-2]]   # unloads with bins still to collect after
+    assert reloads and all(max(r.loads) <= 1000 for r in sol.routes)
+    by_vehicle = {r.vehicle: r for r in sol.routes if len(r.nodes) > 2}
+    for a, b in prob.vehicle_chains:
+        if a in by_vehicle and b in by_vehicle:
+            assert by_vehicle[b].start_times[0] >= by_vehicle[a].start_times[-1]
+    again = solve_single(prob, cfgs[0], time_limit_s=120, always_return_plan=True, solution_limit=300)
+    assert [r.nodes for r in again.routes] == [r.nodes for r in sol.routes]
+    # the pair on two cores: GLS from the empty plan cannot insert the stops that need a reload
+    # (it drops some), the relaxed plan wins, no third search
+    pair = solve(prob, time_limit_s=120, always_return_plan=True, solution_limit=300)
+    assert pair.feasible and [r["config"] for r in pair.runs] == [c.name for c in cfgs]
+    assert pair.objective == sol.objective
+
+
+def test_chain_schedule_retimes_trips_and_the_check_flags_a_short_shift():
+    from models.routing.checks import _describe_route, chain_schedule
+
+    prob = _chained_reload_problem(n=4, trucks=1)
+    first = _describe_route(prob, 0, [0, 2, 4, 0], 0)
+    second = _describe_route(prob, 1, [0, 3, 5, 0], 0)        # leaves at 0 too: breaks the chain
+    assert check_routes(prob, [first, second])
+    fixed = chain_schedule(prob, [first, second])
+    assert fixed[0].start_times == first.start_times
+    assert fixed[1].start_times[0] == first.start_times[-1] and not check_routes(prob, fixed)
+    short = _chained_reload_problem(n=4, trucks=1, shift_s=first.start_times[-1] + second.duration // 2)
+    assert any("served at" in v for v in check_routes(short, chain_schedule(short, [first, second])))
+
+
+def test_one_worker_runs_the_full_model_when_the_relaxed_plan_breaks_a_chain():
+    """With one worker only the first configuration runs, unless it is the chain-relaxed ILS and
+    its plan breaks a chain once scheduled: the full-model searches then run after it."""
+    from models.routing import CHAIN_CONFIGS
+    from models.routing.config import CHAIN_FALLBACK
+
+    # one truck, two streams; its two trips take 4,790 s and 3,818 s: each fits a 6,000 s shift
+    # alone (what the relaxed search sees), not one after the other
+    prob = _chained_reload_problem(n=12, trucks=1, shift_s=6000)
+    relaxed = solve_single(prob, CHAIN_CONFIGS[0], time_limit_s=120, always_return_plan=True, solution_limit=200)
+    assert relaxed.found and not relaxed.dropped and relaxed.violations
+    sol = solve(prob, time_limit_s=120, workers=1, always_return_plan=True, solution_limit=200)
+    # GLS from the empty plan drops more stops than the relaxed plan served: the full-model GLS
+    # from parallel insertion runs last
+    assert [r["config"] for r in sol.runs] == [c.name for c in CHAIN_CONFIGS] + [CHAIN_FALLBACK.name]
+    assert sol.found and not sol.violations and sol.dropped, (sol.violations, sol.dropped)
+
+
+def test_balance_trips_moves_a_trip_to_the_idle_truck():
+    """Truck 0 drives both streams' trips, truck 1 none: one after the other they overrun the
+    shift; swapping a trip onto truck 1 (its stops allow it, its load fits) ends the lateness with
+    the same distance."""
+    from models.routing.checks import _describe_route, balance_trips, chain_schedule
+
+    long = _chained_reload_problem(n=4, trucks=2)
+    routes = [_describe_route(long, 0, [0, 2, 4, 0]), _describe_route(long, 1, [0, 3, 5, 0]),
+              _describe_route(long, 2, [0, 0]), _describe_route(long, 3, [0, 0])]
+    both = chain_schedule(long, routes)[1].start_times[-1]
+    prob = _chained_reload_problem(n=4, trucks=2, shift_s=both - 1)
+    assert check_routes(prob, chain_schedule(prob, routes))           # truck 0 back after the shift
+    fixed = balance_trips(prob, routes)
+    assert not check_routes(prob, fixed)
+    assert sorted(r.vehicle for r in fixed if len(r.nodes) > 2) in ([0, 3], [1, 2])
+    assert sum(r.distance for r in fixed) == sum(r.distance for r in routes)
