@@ -85,7 +85,6 @@ SHARED_FIXTURE_UNITS = {
     "tests/citizens/test_nats.py": "citizens_tiny_city",
     "tests/citizens/test_plan_flow.py": "citizens_tiny_city",
     "tests/citizens/test_routing.py": "citizens_tiny_city",
-    "tests/citizens/test_plan_flow.py": "citizens_tiny_city",
 }
 SLOWEST_FIRST = [   # CPU seconds measured in one xdist run (docs/TESTING.md)
     "tiny_city_run",                            # ~355 s: `make run` twice
