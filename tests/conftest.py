@@ -83,15 +83,17 @@ SHARED_FIXTURE_UNITS = {
     "tests/assets/test_admin_pipeline.py": "admin_city",
     "tests/citizens/test_assets.py": "citizens_tiny_city",
     "tests/citizens/test_nats.py": "citizens_tiny_city",
-    "tests/citizens/test_routing.py": "citizens_tiny_city",
     "tests/citizens/test_plan_flow.py": "citizens_tiny_city",
+    "tests/citizens/test_routing.py": "citizens_tiny_city",
 }
-SLOWEST_FIRST = [
-    "tiny_city_run",
-    "tests/test_no_ground_truth.py",
-    "tests/assets/test_roads_chain.py",
-    "tests/assets/test_trees_chain.py",
-    "admin_city",
+SLOWEST_FIRST = [   # CPU seconds measured in one xdist run (docs/TESTING.md)
+    "tiny_city_run",                            # ~355 s: `make run` twice
+    "tests/test_no_ground_truth.py",            # ~275 s: `lakehouse run --no-simulate`
+    "tests/models/test_roads_real_damage.py",   # ~85 s
+    "tests/assets/test_roads_chain.py",         # ~60 s
+    "admin_city",                               # ~45 s
+    "tests/assets/test_trees_chain.py",         # ~35 s
+    "tests/quality/test_every_suite.py",        # ~35 s
 ]
 
 

@@ -12,8 +12,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def city(tiny_city_run):
-    """The tiny city (seed 11) run twice by `make run`'s runner: the session fixture of tests/conftest.py."""
-    return tiny_city_run["settings"], tiny_city_run["first"], tiny_city_run["second"]
+    """The tiny city (seed 11) run twice by `make run`'s runner (the session fixture of
+    tests/conftest.py), with its environment (DAGSTER_HOME, LAKE_URI...) set while this module runs."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in tiny_city_run["env"].items():
+            mp.setenv(k, v)
+        yield tiny_city_run["settings"], tiny_city_run["first"], tiny_city_run["second"]
 
 
 def test_every_schema_has_populated_marts(city):

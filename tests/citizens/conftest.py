@@ -40,8 +40,9 @@ def build_reference(lake, landing: Path, city) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_city(tmp_path_factory):
-    """Built once per session for test_assets, test_nats and test_routing (one xdist work unit,
-    tests/conftest.py): they copy or only read its landing zone; test_routing alone writes to its lake."""
+    """Built once per session for test_assets, test_nats, test_plan_flow and test_routing (one xdist
+    work unit, tests/conftest.py): they copy or only read its landing zone; test_routing alone writes
+    to its lake."""
     from assets.lake import Lake
     from models.simulator.city import build_city
     from models.simulator.citizens import plant_requests, simulate_citizens

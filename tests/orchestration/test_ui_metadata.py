@@ -57,6 +57,9 @@ def ui(tiny_city_run):
     import httpx
 
     env = tiny_city_run["env"]
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():       # as `make run` left them, while this module runs
+        mp.setenv(k, v)
     port = _free_port()
     web = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen([str(web), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
@@ -88,6 +91,7 @@ def ui(tiny_city_run):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        mp.undo()
 
 
 @pytest.mark.parametrize("model", ["roads_damage_model", "tree_vitality_model", "bin_fill_forecaster"])
