@@ -1,3 +1,4 @@
+import contextlib
 import io
 import os
 import socket
@@ -38,6 +39,25 @@ def service_available(host: str, port: int, name: str) -> None:
         pytest.skip(f"{name} not reachable on {host}:{port}")
 
 
+@contextlib.contextmanager
+def tiny_city_env(base: Path, seed: str = "11"):
+    """The settings' environment of a tiny simulated city under `base` (lake, landing zone, serving
+    file, Dagster instance), set for the block and restored after it."""
+    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
+           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
+           "CITY_PROFILE": "tiny", "SEED": seed}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def tiny_city_run(tmp_path_factory):
     """`make run` twice on the tiny city (seed 11, planted bad inputs), built once per session:
@@ -49,23 +69,11 @@ def tiny_city_run(tmp_path_factory):
     from orchestration.runner import run_all
     from orchestration.settings import Settings
 
-    base = tmp_path_factory.mktemp("tiny-city-run")
-    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
-           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
-           "CITY_PROFILE": "tiny", "SEED": "11"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with tiny_city_env(tmp_path_factory.mktemp("tiny-city-run")) as env:
         settings = Settings.from_env(env)
         quiet = Console(file=io.StringIO())
         first = run_all(settings, console=quiet)
         second = run_all(settings, console=quiet)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return {"settings": settings, "env": env, "first": first, "second": second}
 
 

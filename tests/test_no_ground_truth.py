@@ -5,11 +5,12 @@ materialises (an asset without its inputs reports its documented empty state, do
 label) and the trees vitality chain (trained from inspection records delivered to the landing
 zone)."""
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import tiny_city_env
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +27,7 @@ def real_city(tmp_path_factory):
     from orchestration.definitions import build_definitions
     from orchestration.settings import Settings
 
-    base = tmp_path_factory.mktemp("real-city")
-    env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
-           "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
-           "CITY_PROFILE": "tiny", "SEED": "11"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with tiny_city_env(tmp_path_factory.mktemp("real-city")) as env:
         settings = Settings.from_env(env)
         simulate(settings.city_profile, settings.seed, settings.landing_uri, settings.ground_truth_path,
                  bad_inputs=True)
@@ -47,12 +42,6 @@ def real_city(tmp_path_factory):
             done = {k for k in keys if instance.get_latest_materialization_event(k) is not None}
             meta = {k: instance.get_latest_materialization_event(k).asset_materialization.metadata for k in done}
         yield {"settings": settings, "rc": rc, "keys": keys, "done": done, "chains": chains, "meta": meta}
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _missing(city, keys):
