@@ -32,6 +32,8 @@ VOLATILE = {("main", "lakehouse_catalog", "published_at"), ("*", "*", "published
             ("*", "*", "trained_at"), ("*", "*", "generated_at"),
             ("administration", "dsp_reports", "seconds"),     # how long generating the report took
             ("administration", "letter_translations", "created_at"),   # when the translation was requested
+            ("administration", "ai_audit", "created_at"),   # when the text was generated (kept from its first run)
+            ("voirie", "road_repair_plan", "planned_on"),   # the day the plan was computed (today's date)
             ("*", "*", "_ingested_at"), ("*", "*", "_run_id"), ("*", "*", "run_id")}
 
 

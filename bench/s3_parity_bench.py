@@ -108,12 +108,18 @@ def snapshot(path: Path, replace: dict[str, str]) -> dict[str, dict]:
     return out
 
 
-def run_chain(env: dict, log: Path) -> tuple[int, float]:
-    t = time.perf_counter()
+def start_chain(env: dict, log: Path) -> tuple[subprocess.Popen, float]:
     with open(log, "w") as f:
-        rc = subprocess.call([sys.executable, "-m", "orchestration.cli", "run"], cwd=ROOT, env=env,
-                             stdout=f, stderr=subprocess.STDOUT)
-    return rc, time.perf_counter() - t
+        proc = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], cwd=ROOT, env=env,
+                                stdout=f, stderr=subprocess.STDOUT)
+    return proc, time.perf_counter()
+
+
+def wait_chain(proc: subprocess.Popen, t0: float) -> tuple[int, float, float]:
+    """Exit code, wall seconds and CPU seconds (the child's process tree) of one build."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -122,6 +128,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", help="keep both lakes' work folders here (default: a temporary folder)")
     ap.add_argument("--json", help="write the comparison here")
+    ap.add_argument("--parallel", action="store_true",
+                    help="run the two builds at the same time (each then sees the other's load)")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="s3_parity_") if not args.workdir else None
     base = Path(args.workdir or tmp.name)
@@ -137,7 +145,9 @@ def main() -> int:
                 "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
         pp = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)
         runs = {}
-        for name, lake in (("local", str(base / "local" / "lake")), ("s3", f"s3://{bucket}/lake")):
+        lakes = {"local": str(base / "local" / "lake"), "s3": f"s3://{bucket}/lake"}
+        started = {}
+        for name, lake in lakes.items():
             w = base / name
             w.mkdir(exist_ok=True)
             env = {**os.environ, "CITY_PROFILE": args.profile, "SEED": str(args.seed), "LAKE_URI": lake,
@@ -145,13 +155,22 @@ def main() -> int:
                    "LANDING_URI": str(w / "landing"), "SERVING_PATH": str(w / "serving" / "cannes.duckdb"),
                    "DAGSTER_HOME": str(w / "dagster"), "PYTHONPATH": pp}
             print(f"{name}: LAKE_URI={lake}; load {os.getloadavg()[0]:.1f}", flush=True)
-            rc, secs = run_chain(env, w / "run.log")
-            print(f"{name}: exit {rc}, {secs:.0f} s (log {w / 'run.log'}); load {os.getloadavg()[0]:.1f}", flush=True)
+            started[name] = (env, *start_chain(env, w / "run.log"))
+            if not args.parallel:
+                runs[name] = {"env": env, "result": wait_chain(*started[name][1:])}
+        for name, (env, proc, t0) in started.items():
+            if name not in runs:
+                runs[name] = {"env": env, "result": wait_chain(proc, t0)}
+        for name, lake in lakes.items():
+            w = base / name
+            rc, secs, cpu = runs[name].pop("result")
+            print(f"{name}: exit {rc}, {secs:.0f} s wall, {cpu:.0f} s CPU (log {w / 'run.log'}); "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
             serving = w / "serving" / "cannes.duckdb"
             replace = {lake: "<lake>", str(w): "<work>"}
-            runs[name] = {"rc": rc, "seconds": round(secs, 1), "env": env,
-                          "snap": snapshot(serving, replace) if serving.exists() else {},
-                          "forecaster_epochs": forecaster_epochs(lake, opts if lake.startswith("s3://") else None)}
+            runs[name] |= {"rc": rc, "seconds": round(secs, 1), "cpu_seconds": round(cpu, 1),
+                           "snap": snapshot(serving, replace) if serving.exists() else {},
+                           "forecaster_epochs": forecaster_epochs(lake, opts if lake.startswith("s3://") else None)}
         sql = subprocess.run([sys.executable, "-m", "orchestration.cli", "delta-sql",
                               "SELECT count(*) AS gold_tables FROM information_schema.tables WHERE table_name LIKE 'gold_%'"],
                              cwd=ROOT, env=runs["s3"]["env"], capture_output=True, text=True)

@@ -52,7 +52,8 @@ def trees_by_quartier(register: pl.DataFrame, tiles: pl.DataFrame, quartiers: pl
     reg = register.group_by("quartier").agg(
         pl.len().cast(pl.Int64).alias("register_trees"),
         pl.col("species").n_unique().cast(pl.Int64).alias("species_count"),
-        pl.col("species").mode().first().alias("main_species"),
+        # mode() lists tied species in no fixed order: the alphabetically first, the same on every run
+        pl.col("species").mode().sort(nulls_last=True).first().alias("main_species"),
         pl.col("height_m").mean().round(2).alias("mean_height_m"),
         pl.col("dbh_cm").mean().round(1).alias("mean_dbh_cm"))
     epochs = sorted(tiles["epoch"].unique().to_list()) if tiles.height else []
@@ -126,7 +127,7 @@ def canopy_by_quartier(inventory: pl.DataFrame, quartiers: pl.DataFrame) -> pl.D
         (pl.col("species_group") == "broadleaf").sum().cast(pl.Int64).alias("broadleaf_trees"),
         (pl.col("species_group") == "conifer").sum().cast(pl.Int64).alias("conifer_trees"),
         (pl.col("species_group") == "palm").sum().cast(pl.Int64).alias("palm_trees"),
-        pl.col("species").drop_nulls().mode().first().alias("main_register_species"),
+        pl.col("species").drop_nulls().mode().sort().first().alias("main_register_species"),   # ties: by name
         (pl.col("status") == "new").sum().cast(pl.Int64).alias("new_trees"),
         pl.col("risk_rating").is_in(["High", "Extreme"]).sum().cast(pl.Int64).alias("high_risk_trees"))
     felled = inventory.filter(pl.col("status") == "felled").group_by("quartier").agg(
