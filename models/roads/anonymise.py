@@ -93,6 +93,9 @@ class AnonymiserConfig:
     plate_net_margin: float = 0.05             # then added on every side, in box widths/heights
     redaction: str = "blur"                    # "blur" or "fill" (solid `fill_rgb`)
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
+    # O-Net and the plate net in bfloat16 where the CPU has it natively (AVX512-BF16 or AMX;
+    # elsewhere float32 whatever this says): see docs/roads.md, "Throughput, last step"
+    detector_bf16: bool = True
 
 
 @dataclass
@@ -148,7 +151,7 @@ def _mtcnn_faces(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     out = []
     for x0, y0, x1, y1, _ in face_mtcnn.detect(rgb, cfg.face_mtcnn_min_size, cfg.face_mtcnn_thresholds,
                                                 cfg.face_mtcnn_factor, border=cfg.face_mtcnn_border,
-                                                pyramid=cfg.face_mtcnn_pyramid):
+                                                pyramid=cfg.face_mtcnn_pyramid, bf16=cfg.detector_bf16):
         w, h = x1 - x0, y1 - y0
         out.append(Detection("face", (int(max(0, x0 - m * w)), int(max(0, y0 - m * h)),
                                       int(min(W - 1, x1 + m * w)), int(min(H - 1, y1 + m * h))), "mtcnn"))
@@ -216,7 +219,7 @@ def detect_plates(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) -
 def _net_plates(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     from models.roads import plate_net
 
-    net, meta = plate_net.load()
+    net, meta = plate_net.load_bf16() if cfg.detector_bf16 else plate_net.load()
     thr = cfg.plate_net_threshold if cfg.plate_net_threshold is not None else float(meta["threshold"])
     p, s = plate_net.heatmap(rgb, net)
     H, W = rgb.shape[:2]
@@ -531,7 +534,11 @@ def anonymiser_version(cfg: AnonymiserConfig = AnonymiserConfig()) -> str:
     weights = Path(__file__).with_name("weights")
     digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
               for p in sorted(weights.glob("*.pt")) + sorted(weights.glob("*.json"))}
-    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "weights": digest, "code": 4},
+    from models.roads.face_mtcnn import bf16_native
+
+    # the bfloat16 nets run only where the CPU has bfloat16: the version says which ran
+    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "weights": digest, "code": 5,
+                       "bf16": bool(cfg.detector_bf16 and bf16_native())},
                       sort_keys=True, default=str)
     return f"mtcnn-platenet-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
