@@ -253,3 +253,25 @@ def test_bf16_nets_find_the_same_faces_and_plates_and_fall_back_to_float32(monke
     assert AnonymiserConfig().detector_bf16
     if native:                                          # the stored frames say which precision ran
         assert anonymiser_version() != v_native
+
+
+def test_anonymise_many_runs_torch_and_opencv_on_one_thread_per_frame_and_restores_them():
+    """The frame pool sets torch and OpenCV to one thread each while it runs (their own pools
+    would compete with the frame threads for the same cores) and gives both back after."""
+    import torch
+
+    from models.roads.anonymise import anonymise_many
+
+    seen = []
+    jpeg = encode_jpeg(np.full((90, 160, 3), 128, np.uint8))
+    before = (torch.get_num_threads(), cv2.getNumThreads())
+    import models.roads.anonymise as an
+    orig = an.anonymise_frame
+    try:
+        an.anonymise_frame = lambda data, cfg: seen.append((torch.get_num_threads(), cv2.getNumThreads())) or orig(data, cfg)
+        out = anonymise_many([jpeg] * 4, workers=2)
+    finally:
+        an.anonymise_frame = orig
+    assert len(out) == 4 and not any(isinstance(o, Exception) for o in out)
+    assert set(seen) == {(1, 1)}
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
