@@ -534,11 +534,11 @@ def anonymiser_version(cfg: AnonymiserConfig = AnonymiserConfig()) -> str:
     weights = Path(__file__).with_name("weights")
     digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
               for p in sorted(weights.glob("*.pt")) + sorted(weights.glob("*.json"))}
-    from models.roads.face_mtcnn import bf16_native
+    from models.roads.preprocess import has_native_bf16
 
     # the bfloat16 nets run only where the CPU has bfloat16: the version says which ran
     blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "weights": digest, "code": 5,
-                       "bf16": bool(cfg.detector_bf16 and bf16_native())},
+                       "bf16": bool(cfg.detector_bf16 and has_native_bf16())},
                       sort_keys=True, default=str)
     return f"mtcnn-platenet-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 

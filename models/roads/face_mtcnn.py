@@ -14,7 +14,6 @@ in pixels of that image.
 
 from __future__ import annotations
 
-import copy
 import threading
 from pathlib import Path
 
@@ -22,6 +21,9 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
+
+from models.roads import preprocess
+from models.roads.inference import BFloat16
 
 WEIGHTS = Path(__file__).with_name("weights")
 
@@ -121,29 +123,6 @@ _lock = threading.Lock()
 _nets: dict[str, nn.Module] = {}
 
 
-def bf16_native() -> bool:
-    """True where the CPU has native bfloat16 dot products (AVX512-BF16 or AMX), the only CPUs
-    on which `bf16=True` runs faster; elsewhere the detectors stay in float32."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-class _BFloat16(nn.Module):
-    """`net` with its weights in bfloat16 (float32 accumulation inside oneDNN): the input is
-    cast to bfloat16 and the outputs back to float32. For O-Net the cast of a crop is exact
-    ((x - 127.5) / 128 of a uint8 needs 8 significant bits, bfloat16 has 8)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = copy.deepcopy(net).to(torch.bfloat16)
-
-    def forward(self, x: torch.Tensor):
-        out = self.net(x.to(torch.bfloat16))
-        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-
-
 def _load() -> tuple[PNet, RNet, ONet]:
     """The three nets, loaded once per process (inference only: safe to share between threads)."""
     with _lock:
@@ -158,9 +137,11 @@ def _load() -> tuple[PNet, RNet, ONet]:
                 # kernel was most of R-Net's time); frames and crops are HWC arrays already in
                 # that layout (no copy)
                 _nets[name] = net.eval().to(memory_format=torch.channels_last)
-            # O-Net in bfloat16 (used where `bf16_native()`): 2.5 times faster on 48 px crops;
+            # O-Net in bfloat16 (used where `preprocess.has_native_bf16()`): 2.5 times faster on 48 px crops;
             # P- and R-Net were not faster in bfloat16 (3 and 28 input channels), so stay float32
-            _nets["onet_bf16"] = _BFloat16(_nets["onet"]).eval()
+            # (for O-Net the cast of a crop is exact: (x - 127.5) / 128 of a uint8 needs 8
+            # significant bits, bfloat16 has 8)
+            _nets["onet_bf16"] = BFloat16(_nets["onet"]).eval()
     return _nets["pnet"], _nets["rnet"], _nets["onet"]
 
 
@@ -255,7 +236,7 @@ def detect(rgb: np.ndarray, min_size: float = 20.0, thresholds: tuple[float, flo
     With `border` > 0 the frame is first padded (mirrored) by `border` x `min_size` px on every
     side, so that a face cut by the frame's edge is still found; boxes come back in the frame's
     own pixels, clipped to it. `bf16=True` runs O-Net in bfloat16 where the CPU has native
-    bfloat16 (`bf16_native()`; elsewhere float32, the same boxes as `bf16=False`)."""
+    bfloat16 (`preprocess.has_native_bf16()`; elsewhere float32, the same boxes as `bf16=False`)."""
     if border > 0:
         b = int(round(border * min_size))
         H0, W0 = rgb.shape[:2]
@@ -265,7 +246,7 @@ def detect(rgb: np.ndarray, min_size: float = 20.0, thresholds: tuple[float, flo
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]] - b, 0, H0 - 1)
         return boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
     pnet, rnet, onet = _load()
-    if bf16 and bf16_native():
+    if bf16 and preprocess.has_native_bf16():
         onet = _nets["onet_bf16"]
     H, W = rgb.shape[:2]
     scale = 12.0 / min_size

@@ -23,6 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.roads import preprocess
+from models.roads.inference import BFloat16, fold_batch_norms  # noqa: F401 - fold_batch_norms re-exported
+
 WEIGHTS = Path(__file__).with_name("weights")
 WORK_SIDE = 640
 STRIDE = 4
@@ -85,28 +88,14 @@ def load_bf16(path: Path | None = None) -> tuple[nn.Module, dict]:
     """The shipped net in bfloat16 where the CPU has native bfloat16 (about 1.6 times faster on
     a 640 x 360 frame; the [-1, 1] input is cast, the heat map comes back in float32), else the
     float32 net of `load`."""
-    from models.roads.face_mtcnn import _BFloat16, bf16_native
-
     net, meta = load(path)
-    if not bf16_native():
+    if not preprocess.has_native_bf16():
         return net, meta
     with _lock:
         key = str(Path(path or WEIGHTS / "plate_net.pt"))
         if key not in _bf16:
-            _bf16[key] = _BFloat16(net).eval()
+            _bf16[key] = BFloat16(net).eval()
     return _bf16[key], meta
-
-
-def fold_batch_norms(net: nn.Module) -> nn.Module:
-    """`net` (in eval mode) with every Conv2d -> BatchNorm2d pair of its Sequentials replaced
-    by one Conv2d with the batch norm folded in (the same function up to float rounding)."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(len(seq) - 1):
-            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
-                seq[i], seq[i + 1] = fuse_conv_bn_eval(seq[i], seq[i + 1]), nn.Identity()
-    return net
 
 
 def working_scale(shape: tuple[int, int]) -> float:

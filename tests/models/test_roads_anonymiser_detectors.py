@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.roads import face_mtcnn, plate_net
+from models.roads import face_mtcnn, plate_net, preprocess
 from models.roads.anonymise import AnonymiserConfig, anonymise_image, anonymiser_version, decode_jpeg, encode_jpeg
 from tests.models.test_roads_models import _astronaut_face, _paste_plate, _planted_scene, _street
 
@@ -235,7 +235,7 @@ def test_bf16_nets_find_the_same_faces_and_plates_and_fall_back_to_float32(monke
     without bfloat16 `bf16=True` gives exactly the float32 boxes (and another version name)."""
     thr = AnonymiserConfig().face_mtcnn_thresholds
     img, faces, _ = _planted_scene()
-    native = face_mtcnn.bf16_native()
+    native = preprocess.has_native_bf16()
     if native:
         a = face_mtcnn.detect(img, 20, thr, border=0.5, bf16=True)
         for f in faces:
@@ -246,7 +246,7 @@ def test_bf16_nets_find_the_same_faces_and_plates_and_fall_back_to_float32(monke
         p16, _ = plate_net.heatmap(street, plate_net.load_bf16()[0])
         assert p16.dtype == np.float32 and np.abs(p16 - p32).max() < 0.05 and p16.max() > 0.5
     v_native = anonymiser_version()
-    monkeypatch.setattr(face_mtcnn, "bf16_native", lambda: False)
+    monkeypatch.setattr(preprocess, "has_native_bf16", lambda: False)
     assert np.array_equal(face_mtcnn.detect(img, 20, thr, border=0.5, bf16=True),
                           face_mtcnn.detect(img, 20, thr, border=0.5, bf16=False))
     assert plate_net.load_bf16()[0] is plate_net.load()[0]
