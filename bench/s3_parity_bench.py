@@ -134,7 +134,7 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="s3_parity_") if not args.workdir else None
     base = Path(args.workdir or tmp.name)
     base.mkdir(parents=True, exist_ok=True)
-    proc, endpoint = start_s3(base / "moto.log")
+    s3_server, endpoint = start_s3(base / "moto.log")
     try:
         import boto3
 
@@ -158,9 +158,9 @@ def main() -> int:
             started[name] = (env, *start_chain(env, w / "run.log"))
             if not args.parallel:
                 runs[name] = {"env": env, "result": wait_chain(*started[name][1:])}
-        for name, (env, proc, t0) in started.items():
+        for name, (env, build, t0) in started.items():
             if name not in runs:
-                runs[name] = {"env": env, "result": wait_chain(proc, t0)}
+                runs[name] = {"env": env, "result": wait_chain(build, t0)}
         for name, lake in lakes.items():
             w = base / name
             rc, secs, cpu = runs[name].pop("result")
@@ -182,8 +182,8 @@ def main() -> int:
                         or f.startswith(("ml/artifacts", "exports/"))})
         print(f"\nfiles on s3 besides Delta data and logs ({len(other)} folders): {', '.join(other[:20])}")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        s3_server.terminate()
+        s3_server.wait(10)
 
     a, b = runs["local"]["snap"], runs["s3"]["snap"]
     names = sorted(set(a) | set(b))
