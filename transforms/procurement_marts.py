@@ -43,6 +43,25 @@ FLAGS = {"flag_id": pl.Utf8, "contract_uid": pl.Utf8, "flag_type": pl.Utf8, "sev
 FLAG_TYPES = ("possible_split", "amendment_over_limit", "single_bid", "just_under_threshold", "late_publication")
 
 
+def per_buyer_commune(fn, contracts: pl.DataFrame, *others: pl.DataFrame) -> pl.DataFrame:
+    """`fn(contracts, *others)` computed for each buyer commune apart: `contracts` carries the
+    buyer's `commune` (transforms/territory.py `buyer_communes`; null: a buyer missing from the
+    buyers' reference), every frame of `others` with a `contract_uid` is cut to that commune's
+    contracts, the others (the SIRENE extract) pass whole. The rows of every commune, with
+    `commune` first; the contracts without commune column: `fn` unchanged."""
+    if "commune" not in contracts.columns:
+        return fn(contracts, *others)
+    parts = []
+    for commune in sorted(contracts["commune"].unique().to_list(), key=lambda c: (c is None, c or "")):
+        sub = contracts.filter(pl.col("commune").eq_missing(commune))
+        uids = sub["contract_uid"].implode()
+        kids = [o.filter(pl.col("contract_uid").is_in(uids)) if "contract_uid" in o.columns else o for o in others]
+        out = fn(sub.drop("commune"), *kids)
+        parts.append(out.select(pl.lit(commune, pl.Utf8).alias("commune"), pl.all()))
+    return pl.concat(parts) if parts else fn(contracts.drop("commune"), *others).with_columns(
+        pl.lit(None, pl.Utf8).alias("commune"))
+
+
 def _pct(a, b) -> pl.Expr:
     return pl.when(b > 0).then((a / b * 100).round(1)).otherwise(None)
 
