@@ -4,6 +4,7 @@ deliveries."""
 
 import polars as pl
 
+from quality.checks import commune_known_check
 from transforms import reference as T
 from transforms import territory as TT
 
@@ -88,4 +89,8 @@ def city_calendar(lake: Lake):
     return T.city_calendar(lake.read("bronze", "city_calendar") if lake.exists("bronze", "city_calendar") else None)
 
 
-ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts, procurement_buyers, city_calendar]
+ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts,
+          procurement_buyers, city_calendar]
+# a DSP contract's or a buyer's commune that no reference commune bears: warned (its rows stay in
+# the agglomeration file only)
+CHECKS = [commune_known_check("dsp_contracts"), commune_known_check("procurement_buyers")]

@@ -82,3 +82,27 @@ def test_buyer_communes_by_siret_then_siren():
     buyers = pl.DataFrame({"siret": ["21060029200019", "20003878900017"], "commune": ["Cannes", AGGLO]})
     got = buyer_communes(["21060029200019", "21060029200027", "20003878900017", "99999999900011", None], buyers)
     assert got == {"21060029200019": "Cannes", "21060029200027": "Cannes", "20003878900017": AGGLO}
+
+
+def test_commune_known_check_warns_on_an_unknown_commune(tmp_path):
+    """The WARN check on silver/dsp_contracts (and procurement_buyers): a commune no reference
+    commune bears is named; the agglomeration and NULL pass."""
+    import dagster as dg
+
+    from assets.lake import Lake, LakeResource
+    from quality.checks import commune_known_check, unknown_communes
+
+    df = pl.DataFrame({"contract_id": ["A", "B", "C", "D"], "commune": ["Cannes", AGGLO, None, "Canes"]})
+    assert unknown_communes(df, ["Cannes", "Mougins"]) == [
+        "D: commune 'Canes' is not a reference commune (Cannes, Mougins) nor 'Agglomération Cannes Lérins'"]
+    lake = Lake(str(tmp_path / "lake"))
+    lake.overwrite("silver", "communes", pl.DataFrame({"insee": ["06029"], "name": ["Cannes"]}))
+    check = commune_known_check("dsp_contracts")
+    results = {}
+    for label, frame in (("good", df.head(3)), ("bad", df)):
+        lake.overwrite("silver", "dsp_contracts", frame)
+        ctx = dg.build_asset_check_context(resources={"lake": LakeResource(lake_uri=str(tmp_path / "lake"),
+                                                                           landing_uri=str(tmp_path))})
+        results[label] = check(ctx)
+    assert results["good"].passed and not results["bad"].passed
+    assert results["bad"].severity == dg.AssetCheckSeverity.WARN and "'Canes'" in results["bad"].description
