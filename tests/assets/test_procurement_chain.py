@@ -106,6 +106,8 @@ def test_every_procurement_mart_carries_its_buyers_commune(city):
     for table in ("procurement_amendments", "procurement_threshold_awards", "procurement_flags"):
         df = lake.read("gold", table)
         assert df.height and [want[u] for u in df["contract_uid"]] == df["commune"].to_list(), table
+    flags = lake.read("gold", "procurement_flags")       # the flag names its buyer (acheteur) too
+    assert flags["buyer_siret"].to_list() == [dict(c.iter_rows())[u] for u in flags["contract_uid"]]
     ind = lake.read("gold", "procurement_indicators")
     assert set(ind["commune"]) == {"Cannes", "Agglomération Cannes Lérins"}
     per = c.with_columns(pl.col("buyer_siret").replace_strict(BUYER_COMMUNES).alias("commune")).group_by("commune").len()
