@@ -195,7 +195,8 @@ def parse_communes(data: bytes, name: str):
 
 #: columns that say where a row is, in the order they are trusted: its own `commune` (carried from
 #: silver), its quartier, street segment, bin; `quartiers` (a zone's "A, B") gives a commune when
-#: all of them are in one
+#: all of them are in one; a DECP row's buyer (`buyer_siret`, `contract_uid`); a DSP contract
+#: (`contract_id`, its delegating authority)
 PLACE_KEYS = ("commune", "quartier", "segment_id", "bin_id", "quartiers", "contract_uid", "buyer_siret", "contract_id")
 
 #: the `commune` of an agglomeration-level row: the agglomeration as a DSP contract's delegating
