@@ -21,19 +21,20 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import polars as pl
 
-from transforms import roads as T
 from transforms.parsing import BadDelivery
 
-from .lake import Lake
 from .parse_pool import ParsePool
+
+if TYPE_CHECKING:   # not imported at run time: the pool's workers import this module, Dagster-free
+    from .lake import Lake
 
 # per frame: at most this many seconds (the first frame of a worker also loads the networks) and MB
 FRAME_ANON_BUDGET: tuple[str, float, int] = ("assets.roads_anonymise:anonymise_frame_file", 120.0, 4096)
-POOL_FROM = 48   # frames of one run from which a pool of workers anonymises them
+POOL_FROM = 64   # frames of one run from which a pool anonymises them (break-even of its ~3.5 s start-up)
 _ANONYMISED = ("jpeg", "width", "height", "boxes_json", "faces_blurred", "plates_blurred", "blurred_share")
 
 
@@ -97,12 +98,13 @@ def failed_frame_quarantine_rows(bad: list[tuple[dict, str]]) -> list[dict]:
              "reason": reason, "original_path": r["source_file"]} for r, reason in bad]
 
 
-def anonymise_new_frames(lk: Lake, landing: Path, todo: pl.DataFrame, *, cfg, version: str, now, workers: int,
+def anonymise_new_frames(lk: "Lake", landing: Path, todo: pl.DataFrame, *, cfg, version: str, now, workers: int,
                          chunk: int, log: Callable[[str], None] = lambda m: None) -> AnonymiseRun:
     """Anonymise the frames of `todo` (survey_id, file, segment_id, source_file; in that order)
     and merge them into silver.road_images chunk by chunk; frames missing from the landing zone
     and frames that fail are quarantined with their reason."""
     from models.roads.anonymise import AnonymiserConfig
+    from transforms import roads as T   # here, not above: the workers import this module and need neither
 
     use_pool = workers > 1 and todo.height >= POOL_FROM and cfg == AnonymiserConfig()
     func, seconds, mb = FRAME_ANON_BUDGET
