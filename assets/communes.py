@@ -14,9 +14,7 @@ has commune NULL: in the agglomeration file only.
 
 from __future__ import annotations
 
-import os
 import unicodedata
-import uuid
 from pathlib import Path
 
 import duckdb
@@ -25,6 +23,7 @@ import polars as pl
 from transforms import territory as TT
 
 from .lake import Lake
+from .storage import replaced_atomically
 
 #: gold tables with no place, and why: in the agglomeration file only
 AGGLOMERATION_WIDE: dict[str, str] = {
@@ -95,10 +94,8 @@ def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: st
     out = {}
     for commune in communes:
         path = out_dir / f"{slug(commune)}.duckdb"
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         rows = 0
-        con = duckdb.connect(str(tmp))
-        try:
+        with replaced_atomically(path) as tmp, duckdb.connect(str(tmp)) as con:
             con.execute(f"ATTACH '{agglomeration.as_posix()}' AS agglo (READ_ONLY)")
             con.execute("CREATE TABLE main.lakehouse_catalog (schema_name VARCHAR, table_name VARCHAR, row_count BIGINT, "
                         "description VARCHAR, commune VARCHAR, note VARCHAR)")
@@ -116,8 +113,5 @@ def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: st
                             [s, t, commune, f"not in a commune file: {why}"])
             con.execute("DETACH agglo")
             con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        os.replace(tmp, path)
         out[commune] = {"path": str(path), "tables": len(kept), "rows": rows, "left_out": len(left_out)}
     return out
