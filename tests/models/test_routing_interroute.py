@@ -68,3 +68,14 @@ def test_descent_respects_time_windows_shift_and_asymmetric_matrices():
     out, info = improve_routes(p, start)  # no coordinates: no SWAP*, the node moves only
     _check(p, start, out, info)
     assert info["swap_star"] == 0
+
+
+def test_full_sectors_are_kept_as_they_are():
+    from models.routing.decompose import _full
+
+    p = _problem(4, 3, 10, seed=14)
+    p.demands = [0, 5, 5, 5, 5]
+    assert _full(p, [1, 2, 3, 4], 2)  # 20 kg in two 10 kg trucks: nothing to re-pack
+    assert not _full(p, [1, 2, 3, 4], 3)
+    q = _problem(4, 3, 100, seed=14, volumes=[0, 50, 50, 50, 50], vehicle_volume_capacities=[100] * 3)
+    assert _full(q, [1, 2, 3, 4], 2) and not _full(q, [1, 2], 2)  # litres full, kg not
