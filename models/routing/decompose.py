@@ -9,7 +9,9 @@ of consecutive routes holding about ``sector_size`` stops (at least two routes),
 each sector as its own problem (its stops, its number of routes plus one spare vehicle while the
 fleet allows), keeping the sector's routes when the search does not beat them. Sectors are
 disjoint, so the two cores solve two at a time and the results merge. The next pass shifts the
-cut by half a sector, so routes on a border meet new neighbours.
+cut by half a sector, so routes on a border meet new neighbours. After each pass the whole plan
+goes through the route-pair descent of :mod:`models.routing.interroute` (moves between routes of
+different sectors, which the sector searches cannot make).
 
 Every sub-search is bounded by a solution limit when one is given (reproducible plans: the
 sectors, their order and their results do not depend on timing); the wall clock only splits
