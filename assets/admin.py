@@ -20,6 +20,7 @@ from transforms import admin as T
 from . import contracts as CONTRACTS
 from .lake import Lake, LakeResource, table_metadata
 from .catalog import gold_asset_args
+from .communes import placed
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "administration"
@@ -202,7 +203,7 @@ def dsp_reports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     lk = context.resources.lake.lake()
     folder = reports_folder(context.resources.serving.path)
     t = time.perf_counter()
-    df = generate_reports(lk, folder, context.resources.serving.llm_endpoint())
+    df = placed(lk, "dsp_reports", generate_reports(lk, folder, context.resources.serving.llm_endpoint()))
     lk.overwrite("gold", "dsp_reports", df)
     context.log.info(f"{df.height} control reports written under {folder}")
     return dg.MaterializeResult(metadata=table_metadata(df.drop("summary"), extra={

@@ -137,14 +137,16 @@ def cleanliness_hotspots(lake: Lake):
 
 @gold("works_coordination", group="direction",
       deps=[gold_key("road_repair_plan"), gold_key("road_crew_days"), silver_key("collection_stops"),
-            silver_key("collection_points"), silver_key("street_segments")],
+            silver_key("fixed_rounds"), silver_key("collection_points"), silver_key("street_segments")],
       may_be_empty="no repair site on a street a collection round serves the same day")
 def works_coordination(lake: Lake):
     """Repair sites and collection rounds on the same street the same day (crew day d = d-th working
-    day after the plan), with the advice to agree the order."""
+    day after the plan; the rounds: the collection plan on its date, the fixed weekly rounds on the
+    other crew days), with the advice to agree the order."""
     return M.works_coordination(_read(lake, "gold", "road_repair_plan"), _read(lake, "gold", "road_crew_days"),
                                 _read(lake, "silver", "collection_stops"), lake.read("silver", "collection_points"),
-                                lake.read("silver", "street_segments"), communes_of_quartiers(lake))
+                                lake.read("silver", "street_segments"), communes_of_quartiers(lake),
+                                _read(lake, "silver", "fixed_rounds"))
 
 
 ASSETS = [citizen_requests, citizen_request_routing, citizen_media, citizen_agent_queue, citizen_response_kpis,

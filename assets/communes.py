@@ -14,9 +14,7 @@ has commune NULL: in the agglomeration file only.
 
 from __future__ import annotations
 
-import os
 import unicodedata
-import uuid
 from pathlib import Path
 
 import duckdb
@@ -25,30 +23,18 @@ import polars as pl
 from transforms import territory as TT
 
 from .lake import Lake
+from .storage import replaced_atomically
 
 #: gold tables with no place, and why: in the agglomeration file only
 AGGLOMERATION_WIDE: dict[str, str] = {
-    "city_daily_kpis": "one row per day for the whole territory (the daily totals of every service)",
     "data_quarantine": "deliveries and rows set aside, before anything in them was placed",
     "collection_routes": "a truck's trip may cross communes (one fleet plans the agglomeration's collection); "
                          "its stops (proprete.collection_stops) carry each bin's commune",
     "collection_kpis": "the plan's totals for the whole fleet (one plan across communes)",
-    "road_network_summary": "share of the whole street network's length per grade (per commune: road_segment_condition)",
     "document_index": "the administration's documents (contracts, minutes), not places",
     "meeting_actions": "actions from council and service meetings, not places",
-    "letters": "the administration's letters", "letter_translations": "translations of the letters",
-    "ai_audit": "the audit log of generative-AI calls", "formal_notices": "notices to DSP delegates",
-    "complaint_register": "complaints about public-service delegations, per contract",
-    "dsp_revenue": "DSP contracts' accounts", "dsp_kpi_compliance": "DSP contracts' indicators",
-    "dsp_investment_plan": "DSP contracts' investments", "dsp_asset_inventory": "DSP contracts' assets",
-    "dsp_tariff_changes": "DSP contracts' tariffs", "dsp_complaint_counts": "DSP contracts' complaint counts",
-    "dsp_financials": "DSP contracts' accounts", "dsp_findings": "findings on DSP contracts",
-    "dsp_reports": "the DSP control reports", "dsp_reporting_obligations": "DSP contracts' reporting clauses",
-    "procurement_supplier_spend": "public procurement, per supplier",
-    "procurement_procedure_mix": "public procurement, per procedure",
-    "procurement_amendments": "public procurement contracts' amendments",
-    "procurement_threshold_awards": "public procurement awards near thresholds",
-    "procurement_flags": "public procurement flags", "procurement_indicators": "public procurement indicators",
+    "letter_translations": "translations of the letters, kept with the log of the translation requests",
+    "ai_audit": "the audit log of generative-AI calls",
 }
 
 
@@ -70,9 +56,15 @@ def placed(lake: Lake, table: str, df: pl.DataFrame) -> pl.DataFrame:
     `place_commune` over the silver reference tables), unless the table is agglomeration-wide."""
     if table in AGGLOMERATION_WIDE and not TT.has_place(df):
         return df
+    decp = "buyer_siret" in df.columns or "contract_uid" in df.columns
     return TT.place_commune(df, _silver(lake, "quartiers", ["name", "commune"]),
                             _silver(lake, "street_segments", ["segment_id", "commune", "quartier"]),
-                            _silver(lake, "collection_points", ["bin_id", "commune", "quartier"]))
+                            _silver(lake, "collection_points", ["bin_id", "commune", "quartier"]),
+                            dsp_contracts=_silver(lake, "dsp_contracts", ["contract_id", "commune"])
+                            if "contract_id" in df.columns and not decp else None,
+                            procurement=_silver(lake, "procurement_contracts", ["contract_uid", "buyer_siret"])
+                            if decp else None,
+                            buyers=_silver(lake, "procurement_buyers", ["siret", "commune"]) if decp else None)
 
 
 def communes_of(lake: Lake) -> list[str]:
@@ -102,10 +94,8 @@ def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: st
     out = {}
     for commune in communes:
         path = out_dir / f"{slug(commune)}.duckdb"
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         rows = 0
-        con = duckdb.connect(str(tmp))
-        try:
+        with replaced_atomically(path) as tmp, duckdb.connect(str(tmp)) as con:
             con.execute(f"ATTACH '{agglomeration.as_posix()}' AS agglo (READ_ONLY)")
             con.execute("CREATE TABLE main.lakehouse_catalog (schema_name VARCHAR, table_name VARCHAR, row_count BIGINT, "
                         "description VARCHAR, commune VARCHAR, note VARCHAR)")
@@ -123,8 +113,5 @@ def publish_communes(agglomeration: str | Path, communes: list[str], out_dir: st
                             [s, t, commune, f"not in a commune file: {why}"])
             con.execute("DETACH agglo")
             con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        os.replace(tmp, path)
         out[commune] = {"path": str(path), "tables": len(kept), "rows": rows, "left_out": len(left_out)}
     return out

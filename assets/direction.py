@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from transforms import direction as T
+from transforms import territory as TT
 
 from quality.checks import table_check
 from quality.suites_marts import MARTS
@@ -16,13 +17,17 @@ from .layers import gold, silver_key
 
 @gold("city_daily_kpis", group="direction",
       deps=[silver_key("road_frames"), silver_key("street_segments"), silver_key("collection_events"),
-            silver_key("bin_readings"), silver_key("litter_detections")])
+            silver_key("bin_readings"), silver_key("litter_detections"), silver_key("collection_points"),
+            silver_key("quartiers")])
 def city_daily_kpis(lake: Lake):
-    """Per local date: frames and km surveyed, pickups, tonnes collected, mean fill at pickup,
-    contamination (%), sensor readings, near-full alerts (fill >= 90 %), litter items."""
-    return T.city_daily_kpis(lake.read("silver", "road_frames"), lake.read("silver", "street_segments"),
-                             lake.read("silver", "collection_events"), lake.read("silver", "bin_readings"),
-                             lake.read("silver", "litter_detections"))
+    """Per local date and commune (plus the agglomeration's total, commune 'Agglomération Cannes
+    Lérins'): frames and km surveyed, pickups, tonnes collected, mean fill at pickup, contamination
+    (%), sensor readings, near-full alerts (fill >= 90 %), litter items."""
+    return T.city_daily_kpis_by_commune(
+        lake.read("silver", "road_frames"), lake.read("silver", "street_segments"),
+        lake.read("silver", "collection_events"), lake.read("silver", "bin_readings"),
+        lake.read("silver", "litter_detections"), lake.read("silver", "collection_points"),
+        lake.read("silver", "quartiers"), TT.AGGLOMERATION)
 
 
 # assets after bronze that also write quarantine records (far-off frames, frames missing at

@@ -18,6 +18,7 @@ from quality.checks import table_check
 from transforms import admin_letters as T
 
 from .catalog import gold_asset_args
+from .communes import placed
 from .lake import Lake, LakeResource, move_to_quarantine, table_metadata
 from .layers import OWNERS, gold, gold_key, silver_key
 
@@ -154,7 +155,7 @@ def letters(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     lk = context.resources.lake.lake()
     folder = letters_folder(context.resources.serving.path)
     t = time.perf_counter()
-    df = draft_letters(lk, folder)
+    df = placed(lk, "letters", draft_letters(lk, folder))   # a letter's DSP contract's commune, stored
     lk.overwrite("gold", "letters", df)
     return dg.MaterializeResult(metadata=table_metadata(df.drop("figures"), extra={
         "folder": dg.MetadataValue.path(str(folder)), "seconds": round(time.perf_counter() - t, 2),

@@ -9,6 +9,8 @@ from quality import suites_procurement as QS
 from quality.checks import table_check
 from transforms import procurement as T
 from transforms import procurement_marts as M
+from transforms import reference as R
+from transforms import territory as TT
 from transforms.validation import ROW
 
 from .lake import LINEAGE, Lake
@@ -17,6 +19,7 @@ from .layers import bronze, gold, gold_key, silver, silver_key
 GROUP = "administration"
 C, H, MD, S = (silver_key(t) for t in ("procurement_contracts", "procurement_holders",
                                        "procurement_modifications", "procurement_suppliers"))
+BUYERS = silver_key("procurement_buyers")   # reference: the commune of each buyer
 
 
 def _bronze(lake: Lake, table: str, spec) -> pl.DataFrame:
@@ -32,6 +35,14 @@ def _decp(lake: Lake) -> pl.DataFrame:
 
 def _s(lake: Lake, table: str, schema: dict) -> pl.DataFrame:
     return lake.read_or_empty("silver", table, schema)
+
+
+def _contracts_by_commune(lake: Lake) -> pl.DataFrame:
+    """The DECP contracts with their buyer's `commune` (the buyers' reference, silver/procurement_buyers):
+    the per-year and per-supplier marts are computed for each buyer commune apart."""
+    c = _s(lake, "procurement_contracts", T.CONTRACTS)
+    by = TT.buyer_communes(c["buyer_siret"].to_list(), _s(lake, "procurement_buyers", R.PROCUREMENT_BUYERS))
+    return c.with_columns(pl.col("buyer_siret").replace_strict(by, default=None, return_dtype=pl.Utf8).alias("commune"))
 
 
 @silver("procurement_contracts", group=GROUP, deps=[bronze("procurement_contracts")], keys=["contract_uid"])
@@ -64,18 +75,18 @@ def procurement_suppliers(lake: Lake):
     return T.procurement_suppliers(_bronze(lake, "procurement_suppliers", T.SIRENE_SPEC))
 
 
-@gold("procurement_supplier_spend", group=GROUP, deps=[C, H, S])
+@gold("procurement_supplier_spend", group=GROUP, deps=[C, H, S, BUYERS])
 def procurement_supplier_spend(lake: Lake):
     """Spend per holder and CPV division (first two digits): contracts, spend (EUR HT, final
     amounts), share of the division (%), company category, first and last award."""
-    return M.supplier_spend(_s(lake, "procurement_contracts", T.CONTRACTS), _s(lake, "procurement_holders", T.HOLDERS),
-                            _s(lake, "procurement_suppliers", T.SUPPLIERS))
+    return M.per_buyer_commune(M.supplier_spend, _contracts_by_commune(lake), _s(lake, "procurement_holders", T.HOLDERS),
+                               _s(lake, "procurement_suppliers", T.SUPPLIERS))
 
 
-@gold("procurement_procedure_mix", group=GROUP, deps=[C])
+@gold("procurement_procedure_mix", group=GROUP, deps=[C, BUYERS])
 def procurement_procedure_mix(lake: Lake):
     """Procedure mix per year of notification: contracts, amount (EUR HT) and their shares (%)."""
-    return M.procedure_mix(_s(lake, "procurement_contracts", T.CONTRACTS))
+    return M.per_buyer_commune(M.procedure_mix, _contracts_by_commune(lake))
 
 
 @gold("procurement_amendments", group=GROUP, deps=[C, MD])
@@ -103,15 +114,15 @@ def procurement_flags(lake: Lake):
                    lake.read("gold", "procurement_threshold_awards"))
 
 
-@gold("procurement_indicators", group=GROUP, deps=[C, H, S, gold_key("procurement_amendments"),
+@gold("procurement_indicators", group=GROUP, deps=[C, H, S, BUYERS, gold_key("procurement_amendments"),
                                                    gold_key("procurement_threshold_awards")])
 def procurement_indicators(lake: Lake):
     """Per year: contracts, amount (EUR HT), single-bid rate (%), SME share of awards and amount (%),
     unknown category (%), median publication delay (days), late publications, amended contracts
     over the limit, awards just under a threshold, awards in a possible split purchase."""
-    return M.indicators(_s(lake, "procurement_contracts", T.CONTRACTS), _s(lake, "procurement_holders", T.HOLDERS),
-                        _s(lake, "procurement_suppliers", T.SUPPLIERS), lake.read("gold", "procurement_amendments"),
-                        lake.read("gold", "procurement_threshold_awards"))
+    return M.per_buyer_commune(M.indicators, _contracts_by_commune(lake), _s(lake, "procurement_holders", T.HOLDERS),
+                               _s(lake, "procurement_suppliers", T.SUPPLIERS), lake.read("gold", "procurement_amendments"),
+                               lake.read("gold", "procurement_threshold_awards"))
 
 
 ASSETS = [procurement_contracts, procurement_holders, procurement_modifications, procurement_suppliers,

@@ -4,6 +4,7 @@ deliveries."""
 
 import polars as pl
 
+from quality.checks import commune_known_check
 from transforms import reference as T
 from transforms import territory as TT
 
@@ -57,8 +58,18 @@ def fixed_rounds(lake: Lake):
 
 @silver("dsp_contracts", group="reference", deps=[bronze("dsp_contracts")], keys=["contract_id"])
 def dsp_contracts(lake: Lake):
-    """Public-service delegation contracts: delegate, type, dates, overhead cap (%), fee (EUR)."""
+    """Public-service delegation contracts: delegate, type, dates, overhead cap (%), fee (EUR), the
+    delegating authority's commune (or the agglomeration)."""
     return T.dsp_contracts(lake.read("bronze", "dsp_contracts"))
+
+
+@silver("procurement_buyers", group="reference", deps=[bronze("procurement_buyers")], keys=["siret"])
+def procurement_buyers(lake: Lake):
+    """The territory's public buyers (DECP acheteur SIRET, SIREN, name) and the commune each buys for,
+    or the agglomeration: how a procurement row gets its commune."""
+    if not lake.exists("bronze", "procurement_buyers"):   # no list delivered: no buyer is placed
+        return pl.DataFrame(schema=T.PROCUREMENT_BUYERS)
+    return T.procurement_buyers(lake.read("bronze", "procurement_buyers"))
 
 
 @silver("communes", group="reference", deps=[bronze("communes")], keys=["insee"])
@@ -78,4 +89,8 @@ def city_calendar(lake: Lake):
     return T.city_calendar(lake.read("bronze", "city_calendar") if lake.exists("bronze", "city_calendar") else None)
 
 
-ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts, city_calendar]
+ASSETS = [communes, quartiers, street_segments, collection_points, places, trucks, fixed_rounds, dsp_contracts,
+          procurement_buyers, city_calendar]
+# a DSP contract's or a buyer's commune that no reference commune bears: warned (its rows stay in
+# the agglomeration file only)
+CHECKS = [commune_known_check("dsp_contracts"), commune_known_check("procurement_buyers")]

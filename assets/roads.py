@@ -32,6 +32,7 @@ from quality.suites_roads import (ROAD_CONDITION_SUITE, ROAD_CREW_DAYS_SUITE, RO
 from transforms import road_annotations as RA
 from transforms import citizens as TC
 from transforms import roads as T
+from transforms import territory as TT
 
 from . import ml
 from .citizens import resident_reports
@@ -409,9 +410,11 @@ def road_segment_condition(context: dg.AssetExecutionContext, lake: LakeResource
 
 @gold("road_network_summary", group=GROUP, deps=[gold_key("road_segment_condition"), silver_key("street_segments")])
 def road_network_summary(lake: Lake):
-    """Per survey and grade: segments, km and share (%) of the graded surveyed length; length-weighted
-    PCI, safety-critical segments, surveyed and network km on every row."""
-    return T.network_summary(lake.read("gold", "road_segment_condition"), lake.read("silver", "street_segments"))
+    """Per commune (plus the agglomeration's whole network, commune 'Agglomération Cannes Lérins'),
+    survey and grade: segments, km and share (%) of the graded surveyed length; length-weighted PCI,
+    safety-critical segments, surveyed and network km (the commune's) on every row."""
+    return TT.per_commune(T.network_summary, (lake.read("gold", "road_segment_condition"),
+                                              lake.read("silver", "street_segments")))
 
 
 @gold("road_damage_hotspots", group=GROUP,

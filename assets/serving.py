@@ -4,9 +4,7 @@ holds the old file open keeps reading a consistent one). Also: a DuckDB connecti
 the Delta tables in place through DuckDB's delta extension, loaded from its file on disk."""
 
 
-import os
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from transforms.columns import describe
 from .catalog import PublishedTable, published_tables
 from .communes import communes_of, publish_communes
 from .lake import Lake, LakeResource
+from .storage import replaced_atomically
 
 SCHEMAS = ("voirie", "espaces_verts", "proprete", "administration", "direction", "relation_usagers")
 
@@ -46,13 +45,9 @@ def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str
     file, run their serving SQL, and rename the file over `path`. Returns row counts by
     `schema.table`."""
     tables = {t: g if isinstance(g, PublishedTable) else PublishedTable(t, g, "") for t, g in tables.items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     counts: dict[str, int] = {}
     now = datetime.now(timezone.utc)
-    con = duckdb.connect(str(tmp))
-    try:
+    with replaced_atomically(path) as tmp, duckdb.connect(str(tmp)) as con:
         for schema in dict.fromkeys([*SCHEMAS, *(d.schema for d in tables.values())]):   # a new service's too
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         con.execute("CREATE TABLE main.lakehouse_catalog (schema_name VARCHAR, table_name VARCHAR, "
@@ -79,9 +74,6 @@ def publish(lake: Lake, path: str | Path, tables: dict[str, PublishedTable | str
         for statement in dict.fromkeys(q for _, d in sorted(tables.items()) for q in d.serving_sql):
             con.execute(statement)
         con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    os.replace(tmp, path)
     return counts
 
 

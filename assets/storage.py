@@ -254,3 +254,21 @@ def attach_lake_views(con, root: str, storage_options: dict | None = None) -> li
         con.execute(f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM delta_scan('{where}')")
         names.append(name)
     return names
+
+
+@contextmanager
+def replaced_atomically(path: str | Path):
+    """Yield a temporary path beside `path` (same folder, so the rename stays on one file system);
+    when the block ends without an error the temporary file is renamed over `path` (a reader that
+    holds the old file open keeps a consistent one), and on an error it is removed, so a failed
+    write never leaves a half-written file or a stray temporary one behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        yield tmp
+    except BaseException:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)

@@ -11,6 +11,12 @@ reports make due), planned by the platform's VRP with the demo's deterministic l
 process, with CPU time and the 1-minute load average.
 
     PYTHONPATH=. python bench/communes_bench.py
+    PYTHONPATH=. python bench/communes_bench.py --published SERVING_PATH   # after `make run`
+
+With `--published` it reads what a run published instead (the agglomeration DuckDB file and
+`communes/*.duckdb` beside it): how many tables carry `commune`, how many stay agglomeration-wide,
+the rows per commune value (agglomeration level and NULL included), and per commune file its
+tables, its rows and any row of another commune (must be 0).
 """
 
 from __future__ import annotations
@@ -92,5 +98,47 @@ def main() -> None:
         print(f"{k}: now / before = {n / b:.3f}" if b else f"{k}: {b} -> {n}")
 
 
+def published(path: str) -> None:
+    """What a run published, per commune (see the module docstring)."""
+    from pathlib import Path
+
+    import duckdb
+
+    t0 = time.process_time()
+    with duckdb.connect(path, read_only=True) as con:
+        tables = con.execute("SELECT schema_name, table_name FROM main.lakehouse_catalog ORDER BY 1, 2").fetchall()
+        placed, wide, per = [], [], {}
+        for schema, table in tables:
+            cols = [r[0] for r in con.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()]
+            if "commune" not in cols:
+                wide.append(f"{schema}.{table}")
+                continue
+            placed.append(f"{schema}.{table}")
+            for commune, n in con.execute(f'SELECT commune, count(*) FROM "{schema}"."{table}" GROUP BY 1').fetchall():
+                per.setdefault(commune or "(NULL)", {})[f"{schema}.{table}"] = n
+    print(f"agglomeration file {path}: {len(tables)} tables, {len(placed)} carry commune, {len(wide)} agglomeration-wide")
+    print("  agglomeration-wide:", ", ".join(wide))
+    for commune, t in sorted(per.items()):
+        print(f"  commune {commune}: {sum(t.values())} rows in {len(t)} tables")
+    for f in sorted((Path(path).parent / "communes").glob("*.duckdb")):
+        with duckdb.connect(str(f), read_only=True) as con:
+            held = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                               "WHERE table_schema <> 'main'").fetchall()
+            name = con.execute("SELECT DISTINCT commune FROM main.lakehouse_catalog").fetchone()[0]
+            rows = other = nonempty = 0
+            for schema, table in held:
+                n = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+                rows, nonempty = rows + n, nonempty + (n > 0)
+                other += con.execute(f'SELECT count(*) FROM "{schema}"."{table}" WHERE commune IS DISTINCT FROM ?',
+                                     [name]).fetchone()[0]
+        print(f"  file {f.name}: {len(held)} tables ({nonempty} non-empty), {rows} rows, rows of another commune: {other}")
+    print(f"cpu {time.process_time() - t0:.1f} s, load {os.getloadavg()[0]:.1f}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--published":
+        published(sys.argv[2])
+    else:
+        main()

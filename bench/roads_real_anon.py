@@ -182,6 +182,7 @@ def throughput(jpegs: list[bytes], cfg: AnonymiserConfig, workers: int) -> float
 
 def run(args) -> dict:
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)          # one OpenCV thread per worker too, as `anonymise_many` sets it
     cfg = AnonymiserConfig()
     if getattr(args, "redaction", None):
         cfg = replace(cfg, redaction=args.redaction)

@@ -6,9 +6,10 @@ detectors, then blur) -> damage inference (the shipped grid model) -> encode, at
 Frames: the held-out real dash-cam frames of ../shared/real/plates (bench/real_anon_sets.py),
 resized to 640 x 360 and JPEG-encoded in memory (the camera's input), cycled to `--frames`.
 Every frame goes through the whole chain in one worker (`--workers` threads, torch one thread
-each: the production setting of a 2-core machine), exactly the calls `anonymise_image` makes
-(`detect_faces`, `detect_plates`, `redact_union`) then `DamageDetector.detect` on the anonymised
-frame and `encode_jpeg` (EXIF kept). One warm-up pass over a few frames, then one timed run:
+and OpenCV one thread each: the production setting of a 2-core machine, as `anonymise_many`
+sets it), exactly the calls `anonymise_image` makes (`detect_faces`, `detect_plates`,
+`redact_union`) then `DamageDetector.detect` on the anonymised frame and `encode_jpeg` (EXIF
+kept). One warm-up pass over a few frames, then one timed run:
 
 * frames/s of the timed run (wall clock, all workers together);
 * per-stage shares of that run (each stage's wall time summed over the workers, over the sum of
@@ -90,7 +91,17 @@ def _shares(times: list[dict]) -> dict:
 
 
 def run(frames: int = 240, workers: int = 2) -> dict:
+    # one torch and one OpenCV thread per worker, as `anonymise_many` sets them
     torch.set_num_threads(1)
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return _run(frames, workers)
+    finally:
+        cv2.setNumThreads(cv_threads)
+
+
+def _run(frames: int, workers: int) -> dict:
     cfg = AnonymiserConfig()
     chain = Chain(DamageDetector.from_artifact(SHIPPED, threads=1), cfg)
     jpegs = camera_frames(frames)

@@ -140,3 +140,34 @@ def contract_result(lk, layer: str, table: str, inputs: list[tuple[str, str]],
                                    description=f"{layer}/{table} is empty although its inputs have rows: {in_rows}")
     return dg.AssetCheckResult(passed=True, metadata=meta,
                                description=f"empty, as an input is empty: {in_rows}")
+
+
+def unknown_communes(df: pl.DataFrame, communes: list[str]) -> list[str]:
+    """The rows of a reference table (DSP contracts, public buyers) whose `commune` is neither a
+    commune of the reference data nor the agglomeration: their marts' rows reach no commune file."""
+    from transforms.territory import AGGLOMERATION
+
+    known = {*communes, AGGLOMERATION}
+    key = df.columns[0]
+    bad = df.filter(pl.col("commune").is_not_null() & ~pl.col("commune").is_in(sorted(known)))
+    return [f"{k}: commune {c!r} is not a reference commune ({', '.join(sorted(communes))}) nor {AGGLOMERATION!r}"
+            for k, c in bad.select(key, "commune").iter_rows()]
+
+
+def commune_known_check(table: str) -> dg.AssetChecksDefinition:
+    """A non-blocking (WARN) check on silver `table`: every `commune` it names is known
+    (:func:`unknown_communes`, against silver/communes)."""
+
+    @dg.asset_check(asset=dg.AssetKey(["silver", table]), name="commune_known", blocking=False,
+                    required_resource_keys={"lake"},
+                    description=f"silver/{table}: every commune named is a reference commune or the agglomeration "
+                                "(else the rows stay in the agglomeration file only)")
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        lk = context.resources.lake.lake()
+        communes = lk.read("silver", "communes")["name"].to_list() if lk.exists("silver", "communes") else []
+        problems = unknown_communes(lk.read("silver", table), communes)
+        return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.WARN,
+                                   description="; ".join(problems)[:2000] or "every commune known",
+                                   metadata={"unknown": len(problems)})
+
+    return _check

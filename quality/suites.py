@@ -110,6 +110,7 @@ BRONZE_SPECS: dict[str, list[Col]] = {
     "trucks": SPECS["trucks"],
     "fixed_rounds": SPECS["fixed_rounds"],
     "dsp_contracts": SPECS["dsp_contracts"],
+    "procurement_buyers": SPECS["procurement_buyers"],
     "tree_register": SPECS["tree_register"],
     "collection_logs": SPECS["collection_logs"],
     "bin_readings": SPECS["bin_readings"],
@@ -176,6 +177,8 @@ def _build_silver() -> dict[str, TableSuite]:
                 references={"bin_id": bins, "truck_id": ("silver", "trucks", "truck_id")}),
         _silver("dsp_contracts", reference.DSP_CONTRACTS, ("contract_id",), not_null=("name", "delegate"),
                 ranges={"overhead_cap_pct": (0, 100)}),
+        _silver("procurement_buyers", reference.PROCUREMENT_BUYERS, ("siret",), not_null=("siren", "name", "commune"),
+                min_rows=0),   # a city publishing no DECP lands no buyers list
         _silver("road_frames", roads.ROAD_FRAMES, ("survey_id", "file"), not_null=("lat", "lon", "x_2154"),
                 ranges={"match_distance_m": (0, None), "heading_deg": (0, 360)},
                 references={"segment_id": seg}),

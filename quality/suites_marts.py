@@ -19,7 +19,7 @@ def _m(table: str, key: tuple = (), **kw) -> TableSuite:
 
 MARTS: dict[str, TableSuite] = {s.table: s for s in [
     # direction
-    _m("city_daily_kpis", ("date",), ranges={
+    _m("city_daily_kpis", ("date", "commune"), ranges={
         "frames_surveyed": (0, None), "km_surveyed": (0, None), "pickups": (0, None), "tonnes_collected": (0, None),
         "mean_fill_at_pickup": (0, 1), "contamination_rate_pct": (0, 100), "sensor_readings": (0, None),
         "near_full_alerts": (0, None), "litter_items": (0, None)}),
@@ -39,7 +39,7 @@ MARTS: dict[str, TableSuite] = {s.table: s for s in [
     _m("collection_kpis", ("plan_date", "policy"), in_set={"policy": ("platform", "fixed_rounds")},
        ranges={"trips": (0, None), "bins_emptied": (0, None), "distance_km": (0, None), "truck_hours": (0, None)}),
     # roads
-    _m("road_network_summary", not_null=("survey_id", "segments", "km"),
+    _m("road_network_summary", not_null=("commune", "survey_id", "segments", "km"),
        ranges={"share_of_graded_length_pct": (0, 100), "length_weighted_pci": (0, 100), "km": (0, None),
                "segments": (0, None)}),
     _m("survey_coverage", not_null=("survey_id", "frames"), ranges={"coverage_pct": (0, 100), "frames": (0, None),

@@ -18,7 +18,10 @@ CONTRACT_REF = {"contract_uid": ("silver", "procurement_contracts", "contract_ui
 
 
 def _suite(table: str, schema: dict, key: tuple, not_null: tuple = (), **kw) -> TableSuite:
-    return TableSuite(table=table, key=key, not_null=tuple(dict.fromkeys((*key, *not_null))), types=dict(schema),
+    # `commune` (the buyer's, per-commune marts) is part of the key but may be null: a buyer missing
+    # from the buyers' reference
+    return TableSuite(table=table, key=key, not_null=tuple(c for c in dict.fromkeys((*key, *not_null)) if c != "commune"),
+                      types=dict(schema),
                       min_rows=0, **kw)
 
 
@@ -38,10 +41,10 @@ SUITES = {
                                         references=CONTRACT_REF),
     "procurement_suppliers": _suite("procurement_suppliers", T.SUPPLIERS, ("siren",),
                                     in_set={"category": T.SME_CATEGORIES}),
-    "procurement_supplier_spend": _suite("procurement_supplier_spend", M.SUPPLIER_SPEND, ("holder_id", "cpv_division"),
+    "procurement_supplier_spend": _suite("procurement_supplier_spend", M.SUPPLIER_SPEND, ("commune", "holder_id", "cpv_division"),
                                          not_null=("n_contracts", "spend_eur"),
                                          ranges={"spend_eur": (0, None), "share_of_division_pct": (0, 100)}),
-    "procurement_procedure_mix": _suite("procurement_procedure_mix", M.PROCEDURE_MIX, ("year", "procedure"),
+    "procurement_procedure_mix": _suite("procurement_procedure_mix", M.PROCEDURE_MIX, ("commune", "year", "procedure"),
                                         not_null=("n_contracts", "amount_eur"),
                                         ranges={"share_contracts_pct": (0, 100), "share_amount_pct": (0, 100)}),
     "procurement_amendments": _suite("procurement_amendments", M.AMENDMENTS, ("contract_uid",),
@@ -50,7 +53,7 @@ SUITES = {
     "procurement_threshold_awards": _suite("procurement_threshold_awards", M.THRESHOLD_AWARDS, ("contract_uid",),
                                            not_null=("amount_eur", "just_under", "possible_split"),
                                            ranges={"gap_pct": (0, 100)}, references=CONTRACT_REF),
-    "procurement_indicators": _suite("procurement_indicators", M.INDICATORS, ("year",),
+    "procurement_indicators": _suite("procurement_indicators", M.INDICATORS, ("commune", "year"),
                                      not_null=("n_contracts", "amount_eur", "n_single_bid"),
                                      ranges={"single_bid_rate_pct": (0, 100), "sme_share_awards_pct": (0, 100),
                                              "sme_share_amount_pct": (0, 100), "unknown_category_pct": (0, 100)}),
@@ -80,16 +83,21 @@ def children_known(df: pl.DataFrame, lake) -> list[str]:
 
 def flags_match_indicators(df: pl.DataFrame, lake) -> list[str]:
     """Extra rule (indicators): single bids, amendments over the limit and possible splits counted
-    per year equal the flags raised for them."""
+    per year (and buyer commune: both tables store the buyer's) equal the flags raised for them."""
     flags = lake.read_or_empty("gold", "procurement_flags", M.FLAGS)
     c = lake.read_or_empty("silver", "procurement_contracts", T.CONTRACTS).select(
         "contract_uid", pl.col("notified_on").dt.year().cast(pl.Int64).alias("year"))
-    per = flags.join(c, on="contract_uid").group_by("year", "flag_type").len()
+    if "commune" not in flags.columns:
+        flags = flags.with_columns(pl.lit(None, pl.Utf8).alias("commune"))
+    if "commune" not in df.columns:
+        df = df.with_columns(pl.lit(None, pl.Utf8).alias("commune"))
+    per = flags.join(c, on="contract_uid").group_by("year", "commune", "flag_type").len()
     out = []
     for col, kind in (("n_single_bid", "single_bid"), ("n_amended_over_limit", "amendment_over_limit"),
                       ("n_possible_split_awards", "possible_split")):
-        for year, n in df.select("year", col).iter_rows():
-            got = per.filter((pl.col("year") == year) & (pl.col("flag_type") == kind))["len"].sum()
+        for year, commune, n in df.select("year", "commune", col).iter_rows():
+            got = per.filter((pl.col("year") == year) & pl.col("commune").eq_missing(commune)
+                             & (pl.col("flag_type") == kind))["len"].sum()
             if int(got or 0) != int(n or 0):
-                out.append(f"{year}: {col} = {n} but {got} {kind} flags")
+                out.append(f"{year} {commune or '(buyer not in the reference)'}: {col} = {n} but {got} {kind} flags")
     return out

@@ -127,3 +127,12 @@ def test_every_mart_stores_its_commune_or_is_agglomeration_wide(city):
         for schema, table in held:
             assert con.execute(f'SELECT count(*) FROM "{schema}"."{table}" WHERE commune IS DISTINCT FROM '
                                "'Cannes'").fetchone()[0] == 0, (schema, table)
+        # the marts that were agglomeration-wide before issue 27's last step: Cannes's own rows
+        for schema, table in (("administration", "dsp_financials"), ("administration", "complaint_register"),
+                              ("administration", "procurement_indicators"), ("direction", "city_daily_kpis"),
+                              ("voirie", "road_network_summary")):
+            assert con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0] > 0, (schema, table)
+    assert len(set(tables) - set(placed)) <= len(AGGLOMERATION_WIDE) == 7
+    with duckdb.connect(settings.serving_path, read_only=True) as con:   # the total: agglomeration file only
+        assert con.execute("SELECT count(*) FROM direction.city_daily_kpis WHERE commune = "
+                           "'Agglomération Cannes Lérins'").fetchone()[0] > 0

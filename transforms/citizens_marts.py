@@ -156,7 +156,7 @@ def cleanliness_hotspots(segments: pl.DataFrame, cleanliness: pl.DataFrame, rout
 WORKS: dict[str, pl.DataType] = {
     "work_date": pl.Date, "street_name": pl.Utf8, "quartier": pl.Utf8, "commune": pl.Utf8, "repair_segment_id": pl.Utf8,
     "treatment": pl.Utf8, "crew_arrival": pl.Utf8, "truck_id": pl.Utf8, "bins_on_street": pl.Int64,
-    "first_collection_eta": pl.Datetime("us", "UTC"), "advice": pl.Utf8,
+    "first_collection_eta": pl.Datetime("us", "UTC"), "round_source": pl.Utf8, "advice": pl.Utf8,
 }
 
 
@@ -171,26 +171,45 @@ def working_day(start: date, n: int) -> date:
 
 
 def works_coordination(plan: pl.DataFrame, crew_days: pl.DataFrame, stops: pl.DataFrame, bins: pl.DataFrame,
-                       segments: pl.DataFrame, communes: dict[str, str] | None = None) -> pl.DataFrame:
+                       segments: pl.DataFrame, communes: dict[str, str] | None = None,
+                       fixed_rounds: pl.DataFrame | None = None) -> pl.DataFrame:
     """Repair sites and collection rounds on the same street the same day. A crew day d is the d-th
-    working day after the plan's date; a collection stop's day is its plan date. One row per
-    (day, street, repair segment, truck)."""
-    if any(t is None or t.is_empty() for t in (plan, crew_days, stops)):
+    working day after the plan's date. The rounds of a day: the collection plan's stops on its plan
+    date (`round_source` 'collection plan'); on a crew day no plan covers, the fixed weekly rounds
+    of that ISO weekday (reference/fixed_rounds.csv, the standing calendar; `round_source` 'fixed
+    round <id>', no ETA). One row per (day, street, repair segment, truck)."""
+    if any(t is None or t.is_empty() for t in (plan, crew_days)):
         return pl.DataFrame(schema=WORKS)
     planned_on = plan["planned_on"][0]
     crew = crew_days.filter(pl.col("part") == 1).with_columns(
         pl.col("day").map_elements(lambda d: working_day(planned_on, int(d)), return_dtype=pl.Date).alias("work_date"))
     crew = crew.join(segments.select("segment_id", "quartier"), on="segment_id", how="left")
-    st = stops.filter(pl.col("bin_id").is_not_null()).join(bins.select("bin_id", "segment_id"), on="bin_id").join(
+    streets = bins.select("bin_id", "segment_id").join(
         segments.select("segment_id", pl.col("street_name").alias("street_name")), on="segment_id")
+    cols = ["plan_date", "truck_id", "bin_id", "eta", "round_source"]
+    rounds = [] if stops is None or stops.is_empty() else [
+        stops.filter(pl.col("bin_id").is_not_null()).with_columns(pl.lit("collection plan").alias("round_source"))
+        .select(cols)]
+    planned_days = set() if stops is None or stops.is_empty() else set(stops["plan_date"].to_list())
+    if fixed_rounds is not None and not fixed_rounds.is_empty():
+        days = pl.DataFrame({"plan_date": sorted(set(crew["work_date"].to_list()) - planned_days)},
+                            schema={"plan_date": pl.Date})
+        fx = days.with_columns(pl.col("plan_date").dt.weekday().cast(pl.Int64).alias("weekday")).join(
+            fixed_rounds.select("round_id", "truck_id", "weekday", "bin_id"), on="weekday")
+        rounds.append(fx.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("eta"),
+                                      pl.format("fixed round {}", pl.col("round_id")).alias("round_source")).select(cols))
+    if not rounds:
+        return pl.DataFrame(schema=WORKS)
+    st = pl.concat([r.cast({"eta": pl.Datetime("us", "UTC")}) for r in rounds]).join(streets, on="bin_id")
     st = st.group_by("plan_date", "street_name", "truck_id").agg(
-        pl.len().cast(pl.Int64).alias("bins_on_street"), pl.col("eta").min().alias("first_collection_eta"))
+        pl.len().cast(pl.Int64).alias("bins_on_street"), pl.col("eta").min().alias("first_collection_eta"),
+        pl.col("round_source").unique().sort().str.join(", "))
     j = crew.join(st, left_on=["work_date", "street_name"], right_on=["plan_date", "street_name"], how="inner")
     j = j.with_columns(pl.col("quartier").replace_strict(communes or {}, default="Cannes").alias("commune"),
-                       pl.format("crew arrives {} on {} ({}), truck {} collects {} bin(s) there the same day: agree "
+                       pl.format("crew arrives {} on {} ({}), truck {} collects {} bin(s) there the same day ({}): agree "
                                  "the order (collect before the works close the lane)", pl.col("arrival_hhmm"),
                                  pl.col("street_name"), pl.col("treatment"), pl.col("truck_id"),
-                                 pl.col("bins_on_street")).alias("advice"))
+                                 pl.col("bins_on_street"), pl.col("round_source")).alias("advice"))
     return j.select(pl.col("work_date"), "street_name", "quartier", "commune", pl.col("segment_id").alias("repair_segment_id"),
                     "treatment", pl.col("arrival_hhmm").alias("crew_arrival"), "truck_id", "bins_on_street",
-                    "first_collection_eta", "advice").cast(WORKS).sort("work_date", "street_name", "truck_id")
+                    "first_collection_eta", "round_source", "advice").cast(WORKS).sort("work_date", "street_name", "truck_id")

@@ -489,7 +489,12 @@ _CITIZENS_DOCS = {
     "bins_on_street": "Bins the round collects on the street that day",
     "blurred_boxes": "Faces and plates blurred in the stored image",
     "blurred_share": "Share of the image area blurred, 0-1",
-    "commune": "Commune of the row (Cannes, Le Cannet, Mandelieu-la-Napoule, Mougins, Théoule-sur-Mer); NULL for agglomeration-wide rows",
+    "commune": "Commune of the row (Cannes, Le Cannet, Mandelieu-la-Napoule, Mougins, Théoule-sur-Mer); "
+               "'Agglomération Cannes Lérins' for the agglomeration's own rows (a DSP contract it delegates, its "
+               "purchases, the territory's total of a per-commune KPI table); NULL for a row across communes or "
+               "placed nowhere. Only a commune's own rows are in its DuckDB file",
+    "round_source": "Where the round comes from: 'collection plan' (tomorrow's computed plan) or 'fixed round "
+                    "<id>' (the standing weekly round of that weekday)",
     "complaints": "Residents' propreté reports on the segment",
     "crew_arrival": "Repair crew's arrival time (local HH:MM)",
     "description": "The resident's description, personal data redacted",

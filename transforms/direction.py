@@ -37,3 +37,36 @@ def city_daily_kpis(frames: pl.DataFrame, segments: pl.DataFrame, events: pl.Dat
     return out.with_columns([pl.col(c).fill_null(0) for c in counts] +
                             [pl.col("km_surveyed").fill_null(0.0), pl.col("tonnes_collected").fill_null(0.0)]
                             ).sort("date")
+
+
+def _tag(df: pl.DataFrame, *lookups: tuple[str, dict]) -> pl.DataFrame:
+    """`df` with `_commune`: the first of its (column, {value: commune}) lookups that gives one."""
+    parts = [pl.col(col).replace_strict(m, default=None, return_dtype=pl.Utf8) for col, m in lookups
+             if col in df.columns and m]
+    return df.with_columns((pl.coalesce(parts) if parts else pl.lit(None, pl.Utf8)).alias("_commune"))
+
+
+def city_daily_kpis_by_commune(frames: pl.DataFrame, segments: pl.DataFrame, events: pl.DataFrame,
+                               readings: pl.DataFrame, litter: pl.DataFrame, bins: pl.DataFrame,
+                               quartiers: pl.DataFrame, agglomeration: str) -> pl.DataFrame:
+    """:func:`city_daily_kpis` for each commune (its frames' segments, its bins' pickups and
+    readings, its quartiers' litter: a commune's row counts what happened on its territory) and
+    for the whole territory, `commune` = `agglomeration` (every row, including a frame matched to
+    no segment: the total can exceed the communes' sum). `segments` and `bins` carry `commune`;
+    `quartiers` maps `name` -> `commune`."""
+    by_seg = dict(segments.select("segment_id", "commune").drop_nulls().iter_rows())
+    by_bin = dict(bins.select("bin_id", "commune").drop_nulls().iter_rows())
+    by_q = dict(quartiers.select("name", "commune").drop_nulls().iter_rows())
+    f = _tag(frames, ("segment_id", by_seg))
+    e = _tag(events, ("bin_id", by_bin), ("quartier", by_q))
+    r = _tag(readings, ("bin_id", by_bin))
+    lit = _tag(litter, ("quartier", by_q))
+    s = segments.with_columns(pl.col("commune").alias("_commune"))
+
+    def kpis(keep: pl.Expr, label: str) -> pl.DataFrame:
+        out = city_daily_kpis(*(d.filter(keep).drop("_commune") for d in (f, s, e, r, lit)))
+        return out.select(pl.lit(label, pl.Utf8).alias("commune"), pl.all())
+
+    communes = sorted(set(by_q.values()) | set(by_seg.values()))
+    parts = [kpis(pl.lit(True), agglomeration), *(kpis(pl.col("_commune") == c, c) for c in communes)]
+    return pl.concat(parts).sort("date", "commune")

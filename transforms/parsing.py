@@ -85,7 +85,9 @@ SPECS: dict[str, list[Col]] = {
         Col("penalty_eur_per_step", pl.Float64, min=0, required=False),
         Col("penalty_step_pct", pl.Float64, min=0.1, max=100, required=False),
         Col("penalty_cap_eur", pl.Float64, min=0, required=False),
+        Col("commune", required=False),   # the delegating authority: a commune, or the agglomeration
     ],
+    "procurement_buyers": [Col("siret"), Col("name"), Col("commune")],
     "tree_register": [
         Col("id_arbre"), Col("espece"), Col("nom_commun", required=False),
         Col("lat", pl.Float64, min=LAT[0], max=LAT[1]), Col("lon", pl.Float64, min=LON[0], max=LON[1]),

@@ -38,9 +38,30 @@ INDICATORS = {"year": pl.Int64, "n_contracts": pl.Int64, "amount_eur": pl.Float6
               "unknown_category_pct": pl.Float64, "median_publication_delay_days": pl.Float64,
               "n_late_publications": pl.Int64, "n_amended_over_limit": pl.Int64, "n_just_under_threshold": pl.Int64,
               "n_possible_split_awards": pl.Int64}
-FLAGS = {"flag_id": pl.Utf8, "contract_uid": pl.Utf8, "flag_type": pl.Utf8, "severity": pl.Utf8,
+_FLAG = {"flag_id": pl.Utf8, "contract_uid": pl.Utf8, "flag_type": pl.Utf8, "severity": pl.Utf8,
          "figure": pl.Float64, "reference": pl.Float64, "message": pl.Utf8, "evidence": pl.Utf8}
+FLAGS = {"flag_id": pl.Utf8, "contract_uid": pl.Utf8, "buyer_siret": pl.Utf8,
+         **{k: v for k, v in _FLAG.items() if k not in ("flag_id", "contract_uid")}}
 FLAG_TYPES = ("possible_split", "amendment_over_limit", "single_bid", "just_under_threshold", "late_publication")
+
+
+def per_buyer_commune(fn, contracts: pl.DataFrame, *others: pl.DataFrame) -> pl.DataFrame:
+    """`fn(contracts, *others)` computed for each buyer commune apart: `contracts` carries the
+    buyer's `commune` (transforms/territory.py `buyer_communes`; null: a buyer missing from the
+    buyers' reference), every frame of `others` with a `contract_uid` is cut to that commune's
+    contracts, the others (the SIRENE extract) pass whole. The rows of every commune, with
+    `commune` first; the contracts without commune column: `fn` unchanged."""
+    if "commune" not in contracts.columns:
+        return fn(contracts, *others)
+    parts = []
+    for commune in sorted(contracts["commune"].unique().to_list(), key=lambda c: (c is None, c or "")):
+        sub = contracts.filter(pl.col("commune").eq_missing(commune))
+        uids = sub["contract_uid"].implode()
+        kids = [o.filter(pl.col("contract_uid").is_in(uids)) if "contract_uid" in o.columns else o for o in others]
+        out = fn(sub.drop("commune"), *kids)
+        parts.append(out.select(pl.lit(commune, pl.Utf8).alias("commune"), pl.all()))
+    return pl.concat(parts) if parts else fn(contracts.drop("commune"), *others).with_columns(
+        pl.lit(None, pl.Utf8).alias("commune"))
 
 
 def _pct(a, b) -> pl.Expr:
@@ -253,5 +274,7 @@ def flags(contracts: pl.DataFrame, amended: pl.DataFrame, thresholds: pl.DataFra
                          "notification (due within two months, R2196-1 CCP)",
                          {k: r[k] for k in ("notified_on", "published_on")}))
     order = {"high": 0, "medium": 1, "low": 2}
-    df = pl.DataFrame(out, schema=FLAGS)
+    # the buyer (acheteur) of the flagged contract, by which the flag is placed in its commune
+    buyer = contracts.select("contract_uid", "buyer_siret").unique("contract_uid")
+    df = pl.DataFrame(out, schema=_FLAG).join(buyer, on="contract_uid", how="left").select(list(FLAGS)).cast(FLAGS)
     return df.sort(pl.col("severity").replace_strict(order, return_dtype=pl.Int64), "flag_type", "contract_uid")

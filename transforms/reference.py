@@ -32,7 +32,9 @@ FIXED_ROUNDS = {"round_id": pl.Utf8, "truck_id": pl.Utf8, "weekday": pl.Int64, "
 DSP_CONTRACTS = {"contract_id": pl.Utf8, "name": pl.Utf8, "service": pl.Utf8, "delegate": pl.Utf8,
                  "contract_type": pl.Utf8, "start_date": pl.Date, "end_date": pl.Date,
                  "overhead_cap_pct": pl.Float64, "annual_fee_eur": pl.Float64,
-                 "penalty_eur_per_step": pl.Float64, "penalty_step_pct": pl.Float64, "penalty_cap_eur": pl.Float64}
+                 "penalty_eur_per_step": pl.Float64, "penalty_step_pct": pl.Float64, "penalty_cap_eur": pl.Float64,
+                 "commune": pl.Utf8}
+PROCUREMENT_BUYERS = {"siret": pl.Utf8, "siren": pl.Utf8, "name": pl.Utf8, "commune": pl.Utf8}
 CITY_CALENDAR = {"kind": pl.Utf8, "name": pl.Utf8, "first_day": pl.Date, "last_day": pl.Date, "n_days": pl.Int64,
                  "zone": pl.Utf8}
 
@@ -84,6 +86,13 @@ def fixed_rounds(bronze: pl.DataFrame) -> pl.DataFrame:
 
 def dsp_contracts(bronze: pl.DataFrame) -> pl.DataFrame:
     return conform(latest_per_key(bronze, ["contract_id"]), DSP_CONTRACTS).sort("contract_id")
+
+
+def procurement_buyers(bronze: pl.DataFrame) -> pl.DataFrame:
+    """The public buyers of the territory (DECP `acheteur.id` = SIRET) and the commune each buys
+    for (or the agglomeration), the latest delivery of each SIRET."""
+    df = latest_per_key(bronze, ["siret"]).with_columns(pl.col("siret").str.slice(0, 9).alias("siren"))
+    return conform(df, PROCUREMENT_BUYERS).sort("siret")
 
 
 def city_calendar(bronze: pl.DataFrame | None) -> pl.DataFrame:

@@ -195,8 +195,14 @@ def parse_communes(data: bytes, name: str):
 
 #: columns that say where a row is, in the order they are trusted: its own `commune` (carried from
 #: silver), its quartier, street segment, bin; `quartiers` (a zone's "A, B") gives a commune when
-#: all of them are in one
-PLACE_KEYS = ("commune", "quartier", "segment_id", "bin_id", "quartiers")
+#: all of them are in one; a DECP row's buyer (`buyer_siret`, `contract_uid`); a DSP contract
+#: (`contract_id`, its delegating authority)
+PLACE_KEYS = ("commune", "quartier", "segment_id", "bin_id", "quartiers", "contract_uid", "buyer_siret", "contract_id")
+
+#: the `commune` of an agglomeration-level row: the agglomeration as a DSP contract's delegating
+#: authority or as a public buyer, and the whole territory's total row of a per-commune KPI table.
+#: Such rows are in the agglomeration file only (no commune file is named after it).
+AGGLOMERATION = "Agglomération Cannes Lérins"
 
 
 def has_place(df: pl.DataFrame) -> bool:
@@ -204,11 +210,33 @@ def has_place(df: pl.DataFrame) -> bool:
     return any(c in df.columns and df.schema[c] == pl.Utf8 for c in PLACE_KEYS)
 
 
+def buyer_communes(sirets: list[str], buyers: pl.DataFrame | None) -> dict[str, str]:
+    """{buyer SIRET: commune} through the buyers' reference table (`siret`, `commune`): the SIRET
+    itself, else another establishment of the same SIREN (its first 9 digits: a town hall's
+    services publish under several SIRETs of one SIREN). A buyer in neither is left out."""
+    if buyers is None or buyers.is_empty() or not {"siret", "commune"} <= set(buyers.columns):
+        return {}
+    exact = dict(buyers.select("siret", "commune").drop_nulls().iter_rows())
+    siren: dict[str, set] = {}
+    for s, c in exact.items():
+        siren.setdefault(s[:9], set()).add(c)
+    out = {}
+    for s in {x for x in sirets if x}:
+        c = exact.get(s) or (next(iter(siren[s[:9]])) if len(siren.get(s[:9], ())) == 1 else None)
+        if c:
+            out[s] = c
+    return out
+
+
 def place_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None, segments: pl.DataFrame | None,
-                  bins: pl.DataFrame | None) -> pl.DataFrame:
+                  bins: pl.DataFrame | None, *, dsp_contracts: pl.DataFrame | None = None,
+                  procurement: pl.DataFrame | None = None, buyers: pl.DataFrame | None = None) -> pl.DataFrame:
     """`df` with a stored `commune` column: kept where the row carries one, else the commune the
     silver reference tables give its quartier, segment or bin (their `commune` was derived once,
-    from the quartier polygons' communes). Null for a row placed nowhere or across communes."""
+    from the quartier polygons' communes), its public buyer (`buyer_siret`, or `contract_uid`
+    through the DECP contracts, mapped by the buyers' reference table) or its DSP contract
+    (`contract_id`: the contract's delegating authority, a commune or :data:`AGGLOMERATION`).
+    Null for a row placed nowhere or across communes."""
     def lookup(ref: pl.DataFrame | None, key: str, byq: dict | None = None) -> dict[str, str]:
         if ref is None or key not in ref.columns:
             return {}
@@ -222,6 +250,16 @@ def place_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None, segments: pl
     byq = lookup(quartiers.rename({"name": "quartier"}) if quartiers is not None and "name" in quartiers.columns
                  else None, "quartier")
     maps = {"quartier": byq, "segment_id": lookup(segments, "segment_id", byq), "bin_id": lookup(bins, "bin_id", byq)}
+    if "buyer_siret" in df.columns or "contract_uid" in df.columns:     # a DECP row: placed by its buyer
+        sirets = [*(df["buyer_siret"].to_list() if "buyer_siret" in df.columns else []),
+                  *(procurement["buyer_siret"].to_list() if procurement is not None else [])]
+        by_siret = buyer_communes(sirets, buyers)
+        maps["buyer_siret"] = by_siret
+        if procurement is not None and by_siret:
+            maps["contract_uid"] = {u: by_siret[s] for u, s in procurement.select("contract_uid", "buyer_siret")
+                                    .iter_rows() if s in by_siret}
+    elif dsp_contracts is not None and "commune" in dsp_contracts.columns:   # a DSP contract's row
+        maps["contract_id"] = lookup(dsp_contracts, "contract_id")
     parts = [pl.col("commune").cast(pl.Utf8)] if "commune" in df.columns else []
     for col, mapping in maps.items():
         if col in df.columns and df.schema[col] == pl.Utf8 and mapping:
@@ -232,3 +270,15 @@ def place_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None, segments: pl
         parts.append(pl.when(each.list.len() == 1).then(each.list.first()).otherwise(None))
     expr = pl.coalesce(parts) if parts else pl.lit(None, pl.Utf8)
     return df.with_columns(expr.alias("commune"))
+
+
+def per_commune(fn, frames: tuple[pl.DataFrame, ...], agglomeration: str = AGGLOMERATION) -> pl.DataFrame:
+    """`fn(*frames)` for the whole territory (`commune` = `agglomeration`) and for each commune
+    the frames name (every frame cut to its rows of that commune: each carries `commune`), with
+    `commune` as the first column. A row of no commune counts in the total only."""
+    names = sorted({c for f in frames for c in f["commune"].drop_nulls().unique().to_list()} - {agglomeration})
+    parts = [fn(*frames).select(pl.lit(agglomeration, pl.Utf8).alias("commune"), pl.all())]
+    for name in names:
+        out = fn(*(f.filter(pl.col("commune") == name) for f in frames))
+        parts.append(out.select(pl.lit(name, pl.Utf8).alias("commune"), pl.all()))
+    return pl.concat(parts)

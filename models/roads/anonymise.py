@@ -38,12 +38,13 @@ the input so the stored frame stays geotagged.
 
 from __future__ import annotations
 
-import struct
 import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .jpeg import decode_jpeg, encode_jpeg  # noqa: F401  (re-exported: the anonymiser's JPEG in, JPEG out)
 
 Box = tuple[int, int, int, int]   # x0, y0, x1, y1 in pixels, inclusive
 
@@ -93,6 +94,9 @@ class AnonymiserConfig:
     plate_net_margin: float = 0.05             # then added on every side, in box widths/heights
     redaction: str = "blur"                    # "blur" or "fill" (solid `fill_rgb`)
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
+    # O-Net and the plate net in bfloat16 where the CPU has it natively (AVX512-BF16 or AMX;
+    # elsewhere float32 whatever this says): see docs/roads.md, "Throughput, last step"
+    detector_bf16: bool = True
 
 
 @dataclass
@@ -148,7 +152,7 @@ def _mtcnn_faces(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     out = []
     for x0, y0, x1, y1, _ in face_mtcnn.detect(rgb, cfg.face_mtcnn_min_size, cfg.face_mtcnn_thresholds,
                                                 cfg.face_mtcnn_factor, border=cfg.face_mtcnn_border,
-                                                pyramid=cfg.face_mtcnn_pyramid):
+                                                pyramid=cfg.face_mtcnn_pyramid, bf16=cfg.detector_bf16):
         w, h = x1 - x0, y1 - y0
         out.append(Detection("face", (int(max(0, x0 - m * w)), int(max(0, y0 - m * h)),
                                       int(min(W - 1, x1 + m * w)), int(min(H - 1, y1 + m * h))), "mtcnn"))
@@ -216,7 +220,7 @@ def detect_plates(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig()) -
 def _net_plates(rgb: np.ndarray, cfg: AnonymiserConfig) -> list[Detection]:
     from models.roads import plate_net
 
-    net, meta = plate_net.load()
+    net, meta = plate_net.load_bf16() if cfg.detector_bf16 else plate_net.load()
     thr = cfg.plate_net_threshold if cfg.plate_net_threshold is not None else float(meta["threshold"])
     p, s = plate_net.heatmap(rgb, net)
     H, W = rgb.shape[:2]
@@ -469,48 +473,6 @@ def anonymise_image(rgb: np.ndarray, cfg: AnonymiserConfig = AnonymiserConfig(),
     return out, dets, share
 
 
-# --------------------------------------------------------------------------------------------
-# JPEG in, JPEG out (EXIF kept)
-# --------------------------------------------------------------------------------------------
-
-def _exif_segments(jpeg: bytes) -> list[bytes]:
-    """The APP1 (EXIF/XMP) segments of a JPEG, raw, to carry them over to the re-encoded file."""
-    out = []
-    if jpeg[:2] != b"\xff\xd8":
-        return out
-    i = 2
-    while i + 4 <= len(jpeg) and jpeg[i] == 0xFF:
-        marker = jpeg[i + 1]
-        if marker in (0xDA, 0xD9):          # start of scan: no more metadata
-            break
-        (n,) = struct.unpack(">H", jpeg[i + 2:i + 4])
-        if marker == 0xE1:
-            out.append(jpeg[i:i + 2 + n])
-        i += 2 + n
-    return out
-
-
-def decode_jpeg(jpeg: bytes) -> np.ndarray:
-    """RGB array of a JPEG (OpenCV's decoder: faster than Pillow's for these frames)."""
-    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError("not a decodable JPEG")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def encode_jpeg(rgb: np.ndarray, quality: int = 90, exif_from: bytes | None = None) -> bytes:
-    """JPEG bytes of an RGB array, with the APP1 segments of `exif_from` inserted after SOI."""
-    ok, enc = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    data = enc.tobytes()
-    if exif_from:
-        segs = _exif_segments(exif_from)
-        if segs:
-            data = data[:2] + b"".join(segs) + data[2:]
-    return data
-
-
 def anonymise_jpeg(jpeg: bytes, cfg: AnonymiserConfig = AnonymiserConfig()) -> tuple[bytes, list[Box], float]:
     """Blur faces and plates in a JPEG: (anonymised JPEG with the original EXIF, blurred boxes
     as (x0, y0, x1, y1), share of the frame area blurred)."""
@@ -531,7 +493,11 @@ def anonymiser_version(cfg: AnonymiserConfig = AnonymiserConfig()) -> str:
     weights = Path(__file__).with_name("weights")
     digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
               for p in sorted(weights.glob("*.pt")) + sorted(weights.glob("*.json"))}
-    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "weights": digest, "code": 4},
+    from models.roads.preprocess import has_native_bf16
+
+    # the bfloat16 nets run only where the CPU has bfloat16: the version says which ran
+    blob = json.dumps({"cfg": asdict(cfg), "opencv": cv2.__version__, "weights": digest, "code": 5,
+                       "bf16": bool(cfg.detector_bf16 and has_native_bf16())},
                       sort_keys=True, default=str)
     return f"mtcnn-platenet-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
@@ -571,14 +537,18 @@ def anonymise_many(jpegs: list[bytes], cfg: AnonymiserConfig = AnonymiserConfig(
     # with the frame threads for the same cores
     import torch
 
-    torch_threads = torch.get_num_threads()
+    # and OpenCV likewise: its own threads (connected components, resizes) cost about 1.5 ms
+    # of CPU per 640 x 360 frame more than one thread does (issue 19's throughput pass)
+    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
     if n > 1:
         torch.set_num_threads(1)
+        cv2.setNumThreads(1)
     try:
         with ThreadPoolExecutor(max_workers=n) as pool:
             return list(pool.map(one, jpegs))
     finally:
         torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(cv_threads)
 
 
 def stored_frame_records(frames: list[dict], jpegs: list[bytes], cfg: AnonymiserConfig, version: str, now) -> list[dict]:

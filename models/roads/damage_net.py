@@ -84,10 +84,14 @@ class DamageNet(nn.Module):
             self.cls_head.bias.zero_()
             self.cls_head.bias[0] = 2.0
 
+    @staticmethod
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        """uint8 ROIs -> float in [-1, 1], the one preprocessing of the net (forward and
+        `DamageDetector` both call it, so callers never disagree)."""
+        return x.float() * (1 / 127.5) - 1.0
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # uint8 in, normalised here so callers never disagree on preprocessing
-        x = x.float() * (1 / 127.5) - 1.0
-        f = self.features(x)
+        f = self.features(self.normalise(x))
         return self.cls_head(f), self.sev_head(f)
 
 

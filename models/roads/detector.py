@@ -3,6 +3,7 @@ detections over their class thresholds, and per-frame class scores."""
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from .damage_net import DamageNet, frame_scores, load_artifact, roi_of, tile_input, to_batch
 from .dataset import DAMAGE_CLASSES, SEVERITIES, GridSpec
+from .inference import fold_batch_norms
+from .preprocess import has_native_bf16
 
 
 @dataclass
@@ -40,9 +44,19 @@ class FramePrediction:
 class DamageDetector:
     """Batched inference with a trained artifact: `detect(list of RGB frames)`."""
 
-    def __init__(self, model: DamageNet, config: dict, threads: int | None = None):
+    def __init__(self, model: DamageNet, config: dict, threads: int | None = None, bf16: str = "auto"):
+        """`bf16`: "auto" runs the net in bfloat16 where the CPU has it natively (about 1.6
+        times faster per 640 x 360 frame; class probabilities within about 0.01 of float32,
+        the acceptance figures re-measured with it: docs/roads.md), "off" in float32. Batch
+        norms are folded into the convolutions either way (same function up to rounding)."""
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self.model = model.eval()
+        self.bf16 = bf16 == "on" or (bf16 == "auto" and has_native_bf16())
+        cl = torch.channels_last
+        self._features = fold_batch_norms(copy.deepcopy(self.model.features).eval()).to(memory_format=cl)
+        self._heads = copy.deepcopy(nn.ModuleList([self.model.cls_head, self.model.sev_head])).eval().to(memory_format=cl)
+        if self.bf16:
+            self._features, self._heads = self._features.to(torch.bfloat16), self._heads.to(torch.bfloat16)
         self.config = config
         self.spec = GridSpec(**config["grid"])
         self.thresholds = np.array([config["thresholds"].get(c, 0.5) for c in DAMAGE_CLASSES], np.float32)
@@ -52,14 +66,16 @@ class DamageDetector:
         self.version = config["version"]
 
     @classmethod
-    def from_artifact(cls, folder: Path, threads: int | None = None) -> "DamageDetector":
+    def from_artifact(cls, folder: Path, threads: int | None = None, bf16: str = "auto") -> "DamageDetector":
         model, config = load_artifact(folder)
-        return cls(model, config, threads)
+        return cls(model, config, threads, bf16)
 
     def probabilities(self, rois: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per-cell class and severity probabilities for ROIs (see `roi_of`)."""
         with torch.inference_mode():
-            cl, sl = self.model(to_batch(rois))
+            x = DamageNet.normalise(to_batch(rois))
+            f = self._features(x.to(torch.bfloat16) if self.bf16 else x)
+            cl, sl = (h(f).float() for h in self._heads)
             return (cl.softmax(1).permute(0, 2, 3, 1).numpy(), sl.softmax(1).permute(0, 2, 3, 1).numpy())
 
     def detect_tiles(self, images: Sequence[np.ndarray], batch_size: int = 16) -> list[FramePrediction]:

@@ -22,6 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.roads import preprocess
+from models.roads.inference import BFloat16
+
 WEIGHTS = Path(__file__).with_name("weights")
 
 
@@ -134,6 +137,11 @@ def _load() -> tuple[PNet, RNet, ONet]:
                 # kernel was most of R-Net's time); frames and crops are HWC arrays already in
                 # that layout (no copy)
                 _nets[name] = net.eval().to(memory_format=torch.channels_last)
+            # O-Net in bfloat16 (used where `preprocess.has_native_bf16()`): 2.5 times faster on 48 px crops;
+            # P- and R-Net were not faster in bfloat16 (3 and 28 input channels), so stay float32
+            # (for O-Net the cast of a crop is exact: (x - 127.5) / 128 of a uint8 needs 8
+            # significant bits, bfloat16 has 8)
+            _nets["onet_bf16"] = BFloat16(_nets["onet"]).eval()
     return _nets["pnet"], _nets["rnet"], _nets["onet"]
 
 
@@ -220,23 +228,26 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def detect(rgb: np.ndarray, min_size: float = 20.0, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
-           factor: float = 0.709, border: float = 0.0, pyramid: str = "octave") -> np.ndarray:
+           factor: float = 0.709, border: float = 0.0, pyramid: str = "octave", bf16: bool = False) -> np.ndarray:
     """Face boxes (N, 5: x0, y0, x1, y1, score) in an RGB uint8 frame, over the whole frame.
 
     `min_size` is the smallest face side searched, in pixels (the pyramid's first scale is
     12 / min_size); `thresholds` are the P-, R- and O-Net score thresholds (lower: more boxes).
     With `border` > 0 the frame is first padded (mirrored) by `border` x `min_size` px on every
     side, so that a face cut by the frame's edge is still found; boxes come back in the frame's
-    own pixels, clipped to it."""
+    own pixels, clipped to it. `bf16=True` runs O-Net in bfloat16 where the CPU has native
+    bfloat16 (`preprocess.has_native_bf16()`; elsewhere float32, the same boxes as `bf16=False`)."""
     if border > 0:
         b = int(round(border * min_size))
         H0, W0 = rgb.shape[:2]
         boxes = detect(cv2.copyMakeBorder(rgb, b, b, b, b, cv2.BORDER_REFLECT_101), min_size, thresholds, factor,
-                       pyramid=pyramid)
+                       pyramid=pyramid, bf16=bf16)
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]] - b, 0, W0 - 1)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]] - b, 0, H0 - 1)
         return boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
     pnet, rnet, onet = _load()
+    if bf16 and preprocess.has_native_bf16():
+        onet = _nets["onet_bf16"]
     H, W = rgb.shape[:2]
     scale = 12.0 / min_size
     scales = []

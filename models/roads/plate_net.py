@@ -23,6 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.roads import preprocess
+from models.roads.inference import BFloat16, fold_batch_norms  # noqa: F401 - fold_batch_norms re-exported
+
 WEIGHTS = Path(__file__).with_name("weights")
 WORK_SIDE = 640
 STRIDE = 4
@@ -63,6 +66,7 @@ def to_input(rgb: np.ndarray) -> torch.Tensor:
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[PlateNet, dict]] = {}
+_bf16: dict[str, nn.Module] = {}
 
 
 def load(path: Path | None = None) -> tuple[PlateNet, dict]:
@@ -80,16 +84,18 @@ def load(path: Path | None = None) -> tuple[PlateNet, dict]:
     return _cache[str(path)]
 
 
-def fold_batch_norms(net: nn.Module) -> nn.Module:
-    """`net` (in eval mode) with every Conv2d -> BatchNorm2d pair of its Sequentials replaced
-    by one Conv2d with the batch norm folded in (the same function up to float rounding)."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(len(seq) - 1):
-            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d):
-                seq[i], seq[i + 1] = fuse_conv_bn_eval(seq[i], seq[i + 1]), nn.Identity()
-    return net
+def load_bf16(path: Path | None = None) -> tuple[nn.Module, dict]:
+    """The shipped net in bfloat16 where the CPU has native bfloat16 (about 1.6 times faster on
+    a 640 x 360 frame; the [-1, 1] input is cast, the heat map comes back in float32), else the
+    float32 net of `load`."""
+    net, meta = load(path)
+    if not preprocess.has_native_bf16():
+        return net, meta
+    with _lock:
+        key = str(Path(path or WEIGHTS / "plate_net.pt"))
+        if key not in _bf16:
+            _bf16[key] = BFloat16(net).eval()
+    return _bf16[key], meta
 
 
 def working_scale(shape: tuple[int, int]) -> float:
@@ -97,7 +103,7 @@ def working_scale(shape: tuple[int, int]) -> float:
 
 
 @torch.inference_mode()
-def heatmap(rgb: np.ndarray, net: PlateNet | None = None) -> tuple[np.ndarray, float]:
+def heatmap(rgb: np.ndarray, net: nn.Module | None = None) -> tuple[np.ndarray, float]:
     """Plate probability per 4 x 4 cell of the frame at its working scale, and that scale."""
     net = net or load()[0]
     s = working_scale(rgb.shape)

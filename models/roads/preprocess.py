@@ -8,6 +8,7 @@ working.
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 from typing import Sequence
@@ -84,8 +85,10 @@ def decode_roi(path_or_bytes: Path | bytes, spec: GridSpec) -> np.ndarray:
     return np.ascontiguousarray(roi_of(rgb, spec))
 
 
+@functools.cache
 def has_native_bf16() -> bool:
-    """True on x86 CPUs with AMX-BF16 or AVX512-BF16 (Linux), where bf16 autocast is fast."""
+    """True on x86 CPUs with AMX-BF16 or AVX512-BF16 (Linux), where bf16 autocast is fast
+    (read once per process: the anonymiser asks for every frame)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

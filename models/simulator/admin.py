@@ -4,7 +4,7 @@ the city's documents (letters, deliberations, procurement notices, meeting trans
 Writes into the landing zone (docs/LANDING.md):
 
 - ``reference/dsp_contracts.csv``: ``contract_id,name,service,delegate,contract_type,start_date,
-  end_date,overhead_cap_pct,annual_fee_eur,penalty_eur_per_step,penalty_step_pct,penalty_cap_eur``
+  end_date,overhead_cap_pct,annual_fee_eur,penalty_eur_per_step,penalty_step_pct,penalty_cap_eur,commune``
   (5 fictional delegates of plausible Cannes DSPs; one states no penalty schedule).
 - ``admin/dsp_reports/<contract_id>_<year>.(csv|xlsx|json)``: one annual report per contract and
   year of ``profile.dsp_years``, format rotating with ``(contract index + year index) % 3`` over
@@ -95,7 +95,7 @@ SECTIONS = ["pnl", "kpis", "investments", "assets", "tariffs", "staff", "complai
 FORMATS = ["csv", "xlsx", "json"]
 CONTRACT_COLUMNS = ["contract_id", "name", "service", "delegate", "contract_type", "start_date",
                     "end_date", "overhead_cap_pct", "annual_fee_eur", "penalty_eur_per_step", "penalty_step_pct",
-                    "penalty_cap_eur"]
+                    "penalty_cap_eur", "commune"]
 # KPI penalty schedules of the contracts (EUR per started step of shortfall, step in % of the
 # target, cap in EUR per KPI and year; "" = not stated). DSP-FOUR-2020 states none: the analysis
 # falls back to the city's standard clause and says so.
@@ -506,7 +506,10 @@ def _plant(rng, keys: list[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
 def _write_dsp(city: City, landing: Path, truth: Path, rng) -> tuple[dict, dict]:
     years = sorted(city.profile.dsp_years)
     sched = ("penalty_eur_per_step", "penalty_step_pct", "penalty_cap_eur")
-    rows = [{**{k: (f"{c[k]:.1f}" if k == "overhead_cap_pct" else c[k]) for k in CONTRACT_COLUMNS if k not in sched},
+    # every contract of the demo is delegated by the Ville de Cannes (its car parks, port, beaches,
+    # pound and market): commune Cannes
+    rows = [{**{k: (f"{c[k]:.1f}" if k == "overhead_cap_pct" else c[k]) for k in CONTRACT_COLUMNS
+                if k not in (*sched, "commune")}, "commune": c.get("commune", "Cannes"),
              **dict(zip(sched, PENALTY_SCHEDULES.get(c["contract_id"], ("", "", ""))))} for c in CONTRACTS]
     atomic_write_text(landing / "reference" / "dsp_contracts.csv", _csv(rows, CONTRACT_COLUMNS))
     keys = [(ci, yi) for ci in range(len(CONTRACTS)) for yi in range(len(years))]

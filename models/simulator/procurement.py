@@ -31,6 +31,11 @@ from .common import atomic_write_text, sub_seed
 BUYERS = {"21060029200019": "Ville de Cannes", "26060046600013": "CCAS de Cannes",
           "20003878900017": "Communauté d'agglomération Cannes Pays de Lérins"}
 CITY = "21060029200019"
+# the commune each buyer buys for (reference/procurement_buyers.csv): the town and its CCAS for
+# Cannes, the agglomeration's community for the agglomeration. These SIRETs are the simulator's;
+# the real DECP sample (tests/data/decp) holds no buyer of the five communes or the agglomeration.
+AGGLOMERATION = "Agglomération Cannes Lérins"
+BUYER_COMMUNES = {"21060029200019": "Cannes", "26060046600013": "Cannes", "20003878900017": AGGLOMERATION}
 CPV = [  # code, label, typical amount (EUR HT), CCAG
     ("45233141", "Travaux d'entretien routier", 180_000, "Travaux"),
     ("45112710", "Travaux d'aménagement paysager d'espaces verts", 140_000, "Travaux"),
@@ -180,6 +185,12 @@ def simulate_procurement(city: City, landing: Path, truth: Path) -> dict:
     for s in sorted([*sup, *own, splitter], key=lambda s: s["siret"]):
         w.writerow([s["siret"][:9], s["name"], s["category"], s["band"]])
     written += atomic_write_text(folder / "sirene" / "sirene_titulaires.csv", buf.getvalue())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["siret", "name", "commune"])
+    for siret, name in BUYERS.items():
+        w.writerow([siret, name, BUYER_COMMUNES[siret]])
+    written += atomic_write_text(landing / "reference" / "procurement_buyers.csv", buf.getvalue())
 
     cats = {s["siret"]: s["category"] for s in [*sup, *own, splitter]}
     awards = [cats.get(t["titulaire"]["id"]) for ms in by_year.values() for m in ms for t in m["titulaires"]]

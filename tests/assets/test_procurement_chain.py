@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-SOURCES = ("procurement", "procurement_suppliers")
+SOURCES = ("procurement", "procurement_suppliers", "procurement_buyers")
 
 
 def _run(s, lake):
@@ -18,12 +18,13 @@ def _run(s, lake):
 
     from assets import procurement
     from assets.lake import LakeResource
+    from assets.reference import procurement_buyers
     from assets.serving import ServingResource, serving_asset_for
 
     resources = {"lake": LakeResource(lake_uri=s.lake_uri, landing_uri=s.landing_uri),
                  "serving": ServingResource(path=s.serving_path)}
-    res = dg.materialize([*procurement.ASSETS, serving_asset_for(procurement.ASSETS), *procurement.CHECKS], resources=resources,
-                         raise_on_error=False)
+    res = dg.materialize([procurement_buyers, *procurement.ASSETS, serving_asset_for(procurement.ASSETS),
+                          *procurement.CHECKS], resources=resources, raise_on_error=False)
     bad = [e.event_specific_data.asset_check_key.to_user_string() for e in res.all_events
            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     assert res.success and not bad, f"failed checks {bad}"
@@ -92,6 +93,27 @@ def test_planted_cases_found_and_nothing_else(city):
     pme = holders.join(sup.filter(pl.col("category") == "PME"), on="siren").height
     assert round(100 * pme / known, 1) == city["truth"]["sme_share_awards_pct"]
     assert ind["n_single_bid"].sum() == 1 and ind["n_possible_split_awards"].sum() == 3
+
+
+def test_every_procurement_mart_carries_its_buyers_commune(city):
+    """The buyers' reference (reference/procurement_buyers.csv) places each DECP row: the town and
+    its CCAS in Cannes, the agglomeration's community at the agglomeration level."""
+    from models.simulator.procurement import BUYER_COMMUNES
+
+    lake = city["lake"]
+    c = lake.read("silver", "procurement_contracts").select("contract_uid", "buyer_siret")
+    want = {u: BUYER_COMMUNES[s] for u, s in c.iter_rows()}
+    for table in ("procurement_amendments", "procurement_threshold_awards", "procurement_flags"):
+        df = lake.read("gold", table)
+        assert df.height and [want[u] for u in df["contract_uid"]] == df["commune"].to_list(), table
+    flags = lake.read("gold", "procurement_flags")       # the flag names its buyer (acheteur) too
+    assert flags["buyer_siret"].to_list() == [dict(c.iter_rows())[u] for u in flags["contract_uid"]]
+    ind = lake.read("gold", "procurement_indicators")
+    assert set(ind["commune"]) == {"Cannes", "Agglomération Cannes Lérins"}
+    per = c.with_columns(pl.col("buyer_siret").replace_strict(BUYER_COMMUNES).alias("commune")).group_by("commune").len()
+    assert dict(ind.group_by("commune").agg(pl.col("n_contracts").sum()).iter_rows()) == dict(per.iter_rows())
+    for table in ("procurement_supplier_spend", "procurement_procedure_mix"):
+        assert lake.read("gold", table)["commune"].is_not_null().all(), table
 
 
 def test_published_to_duckdb_and_rerun_idempotent(city):

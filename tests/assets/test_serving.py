@@ -2,6 +2,7 @@ import duckdb
 import polars as pl
 
 from assets.lake import Lake
+from assets.catalog import PublishedTable
 from assets.serving import delta_connection, publish
 
 
@@ -22,6 +23,24 @@ def test_publish_writes_one_schema_per_service(tmp_path):
         assert con.execute("SELECT sum(tonnes) FROM proprete.tonnage_daily").fetchone()[0] == 4.5
         assert con.execute("SELECT count(*) FROM main.lakehouse_catalog").fetchone()[0] == 2
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_a_publish_that_fails_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    path = tmp_path / "c.duckdb"
+    _gold(lake, 3)
+    publish(lake, path, {"tonnage_daily": "proprete"})
+    _gold(lake, 7)
+    broken = PublishedTable("tonnage_daily", "proprete", "", serving_sql=("SELECT * FROM no_such_table",))
+    try:
+        publish(lake, path, {"tonnage_daily": broken})
+    except duckdb.CatalogException as e:
+        assert "no_such_table" in str(e)
+    else:
+        raise AssertionError("a serving statement that fails must fail the publish")
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM proprete.tonnage_daily").fetchone()[0] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.duckdb", "lake"]
 
 
 def test_reader_open_during_publish_keeps_a_consistent_file(tmp_path):

@@ -52,4 +52,13 @@ def test_works_coordination_same_street_same_day():
     # crew day 2 (Tue 3 Nov, Rue C) meets no round
     assert w.select("work_date", "street_name", "truck_id", "bins_on_street").rows() == [
         (date(2026, 11, 2), "Rue A", "T1", 2)]
-    assert "crew arrives 08:10 on Rue A" in w["advice"][0]
+    assert "crew arrives 08:10 on Rue A" in w["advice"][0] and w["round_source"][0] == "collection plan"
+    # the crew days no collection plan covers meet the fixed weekly rounds of their weekday: Tuesday
+    # 3 Nov (ISO 2), Rue C (bin B4 on S3) on round R-T3-2; the Monday round is not used (the plan covers Monday)
+    bins4 = pl.concat([bins, pl.DataFrame({"bin_id": ["B4"], "segment_id": ["S3"]})])
+    fixed = pl.DataFrame({"round_id": ["R-T3-2", "R-T3-1", "R-T3-3"], "truck_id": ["T3"] * 3, "weekday": [2, 1, 3],
+                          "bin_id": ["B4", "B1", "B4"]})
+    w = M.works_coordination(plan, crew, stops, bins4, SEGS, COMMUNES, fixed)
+    assert w.select("work_date", "street_name", "truck_id", "bins_on_street", "round_source").rows() == [
+        (date(2026, 11, 2), "Rue A", "T1", 2, "collection plan"), (date(2026, 11, 3), "Rue C", "T3", 1, "fixed round R-T3-2")]
+    assert w["first_collection_eta"][1] is None and "(fixed round R-T3-2)" in w["advice"][1]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.roads import face_mtcnn, plate_net
+from models.roads import face_mtcnn, plate_net, preprocess
 from models.roads.anonymise import AnonymiserConfig, anonymise_image, anonymiser_version, decode_jpeg, encode_jpeg
 from tests.models.test_roads_models import _astronaut_face, _paste_plate, _planted_scene, _street
 
@@ -227,3 +227,51 @@ def test_plate_net_with_folded_batch_norms_gives_the_same_heat_map():
     p_fold, _ = plate_net.heatmap(img, net)
     p_raw, _ = plate_net.heatmap(img, raw.eval())
     assert np.abs(p_fold - p_raw).max() < 1e-4 and p_fold.max() > 0.5      # and the plate is found
+
+
+def test_bf16_nets_find_the_same_faces_and_plates_and_fall_back_to_float32(monkeypatch):
+    """O-Net and the plate net run in bfloat16 where the CPU has it natively: the planted faces
+    and plate are found as in float32, the heat map stays within 0.05 of float32's, and on a CPU
+    without bfloat16 `bf16=True` gives exactly the float32 boxes (and another version name)."""
+    thr = AnonymiserConfig().face_mtcnn_thresholds
+    img, faces, _ = _planted_scene()
+    native = preprocess.has_native_bf16()
+    if native:
+        a = face_mtcnn.detect(img, 20, thr, border=0.5, bf16=True)
+        for f in faces:
+            assert max(_covered(f, [tuple(int(v) for v in x[:4])]) for x in a) > 0.6
+        street = _street(np.random.default_rng(3))
+        _paste_plate(street, 320, 260, 90, 5)
+        p32, _ = plate_net.heatmap(street, plate_net.load()[0])
+        p16, _ = plate_net.heatmap(street, plate_net.load_bf16()[0])
+        assert p16.dtype == np.float32 and np.abs(p16 - p32).max() < 0.05 and p16.max() > 0.5
+    v_native = anonymiser_version()
+    monkeypatch.setattr(preprocess, "has_native_bf16", lambda: False)
+    assert np.array_equal(face_mtcnn.detect(img, 20, thr, border=0.5, bf16=True),
+                          face_mtcnn.detect(img, 20, thr, border=0.5, bf16=False))
+    assert plate_net.load_bf16()[0] is plate_net.load()[0]
+    assert AnonymiserConfig().detector_bf16
+    if native:                                          # the stored frames say which precision ran
+        assert anonymiser_version() != v_native
+
+
+def test_anonymise_many_runs_torch_and_opencv_on_one_thread_per_frame_and_restores_them():
+    """The frame pool sets torch and OpenCV to one thread each while it runs (their own pools
+    would compete with the frame threads for the same cores) and gives both back after."""
+    import torch
+
+    from models.roads.anonymise import anonymise_many
+
+    seen = []
+    jpeg = encode_jpeg(np.full((90, 160, 3), 128, np.uint8))
+    before = (torch.get_num_threads(), cv2.getNumThreads())
+    import models.roads.anonymise as an
+    orig = an.anonymise_frame
+    try:
+        an.anonymise_frame = lambda data, cfg: seen.append((torch.get_num_threads(), cv2.getNumThreads())) or orig(data, cfg)
+        out = anonymise_many([jpeg] * 4, workers=2)
+    finally:
+        an.anonymise_frame = orig
+    assert len(out) == 4 and not any(isinstance(o, Exception) for o in out)
+    assert set(seen) == {(1, 1)}
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before

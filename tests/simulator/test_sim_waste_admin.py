@@ -26,7 +26,7 @@ ROUNDS_HEADER = ["round_id", "truck_id", "weekday", "bin_id", "sequence"]
 REPORT_HEADER = ["section", "code", "label", "unit", "value", "previous_value", "target", "comment"]
 CONTRACT_HEADER = ["contract_id", "name", "service", "delegate", "contract_type", "start_date", "end_date",
                    "overhead_cap_pct", "annual_fee_eur", "penalty_eur_per_step", "penalty_step_pct",
-                   "penalty_cap_eur"]
+                   "penalty_cap_eur", "commune"]
 SENSOR_KEYS = ["message_id", "id", "type", "dateObserved", "fillingLevel", "binCapacity", "storedWasteKind",
                "status", "temperature", "cargoWeight"]
 LITTER_SCHEMA = pa.schema([("detection_id", pa.string()), ("detected_at", pa.timestamp("us", tz="UTC")),
@@ -221,6 +221,7 @@ def test_dsp_contracts_and_reports(sim):
     city, landing, truth, _, a = sim
     header, contracts = _read_csv(landing / "reference" / "dsp_contracts.csv")
     assert header == CONTRACT_HEADER and len(contracts) == 5
+    assert {c["commune"] for c in contracts} == {"Cannes"}     # the delegating authority: the Ville de Cannes
     files = sorted((landing / "admin" / "dsp_reports").iterdir())
     assert {f.suffix for f in files} == {".csv", ".xlsx", ".json"}
     years = sorted(city.profile.dsp_years)
