@@ -38,6 +38,7 @@ from . import ml
 from .citizens import resident_reports
 from .communes import placed
 from .lake import Lake, LakeResource, image_metadata, table_metadata
+from .roads_anonymise import anonymise_new_frames
 from .catalog import gold_asset_args, gold_spec
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
@@ -77,7 +78,7 @@ def survey_coverage(lake: Lake):
                       "blurred and the anonymiser version; the only place frames' pixels are stored.",
           metadata={"delta_path": "silver/road_images", "natural_key": ["survey_id", "file"]})
 def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from models.roads.anonymise import AnonymiserConfig, anonymiser_version, stored_frame_records
+    from models.roads.anonymise import AnonymiserConfig, anonymiser_version
 
     lk = lake.lake()
     cfg = AnonymiserConfig()
@@ -90,28 +91,17 @@ def road_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mat
     done = have.filter(pl.col("anonymiser_version") == version).select("survey_id", "file")
     todo = frames.join(done, on=["survey_id", "file"], how="anti").sort("survey_id", "file")
     t0 = time.perf_counter()
-    n_ok, faces, plates, missing = 0, 0, 0, []
-    for i in range(0, todo.height, CHUNK):
-        rows = todo.slice(i, CHUNK).to_dicts()
-        missing += [r for r in rows if not (lake.landing / r["source_file"]).exists()]
-        rows = [r for r in rows if (lake.landing / r["source_file"]).exists()]
-        recs = stored_frame_records(rows, [(lake.landing / r["source_file"]).read_bytes() for r in rows], cfg,
-                                    version, datetime.now(timezone.utc))
-        if recs:
-            lk.merge("silver", "road_images", pl.DataFrame(recs, schema=T.ROAD_IMAGES), ["survey_id", "file"])
-        n_ok, faces, plates = (n_ok + len(recs), faces + sum(r["faces_blurred"] for r in recs),
-                               plates + sum(r["plates_blurred"] for r in recs))
-        context.log.info(f"road_images: {min(i + CHUNK, todo.height)}/{todo.height} frames anonymised")
-    if missing:
-        lk.quarantine(T.missing_frame_quarantine_rows(missing))
+    run = anonymise_new_frames(lk, lake.landing, todo, cfg=cfg, version=version, now=datetime.now(timezone.utc),
+                               workers=lake.ingest_workers, chunk=CHUNK, log=context.log.info)
     secs = time.perf_counter() - t0
     total = lk.read("silver", "road_images", columns=["survey_id", "file", "faces_blurred", "plates_blurred",
                                                       "blurred_share", "anonymiser_version"]) \
         if lk.exists("silver", "road_images") else pl.DataFrame(schema={"survey_id": pl.Utf8})
     return dg.MaterializeResult(metadata=table_metadata(total, extra={
-        "anonymiser_version": version, "frames_anonymised_now": n_ok, "frames_already_stored": done.height,
-        "faces_blurred_now": faces, "plates_blurred_now": plates, "frames_missing_in_landing": len(missing),
-        "frames_per_second": round(n_ok / secs, 1) if n_ok else 0.0, "seconds": round(secs, 2)}))
+        "anonymiser_version": version, "frames_anonymised_now": run.stored, "frames_already_stored": done.height,
+        "faces_blurred_now": run.faces, "plates_blurred_now": run.plates, "frames_missing_in_landing": run.missing,
+        "frames_failed_now": len(run.failed), "anonymiser_processes": run.processes,
+        "frames_per_second": round(run.stored / secs, 1) if run.stored else 0.0, "seconds": round(secs, 2)}))
 
 
 # --------------------------------------------------------------------------------------------

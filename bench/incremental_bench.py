@@ -169,12 +169,29 @@ def run_ticks(defs, instance, cursor, say, max_ticks: int = 4, job_name: str = "
         r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
                             tags={"lakehouse/trigger": "automation (incremental_bench)"})
         tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
-                    run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id))
+                    run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id),
+                    steps=step_seconds(instance, r.run_id))
         if not r.success:
             failures.append(f"tick run {r.run_id}: failed steps "
                             f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
         ticks.append(tick)
     return ticks, cursor, failures
+
+
+def step_seconds(instance, run_id: str) -> dict:
+    """Seconds of each step of a run (from its STEP_SUCCESS / STEP_FAILURE events), longest first;
+    the asset checks of the run summed under "checks"."""
+    import dagster as dg
+
+    out: dict[str, float] = {}
+    for kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+        for rec in instance.get_records_for_run(run_id, of_type=kind).records:
+            ev = rec.event_log_entry.dagster_event
+            secs = round(getattr(ev.event_specific_data, "duration_ms", 0) / 1000, 1) if ev.event_specific_data else 0
+            out[ev.step_key] = secs
+    checks = {k: v for k, v in out.items() if "check" in k or "gx_" in k or "contract" in k}
+    steps = {k: v for k, v in out.items() if k not in checks}
+    return dict(sorted(steps.items(), key=lambda kv: -kv[1]), **{f"checks ({len(checks)} steps)": round(sum(checks.values()), 1)})
 
 
 def work_done(instance, run_id: str) -> dict:
@@ -280,6 +297,8 @@ def main() -> int:
         for x in ticks:
             for asset, said in x.get("work", {}).items():
                 print(f"      {asset}: {json.dumps(said, default=str)}")
+            if x.get("steps"):
+                print("      step seconds, longest first: " + ", ".join(f"{k} {v}" for k, v in list(x["steps"].items())[:14]))
         changed = sorted(n for n in after if before.get(n) != after[n])
         all_assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
         ran = sorted({a for x in ticks for a in x["assets"]})

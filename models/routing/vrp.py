@@ -70,7 +70,8 @@ Large problems (``LARGE_MIN_STOPS`` = 220 stops or more, plain CVRP/VRPTW with o
 A savings construction (:mod:`models.routing.construction`), then
 :func:`models.routing.decompose.solve_large` re-solves sectors of neighbouring routes (about 80
 stops each, two at a time on the two cores) with the iterated local search, keeping a sector's
-routes when the search does not beat them; see ``docs/routing.md`` for the measurements behind it
+routes when the search does not beat them, and after each pass a route-pair descent on the whole
+plan (:mod:`models.routing.interroute`: relocate, swap, 2-opt*, 2-opt, SWAP*); see ``docs/routing.md`` for the measurements behind it
 and what was dropped.
 """
 
