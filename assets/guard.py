@@ -3,7 +3,10 @@
 A poison file (a LAZ whose header announces billions of points, a PDF that decompresses without
 end) must cost one quarantine row, not a hung pipeline or an exhausted machine. The child gets
 the delivery's bytes on stdin, an address-space limit (RLIMIT_AS) and a CPU-time limit
-(RLIMIT_CPU), and the parent stops waiting after the wall-clock budget. Whatever goes wrong is
+(RLIMIT_CPU); the CPU limit decides, so a good file is never quarantined because the machine
+was busy (a re-run gives the same quarantine whatever the load). The parent's wall clock is only
+a far net, `WALL_NET_FACTOR` times the budget plus a few seconds, for a child that waits without
+using CPU. Whatever goes wrong is
 reported as `BadDelivery` naming the budget: "exceeded 60 s" or "exceeded 2048 MB".
 Process handling lives here, beside the lake helpers, so that transforms/ stays pure (bytes in,
 records out); the child imports only transforms/ and what the parser needs.
@@ -22,6 +25,8 @@ from transforms.parsing import BadDelivery
 
 ROOT = Path(__file__).resolve().parents[1]
 _CHILD = "from assets.guard import _child; _child()"
+WALL_NET_FACTOR = 4          # wall-clock net = 4 x the CPU budget + WALL_NET_SLACK_S
+WALL_NET_SLACK_S = 5.0
 
 
 def run_limited(func: str, data: bytes, name: str, *, seconds: float, mb: int):
@@ -38,11 +43,13 @@ def run_limited(func: str, data: bytes, name: str, *, seconds: float, mb: int):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "POLARS_MAX_THREADS": "1", "RAYON_NUM_THREADS": "1"}
+    net = seconds * WALL_NET_FACTOR + WALL_NET_SLACK_S
     try:
         proc = subprocess.run([sys.executable, "-c", _CHILD], input=pickle.dumps((func, data, name)),
-                              capture_output=True, timeout=seconds, preexec_fn=limits, env=env)
+                              capture_output=True, timeout=net, preexec_fn=limits, env=env)
     except subprocess.TimeoutExpired:
-        raise BadDelivery(f"{name}: parsing exceeded {seconds:g} s {budget}; stopped, not read further") from None
+        raise BadDelivery(f"{name}: parsing exceeded {seconds:g} s {budget}: no result after {net:g} s of "
+                          f"wall-clock time (the far net); stopped, not read further") from None
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode == 0:
         try:

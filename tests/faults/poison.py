@@ -14,3 +14,15 @@ def spin(data: bytes, name: str):
 
 def echo(data: bytes, name: str):
     return {"name": name, "n": len(data)}
+
+
+def nap(data: bytes, name: str):
+    import time
+    time.sleep(2.0)   # slow in wall-clock time, as on a busy machine, but almost no CPU
+    return {"name": name}
+
+
+def wait_forever(data: bytes, name: str):
+    import time
+    while True:   # blocked without using CPU: only the wall-clock net stops it
+        time.sleep(60)

@@ -55,6 +55,17 @@ def test_budget_memory_and_time():
     assert run_limited("tests.faults.poison:echo", b"abc", "ok.laz", seconds=60, mb=1024) == {"name": "ok.laz", "n": 3}
 
 
+
+def test_the_cpu_budget_decides_not_the_wall_clock():
+    # a parser that takes 2 s of wall-clock time but little CPU (what a busy machine looks like)
+    # is not quarantined under a 1 s budget; one that waits for ever is stopped by the far net
+    assert run_limited("tests.faults.poison:nap", b"x", "slow.laz", seconds=1, mb=1024) == {"name": "slow.laz"}
+    t = time.perf_counter()
+    with pytest.raises(BadDelivery, match=r"exceeded 0.5 s .*no result after 7 s of wall-clock time"):
+        run_limited("tests.faults.poison:wait_forever", b"x", "stuck.laz", seconds=0.5, mb=1024)
+    assert 6 < time.perf_counter() - t < 30
+
+
 def test_poison_laz_in_the_landing_zone_is_quarantined_and_the_rest_lands(lake_env, tmp_path):
     landing = tmp_path / "landing"
     write(landing, "trees/tiles/2026/L93_1025000_6280000.laz", poison_laz())
