@@ -124,7 +124,8 @@ def formal_notices(findings: pl.DataFrame, financials: pl.DataFrame, compliance:
     """The facts of a formal notice for every finding: the finding's figure and reference, the
     obligation breached (for a missed KPI, the penalty clause applied and where it comes from),
     the penalty (EUR) and the delegate's reply period (days)."""
-    names = financials.select("contract_id", "year", "contract_name", "delegate").unique(["contract_id", "year"])
+    names = financials.select("contract_id", "year", "contract_name", "delegate").sort(
+        "contract_id", "year", "contract_name", "delegate", nulls_last=True).unique(["contract_id", "year"], keep="first")
     kpi = compliance.select("contract_id", "year", "code", pl.col("penalty_basis").alias("_basis"),
                             pl.col("penalty_schedule").alias("_schedule"))
     df = findings.join(names, on=["contract_id", "year"], how="left").join(kpi, on=["contract_id", "year", "code"],

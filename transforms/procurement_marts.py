@@ -275,6 +275,7 @@ def flags(contracts: pl.DataFrame, amended: pl.DataFrame, thresholds: pl.DataFra
                          {k: r[k] for k in ("notified_on", "published_on")}))
     order = {"high": 0, "medium": 1, "low": 2}
     # the buyer (acheteur) of the flagged contract, by which the flag is placed in its commune
-    buyer = contracts.select("contract_uid", "buyer_siret").unique("contract_uid")
+    buyer = contracts.select("contract_uid", "buyer_siret").sort(
+        "contract_uid", "buyer_siret", nulls_last=True).unique("contract_uid", keep="first")
     df = pl.DataFrame(out, schema=_FLAG).join(buyer, on="contract_uid", how="left").select(list(FLAGS)).cast(FLAGS)
     return df.sort(pl.col("severity").replace_strict(order, return_dtype=pl.Int64), "flag_type", "contract_uid")

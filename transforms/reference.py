@@ -51,7 +51,7 @@ def with_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None) -> pl.DataFra
     df = df.drop("commune", strict=False)
     if quartiers is None or "commune" not in quartiers.columns:
         return df.with_columns(pl.lit(None, pl.Utf8).alias("commune"))
-    names = quartiers.select(pl.col("name").alias("quartier"), pl.col("commune").cast(pl.Utf8)).unique("quartier")
+    names = quartiers.select(pl.col("name").alias("quartier"), pl.col("commune").cast(pl.Utf8)).sort("quartier", "commune", nulls_last=True).unique("quartier", keep="first")
     return df.join(names, on="quartier", how="left")
 
 

@@ -245,7 +245,7 @@ def place_commune(df: pl.DataFrame, quartiers: pl.DataFrame | None, segments: pl
                 return {}
             ref = ref.with_columns(pl.col("quartier").replace_strict(byq, default=None, return_dtype=pl.Utf8)
                                    .alias("commune"))
-        return dict(ref.select(key, "commune").drop_nulls().unique(key).iter_rows())
+        return dict(ref.select(key, "commune").drop_nulls().sort(key, "commune").unique(key, keep="first").iter_rows())
 
     byq = lookup(quartiers.rename({"name": "quartier"}) if quartiers is not None and "name" in quartiers.columns
                  else None, "quartier")

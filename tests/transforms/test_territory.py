@@ -150,3 +150,15 @@ def test_a_real_commune_file_in_another_shape_is_read():
                                                    "max_y": [6_280_250.0, 6_280_250.0]}), TT.communes(p.good))
     assert inside["tile_id"].to_list() == ["a"] and "Cannes (06029)" in outside["reason"][0]
 
+
+
+def test_a_key_given_two_communes_resolves_the_same_whatever_the_row_order():
+    # a quartier landed twice with different communes (a correction, a typo) must not make the
+    # placement depend on the order Delta returns the rows in: the first commune by name wins
+    from transforms.reference import with_commune
+
+    quartiers = pl.DataFrame({"name": ["Q1", "Q1", "Q2"], "commune": ["Mougins", "Cannes", "Le Cannet"]})
+    df = pl.DataFrame({"quartier": ["Q1", "Q2", "Q3"]})
+    seen = {tuple(with_commune(df, quartiers.sample(fraction=1.0, shuffle=True, seed=s))["commune"].to_list())
+            for s in range(20)}
+    assert seen == {("Cannes", "Le Cannet", None)}
