@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from models.roads import preprocess
-from models.roads.inference import BFloat16, fold_batch_norms  # noqa: F401 - fold_batch_norms re-exported
+from models.roads.inference import BFloat16, fold_batch_norms
 
 WEIGHTS = Path(__file__).with_name("weights")
 WORK_SIDE = 640
