@@ -35,6 +35,7 @@ from models.routing.interroute import improve_routes
 from models.routing.model import _default_drop_penalty
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 from models.routing.search import solve_parallel, solve_single
+from models.routing.whole_plan import solve_ruin_recreate
 
 __all__ = ["decomposable", "sectors", "subproblem", "improve_by_sectors", "solve_large"]
 
@@ -265,6 +266,11 @@ def solve_large(problem: VRPProblem, time_limit_s: float, workers: int | None = 
     dropped: list[int] = []
     notes: list[str] = []
     runs: list[dict] = []
+    # plain capacitated problems (no time dimension): compiled ruin and recreate on the whole plan
+    # instead of the sectors (docs/routing.md, "Whole-plan ruin and recreate")
+    sol = solve_ruin_recreate(problem, time_limit_s, workers=workers, solution_limit=solution_limit)
+    if sol is not None:
+        return sol
     start = savings_routes(problem) if WHOLE_PLAN_SHARE <= 0 else None
     if start is not None and (len(sectors(problem, start, sector_size, 0.0)) < 2
                               or not all(route_feasible(problem, r) for r in start)):

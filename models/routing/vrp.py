@@ -145,7 +145,13 @@ def solve(
     both deterministic (``time_limit_s`` is then the safety net, see :func:`solve_single`).
     """
     from models.routing.decompose import decomposable, solve_large
+    from models.routing.whole_plan import solve_with_ortools
 
+    if configs is None and initial_routes is None and len(problem.customers()) < LARGE_MIN_STOPS:
+        sol = solve_with_ortools(problem, time_limit_s, workers=2 if workers is None else workers,
+                                 solution_limit=solution_limit)
+        if sol is not None:
+            return sol
     if (configs is None and initial_routes is None and decomposable(problem)
             and len(problem.customers()) >= LARGE_MIN_STOPS):
         return solve_large(problem, time_limit_s, workers=workers, always_return_plan=always_return_plan,

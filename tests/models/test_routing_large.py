@@ -69,13 +69,20 @@ def test_decomposable_only_for_plain_problems():
     assert not decomposable(p)
 
 
-def test_solve_large_is_feasible_better_than_savings_and_reproducible():
-    p = _problem(160, 40, 35, seed=6)
+# a shift no route reaches keeps a problem on the sector path (the compiled ruin and recreate
+# only takes problems without a time dimension)
+LONG_SHIFT = {"max_route_duration": 10**6}
+
+
+@pytest.mark.parametrize("extra, path", [({}, "savings+sisr"), (LONG_SHIFT, "savings+sectors")])
+def test_solve_large_is_feasible_better_than_savings_and_reproducible(extra, path):
+    p = _problem(160, 40, 35, seed=6, **extra)
     start = routes_distance(p, savings_routes(p))
     a = solve_large(p, time_limit_s=120, workers=1, solution_limit=40, sector_size=50)
     b = solve_large(p, time_limit_s=120, workers=1, solution_limit=40, sector_size=50)
     assert a.feasible and not check_routes(p, a.routes), a.violations
-    assert a.total_distance <= start
+    assert a.config["name"] == path
+    assert a.total_distance < start
     assert [r.nodes for r in a.routes] == [r.nodes for r in b.routes]
     assert any("savings construction" in n for n in a.notes)
 
@@ -83,9 +90,12 @@ def test_solve_large_is_feasible_better_than_savings_and_reproducible():
 def test_solve_dispatches_large_plain_problems(monkeypatch):
     monkeypatch.setattr(vrp_module, "LARGE_MIN_STOPS", 50)
     monkeypatch.setattr(decompose, "SECTOR_SIZE", 20)
-    p = _problem(60, 15, 35, seed=7)
+    p = _problem(60, 15, 35, seed=7, **LONG_SHIFT)
     sol = solve(p, time_limit_s=60, workers=1, solution_limit=20)
     assert sol.feasible and sol.config.get("name") == "savings+sectors"
+    # without a time dimension: the compiled ruin and recreate
+    sol = solve(_problem(60, 15, 35, seed=7), time_limit_s=60, workers=1, solution_limit=20)
+    assert sol.feasible and sol.config.get("name") == "savings+sisr"
     # reload trips are never decomposed
     q = _problem(60, 15, 35, seed=7, disposal_nodes=[1])
     assert not decomposable(q)
@@ -99,7 +109,7 @@ def test_safety_net_gives_no_plan(share):
 
 
 def test_few_long_routes_fall_back_to_the_whole_plan_search():
-    p = _problem(60, 3, 10_000, seed=9)  # one truck holds everything: savings makes one route
+    p = _problem(60, 3, 10_000, seed=9, **LONG_SHIFT)  # one truck holds everything: one route
     sol = solve_large(p, time_limit_s=60, workers=1, solution_limit=30, sector_size=50)
     assert sol.feasible and any("one sector only" in n for n in sol.notes)
 
