@@ -187,10 +187,14 @@ def cpu_solution_limit(problem: VRPProblem, cpu_s: float, workers: int) -> int:
     """The solution limit per search that spends about ``cpu_s`` CPU seconds per core (the
     calibrated rate): whole-plan searches one per core; the large path's searches spread over
     ``SECTOR_PASSES`` passes of its sectors on ``workers`` cores."""
+    from models.routing import ruin_recreate as rr
     from models.routing.construction import savings_routes
     from models.routing.decompose import SECTOR_PASSES, SECTOR_SIZE, decomposable, sectors
 
     rate = SOLUTIONS_PER_30_CPU_S / 30.0
+    if rr.supported(problem):
+        # plain CVRP: one chain (or OR-Tools' search beside one) per core, each this limit
+        return max(1, int(rate * cpu_s))
     if decomposable(problem) and len(problem.customers()) >= LARGE_MIN_STOPS:
         n_sec = len(sectors(problem, savings_routes(problem), SECTOR_SIZE, 0.0))
         if n_sec >= 2:
@@ -209,15 +213,20 @@ def compare_one(name: str, vrp_dir: Path, seconds: float, workers: int, solution
     scale, bks = info["scale"], info["bks"]
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
+    cpu0 = os.times()
     sol = solve(problem, time_limit_s=seconds, workers=workers, solution_limit=solutions)
     ours_s = time.perf_counter() - t0
+    cpu1 = os.times()
+    # CPU of this process and of its finished workers (the pools are joined before solve returns)
+    ours_cpu = sum(b - a for a, b in zip(cpu0[:4], cpu1[:4]))
     routes = [r.nodes[1:-1] for r in sol.routes if len(r.nodes) > 2]
     ours, bad = recheck(problem, routes) if sol.found else (None, ["no plan"])
     row = {"instance": name, "group": info["group"], "kind": info["kind"], "customers": len(problem.customers()),
            "seconds": seconds, "solution_limit": solutions, "bks": bks,
            "cost": None if ours is None else ours / scale, "solver_cost": sol.total_distance / scale,
            "feasible": not bad, "violations": bad[:3], "vehicles": sol.vehicles_used,
-           "bks_vehicles": info.get("bks_routes"), "time_s": round(ours_s, 2), "status": sol.status,
+           "bks_vehicles": info.get("bks_routes"), "time_s": round(ours_s, 2), "cpu_s": round(ours_cpu, 1),
+           "status": sol.status,
            "best_run": sol.config.get("name"), "notes": sol.notes[-3:], "load_before": round(load0, 2)}
     row["gap_pct"] = None if (bks is None or ours is None) else round((ours / scale / bks - 1) * 100, 3)
     if with_pyvrp:
@@ -237,7 +246,8 @@ def print_compare(r: dict) -> None:
     print(f"{r['instance']:<14} {r['customers']:>5} {f(r['bks'], 9, 1)} {f(r['cost'], 9, 1)} {f(r['gap_pct'], 7)} "
           f"{'yes' if r['feasible'] else 'NO':>4} {f(r.get('pyvrp_cost'), 9, 1)} {f(r.get('pyvrp_gap_pct'), 7)} "
           f"{('yes' if r.get('pyvrp_feasible') else 'NO') if 'pyvrp_cost' in r else '-':>4} "
-          f"{f(r.get('ratio'), 7, 4)} {r['vehicles']:>4} {r['time_s']:>6.1f} {r['load_before']:>5.1f}", flush=True)
+          f"{f(r.get('ratio'), 7, 4)} {r['vehicles']:>4} {r['time_s']:>6.1f} {r.get('cpu_s', 0):>6.1f} "
+          f"{r['load_before']:>5.1f}", flush=True)
 
 
 def compare_summary(rows: list[dict]) -> list[str]:
@@ -333,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="measure the CPU seconds one search takes for this solution limit (whole plan on the "
                          "instances of up to 200 customers, one sector on the larger) and print the limit that "
                          "matches 30 s of one idle core")
+    ap.add_argument("--sisr-only", action="store_true", help="--calibrate: the ruin-and-recreate chains only")
     ap.add_argument("--solutions", type=int, help="solution limit per search (reproducible; the time limit is "
                                                   "then only the wall-clock safety net)")
     ap.add_argument("--dir", type=Path, default=VRP_DIR, help="instance folder")
@@ -430,14 +441,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def calibrate(args) -> int:
-    """Solutions per CPU second of one search (CPU time, so the load of other jobs matters little)."""
+    """Work per CPU second (CPU time, so the load of other jobs matters little): OR-Tools solutions
+    of one search (whole plan up to 200 customers, one sector above) and, on plain CVRP, the
+    compiled ruin-and-recreate iterations of one chain (numba cache warmed up first, not timed)."""
+    from models.routing import ruin_recreate as rr
     from models.routing.construction import savings_routes
     from models.routing.decompose import SECTOR_CONFIG, SECTOR_SIZE, sectors, subproblem
 
-    print(f"calibration: solution limit {args.calibrate} per search; load average {os.getloadavg()[0]:.2f}")
-    rates = {}
+    print(f"calibration: solution limit {args.calibrate} per search, {args.calibrate * rr.ITERATIONS_PER_SOLUTION} "
+          f"ruin-and-recreate iterations per chain; load average {os.getloadavg()[0]:.2f}; numba warm-up "
+          f"{rr.warm_up():.1f} s")
+    rates: dict[str, list[float]] = {}
     for name in expand(args.instances or ["A-n80-k10", "X-n153-k22", "X-n513-k21", "X-n1001-k43"]):
-        problem, info = load_problem(name, args.dir)
+        full, info = load_problem(name, args.dir)
+        problem = full
         if len(problem.customers()) >= LARGE_MIN_STOPS:
             routes = savings_routes(problem)
             g = sectors(problem, routes, SECTOR_SIZE, 0.0)[0]
@@ -446,16 +463,27 @@ def calibrate(args) -> int:
                 SECTOR_CONFIG, f"sector of {len(nodes)} stops"
         else:
             cfg, what = DEFAULT_CONFIGS[0], "whole plan"
-        c0, w0 = time.process_time(), time.perf_counter()
-        sol = solve_single(problem, cfg, time_limit_s=600, always_return_plan=False, solution_limit=args.calibrate)
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-        rate = args.calibrate / max(cpu, 1e-6)
-        kind = "large" if "sector" in what else "small"
-        rates.setdefault(kind, []).append(rate)
-        print(f"{name:<14} {what:<22} {cpu:7.1f} CPU s ({wall:6.1f} wall s, status {sol.status}): "
-              f"{rate:7.1f} solutions / CPU s -> {rate * 30:8.0f} per 30 s of one idle core")
+        if not args.sisr_only:
+            c0, w0 = time.process_time(), time.perf_counter()
+            sol = solve_single(problem, cfg, time_limit_s=600, always_return_plan=False,
+                               solution_limit=args.calibrate)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            rate = args.calibrate / max(cpu, 1e-6)
+            rates.setdefault("ortools " + ("large" if "sector" in what else "small"), []).append(rate)
+            print(f"{name:<14} {what:<22} {cpu:7.1f} CPU s ({wall:6.1f} wall s, status {sol.status}): "
+                  f"{rate:7.1f} solutions / CPU s -> {rate * 30:8.0f} per 30 s of one idle core", flush=True)
+        if rr.supported(full):
+            arr = rr.PlainArrays(full, rr.SISR_PARAMS["granular"], rr.SISR_PARAMS["adjacent"])
+            _, chain = rr.run_chain(arr, arr.to_local(savings_routes(full)), rr.iterations_for(args.calibrate), 1)
+            rate = chain["iterations_per_cpu_s"]
+            rates.setdefault("sisr", []).append(rate)
+            print(f"{name:<14} {'sisr chain':<22} {chain['cpu_s']:7.1f} CPU s: {rate:9.0f} iterations / CPU s -> "
+                  f"{rate * 30:10.0f} per 30 s of one idle core", flush=True)
     for kind, rs in rates.items():
-        print(f"{kind}: median {sorted(rs)[len(rs) // 2] * 30:.0f} solutions per 30 CPU s")
+        med = sorted(rs)[len(rs) // 2]
+        print(f"{kind}: median {med * 30:.0f} per 30 CPU s" +
+              (f" = {med * 30 / SOLUTIONS_PER_30_CPU_S:.0f} iterations per OR-Tools solution "
+               f"(ITERATIONS_PER_SOLUTION is {rr.ITERATIONS_PER_SOLUTION})" if kind == "sisr" else ""))
     return 0
 
 
@@ -468,12 +496,17 @@ def compare_main(args) -> int:
           f"PyVRP on one{' (skipped)' if args.no_pyvrp else ''}; "
           + (f"solution limit {args.solutions} per search; " if args.solutions else "")
           + f"cpus {os.cpu_count()}; load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+    from models.routing import ruin_recreate as rr
+
+    # compile or load numba's cache of the ruin-and-recreate kernels before any timing (spawned
+    # workers then only load it from disk)
+    print(f"numba warm-up (not timed): {rr.warm_up():.1f} s")
     public = [n for n in names if n != CITY]
     files = instance_files(args.dir, public) if public else []
     bad = [b for b in check_bks(files) if not b["exact"]]
     print(f"BKS re-cost: {len(files) - len(bad)}/{len(files)} exact" + (f"; MISMATCH {bad}" if bad else ""))
     header = (f"{'instance':<14} {'cust':>5} {'BKS':>9} {'ours':>9} {'gap %':>7} {'ok':>4} {'PyVRP':>9} {'gap %':>7} "
-              f"{'ok':>4} {'ratio':>7} {'veh':>4} {'time s':>6} {'load':>5}")
+              f"{'ok':>4} {'ratio':>7} {'veh':>4} {'time s':>6} {'CPU s':>6} {'load':>5}")
     print(header + "\n" + "-" * len(header))
     rows = []
     t_start = time.time()
@@ -486,8 +519,10 @@ def compare_main(args) -> int:
     print()
     for line in compare_summary(rows):
         print(line)
-    print(f"\ndeterministic budget matching {args.seconds:g} s on an idle core: about "
-          f"{SOLUTIONS_PER_30_CPU_S * args.seconds / 30:.0f} solutions per search (solution_limit; measured with "
+    per = SOLUTIONS_PER_30_CPU_S * (args.cpu_seconds or args.seconds) / 30
+    print(f"\ndeterministic budget matching {args.cpu_seconds or args.seconds:g} s on an idle core: about "
+          f"{per:.0f} solutions per OR-Tools search, i.e. {rr.iterations_for(int(per)):,} ruin-and-recreate "
+          f"iterations per chain on plain CVRP (solution_limit x {rr.ITERATIONS_PER_SOLUTION}; measured with "
           f"--calibrate, CPU time); the platform passes its own, smaller limits (docs/ARCHITECTURE.md)")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} on {os.cpu_count()} cores (above ~2 both "
           f"solvers get less than a core each: compare the ratio); total {time.time() - t_start:.0f} s")

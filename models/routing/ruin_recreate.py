@@ -29,8 +29,11 @@ __all__ = ["supported", "PlainArrays", "run_chain", "improve_plan", "iterations_
            "ITERATIONS_PER_SOLUTION", "SISR_PARAMS"]
 
 # the platform's solution limits count OR-Tools solutions; one is worth this many ruin-and-recreate
-# iterations of the same CPU time (calibrated, docs/routing.md: ``bench/vrp_bench.py --calibrate``)
-ITERATIONS_PER_SOLUTION = 60
+# iterations of the same CPU time at 1,000 stops, fewer than that below (``bench/vrp_bench.py
+# --calibrate 2000 --sisr-only``, 2026-12-06, load 4.6: 68,000 iterations per CPU s on X-n1001-k43,
+# 88,000 on X-n513-k21, 100,000 on X-n439-k37, 145,000-178,000 at 80-100 stops; 13,000 OR-Tools
+# solutions per 30 CPU s): a chain of 13,000 x 150 iterations stays within 30 CPU s at 1,000 stops
+ITERATIONS_PER_SOLUTION = 150
 # SISR parameters (Christiaens and Vanden Berghe 2020: c-bar 10, L-max 10, blink 0.01, T0 100 and
 # Tf 1 on the X instances, whose mean distance between stops is about 520: scaled by it here)
 SISR_PARAMS = {"cbar": 10.0, "lmax": 10.0, "blink": 0.01, "beta": 0.01, "t0": 100.0 / 520.0,

@@ -304,7 +304,8 @@ def test_a_n32_k5_reaches_optimum():
     sol = solve(problem_from_instance(inst), time_limit_s=4.0)
     assert sol.feasible
     assert sol.total_distance == 784
-    assert len(sol.runs) == 2 and {r["config"] for r in sol.runs} == {c.name for c in DEFAULT_CONFIGS}
+    # plain CVRP under 220 stops: OR-Tools' first configuration beside one ruin-and-recreate chain
+    assert len(sol.runs) == 2 and {r["config"] for r in sol.runs} == {DEFAULT_CONFIGS[0].name, "sisr-seed1"}
 
 
 def test_parallel_runs_differ_and_best_kept():
