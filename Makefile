@@ -21,6 +21,7 @@ $(BIN)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/pip install -q $(PIP_FLAGS) "torch==2.13.0" || $(BIN)/pip install -q --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 	$(BIN)/pip install -q $(PIP_FLAGS) -r $(LOCK)
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python -c "from models.routing.ruin_recreate import warm_up; warm_up()"  # numba cache of the routing kernels, built once
 	touch $@
 
 ## make lock: re-resolve the lock files from pyproject.toml (torch CPU from /opt/wheels; check no nvidia-* appears)
