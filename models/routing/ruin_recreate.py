@@ -8,8 +8,8 @@ a few neighbouring routes and re-inserts them greedily (granular positions, blin
 simulated annealing; the best plan is kept. Two chains with different seeds run on the two cores
 and the better is kept; the route-pair descent of :mod:`models.routing.interroute` polishes it.
 
-Scope: one vehicle type, kg and litre capacities, a fleet size; no time windows, shift length,
-reload trips, trip chains, vehicle restrictions, optional stops or fixed vehicle costs (those keep
+Scope: one vehicle type, kg and litre capacities, a fleet size, a shift length (driving plus service
+time, as :func:`models.routing.construction.route_feasible` counts it); no time windows, reload trips, trip chains, vehicle restrictions, optional stops or fixed vehicle costs (those keep
 the OR-Tools path). Deterministic: the budget is an iteration count and a seed; the clock is only
 the safety net (reaching it gives no plan) or, without a solution limit (the benchmark's wall-clock
 mode), the stop.
@@ -46,7 +46,7 @@ def supported(problem: VRPProblem) -> bool:
     """Plain capacitated routing the compiled search models exactly (see the module docstring)."""
     same = len(set(problem.vehicle_capacities)) == 1 and (
         problem.vehicle_volume_capacities is None or len(set(problem.vehicle_volume_capacities)) == 1)
-    return (same and not problem.disposal_nodes and not problem.vehicle_chains and not problem.needs_time_dimension
+    return (same and not problem.disposal_nodes and not problem.vehicle_chains and not problem.has_time_windows
             and problem.allowed_vehicles is None and problem.drop_penalties is None
             and not problem.vehicle_fixed_cost and len(problem.customers()) >= 2)
 
@@ -66,6 +66,13 @@ class PlainArrays:
         self.Q = int(problem.vehicle_capacities[0])
         self.W = int(problem.vehicle_volume_capacities[0]) if problem.volumes is not None else 1 << 60
         self.K = problem.num_vehicles
+        tt = problem.travel_time if problem.travel_time is not None else problem.distance
+        t = np.asarray(tt, dtype=np.int64)[np.ix_(self.perm, self.perm)]
+        self.T = np.ascontiguousarray(t.astype(np.int32) if t.max() < 2 ** 30 else t)
+        self.svc = (np.asarray([int(problem.service_times[i]) for i in self.perm], dtype=np.int64)
+                    if problem.service_times is not None else np.zeros(len(self.perm), dtype=np.int64))
+        self.svc[0] = 0
+        self.tmax = int(problem.max_route_duration) if problem.max_route_duration is not None else 1 << 60
         n = len(self.perm)
         sym = (d + d.T).astype(float) / 2
         sym[0, :] = np.inf
@@ -98,7 +105,7 @@ def run_chain(arr: PlainArrays, routes: Sequence[Sequence[int]], iterations: int
     capacity). ``deadline`` (``time.time()`` value): with ``wall_clock_stop`` the chain simply
     stops there (the benchmark's wall-clock mode); otherwise reaching it is the safety net and the
     info says ``"timed_out"``. Returns the best local routes and a summary."""
-    from models.routing.sisr_kernels import route_cost, seed_rng, sisr_chunk
+    from models.routing.sisr_kernels import route_cost, route_duration, seed_rng, sisr_chunk
 
     p = dict(SISR_PARAMS, **(params or {}))
     K, n = arr.K, len(arr.perm)
@@ -115,6 +122,7 @@ def run_chain(arr: PlainArrays, routes: Sequence[Sequence[int]], iterations: int
     load = np.zeros(K, dtype=np.int64)
     vol = np.zeros(K, dtype=np.int64)
     rcost = np.zeros(K, dtype=np.int64)
+    rdur = np.zeros(K, dtype=np.int64)
     for k in range(K):
         for i in range(ln[k]):
             rid[rt[k, i]] = k
@@ -122,8 +130,9 @@ def run_chain(arr: PlainArrays, routes: Sequence[Sequence[int]], iterations: int
         load[k] = arr.q[rt[k, :ln[k]]].sum()
         vol[k] = arr.w[rt[k, :ln[k]]].sum()
         rcost[k] = route_cost(arr.D, rt, k, ln[k])
-        if load[k] > arr.Q or vol[k] > arr.W:
-            raise ValueError(f"start route {k} over capacity")
+        rdur[k] = route_duration(arr.T, arr.svc, rt, k, ln[k])
+        if load[k] > arr.Q or vol[k] > arr.W or rdur[k] > arr.tmax:
+            raise ValueError(f"start route {k} over capacity or longer than the shift")
     if (rid[1:] < 0).any():
         raise ValueError("the start plan leaves stops out")
     start = int(rcost.sum())
@@ -140,8 +149,9 @@ def run_chain(arr: PlainArrays, routes: Sequence[Sequence[int]], iterations: int
             timed_out = not wall_clock_stop
             break
         step = min(CHUNK, iterations - done)
-        sisr_chunk(arr.D, arr.q, arr.w, arr.Q, arr.W, arr.adj, arr.gran, rt, ln, rid, pos, load, vol, rcost, state,
-                   best_rt, best_ln, done, done + step, total, t0, tf, p["cbar"], p["lmax"], p["blink"], p["beta"])
+        sisr_chunk(arr.D, arr.T, arr.svc, arr.tmax, arr.q, arr.w, arr.Q, arr.W, arr.adj, arr.gran, rt, ln, rid, pos,
+                   load, vol, rcost, rdur, state, best_rt, best_ln, done, done + step, total, t0, tf, p["cbar"],
+                   p["lmax"], p["blink"], p["beta"])
         done += step
     best = [[int(c) for c in best_rt[k, :best_ln[k]]] for k in range(K) if best_ln[k] > 0]
     assert _cost(arr.D, best) == int(state[1]), "SISR bookkeeping: the best plan's cost does not match"

@@ -5,8 +5,9 @@ problems"): remove strings of consecutive stops from a few routes near a seed st
 one by one at their cheapest position (granular: only next to each stop's nearest stops, each
 position skipped with a small "blink" probability), and accept the new plan by simulated
 annealing with a geometric temperature over the iteration budget. Numba ``@njit(cache=True)`` on
-flat integer arrays: node 0 is the depot, nodes 1..n-1 the stops; route ``k`` is
-``rt[k, :ln[k]]``. Plain capacitated problems only (kg and litre capacities, a fleet size).
+flat integer arrays (plus a shift length on driving and service time): node 0 is the depot, nodes 1..n-1 the stops; route ``k`` is
+``rt[k, :ln[k]]``. Plain capacitated problems only (kg and litre capacities, a fleet size, a shift length; no time
+windows).
 
 Deterministic: the only randomness is numba's generator, seeded by the caller; no clock.
 """
@@ -29,6 +30,17 @@ def route_cost(D, rt, k, m):
 
 
 @njit(cache=True)
+def route_duration(T, svc, rt, k, m):
+    """Driving time of route ``k`` plus the service times of its stops (the shift it takes)."""
+    if m == 0:
+        return 0
+    t = T[0, rt[k, 0]] + T[rt[k, m - 1], 0] + svc[rt[k, 0]]
+    for i in range(m - 1):
+        t += T[rt[k, i], rt[k, i + 1]] + svc[rt[k, i + 1]]
+    return t
+
+
+@njit(cache=True)
 def seed_rng(seed):
     np.random.seed(seed)
 
@@ -42,10 +54,12 @@ def _reindex(rt, ln, rid, pos, k):
 
 
 @njit(cache=True)
-def _backup(k, it, stamp, touched, nt, rt, ln, load, vol, rcost, bk_rt, bk_ln, bk_load, bk_vol, bk_cost):
+def _backup(k, it, stamp, touched, nt, rt, ln, load, vol, rcost, rdur, bk_rt, bk_ln, bk_load, bk_vol, bk_cost,
+            bk_dur):
     if stamp[k] == it:
         return nt
     stamp[k] = it
+    bk_dur[k] = rdur[k]
     for i in range(ln[k]):
         bk_rt[k, i] = rt[k, i]
     bk_ln[k] = ln[k]
@@ -57,8 +71,11 @@ def _backup(k, it, stamp, touched, nt, rt, ln, load, vol, rcost, bk_rt, bk_ln, b
 
 
 @njit(cache=True)
-def _insert_at(D, q, w, rt, ln, rid, pos, load, vol, rcost, k, p, c, delta):
+def _insert_at(D, T, svc, q, w, rt, ln, rid, pos, load, vol, rcost, rdur, k, p, c, delta):
     m = ln[k]
+    prev = rt[k, p - 1] if p > 0 else 0
+    nxt = rt[k, p] if p < m else 0
+    rdur[k] += T[prev, c] + T[c, nxt] - T[prev, nxt] + svc[c]
     for i in range(m, p, -1):
         rt[k, i] = rt[k, i - 1]
         pos[rt[k, i]] = i
@@ -72,9 +89,9 @@ def _insert_at(D, q, w, rt, ln, rid, pos, load, vol, rcost, k, p, c, delta):
 
 
 @njit(cache=True)
-def _best_position(D, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, c, blink, full):
+def _best_position(D, T, svc, tmax, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, rdur, c, blink, full):
     """Cheapest (delta, route, position) for stop ``c``: next to its granular neighbours, or in
-    every route when ``full``; (-1, -1, big) when no route with room exists."""
+    every route when ``full``; (big, -1, -1) when no route with room (kg, litres, shift) exists."""
     best = np.int64(1) << 60
     bk = -1
     bp = -1
@@ -91,11 +108,11 @@ def _best_position(D, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, c, blink, f
             nxt = rt[k, p + 1] if p < ln[k] - 1 else 0
             if np.random.random() >= blink:
                 d = D[prev, c] + D[c, v] - D[prev, v]
-                if d < best:
+                if d < best and rdur[k] + T[prev, c] + T[c, v] - T[prev, v] + svc[c] <= tmax:
                     best, bk, bp = d, k, p
             if np.random.random() >= blink:
                 d = D[v, c] + D[c, nxt] - D[v, nxt]
-                if d < best:
+                if d < best and rdur[k] + T[v, c] + T[c, nxt] - T[v, nxt] + svc[c] <= tmax:
                     best, bk, bp = d, k, p + 1
     else:
         for k in range(rt.shape[0]):
@@ -106,18 +123,19 @@ def _best_position(D, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, c, blink, f
             for p in range(m + 1):
                 nxt = rt[k, p] if p < m else 0
                 d = D[prev, c] + D[c, nxt] - D[prev, nxt]
-                if d < best:
+                if d < best and rdur[k] + T[prev, c] + T[c, nxt] - T[prev, nxt] + svc[c] <= tmax:
                     best, bk, bp = d, k, p
                 prev = nxt
     return best, bk, bp
 
 
 @njit(cache=True)
-def sisr_chunk(D, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, state, best_rt, best_ln,
-               it0, it1, total, t0, tf, cbar, lmax, blink, beta):
+def sisr_chunk(D, T, svc, tmax, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, rdur, state, best_rt,
+               best_ln, it0, it1, total, t0, tf, cbar, lmax, blink, beta):
     """Run iterations ``it0 .. it1-1`` of ``total`` on the plan (modified in place).
 
-    ``state`` (int64): [current cost, best cost, accepted, new bests, failed recreates]; the best
+    ``T`` / ``svc`` / ``tmax``: travel times, service times and the shift length (route duration =
+    driving plus service, no time windows); ``state`` (int64): [current cost, best cost, accepted, new bests, failed recreates]; the best
     plan is kept in ``best_rt`` / ``best_ln``. Temperature ``t0 * (tf / t0) ** (it / total)``.
     """
     K = rt.shape[0]
@@ -131,6 +149,7 @@ def sisr_chunk(D, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, sta
     bk_load = np.zeros_like(load)
     bk_vol = np.zeros_like(vol)
     bk_cost = np.zeros_like(rcost)
+    bk_dur = np.zeros_like(rdur)
     removed = np.zeros(n, np.int64)
     keys = np.zeros(n, np.float64)
     keep = np.zeros(rt.shape[1], np.int64)
@@ -159,7 +178,8 @@ def sisr_chunk(D, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, sta
             m = ln[k]
             lmax_t = min(float(m), ls_max)
             ll = int(np.random.random() * lmax_t) + 1
-            nt = _backup(k, it, stamp, touched, nt, rt, ln, load, vol, rcost, bk_rt, bk_ln, bk_load, bk_vol, bk_cost)
+            nt = _backup(k, it, stamp, touched, nt, rt, ln, load, vol, rcost, rdur, bk_rt, bk_ln, bk_load, bk_vol,
+                         bk_cost, bk_dur)
             pc = pos[c]
             # keep[i] = 1: position i stays
             for i in range(m):
@@ -196,6 +216,7 @@ def sisr_chunk(D, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, sta
                     load[k] -= q[cc]
                     vol[k] -= w[cc]
             ln[k] = x
+            rdur[k] = route_duration(T, svc, rt, k, x)
             newc = route_cost(D, rt, k, x)
             state[0] += newc - rcost[k]
             rcost[k] = newc
@@ -217,21 +238,24 @@ def sisr_chunk(D, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, sta
         failed = False
         for oi in range(nrem):
             c = removed[order[oi]]
-            best, bk, bp = _best_position(D, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, c, blink, False)
+            best, bk, bp = _best_position(D, T, svc, tmax, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, rdur, c,
+                                          blink, False)
             # an empty vehicle, when the fleet has one
             for k in range(K):
                 if ln[k] == 0:
                     d = D[0, c] + D[c, 0]
-                    if d < best and q[c] <= Q and w[c] <= W:
+                    if d < best and q[c] <= Q and w[c] <= W and T[0, c] + T[c, 0] + svc[c] <= tmax:
                         best, bk, bp = d, k, 0
                     break
             if bk < 0:
-                best, bk, bp = _best_position(D, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, c, blink, True)
+                best, bk, bp = _best_position(D, T, svc, tmax, q, w, Q, W, gran, rt, ln, rid, pos, load, vol, rdur, c,
+                                              blink, True)
             if bk < 0:
                 failed = True
                 break
-            nt = _backup(bk, it, stamp, touched, nt, rt, ln, load, vol, rcost, bk_rt, bk_ln, bk_load, bk_vol, bk_cost)
-            _insert_at(D, q, w, rt, ln, rid, pos, load, vol, rcost, bk, bp, c, best)
+            nt = _backup(bk, it, stamp, touched, nt, rt, ln, load, vol, rcost, rdur, bk_rt, bk_ln, bk_load, bk_vol,
+                         bk_cost, bk_dur)
+            _insert_at(D, T, svc, q, w, rt, ln, rid, pos, load, vol, rcost, rdur, bk, bp, c, best)
             state[0] += best
         # ---- accept (simulated annealing) or restore the touched routes
         temp = t0 * (tf / t0) ** (it / total)
@@ -260,6 +284,7 @@ def sisr_chunk(D, q, w, Q, W, adj, gran, rt, ln, rid, pos, load, vol, rcost, sta
                 load[k] = bk_load[k]
                 vol[k] = bk_vol[k]
                 rcost[k] = bk_cost[k]
+                rdur[k] = bk_dur[k]
                 _reindex(rt, ln, rid, pos, k)
             state[0] = cur0
     return state

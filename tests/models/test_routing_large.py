@@ -69,12 +69,13 @@ def test_decomposable_only_for_plain_problems():
     assert not decomposable(p)
 
 
-# a shift no route reaches keeps a problem on the sector path (the compiled ruin and recreate
-# only takes problems without a time dimension)
-LONG_SHIFT = {"max_route_duration": 10**6}
+def _loose_windows(n: int) -> dict:
+    """Time windows no route reaches: they keep a problem on the sector path (the compiled ruin and
+    recreate takes no time windows)."""
+    return {"time_windows": [(0, 10**6)] * (n + 1)}
 
 
-@pytest.mark.parametrize("extra, path", [({}, "savings+sisr"), (LONG_SHIFT, "savings+sectors")])
+@pytest.mark.parametrize("extra, path", [({}, "savings+sisr"), (_loose_windows(160), "savings+sectors")])
 def test_solve_large_is_feasible_better_than_savings_and_reproducible(extra, path):
     p = _problem(160, 40, 35, seed=6, **extra)
     start = routes_distance(p, savings_routes(p))
@@ -90,7 +91,7 @@ def test_solve_large_is_feasible_better_than_savings_and_reproducible(extra, pat
 def test_solve_dispatches_large_plain_problems(monkeypatch):
     monkeypatch.setattr(vrp_module, "LARGE_MIN_STOPS", 50)
     monkeypatch.setattr(decompose, "SECTOR_SIZE", 20)
-    p = _problem(60, 15, 35, seed=7, **LONG_SHIFT)
+    p = _problem(60, 15, 35, seed=7, **_loose_windows(60))
     sol = solve(p, time_limit_s=60, workers=1, solution_limit=20)
     assert sol.feasible and sol.config.get("name") == "savings+sectors"
     # without a time dimension: the compiled ruin and recreate
@@ -109,7 +110,7 @@ def test_safety_net_gives_no_plan(share):
 
 
 def test_few_long_routes_fall_back_to_the_whole_plan_search():
-    p = _problem(60, 3, 10_000, seed=9, **LONG_SHIFT)  # one truck holds everything: one route
+    p = _problem(60, 3, 10_000, seed=9, **_loose_windows(60))  # one truck holds everything: one route
     sol = solve_large(p, time_limit_s=60, workers=1, solution_limit=30, sector_size=50)
     assert sol.feasible and any("one sector only" in n for n in sol.notes)
 

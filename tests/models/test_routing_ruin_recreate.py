@@ -8,7 +8,7 @@ import pytest
 
 from models.routing import VRPProblem, check_routes, routes_distance, solve
 from models.routing import ruin_recreate as rr
-from models.routing.construction import savings_routes
+from models.routing.construction import route_feasible, savings_routes
 from models.routing.whole_plan import solve_ruin_recreate, solve_with_ortools
 
 
@@ -62,6 +62,18 @@ def test_kg_and_litre_capacities_both_bind():
     assert solve_ruin_recreate(q, 60, workers=1, solution_limit=50).total_distance < sol.total_distance
 
 
+def test_shift_length_with_service_times_binds():
+    # 20 minutes of service per stop, a 200-minute shift: at most about 8 stops a route, while the
+    # capacity alone would allow far more
+    p = _problem(60, 20, 1_000, seed=10, service_times=[0] + [20] * 60, max_route_duration=200)
+    start = savings_routes(p)
+    routes, info, _ = _chain(p, 10_000, seed=1, start=start)
+    assert info["best"] < routes_distance(p, start)
+    assert all(route_feasible(p, r) for r in routes) and max(len(r) for r in routes) <= 9
+    sol = solve_ruin_recreate(p, 60, workers=1, solution_limit=50)
+    assert sol.feasible and not check_routes(p, sol.routes) and max(r.duration for r in sol.routes) <= 200
+
+
 def test_fleet_size_is_never_exceeded():
     p = _problem(60, 9, 40, seed=4)  # demand about 300 for 9 x 40: a tight fleet
     start = savings_routes(p)
@@ -79,11 +91,12 @@ def test_bad_start_is_refused():
 
 def test_supported_only_for_plain_capacitated_problems():
     assert rr.supported(_problem(20, 4, 30, seed=6))
-    assert not rr.supported(_problem(20, 4, 30, seed=6, max_route_duration=500))
+    assert rr.supported(_problem(20, 4, 30, seed=6, max_route_duration=500))
+    assert not rr.supported(_problem(20, 4, 30, seed=6, time_windows=[(0, 500)] * 21))
     assert not rr.supported(_problem(20, 4, 30, seed=6, drop_penalties=[None] + [100] * 20))
     assert not rr.supported(_problem(20, 4, 30, seed=6, vehicle_fixed_cost=10))
     assert not rr.supported(_problem(20, 4, 30, seed=6, disposal_nodes=[3]))
-    assert solve_ruin_recreate(_problem(20, 4, 30, seed=6, max_route_duration=500), 10, workers=1,
+    assert solve_ruin_recreate(_problem(20, 4, 30, seed=6, time_windows=[(0, 500)] * 21), 10, workers=1,
                                solution_limit=5) is None
 
 
@@ -110,6 +123,6 @@ def test_small_plain_problem_keeps_the_better_of_ortools_and_the_chain():
     assert sol.total_distance == min(r["distance"] for r in sol.runs)
     one = solve_with_ortools(p, 60, workers=1, solution_limit=100)
     assert [r.nodes for r in one.routes] == [r.nodes for r in sol.routes]  # same work, same plan on one core
-    # a shift keeps the OR-Tools pair
-    q = _problem(40, 10, 35, seed=9, max_route_duration=10**6)
+    # time windows keep the OR-Tools pair
+    q = _problem(40, 10, 35, seed=9, time_windows=[(0, 10**6)] * 41)
     assert "sisr-seed1" not in {r["config"] for r in solve(q, time_limit_s=60, solution_limit=100).runs}
