@@ -65,7 +65,13 @@ before the solution limit would depend on machine load, so it fails loudly with 
 Production callers (waste rounds, road crew days, tree inspections) always pass a solution
 limit; without one (the benchmark's default) the search is bounded by wall-clock time as before.
 
-Large problems (``LARGE_MIN_STOPS`` = 220 stops or more, plain CVRP/VRPTW with one vehicle type)
+Plain capacitated problems (no time windows; :func:`models.routing.ruin_recreate.supported`)
+-----------------------------------------------------------------------------------------
+A compiled ruin and recreate on the whole plan (:mod:`models.routing.whole_plan`): at
+``LARGE_MIN_STOPS`` stops or more two chains from the savings plan, the better kept; below, OR-Tools'
+first configuration beside one chain, the better kept.
+
+Large problems with time windows (``LARGE_MIN_STOPS`` = 220 stops or more, one vehicle type)
 --------------------------------------------------------------------------------------------
 A savings construction (:mod:`models.routing.construction`), then
 :func:`models.routing.decompose.solve_large` re-solves sectors of neighbouring routes (about 80
@@ -138,7 +144,9 @@ def solve(
 ) -> VRPSolution:
     """Solve ``problem`` and return the best plan found.
 
-    Small problems, problems with reload trips / trip chains / vehicle restrictions, explicit
+    Plain capacitated problems (no windows, reloads, chains, restrictions, optional stops; no
+    ``configs`` or warm start): the compiled ruin and recreate (:mod:`models.routing.whole_plan`).
+    Other small problems, problems with reload trips / trip chains / vehicle restrictions, explicit
     ``configs`` or a warm start: :func:`models.routing.search.solve_parallel` (two configured
     searches on two processes, the better kept). Large plain problems: the whole-plan search then
     sector by sector (:func:`models.routing.decompose.solve_large`). ``solution_limit`` makes
