@@ -49,7 +49,11 @@ def _start(problem: VRPProblem) -> list[list[int]] | None:
 def _budget(time_limit_s: float, solution_limit: int | None) -> tuple[int, bool]:
     if solution_limit is not None:
         return rr.iterations_for(solution_limit), False
-    return max(1, int(ITERATIONS_PER_CPU_S * max(0.1, time_limit_s - _WALL_MARGIN_S))), True
+    return max(1, int(ITERATIONS_PER_CPU_S * max(0.1, time_limit_s - _margin(time_limit_s)))), True
+
+
+def _margin(time_limit_s: float) -> float:
+    return min(_WALL_MARGIN_S, 0.15 * time_limit_s)
 
 
 def _solution(problem: VRPProblem, routes: Sequence[Sequence[int]], config: dict, t0: float, runs: list[dict],
@@ -80,7 +84,7 @@ def solve_ruin_recreate(problem: VRPProblem, time_limit_s: float, workers: int =
     if start is None:
         return None
     iterations, wall = _budget(time_limit_s, solution_limit)
-    deadline = t0 + time_limit_s - (_WALL_MARGIN_S if wall else 0.0)
+    deadline = t0 + time_limit_s - (_margin(time_limit_s) if wall else 0.0)
     s0 = _distance(problem, start)
     routes, infos = rr.improve_plan(problem, start, iterations, workers=workers, seeds=seeds, deadline=deadline,
                                     wall_clock_stop=wall)
