@@ -9,6 +9,7 @@ integer matrices, the same budget and the same machine.
     .venv/bin/python bench/vrp_bench.py --solutions 300 --instances A-n32-k5  # deterministic limit
     .venv/bin/python bench/vrp_bench.py --cpu-seconds 30 --instances X-n439-k37  # idle equivalent
     .venv/bin/python bench/vrp_bench.py --single base sa --limits 30 # measure single configs
+    .venv/bin/python bench/vrp_bench.py --calibrate 2000 --sisr-only   # ruin-and-recreate iterations / CPU s
 
 ``--instances`` takes names and the groups ``original`` (the eleven of up to 200 customers),
 ``large`` (the nine of 227-1,000) and ``city`` (a Cannes city day from the simulator's ``city``
