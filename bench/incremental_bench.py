@@ -156,27 +156,29 @@ def run_ticks(defs, instance, cursor, say, max_ticks: int = 4, job_name: str = "
     marts = defs.resolve_job_def(job_name)
     cpu = StepCPU(instance)
     ticks, failures = [], []
-    for _ in range(max_ticks):
-        t = time.perf_counter()
-        res = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-        cursor = res.cursor
-        keys = sorted({ap.asset_key for ap in res._requested_asset_partitions}, key=lambda k: k.to_user_string())
-        tick = {"evaluate_s": round(time.perf_counter() - t, 1), "assets": [k.to_user_string() for k in keys]}
-        if not keys:
+    try:
+        for _ in range(max_ticks):
+            t = time.perf_counter()
+            res = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            cursor = res.cursor
+            keys = sorted({ap.asset_key for ap in res._requested_asset_partitions}, key=lambda k: k.to_user_string())
+            tick = {"evaluate_s": round(time.perf_counter() - t, 1), "assets": [k.to_user_string() for k in keys]}
+            if not keys:
+                ticks.append(tick)
+                break
+            t = time.perf_counter()
+            job = marts.get_subset(asset_selection=set(keys))
+            r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
+                                tags={"lakehouse/trigger": "automation (incremental_bench)"})
+            tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
+                        run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id),
+                        steps=step_seconds(instance, r.run_id), step_cpu_s=cpu.take())
+            if not r.success:
+                failures.append(f"tick run {r.run_id}: failed steps "
+                                f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
             ticks.append(tick)
-            break
-        t = time.perf_counter()
-        job = marts.get_subset(asset_selection=set(keys))
-        r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
-                            tags={"lakehouse/trigger": "automation (incremental_bench)"})
-        tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
-                    run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id),
-                    steps=step_seconds(instance, r.run_id), step_cpu_s=cpu.take())
-        if not r.success:
-            failures.append(f"tick run {r.run_id}: failed steps "
-                            f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
-        ticks.append(tick)
-    instance.handle_new_event = cpu._orig
+    finally:
+        cpu.close()
     return ticks, cursor, failures
 
 
@@ -202,6 +204,10 @@ class StepCPU:
             return self._orig(event, *args, **kwargs)
 
         instance.handle_new_event = handle
+
+    def close(self) -> None:
+        """The instance's own event handling back."""
+        del self.instance.handle_new_event
 
     def take(self) -> dict:
         """The CPU seconds recorded since the last call, longest first; the checks summed."""
