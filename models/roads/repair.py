@@ -18,7 +18,7 @@ SAFETY_BONUS = 50.0          # objective points per safety-critical segment made
 # the same plan as an idle one; the wall-clock limits are safety nets that fail loudly.
 REPAIR_DETERMINISTIC_TIME = 5.0  # CP-SAT deterministic time units (one worker, seed 0)
 REPAIR_SAFETY_S = 300.0          # wall-clock net of the CP-SAT solve
-CREW_SOLUTIONS = 300             # OR-Tools routing solution limit of each sector's crew days
+CREW_SOLUTIONS = 100             # OR-Tools routing solution limit of each sector's crew days (docs/roads.md)
 CREW_SECTOR_PARTS = 80           # parts per routed sector of the crew days (see crew_days)
 CREW_SAFETY_S = 300.0            # wall-clock net of the crew routing
 SAFETY_NET_TIMEOUT = "SAFETY_NET_TIMEOUT"
