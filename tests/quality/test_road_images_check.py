@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from assets.lake import Lake
-from quality.checks import read_matching
+from quality.checks import check_table, read_matching
 from quality.suites_roads import ROAD_IMAGES_CHECKED, ROAD_IMAGES_SUITE, images_rules
 from transforms import roads as T
 
@@ -90,7 +90,6 @@ def test_images_rules_pass_on_good_frames_reading_only_the_latest_run(lake):
     df = lake.read("silver", "road_images", columns=ROAD_IMAGES_CHECKED)
     spoil_jpeg_of(lake, "SRV-2026-10")          # the older run's bytes are not read again
     assert images_rules(df, lake) == []
-    from quality.checks import check_table, resolve_refs
     assert "jpeg" not in df.columns
     assert check_table(df, ROAD_IMAGES_SUITE, {"segment_id": []}).success
 
