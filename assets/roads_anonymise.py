@@ -100,14 +100,10 @@ def store_frames(lk: "Lake", recs: pl.DataFrame, stored: pl.DataFrame) -> None:
     anonymiser version are merged (updated in place). `stored`: the keys stored when the run began
     (the run's own chunks have new keys; a crashed run's appended frames are `done` next time, so a
     re-run never appends a key twice; one run at a time: pool delta:silver/road_images)."""
-    from deltalake import write_deltalake
-
     new = recs.join(stored, on=["survey_id", "file"], how="anti")
     old = recs.join(stored, on=["survey_id", "file"], how="semi")
     if new.height and lk.exists("silver", "road_images"):
-        data = new.to_arrow()
-        lk._retry(lambda: write_deltalake(lk.uri("silver", "road_images"), data, mode="append",
-                                          storage_options=lk.storage_options))
+        lk.append("silver", "road_images", new)
     elif new.height:
         lk.merge("silver", "road_images", new, ["survey_id", "file"])     # creates the table
     if old.height:
