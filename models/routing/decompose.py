@@ -13,6 +13,10 @@ cut by half a sector, so routes on a border meet new neighbours. After each pass
 goes through the route-pair descent of :mod:`models.routing.interroute` (moves between routes of
 different sectors, which the sector searches cannot make).
 
+Plain capacitated problems (no time windows) no longer take the sectors: :func:`solve_large` hands
+them to the compiled ruin and recreate (:mod:`models.routing.whole_plan`), which beat the sector
+passes at the same CPU budget (docs/routing.md); the sectors remain for problems with time windows.
+
 Every sub-search is bounded by a solution limit when one is given (reproducible plans: the
 sectors, their order and their results do not depend on timing); the wall clock only splits
 the benchmark's budget.
