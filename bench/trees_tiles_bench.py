@@ -92,7 +92,8 @@ def main() -> int:
     ap.add_argument("--quartiers", default="Le Suquet")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--tiles-dir", help="an existing landing zone (holding trees/tiles/<epoch>/*.laz)")
-    ap.add_argument("--workers", default="1,2", help="worker counts to run, the first is the reference")
+    ap.add_argument("--workers", default="1,2", help="worker counts to run in turn (e.g. 1,2,1,2 on a busy machine); "
+                    "the first run is the reference the others are compared with")
     ap.add_argument("--work", help="work folder (default: a temporary one, removed)")
     ap.add_argument("--json", help="write the figures there")
     args = ap.parse_args()
@@ -108,11 +109,12 @@ def main() -> int:
             landing = simulate_tiles(work, tuple(args.quartiers.split(",")), args.seed).parents[1]
         todo = registry(landing)
         res, ok = [], True
-        for w in (int(v) for v in args.workers.split(",")):
-            r = run(landing, todo, work / f"lake_w{w}", w)
+        for k, w in enumerate(int(v) for v in args.workers.split(",")):
+            r = run(landing, todo, work / f"lake_{k}_w{w}", w)
             if res:
                 r["identical_to_first"] = same_tables(res[0], r)
                 ok &= all(r["identical_to_first"].values())
+                shutil.rmtree(work / f"lake_{k}_w{w}", ignore_errors=True)   # a city subset's points: GBs
             res.append(r)
             print(f"workers {w}: {r['tiles']} tiles {r['points']:,} points {r['trees']:,} tree-epochs | silver "
                   f"{r['silver_wall_s']} s wall {r['silver_cpu_s']} s CPU {r['silver_points_per_s_wall']:,} pts/s "
@@ -123,8 +125,9 @@ def main() -> int:
                   flush=True)
         for a in res[1:]:
             b = res[0]
-            print(f"workers {a['workers']} vs {b['workers']}: silver {b['silver_wall_s'] / a['silver_wall_s']:.2f}x wall, "
-                  f"detection {b['detect_wall_s'] / a['detect_wall_s']:.2f}x wall")
+            print(f"workers {a['workers']} vs {b['workers']} (first run): silver {b['silver_wall_s'] / a['silver_wall_s']:.2f}x "
+                  f"wall, {a['silver_cpu_s'] / b['silver_cpu_s']:.2f}x CPU; detection "
+                  f"{b['detect_wall_s'] / a['detect_wall_s']:.2f}x wall, {a['detect_cpu_s'] / b['detect_cpu_s']:.2f}x CPU")
         if args.json:
             Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in res],
                                                   indent=1))

@@ -115,9 +115,9 @@ def detect_job(job: dict) -> list[pl.DataFrame]:
     step = round(TILE_SIZE_M)
     cache: dict = {}
 
-    def get(key, scan="this"):
+    def get(key, scan="this"):   # another scan's tile: only its canopy height model is read
         if (scan, key) not in cache:
-            cache[(scan, key)] = TileRasters.from_npz(scans[scan][key])
+            cache[(scan, key)] = TileRasters.from_npz(scans[scan][key]) if scan == "this" else _chm_only(scans[scan][key])
         return cache[(scan, key)]
 
     frames = []
@@ -167,6 +167,14 @@ def canopy_at(r: TileRasters, x: np.ndarray, y: np.ndarray, radius: float = 1.0)
     v = np.where(ok, np.nan_to_num(r.chm[np.clip(rr, 0, nr - 1), np.clip(cc, 0, nc - 1)], nan=0.0), np.nan)
     with np.errstate(all="ignore"):
         return np.nanmedian(v, axis=1)
+
+
+def _chm_only(path: str) -> TileRasters:
+    """A tile's rasters with only the canopy height model loaded (what :func:`canopy_at` reads)."""
+    z = np.load(path)
+    xmin, ymax, res = (float(v) for v in z["meta"])
+    empty = np.zeros(0)
+    return TileRasters(xmin, ymax, res, z["chm"], *([empty] * 7))
 
 
 def _canopy_in(other: dict | None, get, x: np.ndarray, y: np.ndarray, radius: float = 1.0) -> np.ndarray:
