@@ -68,7 +68,8 @@ def run(landing: Path, todo, lake_dir: Path, workers: int) -> dict:
     det = TP.tree_detections(products, workers)
     dw, dc, l2 = time.perf_counter() - t1, cpu() - c1, load()
     points = int(products["points"].sum())
-    return {"workers": workers, "tiles": products.height, "quarantined": len(bad), "points": points, "trees": det.height,
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"workers": workers, "max_rss_mb_self_children": [round(v / 1024) for v in rss], "tiles": products.height, "quarantined": len(bad), "points": points, "trees": det.height,
             "silver_wall_s": round(pw, 1), "silver_cpu_s": round(pc, 1),
             "silver_points_per_s_wall": round(points / pw), "silver_points_per_cpu_s": round(points / pc),
             "detect_wall_s": round(dw, 1), "detect_cpu_s": round(dc, 1),
