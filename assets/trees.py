@@ -124,7 +124,7 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         "tiles_processed": len(rows), "tiles_skipped_unchanged": tiles.height - todo.height,
         "tiles_quarantined": len(bad), "points_processed": n_points, "seconds": round(dt, 2),
         "points_per_s": round(n_points / dt) if dt > 0 and n_points else 0, "load_average": _load_avg(),
-        "tile_processes": min(lake.ingest_workers, todo.height) if todo.height > 1 else 1}))
+        "ingest_workers": lake.ingest_workers}))
 
 
 def _quarantine_tile(lake: LakeResource, r: dict):
@@ -145,7 +145,7 @@ def tree_detections(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     lk.overwrite("silver", "tree_detections", det)
     return dg.MaterializeResult(metadata=table_metadata(det, extra={
         "seconds": round(time.perf_counter() - t, 2), "tiles": products.height, "load_average": _load_avg(),
-        "detection_processes": lake.ingest_workers,
+        "ingest_workers": lake.ingest_workers,
         "trees_per_epoch": dg.MetadataValue.json(det.group_by("epoch").len().sort("epoch").to_dicts())}))
 
 
