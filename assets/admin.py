@@ -4,7 +4,6 @@ similarity search in DuckDB, and the minutes of meeting transcripts."""
 
 
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +23,9 @@ from .communes import placed
 from .layers import OWNERS, bronze, gold, gold_key, silver, silver_key
 
 GROUP = "administration"
+# torch threads while embedding: fixed, not the machine's core count, so the stored embeddings are the same
+# floats on any machine
+EMBED_THREADS = 2
 LINES = silver_key("dsp_report_lines")
 
 
@@ -261,7 +263,7 @@ def index_documents(lk: Lake, landing: Path, log=None, key: str | None = None) -
 def document_chunks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(EMBED_THREADS)
     lk = lake.lake()
     t = time.perf_counter()
     df = index_documents(lk, lake.landing, context.log, lake.pii_hash_key)

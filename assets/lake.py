@@ -104,6 +104,14 @@ class Lake:
                                             schema_mode="overwrite", storage_options=self.storage_options))
         return df.height
 
+    def append(self, layer: str, table: str, df: pl.DataFrame) -> int:
+        """Add `df`'s rows in one commit (creates the table on first write). The caller guarantees
+        the keys are new: an append never checks them (`merge` does, at the cost of a scan)."""
+        data = df.to_arrow()
+        self._retry(lambda: write_deltalake(self.uri(layer, table), data, mode="append",
+                                            storage_options=self.storage_options))
+        return df.height
+
     def replace_where(self, layer: str, table: str, df: pl.DataFrame, column: str, value: str | list[str]) -> int:
         """Replace the rows whose `column` equals `value` (or one of a list of values: a batch of
         deliveries) with `df`, in one commit (how a bronze delivery is re-ingested idempotently).

@@ -154,28 +154,68 @@ def run_ticks(defs, instance, cursor, say, max_ticks: int = 4, job_name: str = "
     from orchestration.runner import QUIET
 
     marts = defs.resolve_job_def(job_name)
+    cpu = StepCPU(instance)
     ticks, failures = [], []
-    for _ in range(max_ticks):
-        t = time.perf_counter()
-        res = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-        cursor = res.cursor
-        keys = sorted({ap.asset_key for ap in res._requested_asset_partitions}, key=lambda k: k.to_user_string())
-        tick = {"evaluate_s": round(time.perf_counter() - t, 1), "assets": [k.to_user_string() for k in keys]}
-        if not keys:
+    try:
+        for _ in range(max_ticks):
+            t = time.perf_counter()
+            res = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            cursor = res.cursor
+            keys = sorted({ap.asset_key for ap in res._requested_asset_partitions}, key=lambda k: k.to_user_string())
+            tick = {"evaluate_s": round(time.perf_counter() - t, 1), "assets": [k.to_user_string() for k in keys]}
+            if not keys:
+                ticks.append(tick)
+                break
+            t = time.perf_counter()
+            job = marts.get_subset(asset_selection=set(keys))
+            r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
+                                tags={"lakehouse/trigger": "automation (incremental_bench)"})
+            tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
+                        run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id),
+                        steps=step_seconds(instance, r.run_id), step_cpu_s=cpu.take())
+            if not r.success:
+                failures.append(f"tick run {r.run_id}: failed steps "
+                                f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
             ticks.append(tick)
-            break
-        t = time.perf_counter()
-        job = marts.get_subset(asset_selection=set(keys))
-        r = execute_watched(job, instance, say, raise_on_error=False, run_config=QUIET,
-                            tags={"lakehouse/trigger": "automation (incremental_bench)"})
-        tick.update(run_s=round(time.perf_counter() - t, 1), success=r.success, load=load(),
-                    run_ended=time.perf_counter(), run_id=r.run_id, work=work_done(instance, r.run_id),
-                    steps=step_seconds(instance, r.run_id))
-        if not r.success:
-            failures.append(f"tick run {r.run_id}: failed steps "
-                            f"{[e.step_key for e in r.all_events if e.event_type_value == 'STEP_FAILURE']}")
-        ticks.append(tick)
+    finally:
+        cpu.close()
     return ticks, cursor, failures
+
+
+class StepCPU:
+    """CPU seconds per step of the runs executed in this process (the bench executes runs in
+    process, one step after another): the process's CPU plus its finished children's (the
+    anonymisation pool's workers are joined inside their step) between a step's STEP_START and
+    its STEP_SUCCESS / STEP_FAILURE event, recorded as the instance handles them. Load does not
+    inflate these, unlike the step durations."""
+
+    def __init__(self, instance):
+        self.instance, self.cpu, self._start = instance, {}, {}
+        self._orig = instance.handle_new_event
+
+        def handle(event, *args, **kwargs):
+            ev = getattr(event, "dagster_event", None)
+            if ev is not None and ev.step_key:
+                kind = ev.event_type_value
+                if kind == "STEP_START":
+                    self._start[ev.step_key] = cpu_s()
+                elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and ev.step_key in self._start:
+                    self.cpu[ev.step_key] = round(cpu_s() - self._start.pop(ev.step_key), 1)
+            return self._orig(event, *args, **kwargs)
+
+        instance.handle_new_event = handle
+
+    def close(self) -> None:
+        """The instance's own event handling back."""
+        del self.instance.handle_new_event
+
+    def take(self) -> dict:
+        """The CPU seconds recorded since the last call, longest first; the checks summed."""
+        out, self.cpu = self.cpu, {}
+        checks = {k: v for k, v in out.items() if "check" in k or "gx_" in k or "contract" in k}
+        steps = {k: v for k, v in out.items() if k not in checks}
+        return dict(sorted(steps.items(), key=lambda kv: -kv[1]),
+                    **({f"checks ({len(checks)} steps)": round(sum(checks.values()), 1)} if checks else {}))
 
 
 def step_seconds(instance, run_id: str) -> dict:
@@ -299,6 +339,9 @@ def main() -> int:
                 print(f"      {asset}: {json.dumps(said, default=str)}")
             if x.get("steps"):
                 print("      step seconds, longest first: " + ", ".join(f"{k} {v}" for k, v in list(x["steps"].items())[:14]))
+            if x.get("step_cpu_s"):
+                print("      step CPU seconds, longest first: "
+                      + ", ".join(f"{k} {v}" for k, v in list(x["step_cpu_s"].items())[:14]))
         changed = sorted(n for n in after if before.get(n) != after[n])
         all_assets = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
         ran = sorted({a for x in ticks for a in x["assets"]})

@@ -16,6 +16,35 @@ from .gx_runner import Outcome, validate
 from .suites import TableSuite, bronze_suite, expectations, silver_suite
 
 
+def read_matching(lk, layer: str, table: str, columns: list[str], column: str, values, *,
+                  batch_size: int = 256):
+    """Record batches of `columns` of the rows of `layer/table` whose string `column` is one of
+    `values`, reading only the Delta files whose statistics (min/max of `column`) can hold one of
+    them: a survey's frames without the other surveys' JPEGs. The filter casts the column to
+    string: delta-rs 1.6 states the files' statistics as string_view while the schema says string,
+    and pyarrow 26 has no kernel comparing the two (a plain `isin` filter fails on it)."""
+    from urllib.parse import unquote
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pds
+
+    dt = lk.table(layer, table)
+    wanted = sorted({str(v) for v in values})
+    if dt is None or not wanted:
+        return
+    keep = set()
+    for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist():
+        lo, hi = a.get(f"min.{column}"), a.get(f"max.{column}")
+        if lo is None or hi is None or any(lo <= v <= hi for v in wanted):   # no statistics: read it
+            keep.add(unquote(a["path"]).rsplit("/", 1)[-1])
+    ds = dt.to_pyarrow_dataset()
+    frags = [f for f in ds.get_fragments() if unquote(f.path).rsplit("/", 1)[-1] in keep]
+    sub = pds.FileSystemDataset(frags, ds.schema, ds.format, ds.filesystem)
+    flt = pc.field(column).cast(pa.string()).isin(pa.array(wanted, type=pa.string()))
+    yield from sub.to_batches(columns=columns, filter=flt, batch_size=batch_size)
+
+
 def check_table(df: pl.DataFrame, suite: TableSuite, refs: dict[str, list] | None = None) -> Outcome:
     """Validate a frame against a suite (plus reference value sets)."""
     return validate(df, expectations(suite, refs), name=suite.table)
@@ -73,12 +102,14 @@ def silver_check(table: str) -> dg.AssetChecksDefinition:
 
 
 def table_check(layer: str, table: str, suite: TableSuite, *, description: str | None = None,
-                extra: "Callable[[pl.DataFrame, object], list[str]] | None" = None) -> dg.AssetChecksDefinition:
+                extra: "Callable[[pl.DataFrame, object], list[str]] | None" = None,
+                columns: list[str] | None = None) -> dg.AssetChecksDefinition:
     """A blocking GX check on any lake table (`layer/table`, asset key [layer, table]).
 
     `extra(df, lake)` may return further failure messages for rules a column expectation cannot
     say (for example "every selected bin is visited or dropped with a reason"); any message fails
-    the check and is listed in its metadata.
+    the check and is listed in its metadata. `columns`: read only these (the suite's columns;
+    a large column such as stored JPEG bytes is then `extra`'s to check, on what it needs).
     """
 
     @dg.asset_check(asset=dg.AssetKey([layer, table]), name=f"gx_{layer}_suite", blocking=True,
@@ -87,7 +118,7 @@ def table_check(layer: str, table: str, suite: TableSuite, *, description: str |
                                                f"not-null, ranges and references of {layer}/{table}")
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         lk = context.resources.lake.lake()
-        df = lk.read(layer, table)
+        df = lk.read(layer, table, columns=columns)
         outcome = check_table(df, suite, resolve_refs(lk, suite))
         problems = extra(df, lk) if extra else []
         result = to_result(outcome)

@@ -23,8 +23,8 @@ def _types(schema: dict, drop: tuple[str, ...] = ()) -> dict:
 
 ROAD_IMAGES_SUITE = TableSuite(
     table="road_images", key=("survey_id", "file"),
-    not_null=("survey_id", "file", "jpeg", "anonymiser_version", "boxes_json", "blurred_share", "anonymised_at"),
-    types=_types(T.ROAD_IMAGES, drop=("jpeg",)),      # binary: checked by images_rules
+    not_null=("survey_id", "file", "anonymiser_version", "boxes_json", "blurred_share", "anonymised_at"),
+    types=_types(T.ROAD_IMAGES, drop=("jpeg",)),      # the JPEG bytes: checked by images_rules
     ranges={"blurred_share": (0.0, 1.0),  # blurring more is the fail-safe side: no upper cap
             "faces_blurred": (0, None), "plates_blurred": (0, None),
             "width": (16, 10000), "height": (16, 10000)},
@@ -63,14 +63,78 @@ ROAD_REPAIR_PLAN_SUITE = TableSuite(
     references={"segment_id": SEG})
 
 
+# the columns the road_images check reads for the whole table: all but the JPEG bytes
+ROAD_IMAGES_CHECKED = [c for c in T.ROAD_IMAGES if c != "jpeg"]
+FULL_DECODE_SAMPLE = 16     # frames of the latest run decoded whole (the others: header and size)
+JPEG_MARKER = b"\xff\xd8"
+
+
+def _jpeg_column_problems(lake) -> list[str]:
+    """Every stored frame has bytes starting with the JPEG marker, over the whole table, from the
+    parquet files' footers (row-group statistics of `jpeg`: null count, and min and max both
+    starting with FF D8, so every value between them does); a file whose footer lacks them is
+    read whole. No frame's bytes are read otherwise."""
+    nulls, not_jpeg = 0, 0
+    for frag in lake.table("silver", "road_images").to_pyarrow_dataset().get_fragments():
+        md = frag.metadata
+        j = md.schema.names.index("jpeg")
+        stats = [md.row_group(i).column(j).statistics for i in range(md.num_row_groups)]
+        if all(st is not None and st.has_null_count and st.has_min_max for st in stats):
+            nulls += sum(st.null_count for st in stats)
+            not_jpeg += sum(st.num_values for st in stats
+                            if not (st.min.startswith(JPEG_MARKER) and st.max.startswith(JPEG_MARKER)))
+        else:
+            values = frag.to_table(columns=["jpeg"]).column("jpeg").to_pylist()
+            nulls += sum(v is None for v in values)
+            not_jpeg += sum(v is not None and not v.startswith(JPEG_MARKER) for v in values)
+    out = [f"{nulls} stored frame(s) without JPEG bytes"] if nulls else []
+    if not_jpeg:
+        out.append(f"stored frames that are not JPEG bytes (in row groups of {not_jpeg} frames)")
+    return out
+
+
 def images_rules(df: pl.DataFrame, lake) -> list[str]:
-    """Every stored frame is a JPEG; every frame of silver.road_frames with a landing file is
-    stored (or quarantined)."""
-    problems = []
-    if "jpeg" in df.columns:
-        bad = df.filter(~pl.col("jpeg").bin.starts_with(b"\xff\xd8"))
-        if bad.height:
-            problems.append(f"{bad.height} stored frame(s) are not JPEG bytes, e.g. {bad.row(0, named=True)['file']}")
+    """Every stored frame is a JPEG (its first bytes, for the whole table, from the parquet
+    footers: :func:`_jpeg_column_problems`), and every frame the latest run stored (the rows of
+    the latest `anonymised_at`) is a JPEG whose header gives its stored width and height, a sample
+    of them decoded whole. The bytes of earlier runs were decoded by their own run's check and
+    never change: reading every stored JPEG at each run grew with the history (`df` is the table
+    without the bytes)."""
+    import io
+
+    from PIL import Image
+
+    from .checks import read_matching
+
+    problems = _jpeg_column_problems(lake)
+    if df.is_empty():
+        return problems
+    latest = df.filter(pl.col("anonymised_at") == pl.col("anonymised_at").max()).select(
+        "survey_id", "file", "width", "height")
+    got = [pl.from_arrow(b) for b in read_matching(lake, "silver", "road_images", ["survey_id", "file", "jpeg"],
+                                                   "survey_id", latest["survey_id"].unique().to_list())]
+    new = (pl.concat(got).with_columns(pl.col("survey_id", "file").cast(pl.Utf8)) if got else
+           pl.DataFrame(schema={"survey_id": pl.Utf8, "file": pl.Utf8, "jpeg": pl.Binary}))
+    new = latest.join(new, on=["survey_id", "file"], how="left").sort("survey_id", "file")
+    bad, wrong = [], []
+    for k, r in enumerate(new.iter_rows(named=True)):
+        data = r["jpeg"]
+        if data is None or not data.startswith(JPEG_MARKER):
+            bad.append(r["file"])
+            continue
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format != "JPEG" or im.size != (r["width"], r["height"]):
+                    wrong.append(f"{r['survey_id']}/{r['file']} {im.format} {im.size}")
+                elif k % max(1, new.height // FULL_DECODE_SAMPLE) == 0:
+                    im.load()
+        except Exception as exc:   # noqa: BLE001 - the frame is named with the decoder's reason
+            wrong.append(f"{r['survey_id']}/{r['file']}: {exc}")
+    if bad:
+        problems.append(f"{len(bad)} stored frame(s) of the latest run are not JPEG bytes, e.g. {bad[0]}")
+    if wrong:
+        problems.append(f"{len(wrong)} stored frame(s) of the latest run do not decode to their stored size, "
+                        f"e.g. {wrong[0]}")
     return problems
 
 

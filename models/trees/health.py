@@ -24,7 +24,9 @@ CLASSES = ("VS0", "VS1", "VS2", "VS3")
 FEATURES = ("height_m", "crown_area_m2", "crown_diameter_m", "crown_volume_m3", "crown_base_ratio",
             "gap_fraction", "top_gap_fraction", "crown_star_ratio", "lean_deg", "height_growth_m",
             "crown_area_change_pct")
-CONFIG = {"hidden": 32, "dropout": 0.1, "epochs": 400, "lr": 0.01, "weight_decay": 1e-4, "seed": 7,
+# "threads": torch intra-op threads, fixed (not the machine's core count) so the same data train the same
+# weights and give the same classes on a 2-core or a 64-core machine
+CONFIG = {"threads": 2, "hidden": 32, "dropout": 0.1, "epochs": 400, "lr": 0.01, "weight_decay": 1e-4, "seed": 7,
           "test_share": 0.25}
 
 
@@ -50,7 +52,7 @@ class HealthModel:
     def predict_proba(self, X: np.ndarray, batch: int = 8192) -> np.ndarray:
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(self.config.get("threads", CONFIG["threads"]))
         net = _net(X.shape[1], self.config["hidden"], self.config["dropout"])
         net.load_state_dict(self.state)
         net.eval()
@@ -99,7 +101,7 @@ def train(X: np.ndarray, y: np.ndarray, groups: np.ndarray, config: dict | None 
 
     cfg = {**CONFIG, **(config or {})}
     torch.manual_seed(cfg["seed"])
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(cfg["threads"])
     rng = np.random.default_rng(cfg["seed"])
     ug = np.unique(groups)
     test_g = set(rng.choice(ug, int(round(len(ug) * cfg["test_share"])), replace=False).tolist()) if len(ug) > 3 else set()

@@ -62,8 +62,9 @@ def _run(tmp_path: Path, landing: Path, todo: pl.DataFrame, workers: int, monkey
     monkeypatch.setattr(RA, "POOL_FROM", 2)
     lk = Lake(str(tmp_path / f"lake{workers}"))
     merged: list[pl.DataFrame] = []
-    real_merge = lk.merge
-    lk.merge = lambda *a, **k: (merged.append(a[2]), real_merge(*a, **k))[1]   # the rows, in the order merged
+    real_store = RA.store_frames
+    monkeypatch.setattr(RA, "store_frames",    # the rows, in the order written
+                        lambda lk_, recs, stored: (merged.append(recs), real_store(lk_, recs, stored))[1])
     cfg = AnonymiserConfig()
     run = RA.anonymise_new_frames(lk, landing, todo, cfg=cfg, version=anonymiser_version(cfg), now=NOW,
                                   workers=workers, chunk=chunk)
@@ -134,3 +135,29 @@ def test_pool_workers_persist_across_calls_and_a_dead_worker_costs_one_file(tmp_
         assert [third[n]["n"] for n in "abcdef"] == [3] * 6 and pool.restarts == 1
         fourth = pool.parse(jobs[:2])                             # a fresh pool after the broken one
         assert {r["pid"] for r in fourth.values()}.isdisjoint(pids)
+
+
+def test_store_frames_appends_new_keys_and_merges_re_anonymised_ones(tmp_path):
+    """New keys are appended (no MERGE over the stored files), a frame stored under an older
+    anonymiser version is updated in place: one row per key, and a second write of the same
+    frames (a re-run) changes no row."""
+    lk = Lake(str(tmp_path / "lake"))
+
+    def rows(files, version, data=b"\xff\xd8old"):
+        return pl.DataFrame([{"survey_id": "S1", "file": f, "segment_id": None, "jpeg": data, "width": 64,
+                              "height": 36, "boxes_json": "[]", "faces_blurred": 0, "plates_blurred": 0,
+                              "blurred_share": 0.0, "anonymiser_version": version, "anonymised_at": NOW}
+                             for f in files], schema=T.ROAD_IMAGES)
+
+    empty = pl.DataFrame(schema={"survey_id": pl.Utf8, "file": pl.Utf8})
+    RA.store_frames(lk, rows(["a", "b"], "v1"), empty)                    # creates the table
+    stored = lk.read("silver", "road_images", columns=["survey_id", "file"])
+    RA.store_frames(lk, rows(["c"], "v2", b"\xff\xd8new").vstack(rows(["a"], "v2", b"\xff\xd8new")), stored)
+    ops = [h["operation"] for h in lk.table("silver", "road_images").history()]
+    assert ops[:2] == ["MERGE", "WRITE"]                                   # newest first: merge of "a", append of "c"
+    got = lk.read("silver", "road_images").sort("file")
+    assert got["file"].to_list() == ["a", "b", "c"]
+    assert got["anonymiser_version"].to_list() == ["v2", "v1", "v2"]
+    assert got["jpeg"].to_list() == [b"\xff\xd8new", b"\xff\xd8old", b"\xff\xd8new"]
+    RA.store_frames(lk, rows(["c"], "v2", b"\xff\xd8new"), lk.read("silver", "road_images", columns=["survey_id", "file"]))
+    assert lk.read("silver", "road_images").sort("file").equals(got)

@@ -116,3 +116,66 @@ def test_safety_nets_fail_loudly_without_a_plan():
     assert res.status in (SAFETY_NET_TIMEOUT, "OPTIMAL")
     if res.status == SAFETY_NET_TIMEOUT:
         assert res.chosen == []
+
+
+def _city_sites(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 4000, (n, 2)) + [1_025_000, 6_280_000]
+    return xy, list(np.clip(rng.lognormal(0.7, 0.9, n), 0.2, 14)), (1_027_000.0, 6_282_000.0)
+
+
+def test_first_fit_days_is_a_feasible_packing():
+    """The warm start: every part in exactly one day, each day's work + round trips within the shift."""
+    from models.roads.repair import first_fit_days
+
+    rng = np.random.default_rng(1)
+    work = [int(w) for w in rng.integers(10, 360, 200)]
+    trip = [int(t) for t in rng.integers(1, 30, 200)]
+    days = first_fit_days(work, trip, 450)
+    assert sorted(k for d in days for k in d) == list(range(1, 201))
+    assert all(sum(work[k - 1] + 2 * trip[k - 1] for k in d) <= 450 for d in days)
+    assert len(days) < 200 and len(days) >= sum(w + 2 * t for w, t in zip(work, trip)) / 450
+
+
+def test_crew_days_sector_by_sector_on_a_season_of_sites():
+    """A season of 240 sites (about 280 parts, several sectors): every part scheduled once, each
+    day within the shift, days numbered without gaps, little CPU (0.5 s here; one problem with a
+    'vehicle' per part, the previous code, took about 10 s), and the same days again
+    (work-bounded, not timed)."""
+    import time
+
+    from models.roads.repair import CREW_SECTOR_PARTS, crew_days
+
+    xy, hours, depot = _city_sites(240)
+    cpu = time.process_time()
+    stops, info = crew_days(xy, hours, depot)
+    cpu = time.process_time() - cpu
+    assert info["found"] and info["dropped_parts"] == 0 and not info["violations"]
+    assert info["sectors"] > 1 and info["parts"] > CREW_SECTOR_PARTS
+    seen = [(s.site, s.part) for s in stops]
+    assert len(seen) == len(set(seen)) == info["parts"]
+    assert {s.site for s in stops} == set(range(240))
+    per_day: dict[int, int] = {}
+    for s in stops:
+        assert s.arrival_min + s.work_min <= 7.5 * 60
+        per_day[s.day] = per_day.get(s.day, 0) + s.work_min
+    assert sorted(per_day) == list(range(1, info["days"] + 1))
+    assert all(w <= 7.5 * 60 for w in per_day.values())
+    # fewer days than one per part, and no more than the first-fit packing it starts from
+    assert info["days"] < info["parts"]
+    print(f"{info['parts']} parts, {info['sectors']} sectors, {info['days']} days, {info['travel_km']} km, CPU {cpu:.1f} s")
+    assert cpu < 5
+    again, _ = crew_days(xy, hours, depot)
+    key = lambda ss: [(s.day, s.sequence, s.site, s.part, s.arrival_min) for s in ss]  # noqa: E731
+    assert key(again) == key(stops)
+
+
+def test_sectors_keep_a_sites_parts_together_and_follow_the_bearing():
+    from models.roads.repair import sectors
+
+    depot = (0.0, 0.0)
+    xy = np.array([[1, 0], [0, 1], [-1, 0], [0, -1], [2, 0.01]], float)
+    groups = sectors(xy, [3, 3, 3, 3, 1], depot, max_parts=6)
+    assert [i for g in groups for i in g] == [3, 0, 4, 1, 2]       # bearing from -pi: south, east, east, north, west
+    assert all(sum([3, 3, 3, 3, 1][i] for i in g) <= 6 for g in groups)
+    assert sectors(xy, [9, 1, 1, 1, 1], depot, max_parts=6)[1] == [0]   # a site bigger than a sector: alone

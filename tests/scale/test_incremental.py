@@ -61,6 +61,10 @@ def test_ticks_run_only_what_a_new_delivery_makes_stale():
         assert ticks[0]["assets"] == ["gold/daily", "silver/readings"] and ticks[-1]["assets"] == []
         assert BUILT == ["bronze/day2", "silver/readings", "gold/daily"]   # gold/unrelated not rebuilt
         assert ticks[0]["work"] == {"silver/readings": {"rows_merged_now": 1}}   # what it says it did now
+        # CPU seconds per step, recorded as the steps run (the fair figure on a loaded machine)
+        assert set(ticks[0]["step_cpu_s"]) == {"silver__readings", "gold__daily"}
+        assert all(v >= 0 for v in ticks[0]["step_cpu_s"].values())
+        assert "handle_new_event" not in vars(instance)          # the recorder is removed after the ticks
         again, _, _ = run_ticks(defs, instance, cursor, print, job_name="toy_marts")
         assert again[0]["assets"] == []                             # nothing new: nothing runs
 
