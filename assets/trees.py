@@ -31,6 +31,7 @@ from transforms import trees as T
 from transforms.geo import wkt_coords
 
 from . import ml
+from . import trees_tiles as TP
 from .citizens import resident_reports
 from .communes import placed
 from .lake import Lake, LakeResource, move_to_quarantine, image_metadata, table_metadata
@@ -94,20 +95,6 @@ def _load_avg() -> str:
         return "n/a"
 
 
-def _write_points(lk: Lake, table, epoch: str, tile_id: str) -> None:
-    """Replace one tile-epoch partition of silver/lidar_points in one commit (idempotent)."""
-    from deltalake import write_deltalake
-
-    uri = lk.uri("silver", "lidar_points")
-    if not lk.exists("silver", "lidar_points"):
-        lk._retry(lambda: write_deltalake(uri, table, mode="append", partition_by=["epoch", "tile_id"],
-                                          storage_options=lk.storage_options))
-        return
-    pred = f"epoch = '{epoch}' AND tile_id = '{tile_id}'"
-    lk._retry(lambda: write_deltalake(uri, table, mode="overwrite", predicate=pred, partition_by=["epoch", "tile_id"],
-                                      storage_options=lk.storage_options))
-
-
 # ---------------------------------------------------------------- points, ground, heights, rasters
 
 @_asset(["silver", "lidar_points"], [silver_key("lidar_tiles"), bronze("lidar_tiles")],
@@ -122,14 +109,11 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     done = lk.read_or_empty("silver", "lidar_tile_products", T.TILE_PRODUCTS)
     todo = T.tiles_to_process(tiles, checks, done, P.RASTER_VERSION)
     t0 = time.perf_counter()
-    rows, bad = [], []
-    for r in todo.iter_rows(named=True):
-        row, reason = _process_tile(lk, lake, r)
-        if reason:   # the tile is quarantined with the reason, the rest go on
-            bad.append(T.tile_quarantine_row(r, reason, lake.landing, _quarantine_tile(lake, r), context.run_id))
-            context.log.warning(reason)
-        else:
-            rows.append(row)
+    # tiles over INGEST_WORKERS processes (assets/trees_tiles.py), their points written here in order
+    rows, failed = TP.tile_points(lk, lake.landing, todo, lake.ingest_workers)
+    bad = [T.tile_quarantine_row(r, reason, lake.landing, _quarantine_tile(lake, r), context.run_id) for r, reason in failed]
+    for _r, reason in failed:   # quarantined with the reason, the rest landed
+        context.log.warning(reason)
     lk.quarantine(bad)
     if rows:   # the per-tile summary is small: rewritten whole (also upgrades a table of an older schema)
         lk.overwrite("silver", "lidar_tile_products", T.merge_tile_products(done, rows))
@@ -139,27 +123,8 @@ def lidar_points(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     return dg.MaterializeResult(metadata=table_metadata(products, extra={
         "tiles_processed": len(rows), "tiles_skipped_unchanged": tiles.height - todo.height,
         "tiles_quarantined": len(bad), "points_processed": n_points, "seconds": round(dt, 2),
-        "points_per_s": round(n_points / dt) if dt > 0 and n_points else 0, "load_average": _load_avg()}))
-
-
-def _process_tile(lk: Lake, lake: LakeResource, r: dict) -> tuple[dict | None, str | None]:
-    """Points, ground, heights and rasters of one registered tile, written to the lake: its
-    lidar_tile_products row, or the reason it could not be read."""
-    from models.lidar.tiles import read_las
-
-    path = lake.landing / r["source_file"]
-    t = time.perf_counter()
-    try:
-        tp = read_las(path)
-        if r["crs_epsg"] != TT.L93:   # declared in another CRS: points to Lambert-93 like its bounds
-            tp.x, tp.y = TT.to_lambert93(tp.x, tp.y, r["crs_epsg"])
-        row, table, rasters = P.process_tile(tp, r)
-        row["rasters_path"] = lk.files.put_bytes(f"silver/lidar_rasters/{r['epoch']}/{r['tile_id']}.npz",
-                                                 rasters.to_npz())   # local disk or object store
-    except Exception as exc:  # noqa: BLE001 - reported as the tile's quarantine reason
-        return None, f"{r['source_file']}: unreadable at the points step ({type(exc).__name__}: {exc})"
-    _write_points(lk, table, r["epoch"], r["tile_id"])
-    return {**row, "seconds": round(time.perf_counter() - t, 3)}, None
+        "points_per_s": round(n_points / dt) if dt > 0 and n_points else 0, "load_average": _load_avg(),
+        "ingest_workers": lake.ingest_workers}))
 
 
 def _quarantine_tile(lake: LakeResource, r: dict):
@@ -175,10 +140,12 @@ def tree_detections(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     lk = lake.lake()
     products = lk.read("silver", "lidar_tile_products")
     t = time.perf_counter()
-    det = P.detect_all(lk.files.localise(products, "rasters_path"))
+    # jobs of whole tile columns over INGEST_WORKERS processes (assets/trees_tiles.py); a failure raises
+    det = TP.tree_detections(lk.files.localise(products, "rasters_path"), lake.ingest_workers)
     lk.overwrite("silver", "tree_detections", det)
     return dg.MaterializeResult(metadata=table_metadata(det, extra={
-        "seconds": round(time.perf_counter() - t, 2), "tiles": products.height,
+        "seconds": round(time.perf_counter() - t, 2), "tiles": products.height, "load_average": _load_avg(),
+        "ingest_workers": lake.ingest_workers,
         "trees_per_epoch": dg.MetadataValue.json(det.group_by("epoch").len().sort("epoch").to_dicts())}))
 
 

@@ -1,7 +1,7 @@
 """Evaluate the tree twin against the simulator's truth, and time it.
 
     .venv/bin/python bench/trees_eval.py [--profile demo|tiny|city] [--seed 2718] [--skip-speed]
-                                         [--workdir /tmp/trees_eval] [--keep]
+                                         [--workdir /tmp/trees_eval] [--keep] [--workers 2]
 
 1. **Accuracy** on a city simulated with a seed the code was never tuned on (default 2718; 9173,
    the default until 2026-11-26, was looked at to fix one failure): the
@@ -217,25 +217,38 @@ def detection_scores(twin: pl.DataFrame, truth: pl.DataFrame, gate: float = 3.0,
     return out
 
 
-def run_chain(landing: Path, truth_dir: Path, city, work: Path) -> tuple[dict, dict]:
-    """Tiles to marts with the assets' functions; returns (timings s, products)."""
+def raster_job(job: tuple[dict, str]) -> dict:
+    """Points, heights and rasters of one tile (rasters written under ``work``): its products row."""
+    r, work = job
+    row, _table, rasters = P.process_tile(read_las(r["source_file"]), r)
+    npz = Path(work) / "rasters" / r["epoch"] / f"{r['tile_id']}.npz"
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    npz.write_bytes(rasters.to_npz())
+    return {**row, "rasters_path": str(npz)}
+
+
+def run_chain(landing: Path, truth_dir: Path, city, work: Path, workers: int = 1) -> tuple[dict, dict]:
+    """Tiles to marts with the assets' functions; returns (timings s, products). With ``workers``
+    > 1 the tiles' rasters and the detection run on that many processes, as the assets do with
+    INGEST_WORKERS (assets/tile_pool.py; the same detections)."""
+    from assets.tile_pool import map_jobs
+    from assets.trees_tiles import tree_detections
+
     times = {}
     frames = city_frames(city)
     t = time.perf_counter()
     tiles = tiles_frame(landing)
-    rows, n_points = [], 0
-    for r in tiles.iter_rows(named=True):
-        tp = read_las(r["source_file"])
-        row, _table, rasters = P.process_tile(tp, r)
-        npz = work / "rasters" / r["epoch"] / f"{r['tile_id']}.npz"
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        npz.write_bytes(rasters.to_npz())
-        rows.append({**row, "rasters_path": str(npz)})
-        n_points += row["points"]
+    rows = []
+    for _i, status, value in map_jobs("trees_eval:raster_job", [(r, str(work)) for r in tiles.iter_rows(named=True)],
+                                      workers=workers):
+        if status != "ok":
+            raise RuntimeError(value)
+        rows.append(value)
     products = pl.DataFrame(rows)
+    n_points = int(products["points"].sum())
     times["points_heights_rasters"] = time.perf_counter() - t
     t = time.perf_counter()
-    det = P.detect_all(products)
+    det = tree_detections(products, workers)
     times["detection_crowns_metrics"] = time.perf_counter() - t
     t = time.perf_counter()
     register = register_frame(landing, frames["quartiers"])
@@ -282,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default="/tmp/trees_eval")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--keep", action="store_true", help="reuse a simulation already in the workdir")
+    ap.add_argument("--workers", type=int, default=1, help="processes for the rasters and the detection (as "
+                    "INGEST_WORKERS in the assets); 1: in this process")
     args = ap.parse_args(argv)
     from models.simulator.city import build_city
     from models.simulator.trees import simulate_trees
@@ -296,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = simulate_trees(city, landing, truth_dir)
         print(f"simulated {args.profile} seed {args.seed}: {stats} in {time.perf_counter() - t:.1f} s")
     t0 = time.perf_counter()
-    times, prod = run_chain(landing, truth_dir, city, work)
+    times, prod = run_chain(landing, truth_dir, city, work, args.workers)
     total = time.perf_counter() - t0
     truth = prod["truth"].with_columns(pl.col("x_2154", "y_2154", "height_m", "crown_diameter_m").cast(pl.Float64, strict=False))
     t = time.perf_counter()
@@ -351,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
           f"simulator's truth ({sum(c['support'] for c in u['per_class'].values())} tree-epochs): accuracy "
           f"{u['accuracy']:.3f}, macro F1 {u['macro_f1']:.3f}, declining recall {u['declining_recall']:.3f}")
     print(f"  risk: {prod['risk'].group_by('risk_rating').len().sort('risk_rating').to_dicts()}; plan {prod['plan_info']}")
-    result = {"profile": args.profile, "seed": args.seed, "chain_seconds": total, "steps": times, "scores": scores,
+    result = {"profile": args.profile, "seed": args.seed, "workers": args.workers, "chain_seconds": total, "steps": times, "scores": scores,
               "vitality": prod["metrics"]["test"], "vitality_uninspected_vs_truth": prod["metrics"]["uninspected_vs_truth"],
               "points": prod["points"], "load_average_end": load_average()}
     if not args.skip_speed:

@@ -31,6 +31,8 @@ ENVIRON_ALLOWED = {
                        "is read",
     "assets/parse_pool.py": "sets the thread limits of its own parser worker processes (as guard.py does for its "
                             "child); no setting is read",
+    "assets/tile_pool.py": "sets the thread limits of its own tile worker processes (as parse_pool.py does); no "
+                           "setting is read",
     "models/documents/embed.py": "switches transformers to offline mode before it is imported; DOCS_EMBED_THREADS, "
                                  "a benchmark knob",
 }

@@ -56,39 +56,99 @@ def process_tile(tp: TilePoints, r: dict, res: float = 0.5) -> tuple[dict, pa.Ta
 
 
 def detect_all(products: pl.DataFrame, cfg: DetectConfig = DetectConfig()) -> pl.DataFrame:
-    """Trees of every processed tile, epoch by epoch, each tile on a mosaic with its neighbours.
-    Tiles are visited west to east and only the rasters within one tile of the current column
-    stay loaded, so memory stays at about three columns of tiles."""
+    """Trees of every processed tile, epoch by epoch, each tile on a mosaic with its neighbours,
+    in one process: :func:`detection_jobs` with one job per epoch, each run by
+    :func:`detect_job`, then :func:`gather_detections`. ``assets/tile_pool.py`` runs the same
+    jobs, cut smaller, over several processes, with the same result."""
+    return gather_detections([f for j in detection_jobs(products) for f in detect_job({**j, "cfg": cfg})])
+
+
+def _tile_origins(p: pl.DataFrame) -> dict[tuple[int, int], tuple[str, str]]:
+    return {(round(a), round(b)): (t, path) for a, b, t, path in
+            p.select("origin_x", "origin_y", "tile_id", "rasters_path").iter_rows()}
+
+
+def detection_jobs(products: pl.DataFrame, min_tiles: int | None = None) -> list[dict]:
+    """The tiles of ``products`` in the order the detections are reported (epoch, then west to
+    east, then south to north), cut into jobs of whole columns of tiles holding at least
+    ``min_tiles`` tiles (None: one job per epoch). A job names its tiles and every raster their
+    detection reads: the neighbours in the same scan within one tile (the mosaic) and the same
+    places in the previous and the next scan (``canopy_prev_m``, ``canopy_next_m``). A tile's
+    trees depend on those rasters only, so any cut gives the same detections."""
+    step = round(TILE_SIZE_M)
+    epochs = sorted(products["epoch"].unique().to_list())
+    by_epoch = {ep: _tile_origins(products.filter(pl.col("epoch") == ep)) for ep in epochs}
+    jobs = []
+    for k, ep in enumerate(epochs):
+        where = by_epoch[ep]
+        columns: dict[int, list] = {}
+        for key in sorted(where):
+            columns.setdefault(key[0], []).append(key)
+        groups, cur = [], []
+        for ox in sorted(columns):
+            cur += columns[ox]
+            if min_tiles is not None and len(cur) >= min_tiles:
+                groups.append(cur)
+                cur = []
+        if cur:
+            groups.append(cur)
+        for keys in groups:
+            lo, hi = keys[0][0] - step, keys[-1][0] + step
+
+            def near(w, lo=lo, hi=hi):   # the rasters of the columns lo..hi of one scan
+                return {key: path for key, (_t, path) in w.items() if lo <= key[0] <= hi}
+            jobs.append({"epoch": ep, "tiles": [(ox, oy, where[(ox, oy)][0]) for ox, oy in keys],
+                         "rasters": near(where),
+                         "prev": near(by_epoch[epochs[k - 1]]) if k > 0 else None,
+                         "next": near(by_epoch[epochs[k + 1]]) if k + 1 < len(epochs) else None})
+    return jobs
+
+
+def detect_job(job: dict) -> list[pl.DataFrame]:
+    """The trees of one job of :func:`detection_jobs` (``job["cfg"]``: a :class:`DetectConfig`,
+    the default when absent): one frame per tile, in the job's order, with the trees' canopy
+    height in the other scans. Tiles are visited west to east and only the rasters within one tile
+    of the current column stay loaded, so memory stays at about three columns of tiles per scan."""
+    cfg = job.get("cfg") or DetectConfig()
+    ep, where = job["epoch"], job["rasters"]
+    scans = {"this": where, "prev": job["prev"], "next": job["next"]}
+    step = round(TILE_SIZE_M)
+    cache: dict = {}
+
+    def get(key, scan="this"):   # another scan's tile: only its canopy height model is read
+        if (scan, key) not in cache:
+            cache[(scan, key)] = TileRasters.from_npz(scans[scan][key]) if scan == "this" else _chm_only(scans[scan][key])
+        return cache[(scan, key)]
+
     frames = []
-    for ep in sorted(products["epoch"].unique().to_list()):
-        p = products.filter(pl.col("epoch") == ep).sort("origin_x", "origin_y")
-        where = {(round(a), round(b)): path for a, b, path in p.select("origin_x", "origin_y", "rasters_path").iter_rows()}
-        ids = {(round(a), round(b)): t for a, b, t in p.select("origin_x", "origin_y", "tile_id").iter_rows()}
-        cache: dict = {}
-        step = round(TILE_SIZE_M)
-        for (ox, oy), path in sorted(where.items()):
-            for k in [k for k in cache if k[0] < ox - step]:
-                del cache[k]
-            def get(key):  # noqa: E306
-                if key not in cache:
-                    cache[key] = TileRasters.from_npz(where[key])
-                return cache[key]
-            nbs = [get((ox + dx, oy + dy)) for dx in (-step, 0, step) for dy in (-step, 0, step)
-                   if (dx or dy) and (ox + dx, oy + dy) in where]
-            m = mosaic(get((ox, oy)), nbs, cfg.buffer)
-            d = detect_trees(m, (ox, oy, ox + step, oy + step), cfg)
-            n = len(d["x"])
-            frames.append(pl.DataFrame({"epoch": [ep] * n, "tile_id": [ids[(ox, oy)]] * n,
-                                        "detection_id": [f"{ep}:{ids[(ox, oy)]}:{i + 1}" for i in range(n)],
-                                        **{c: d[c] for c in TREE_COLUMNS + SCENE_COLUMNS}},
-                                       schema_overrides={"position_source": pl.Utf8, "height_reading": pl.Utf8,
-                                                         "detection_path": pl.Utf8}, strict=False))
+    for ox, oy, tile_id in job["tiles"]:
+        for k in [k for k in cache if k[1][0] < ox - step]:
+            del cache[k]
+        nbs = [get((ox + dx, oy + dy)) for dx in (-step, 0, step) for dy in (-step, 0, step)
+               if (dx or dy) and (ox + dx, oy + dy) in where]
+        m = mosaic(get((ox, oy)), nbs, cfg.buffer)
+        d = detect_trees(m, (ox, oy, ox + step, oy + step), cfg)
+        n = len(d["x"])
+        x, y = np.asarray(d["x"], float), np.asarray(d["y"], float)
+        frames.append(pl.DataFrame({"epoch": [ep] * n, "tile_id": [tile_id] * n,
+                                    "detection_id": [f"{ep}:{tile_id}:{i + 1}" for i in range(n)],
+                                    **{c: d[c] for c in TREE_COLUMNS + SCENE_COLUMNS}},
+                                   schema_overrides={"position_source": pl.Utf8, "height_reading": pl.Utf8,
+                                                     "detection_path": pl.Utf8}, strict=False)
+                      .with_columns(pl.Series("canopy_prev_m", _canopy_in(job["prev"], lambda k: get(k, "prev"), x, y)),
+                                    pl.Series("canopy_next_m", _canopy_in(job["next"], lambda k: get(k, "next"), x, y))))
+    return frames
+
+
+def gather_detections(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The tiles' frames of :func:`detect_job`, in job order, as ``silver/tree_detections``."""
     if not frames:
         return pl.DataFrame(schema={"epoch": pl.Utf8, "tile_id": pl.Utf8, "detection_id": pl.Utf8})
     out = pl.concat(frames, how="diagonal_relaxed")
-    out = out.with_columns(pl.col(c).cast(pl.Float64) for c in TREE_COLUMNS + SCENE_COLUMNS
-                           if c not in ("position_source", "occluded", "height_reading", "detection_path"))
-    return other_epoch_canopy(out, products)
+    cast = [c for c in TREE_COLUMNS + SCENE_COLUMNS
+            if c not in ("position_source", "occluded", "height_reading", "detection_path")]
+    return out.with_columns(pl.col(c).cast(pl.Float64) for c in cast).select(
+        pl.exclude("canopy_prev_m", "canopy_next_m"), "canopy_prev_m", "canopy_next_m")
 
 
 def canopy_at(r: TileRasters, x: np.ndarray, y: np.ndarray, radius: float = 1.0) -> np.ndarray:
@@ -109,33 +169,31 @@ def canopy_at(r: TileRasters, x: np.ndarray, y: np.ndarray, radius: float = 1.0)
         return np.nanmedian(v, axis=1)
 
 
-def other_epoch_canopy(det: pl.DataFrame, products: pl.DataFrame, radius: float = 1.0) -> pl.DataFrame:
-    """Adds ``canopy_prev_m`` and ``canopy_next_m``: the median canopy height (m) within
-    ``radius`` m of each tree's position in the previous and in the next scan (NaN where that
-    scan has no tile there). The 4D step reads them before calling a tree felled (the canopy is
-    still there: the detector missed it) or new (it was already there)."""
-    epochs = sorted(det["epoch"].unique().to_list())
-    where = {(e, round(a), round(b)): path for e, a, b, path in
-             products.select("epoch", "origin_x", "origin_y", "rasters_path").iter_rows()}
+def _chm_only(path: str) -> TileRasters:
+    """A tile's rasters with only the canopy height model loaded (what :func:`canopy_at` reads)."""
+    z = np.load(path)
+    xmin, ymax, res = (float(v) for v in z["meta"])
+    empty = np.zeros(0)
+    return TileRasters(xmin, ymax, res, z["chm"], *([empty] * 7))
+
+
+def _canopy_in(other: dict | None, get, x: np.ndarray, y: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    """The median canopy height (m) within ``radius`` m of each tree's position (:func:`canopy_at`)
+    in another scan (``other``: tile origin -> rasters path, loaded by ``get(origin)``; None: no
+    such scan), read on that scan's tile holding the position; NaN where that scan has no tile
+    there. The 4D step reads them before calling a tree felled (the canopy is still there: the
+    detector missed it) or new (it was already there)."""
+    out = np.full(len(x), np.nan)
+    if other is None or not len(x):
+        return out
     step = round(TILE_SIZE_M)
-    prev = np.full(det.height, np.nan)
-    nxt = np.full(det.height, np.nan)
-    ep = det["epoch"].to_numpy()
-    x, y = det["x"].to_numpy().astype(float), det["y"].to_numpy().astype(float)
     ox = (np.floor(x / step) * step).astype(np.int64)
     oy = (np.floor(y / step) * step).astype(np.int64)
-    for k, e in enumerate(epochs):
-        for other, target in ((epochs[k - 1] if k > 0 else None, prev), (epochs[k + 1] if k + 1 < len(epochs) else None, nxt)):
-            if other is None:
-                continue
-            m = ep == e
-            for a, b in set(zip(ox[m].tolist(), oy[m].tolist())):
-                path = where.get((other, a, b))
-                if path is None:
-                    continue
-                sel = np.flatnonzero(m & (ox == a) & (oy == b))
-                target[sel] = canopy_at(TileRasters.from_npz(path), x[sel], y[sel], radius)
-    return det.with_columns(pl.Series("canopy_prev_m", prev), pl.Series("canopy_next_m", nxt))
+    for a, b in sorted(set(zip(ox.tolist(), oy.tolist()))):
+        if (a, b) in other:
+            sel = np.flatnonzero((ox == a) & (oy == b))
+            out[sel] = canopy_at(get((a, b)), x[sel], y[sel], radius)
+    return out
 
 
 # ---------------------------------------------------------------- 4D twin
