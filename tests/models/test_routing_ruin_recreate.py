@@ -10,15 +10,7 @@ from models.routing import VRPProblem, check_routes, routes_distance, solve
 from models.routing import ruin_recreate as rr
 from models.routing.construction import route_feasible, savings_routes
 from models.routing.whole_plan import solve_ruin_recreate, solve_with_ortools
-
-
-def _problem(n: int, vehicles: int, capacity: int, seed: int, **kw) -> VRPProblem:
-    rng = np.random.default_rng(seed)
-    xy = np.vstack([[50, 50], rng.uniform(0, 100, size=(n, 2))])
-    d = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
-    dem = [0] + [int(v) for v in rng.integers(1, 10, size=n)]
-    return VRPProblem(distance=d, vehicle_capacities=[capacity] * vehicles, demands=dem, coords=xy,
-                      name=f"rand{n}", **kw)
+from tests.models.test_routing_large import _problem
 
 
 def _chain(p: VRPProblem, iterations: int, seed: int, start=None):
