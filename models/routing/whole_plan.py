@@ -3,7 +3,7 @@
 * :func:`solve_ruin_recreate` (220 stops or more): savings construction, then two SISR chains
   (seeds 1 and 2) on the two cores from it, the better kept, then the route-pair descent of
   :mod:`models.routing.interroute`. It replaces the OR-Tools sector passes for these problems
-  (measured in docs/routing.md; they stay for problems with time windows or a shift).
+  (measured in docs/routing.md; they stay for problems with time windows).
 * :func:`solve_with_ortools` (under 220 stops): OR-Tools' iterated local search (the first of the
   default pair) on one core beside one SISR chain from the savings plan on the other; the better
   plan is kept.
