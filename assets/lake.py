@@ -245,6 +245,7 @@ class LakeResource(dg.ConfigurableResource):
     storage_options_json: str = "{}"
     city_profile: str = "demo"                    # CITY_PROFILE: sizes the solvers' work limits
     roads_repair_budget_eur: float | None = None  # ROADS_REPAIR_BUDGET_EUR
+    roads_plan_date: str | None = None            # ROADS_PLAN_DATE (ISO date; None: the build's UTC date)
     pii_hash_key: str = ""                        # CANNES_PII_HASH_KEY (by reference: never shown in the UI)
     ingest_workers: int = 2                       # INGEST_WORKERS: parser processes per bronze run (batches)
     ingest_batch_files: int = 100                 # INGEST_BATCH_FILES: deliveries per run of a batched source

@@ -16,7 +16,7 @@ import io
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -421,6 +421,12 @@ def road_damage_hotspots(lake: Lake):
 # Repair plan (CP-SAT) and crew days (OR-Tools routing)
 # --------------------------------------------------------------------------------------------
 
+def plan_day(setting: str | None) -> date:
+    """The day the repair plan is made on (crew day 1 is the first working day after it): the
+    ROADS_PLAN_DATE setting when given, else today's UTC date."""
+    return date.fromisoformat(setting) if setting else datetime.now(timezone.utc).date()
+
+
 def repair_budget(options: pl.DataFrame, budget_eur: float | None = None) -> float:
     """The season's budget: `budget_eur` (settings: ROADS_REPAIR_BUDGET_EUR) when set, else
     BUDGET_SHARE of resurfacing every option's segment, to the nearest 1,000 EUR."""
@@ -456,8 +462,8 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
         # a failed solve never replaces the last good plan: fail visibly, both tables untouched
         raise dg.Failure(f"repair plan not solved ({res.status}: {res.notes}); the previous plan is kept",
                          metadata={"solver_status": res.status, "kept_previous_plan": True})
-    plan = T.repair_plan_table(opts, values, res.chosen, budget, res.status, res.gap, res.best_bound,
-                               datetime.now(timezone.utc).date())
+    planned_on = plan_day(lake.roads_plan_date)
+    plan = T.repair_plan_table(opts, values, res.chosen, budget, res.status, res.gap, res.best_bound, planned_on)
     stops, info = crew_days(plan.select("x_2154", "y_2154").to_numpy(), plan["crew_hours"].to_list(),
                             _depot_xy(lk, plan)) if plan.height else ([], {"days": 0, "status": "NO_SITES", "found": True})
     if not info.get("found", True):
@@ -476,7 +482,8 @@ def road_repair_plan(context: dg.AssetExecutionContext, lake: LakeResource):
     yield dg.MaterializeResult(asset_key=gold_key("road_repair_plan"), metadata=table_metadata(plan, extra={
         "budget_eur": budget, "planned_cost_eur": res.cost, "solver_status": res.status,
         "solver_gap": round(res.gap, 6), "objective": round(res.objective, 3), "best_bound": round(res.best_bound, 3),
-        "solver_seconds": round(res.wall_s, 2), "options_considered": opts.height}))
+        "solver_seconds": round(res.wall_s, 2), "options_considered": opts.height, "planned_on": str(planned_on),
+        "planned_on_source": "ROADS_PLAN_DATE" if lake.roads_plan_date else "the build's UTC date"}))
     yield dg.MaterializeResult(asset_key=gold_key("road_crew_days"), metadata=table_metadata(days, extra={
         k: (v if isinstance(v, (int, float, str)) else json.dumps(v)) for k, v in info.items()}))
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +89,9 @@ def main() -> int:
     env = {**os.environ, "CITY_PROFILE": args.profile, "SEED": str(args.seed),
            "LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
            "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep),
+           # both runs plan the road repairs on the same day, even past midnight (crew dates follow it)
+           "ROADS_PLAN_DATE": os.environ.get("ROADS_PLAN_DATE") or datetime.now(timezone.utc).date().isoformat()}
     serving = base / "serving" / "cannes.duckdb"
     print(f"profile {args.profile}, seed {args.seed}, lake {base}; load: {os.getloadavg()}")
 

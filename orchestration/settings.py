@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +37,10 @@ class Settings:
     # the season's road repair budget in EUR (ROADS_REPAIR_BUDGET_EUR); None: a share of the
     # cost of resurfacing every graded segment (assets/roads.py BUDGET_SHARE)
     roads_repair_budget_eur: float | None = None
+    # the day the road repair plan is made on, ISO date (ROADS_PLAN_DATE): crew day 1 is the first
+    # working day after it; None: the build's UTC date (a build that crosses midnight, or a re-run
+    # on another day, dates the crews from the later day)
+    roads_plan_date: str | None = None
     # the optional chat endpoint of the DSP reports' narrative (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY,
     # LLM_TIMEOUT_S; models/admin/narrative.py); None: off. Not in repr: it may hold an API key.
     llm_endpoint: dict | None = field(default=None, repr=False)
@@ -67,6 +72,12 @@ class Settings:
             repair_budget = float(budget) if budget else None
         except ValueError as exc:
             raise ValueError(f"ROADS_REPAIR_BUDGET_EUR={budget!r}: expected a number of euros") from exc
+        plan_date = env.get("ROADS_PLAN_DATE", "").strip() or None
+        if plan_date is not None:
+            try:
+                plan_date = date.fromisoformat(plan_date).isoformat()
+            except ValueError as exc:
+                raise ValueError(f"ROADS_PLAN_DATE={plan_date!r}: expected an ISO date (YYYY-MM-DD)") from exc
 
         def local(uri: str) -> str:
             return uri if _is_remote(uri) else str(Path(uri.removeprefix("file://")).resolve())
@@ -80,6 +91,7 @@ class Settings:
             seed=seed,
             storage_options=storage_options,
             roads_repair_budget_eur=repair_budget,
+            roads_plan_date=plan_date,
             llm_endpoint=endpoint_from_env(env),
             pii_hash_key=env.get("CANNES_PII_HASH_KEY", ""),
             dagster_profile=_profile(env.get("DAGSTER_PROFILE", "sqlite")),
@@ -114,6 +126,7 @@ class Settings:
         return LakeResource(lake_uri=self.lake_uri, landing_uri=self.landing_uri,
                             storage_options_json=json.dumps(self.storage_options),
                             city_profile=self.city_profile, roads_repair_budget_eur=self.roads_repair_budget_eur,
+                            roads_plan_date=self.roads_plan_date,
                             # the secret by reference: Dagster resolves it in the run, the UI never shows it
                             pii_hash_key=dg.EnvVar("CANNES_PII_HASH_KEY") if self.pii_hash_key else "",
                             ingest_workers=self.ingest_workers, ingest_batch_files=self.ingest_batch_files)

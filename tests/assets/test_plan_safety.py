@@ -29,6 +29,23 @@ def roads_lake(tmp_path):
     return lk, LakeResource(lake_uri=str(tmp_path / "lake"), landing_uri=str(tmp_path / "landing"))
 
 
+def test_plan_date_setting_dates_the_plan(roads_lake):
+    """ROADS_PLAN_DATE (via the resource) is the plan's date, so two builds on either side of
+    midnight date the crews alike; without it the build's UTC date."""
+    from datetime import date, datetime, timezone
+
+    from assets.lake import LakeResource
+    from assets.roads import plan_day, road_repair_plan
+
+    lk, res = roads_lake
+    assert plan_day(None) == datetime.now(timezone.utc).date()
+    pinned = LakeResource(lake_uri=res.lake_uri, landing_uri=res.landing_uri, roads_plan_date="2027-01-08")
+    out = dg.materialize([road_repair_plan], resources={"lake": pinned})
+    assert set(lk.read("gold", "road_repair_plan")["planned_on"]) == {date(2027, 1, 8)}
+    meta = out.asset_materializations_for_node(road_repair_plan.op.name)[0].metadata
+    assert meta["planned_on"].value == "2027-01-08" and meta["planned_on_source"].value == "ROADS_PLAN_DATE"
+
+
 def test_failed_crew_solve_keeps_the_previous_plan(roads_lake, monkeypatch):
     import models.roads.repair as R
     from assets.roads import CHECKS, road_repair_plan

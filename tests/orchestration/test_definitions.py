@@ -53,6 +53,11 @@ def test_settings_defaults_and_errors(tmp_path):
         Settings.from_env({"CITY_PROFILE": "paris"})
     with pytest.raises(ValueError, match="SEED"):
         Settings.from_env({"SEED": "x"})
+    assert s.roads_plan_date is None
+    assert Settings.from_env({"ROADS_PLAN_DATE": " 2027-01-08 "}).roads_plan_date == "2027-01-08"
+    assert Settings.from_env({"ROADS_PLAN_DATE": "2027-01-08"}).lake_resource().roads_plan_date == "2027-01-08"
+    with pytest.raises(ValueError, match="ROADS_PLAN_DATE"):
+        Settings.from_env({"ROADS_PLAN_DATE": "08/01/2027"})
 
 
 def test_build_definitions_uses_the_given_settings(tmp_path):
