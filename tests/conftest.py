@@ -4,6 +4,7 @@ import os
 import socket
 import sys
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,10 @@ def tiny_city_env(base: Path, seed: str = "11"):
     file, Dagster instance), set for the block and restored after it."""
     env = {"LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
            "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
-           "CITY_PROFILE": "tiny", "SEED": seed}
+           "CITY_PROFILE": "tiny", "SEED": seed,
+           # the road repair plan's date, fixed for the block: two runs either side of midnight
+           # date the crews (and gold/works_coordination) alike
+           "ROADS_PLAN_DATE": datetime.now(timezone.utc).date().isoformat()}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
