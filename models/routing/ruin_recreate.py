@@ -17,12 +17,12 @@ mode), the stop.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from typing import Sequence
 
 import numpy as np
 
+from models.routing.pools import spawn_pool
 from models.routing.problem import VRPProblem
 
 __all__ = ["supported", "PlainArrays", "run_chain", "improve_plan", "iterations_for", "warm_up",
@@ -180,7 +180,7 @@ def improve_plan(problem: VRPProblem, routes: Sequence[Sequence[int]], iteration
     jobs = [(problem, [list(r) for r in routes if r], iterations, s, params, deadline, wall_clock_stop)
             for s in seeds]
     if workers > 1 and len(jobs) > 1:
-        with mp.get_context("spawn").Pool(processes=min(workers, len(jobs))) as pool:
+        with spawn_pool(min(workers, len(jobs))) as pool:
             results = pool.map(_chain_worker, jobs)
     else:
         results = [_chain_worker(j) for j in jobs]

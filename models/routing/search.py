@@ -19,6 +19,7 @@ from models.routing.config import (
     ils_available,
 )
 from models.routing.model import _build_model, _routes_to_model_indices
+from models.routing.pools import kill_pool
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 
 
@@ -284,13 +285,9 @@ def solve_parallel(
                     lost.append(name)
         finally:
             if lost:
-                for proc in list(getattr(pool, "_pool", [])):
-                    proc.kill()  # SIGKILL: a stuck search cannot ignore it
-                pool.terminate()
+                kill_pool(pool)  # SIGKILL: a stuck search cannot ignore it
             else:
-                # idle workers leave on the close sentinel; no signal needed (a process whose
-                # parent ignores SIGTERM passes that on to spawned children, and Pool.terminate
-                # would then wait forever for them)
+                # idle workers leave on the close sentinel; no signal needed (models/routing/pools.py)
                 pool.close()
                 pool.join()
     except (AssertionError, OSError) as exc:

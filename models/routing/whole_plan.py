@@ -24,6 +24,7 @@ from models.routing.checks import _describe_route, check_routes
 from models.routing.config import WORKER_GRACE_S, default_configs
 from models.routing.construction import route_feasible, savings_routes
 from models.routing.interroute import improve_routes
+from models.routing.pools import kill_pool, spawn_pool
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 from models.routing import ruin_recreate as rr
 
@@ -129,7 +130,7 @@ def solve_with_ortools(problem: VRPProblem, time_limit_s: float, workers: int = 
     cfg = default_configs(problem)[0]
     deadline = t0 + time_limit_s
     if workers > 1:
-        with mp.get_context("spawn").Pool(processes=1) as pool:
+        with spawn_pool(1) as pool:
             pending = pool.apply_async(_ortools_worker, ((problem, cfg, deadline, solution_limit),))
             sisr = solve_ruin_recreate(problem, time_limit_s, workers=1, solution_limit=solution_limit, start=start,
                                        seeds=(1,))
@@ -137,6 +138,7 @@ def solve_with_ortools(problem: VRPProblem, time_limit_s: float, workers: int = 
                 ours = pending.get(timeout=max(1.0, deadline - time.time()) + WORKER_GRACE_S)
             except mp.TimeoutError:
                 ours = None
+                kill_pool(pool)     # the search is stuck: it must not hold the plan back
     else:
         ours = solve_single(problem, cfg, deadline=t0 + time_limit_s / 2 if solution_limit is None else deadline,
                             solution_limit=solution_limit)

@@ -118,3 +118,25 @@ def test_small_plain_problem_keeps_the_better_of_ortools_and_the_chain():
     # time windows keep the OR-Tools pair
     q = _problem(40, 10, 35, seed=9, time_windows=[(0, 10**6)] * 41)
     assert "sisr-seed1" not in {r["config"] for r in solve(q, time_limit_s=60, solution_limit=100).runs}
+
+
+
+def test_parallel_paths_never_rely_on_sigterm(monkeypatch):
+    """Pools end with close + join, never Pool.terminate, whose SIGTERM a worker spawned by a
+    process that ignores SIGTERM (Dagster maps it to SIGINT's handler, which a shell's background
+    job ignores) ignores too: one pytest-xdist worker waited forever in the two chains' pool on 7
+    December (a race: the pool's own lock taken before the last worker read its sentinel)."""
+    from multiprocessing.pool import Pool
+
+    from models.routing.construction import savings_routes
+    from models.routing.ruin_recreate import improve_plan
+
+    calls = []
+    real = Pool.terminate
+    monkeypatch.setattr(Pool, "terminate", lambda self: (calls.append(self), real(self))[1])
+    p = _problem(60, 15, 40, seed=3)
+    routes, infos = improve_plan(p, savings_routes(p), 500, workers=2)
+    assert len(infos) == 2 and sorted(c for r in routes for c in r) == list(range(1, 61))
+    s = solve_with_ortools(p, 60, workers=2, solution_limit=20)
+    assert s.feasible
+    assert calls == []
