@@ -59,8 +59,11 @@ def shipped_metrics() -> dict:
 # it changes the trained floats: the same five steps on 1 and on 2 threads differ by up to 0.009
 # in a weight (measured 6 December). It used to follow the load average (1 thread
 # on a busy machine, one per core otherwise), so the same data and version could hold different
-# weights depending on how busy the machine was at training time. One thread costs about the same
-# wall clock on this small net (0.29 s vs 0.31 s for five steps of 16 crops, idle) and half the CPU.
+# weights depending on how busy the machine was at training time. Any fixed count is reproducible;
+# one is the count that stays fast on a busy machine (OpenMP threads spin waiting for a core another
+# process holds). On an idle 2-core machine two threads train about 1.6-2x faster (20 steps of 16
+# crops of 128 x 384: 1.55-1.63 s on one thread, 0.74-0.99 s on two, 7 December); the demo city's
+# fine-tuning took 142 s on one thread in an idle `make run`.
 TRAINING_THREADS = 1
 
 
