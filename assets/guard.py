@@ -14,7 +14,6 @@ records out); the child imports only transforms/ and what the parser needs.
 
 import os
 import pickle
-import resource
 import signal
 import subprocess
 import sys
@@ -24,7 +23,14 @@ from pathlib import Path
 from transforms.parsing import BadDelivery
 
 ROOT = Path(__file__).resolve().parents[1]
-_CHILD = "from assets.guard import _child; _child()"
+# The child sets its own limits, first thing, from its arguments (MB, CPU seconds), then imports the
+# parser. Not `preexec_fn`: Python code run between fork and exec in a process with threads (a
+# Dagster run, a pytest worker) can deadlock on a lock another thread held at the fork, and then
+# `subprocess.run` waits for the exec forever, its timeout not yet running (seen on 7 December:
+# a `make test` worker stuck there for minutes).
+_CHILD = ("import resource, sys; a = int(sys.argv[1]) << 20; c = int(sys.argv[2]); "
+          "resource.setrlimit(resource.RLIMIT_AS, (a, a)); resource.setrlimit(resource.RLIMIT_CPU, (c, c + 1)); "
+          "from assets.guard import _child; _child()")
 WALL_NET_FACTOR = 4          # wall-clock net = 4 x the CPU budget + WALL_NET_SLACK_S
 WALL_NET_SLACK_S = 5.0
 
@@ -34,19 +40,13 @@ def run_limited(func: str, data: bytes, name: str, *, seconds: float, mb: int):
     or BadDelivery for what it raised, for a crash, or for a budget exceeded."""
     budget = f"(budget {seconds:g} s / {mb} MB per delivery)"
 
-    def limits():  # runs in the child, before Python starts
-        lim = int(mb) << 20
-        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-        cpu = int(seconds) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "POLARS_MAX_THREADS": "1", "RAYON_NUM_THREADS": "1"}
     net = seconds * WALL_NET_FACTOR + WALL_NET_SLACK_S
     try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD], input=pickle.dumps((func, data, name)),
-                              capture_output=True, timeout=net, preexec_fn=limits, env=env)
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(int(mb)), str(int(seconds) + 1)],
+                              input=pickle.dumps((func, data, name)), capture_output=True, timeout=net, env=env)
     except subprocess.TimeoutExpired:
         raise BadDelivery(f"{name}: parsing exceeded {seconds:g} s {budget}: no result after {net:g} s of "
                           f"wall-clock time (the far net); stopped, not read further") from None

@@ -56,6 +56,21 @@ def test_budget_memory_and_time():
 
 
 
+def test_no_python_code_runs_between_fork_and_exec(monkeypatch):
+    """The child sets its own limits after exec: a `preexec_fn` (Python between fork and exec) can
+    deadlock in a parent with threads, and `subprocess.run` then waits for the exec forever
+    (a `make test` worker did, 7 December). The budgets still hold (test above)."""
+    import subprocess
+
+    from assets import guard
+
+    seen = []
+    real = subprocess.run
+    monkeypatch.setattr(guard.subprocess, "run", lambda *a, **k: (seen.append(k), real(*a, **k))[1])
+    assert run_limited("tests.faults.poison:echo", b"abcd", "ok.laz", seconds=60, mb=1024) == {"name": "ok.laz", "n": 4}
+    assert seen and all(k.get("preexec_fn") is None for k in seen)
+
+
 def test_the_cpu_budget_decides_not_the_wall_clock():
     # a parser that takes 2 s of wall-clock time but little CPU (what a busy machine looks like)
     # is not quarantined under a 1 s budget; one that waits for ever is stopped by the far net
