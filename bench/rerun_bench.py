@@ -38,6 +38,13 @@ VOLATILE = {("main", "lakehouse_catalog", "published_at"), ("*", "*", "published
             ("*", "*", "_ingested_at"), ("*", "*", "_run_id"), ("*", "*", "run_id")}
 
 
+def plan_date() -> str:
+    """The road repair plan's date for the builds a bench compares (ROADS_PLAN_DATE if set, else
+    today, UTC): two builds either side of midnight would date the crews, and
+    direction.works_coordination, a day apart."""
+    return os.environ.get("ROADS_PLAN_DATE") or datetime.now(timezone.utc).date().isoformat()
+
+
 def _volatile(schema: str, table: str, col: str) -> bool:
     return any((s in ("*", schema)) and (t in ("*", table)) and c == col for s, t, c in VOLATILE)
 
@@ -90,8 +97,7 @@ def main() -> int:
            "LAKE_URI": str(base / "lake"), "LANDING_URI": str(base / "landing"),
            "SERVING_PATH": str(base / "serving" / "cannes.duckdb"), "DAGSTER_HOME": str(base / "dagster"),
            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep),
-           # both runs plan the road repairs on the same day, even past midnight (crew dates follow it)
-           "ROADS_PLAN_DATE": os.environ.get("ROADS_PLAN_DATE") or datetime.now(timezone.utc).date().isoformat()}
+           "ROADS_PLAN_DATE": plan_date()}   # both runs plan the road repairs on the same day
     serving = base / "serving" / "cannes.duckdb"
     print(f"profile {args.profile}, seed {args.seed}, lake {base}; load: {os.getloadavg()}")
 

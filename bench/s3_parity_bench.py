@@ -24,14 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from rerun_bench import _volatile as _rerun_volatile  # noqa: E402
+from rerun_bench import _volatile as _rerun_volatile, plan_date  # noqa: E402
 
 # the forecaster trains a fixed number of epochs; only its far wall-clock safety net
 # (ForecastConfig.max_seconds) could stop two builds after different epochs: then these marts, which
@@ -148,16 +147,14 @@ def main() -> int:
         runs = {}
         lakes = {"local": str(base / "local" / "lake"), "s3": f"s3://{bucket}/lake"}
         started = {}
-        # both builds plan the road repairs on the same day, even if one of them runs past midnight
-        # (crew day 1 follows the plan's date; gold/works_coordination dates the crews from it)
-        plan_date = os.environ.get("ROADS_PLAN_DATE") or datetime.now(timezone.utc).date().isoformat()
+        plan_day = plan_date()   # both builds plan the road repairs on the same day, even past midnight
         for name, lake in lakes.items():
             w = base / name
             w.mkdir(exist_ok=True)
             env = {**os.environ, "CITY_PROFILE": args.profile, "SEED": str(args.seed), "LAKE_URI": lake,
                    "LAKE_STORAGE_OPTIONS": json.dumps(opts) if lake.startswith("s3://") else "",
                    "LANDING_URI": str(w / "landing"), "SERVING_PATH": str(w / "serving" / "cannes.duckdb"),
-                   "DAGSTER_HOME": str(w / "dagster"), "PYTHONPATH": pp, "ROADS_PLAN_DATE": plan_date}
+                   "DAGSTER_HOME": str(w / "dagster"), "PYTHONPATH": pp, "ROADS_PLAN_DATE": plan_day}
             print(f"{name}: LAKE_URI={lake}; load {os.getloadavg()[0]:.1f}", flush=True)
             started[name] = (env, *start_chain(env, w / "run.log"))
             if not args.parallel:

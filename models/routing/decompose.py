@@ -25,8 +25,8 @@ the benchmark's budget.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Sequence
 
@@ -37,6 +37,7 @@ from models.routing.config import SearchConfig
 from models.routing.construction import route_feasible, savings_routes
 from models.routing.interroute import improve_routes
 from models.routing.model import _default_drop_penalty
+from models.routing.pools import spawn_pool
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 from models.routing.search import solve_parallel, solve_single
 from models.routing.whole_plan import solve_ruin_recreate
@@ -169,8 +170,8 @@ def improve_by_sectors(problem: VRPProblem, routes: Sequence[Sequence[int]], sec
         log.append({"pass": "route-pair start", "gained": info["before"] - info["after"], "route_pair": info})
     n_cust = sum(len(r) for r in routes)
     t_end = time.time() + seconds
-    pool = mp.get_context("spawn").Pool(processes=workers) if workers > 1 else None
-    try:
+    # closed and joined after the passes (models/routing/pools.py)
+    with spawn_pool(workers) if workers > 1 else nullcontext() as pool:
         p = 0
         while (passes is None or p < passes) and time.time() < t_end - 0.5:
             width = 2 * math.pi * sector_size / max(1, n_cust)
@@ -213,10 +214,6 @@ def improve_by_sectors(problem: VRPProblem, routes: Sequence[Sequence[int]], sec
                 log[-1]["route_pair"] = info
                 log[-1]["gained"] += info["before"] - info["after"]
             p += 1
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
     if "final" in route_pair and log and "status" not in log[-1]:
         routes, info = improve_routes(problem, routes, coords=xy, seed=len(log))
         log[-1]["route_pair"] = info

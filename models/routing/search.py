@@ -19,7 +19,7 @@ from models.routing.config import (
     ils_available,
 )
 from models.routing.model import _build_model, _routes_to_model_indices
-from models.routing.pools import kill_pool
+from models.routing.pools import kill_pool, spawn_pool
 from models.routing.problem import SAFETY_NET_TIMEOUT, VRPProblem, VRPSolution
 
 
@@ -269,12 +269,11 @@ def solve_parallel(
                                    solution_limit)
         best.wall_time_s = time.time() - t0
         return best
-    ctx = mp.get_context("spawn")
     jobs = [(problem, c, deadline, initial_routes, always_return_plan, solution_limit) for c in cfgs]
     results, lost = [], []
     try:
-        pool = ctx.Pool(processes=min(workers, len(cfgs)))
-        try:
+        # closed and joined when done, SIGKILLed when a search is given up (models/routing/pools.py)
+        with spawn_pool(min(workers, len(cfgs))) as pool:
             pending = [(c.name, pool.apply_async(_worker, (job,))) for c, job in zip(cfgs, jobs)]
             for name, res in pending:
                 # a worker that dies or hangs (killed, out of memory, a stuck start-up) must not
@@ -283,13 +282,8 @@ def solve_parallel(
                     results.append(res.get(timeout=max(1.0, deadline - time.time()) + WORKER_GRACE_S))
                 except mp.TimeoutError:
                     lost.append(name)
-        finally:
             if lost:
                 kill_pool(pool)  # SIGKILL: a stuck search cannot ignore it
-            else:
-                # idle workers leave on the close sentinel; no signal needed (models/routing/pools.py)
-                pool.close()
-                pool.join()
     except (AssertionError, OSError) as exc:
         # e.g. inside a daemonic worker ("daemonic processes are not allowed to have children").
         best = solve_single(problem, cfgs[0], initial_routes=initial_routes, always_return_plan=always_return_plan,
